@@ -1,0 +1,225 @@
+/* BOOTX64.EFI: finds the platform IOMMU from ACPI and reports what it found.
+ *
+ * The report goes to the serial port, one fact per line, in sections. It ends with the
+ * checks that must hold on any platform this loader supports and a RESULT line, then the
+ * loader powers the machine off so that scripts/run.sh sees QEMU exit. */
+#include <efi.h>
+#include <efilib.h>
+
+#include "iommu/acpi.h"
+#include "iommu/acpi_report.h"
+#include "iommu/dmar.h"
+#include "iommu/pci.h"
+#include "iommu/vtd_cap.h"
+#include "serial.h"
+#include "uefi_platform.h"
+
+#define LOADER_VERSION "0.1"
+#define PAGE_SIZE 4096u
+#define MAX_UNITS 16
+
+static const struct sink *const out = &serial_sink;
+
+/* Each check prints one line and is counted; the RESULT line sums them. */
+struct checks {
+    unsigned run, failed;
+};
+
+static bool check(struct checks *c, bool ok, const char *what)
+{
+    c->run++;
+    if (!ok)
+        c->failed++;
+    sink_printf(out, "check: %-4s %s\n", ok ? "PASS" : "FAIL", what);
+    return ok;
+}
+
+static void print_diag(const char *section, const struct diag *d)
+{
+    unsigned shown = d->warnings < DIAG_WARN_MAX ? d->warnings : DIAG_WARN_MAX;
+    for (unsigned i = 0; i < shown; i++)
+        sink_printf(out, "%s: warning: %s\n", section, d->warning[i]);
+    if (d->failed)
+        sink_printf(out, "%s: error: %s\n", section, d->error);
+}
+
+/* The raw bytes of a table, so that tests can decode the live table with other tools. */
+static void dump_table(const char *signature, const uint8_t *p, uint32_t len)
+{
+    for (uint32_t off = 0; off < len; off += 32) {
+        sink_printf(out, "dump: %s %04x:", signature, off);
+        for (uint32_t i = off; i < len && i < off + 32; i++)
+            sink_printf(out, " %02x", p[i]);
+        sink_printf(out, "\n");
+    }
+}
+
+static void report_memory_map(const struct uefi_platform *up, struct checks *c)
+{
+    static const char *const type_names[] = {
+        "reserved", "loader code", "loader data", "boot services code", "boot services data",
+        "runtime services code", "runtime services data", "conventional", "unusable",
+        "ACPI reclaim", "ACPI NVS", "MMIO", "MMIO port space", "PAL code", "persistent"};
+    enum { TYPES = sizeof type_names / sizeof type_names[0] };
+    uint64_t pages[TYPES + 1] = {0};
+    uint64_t highest_ram = 0;
+    for (UINTN i = 0; i < up->memory_map_entries; i++) {
+        const EFI_MEMORY_DESCRIPTOR *d = uefi_memory_descriptor(up, i);
+        unsigned t = d->Type < TYPES ? d->Type : TYPES;
+        pages[t] += d->NumberOfPages;
+        uint64_t end = d->PhysicalStart + d->NumberOfPages * PAGE_SIZE;
+        if (d->Type != EfiMemoryMappedIO && d->Type != EfiMemoryMappedIOPortSpace &&
+            d->Type != EfiReservedMemoryType && end > highest_ram)
+            highest_ram = end;
+    }
+    sink_printf(out, "memmap: %lu descriptors of %lu bytes, RAM up to 0x%lx\n",
+                (uint64_t)up->memory_map_entries, (uint64_t)up->descriptor_size, highest_ram);
+    for (unsigned t = 0; t <= TYPES; t++)
+        if (pages[t])
+            sink_printf(out, "memmap: %-22s %8lu pages %6lu MiB\n", t < TYPES ? type_names[t] : "other",
+                        pages[t], pages[t] * PAGE_SIZE >> 20);
+    check(c, up->memory_map_entries > 0 && pages[EfiConventionalMemory] > 0,
+          "memory map read, conventional memory present");
+}
+
+static void report_acpi(const struct acpi_tables *t)
+{
+    sink_printf(out, "acpi: RSDP at 0x%lx revision %u, XSDT at 0x%lx lists %u tables\n", t->rsdp_pa,
+                t->rsdp_revision, t->xsdt_pa, t->xsdt_entries);
+    for (uint32_t i = 0; i < t->count; i++) {
+        const struct acpi_table_ref *r = &t->table[i];
+        sink_printf(out, "acpi: %s at 0x%lx, %u bytes, revision %u, checksum %s\n", r->signature, r->pa,
+                    r->length, r->revision, r->checksum_ok ? "ok" : "WRONG");
+    }
+}
+
+/* Reads and reports every DRHD's registers; returns the number of units. */
+static unsigned report_units(const struct platform *plat, const struct dmar_table *dmar,
+                             struct checks *c)
+{
+    unsigned unit = 0;
+    struct dmar_struct s;
+    for (uint32_t cur = 0; dmar_next_struct(dmar, &cur, &s);) {
+        if (s.type != DMAR_TYPE_DRHD)
+            continue;
+        char prefix[16];
+        fmt_format(prefix, sizeof prefix, "vtd[%u]: ", unit);
+        sink_printf(out, "%ssegment %u register base 0x%lx%s\n", prefix, s.segment, s.register_base,
+                    s.flags & DRHD_FLAG_INCLUDE_PCI_ALL ? " INCLUDE_PCI_ALL" : "");
+        struct vtd_caps caps;
+        bool alive = vtd_caps_read(plat, s.register_base, &caps);
+        if (alive)
+            vtd_caps_report(&caps, prefix, out);
+        char what[96];
+        fmt_format(what, sizeof what, "unit %u at 0x%lx answers (VER/CAP not all ones)", unit,
+                   s.register_base);
+        if (check(c, alive, what)) {
+            fmt_format(what, sizeof what, "unit %u offers a second-level table depth for its %u-bit MGAW",
+                       unit, caps.mgaw_bits);
+            check(c, vtd_sagaw_levels(caps.sagaw, caps.mgaw_bits) != 0, what);
+        }
+        unit++;
+    }
+    return unit;
+}
+
+static void report_pci(const struct pci_inventory *inv)
+{
+    for (uint32_t i = 0; i < inv->count; i++) {
+        const struct pci_function *f = &inv->fn[i];
+        sink_printf(out, "pci: %04x:%02x:%02x.%x %04x:%04x class %06x%s", f->segment, f->bus, f->dev,
+                    f->fn, f->vendor, f->device, f->class_code, f->header_type == 1 ? " bridge" : "");
+        if (f->header_type == 1)
+            sink_printf(out, " buses %02x-%02x", f->secondary_bus, f->subordinate_bus);
+        if (f->unit >= 0)
+            sink_printf(out, " -> vtd[%d] (%s)\n", f->unit, pci_unit_match_name(f->match));
+        else
+            sink_printf(out, " -> none (not translated)\n");
+    }
+    if (inv->truncated)
+        sink_printf(out, "pci: warning: more than %u functions, the rest are not listed\n", PCI_MAX_FUNCTIONS);
+}
+
+static void discover(struct uefi_platform *up, struct checks *c)
+{
+    const struct platform *plat = &up->ops;
+    EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
+    void *rsdp = NULL;
+    if (!check(c, LibGetSystemConfigurationTable(&acpi20, &rsdp) == EFI_SUCCESS && rsdp,
+               "ACPI 2.0 RSDP in the UEFI configuration table"))
+        return;
+
+    static struct acpi_tables tables;
+    struct diag d;
+    diag_clear(&d);
+    bool ok = acpi_discover(plat, (uint64_t)(uintptr_t)rsdp, &tables, &d);
+    print_diag("acpi", &d);
+    if (!check(c, ok, "RSDP and XSDT valid"))
+        return;
+    report_acpi(&tables);
+
+    const struct acpi_table_ref *dmar_ref = acpi_find(&tables, "DMAR");
+    if (!check(c, dmar_ref != NULL, "DMAR table present"))
+        return;
+    const uint8_t *dmar_bytes = acpi_map_table(plat, dmar_ref);
+    struct dmar_table dmar;
+    diag_clear(&d);
+    ok = dmar_bytes && dmar_parse(&dmar, dmar_bytes, dmar_ref->length, &d);
+    print_diag("dmar", &d);
+    if (!check(c, ok, "DMAR parsed"))
+        return;
+    dump_table("DMAR", dmar_bytes, dmar_ref->length);
+    sink_printf(out, "--- DMAR ---\n");
+    dmar_report_text(&dmar, out);
+    check(c, dmar.drhd_count > 0, "DMAR describes at least one remapping unit");
+
+    sink_printf(out, "--- remapping units ---\n");
+    unsigned units = report_units(plat, &dmar, c);
+
+    sink_printf(out, "--- PCI ---\n");
+    const struct acpi_table_ref *mcfg_ref = acpi_find(&tables, "MCFG");
+    if (!check(c, mcfg_ref != NULL, "MCFG table present"))
+        return;
+    static struct mcfg mcfg;
+    diag_clear(&d);
+    const uint8_t *mcfg_bytes = acpi_map_table(plat, mcfg_ref);
+    ok = mcfg_bytes && mcfg_parse(mcfg_bytes, mcfg_ref->length, &mcfg, &d);
+    print_diag("mcfg", &d);
+    if (!check(c, ok && mcfg.count > 0, "MCFG parsed, ECAM window present"))
+        return;
+    for (uint32_t i = 0; i < mcfg.count; i++)
+        sink_printf(out, "ecam: segment %u buses %02x-%02x at 0x%lx\n", mcfg.window[i].segment,
+                    mcfg.window[i].start_bus, mcfg.window[i].end_bus, mcfg.window[i].base);
+    static struct pci_inventory inv;
+    pci_enumerate(plat, &mcfg, &inv);
+    pci_assign_units(&inv, &dmar);
+    report_pci(&inv);
+    check(c, inv.count > 0, "PCI functions found through ECAM");
+    bool units_valid = true;
+    for (uint32_t i = 0; i < inv.count; i++)
+        if (inv.fn[i].unit >= (int)units)
+            units_valid = false;
+    check(c, units_valid, "every assigned unit index names a DRHD");
+}
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+{
+    InitializeLib(image, systab);
+    sink_printf(out, "\n=== iommu-hv loader %s: platform discovery ===\n", LOADER_VERSION);
+
+    struct checks c = {0};
+    static struct uefi_platform up;
+    if (check(&c, uefi_platform_init(&up), "UEFI memory map and TSC calibration")) {
+        sink_printf(out, "--- memory map ---\n");
+        report_memory_map(&up, &c);
+        sink_printf(out, "--- ACPI ---\n");
+        discover(&up, &c);
+    }
+
+    if (c.failed)
+        sink_printf(out, "RESULT: FAIL (%u of %u checks failed)\n", c.failed, c.run);
+    else
+        sink_printf(out, "RESULT: PASS (%u checks)\n", c.run);
+    uefi_call_wrapper(RT->ResetSystem, 4, EfiResetShutdown, c.failed ? EFI_ABORTED : EFI_SUCCESS, 0, NULL);
+    return c.failed ? EFI_ABORTED : EFI_SUCCESS;
+}

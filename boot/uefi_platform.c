@@ -1,0 +1,121 @@
+#include "uefi_platform.h"
+
+#include <efilib.h>
+
+#include "serial.h"
+
+#define PAGE_SIZE 4096u
+#define TSC_CALIBRATION_US 10000u
+
+static uint32_t mmio_read32(void *ctx, uint64_t pa)
+{
+    (void)ctx;
+    return *(volatile uint32_t *)(uintptr_t)pa;
+}
+
+static uint64_t mmio_read64(void *ctx, uint64_t pa)
+{
+    (void)ctx;
+    return *(volatile uint64_t *)(uintptr_t)pa;
+}
+
+static void mmio_write32(void *ctx, uint64_t pa, uint32_t v)
+{
+    (void)ctx;
+    *(volatile uint32_t *)(uintptr_t)pa = v;
+}
+
+static void mmio_write64(void *ctx, uint64_t pa, uint64_t v)
+{
+    (void)ctx;
+    *(volatile uint64_t *)(uintptr_t)pa = v;
+}
+
+/* Firmware tables are trusted to lie in memory only after checking: a corrupt XSDT entry
+ * must give an error, not a page fault. A range is mappable when descriptors of the
+ * memory map cover it without a gap. */
+static const void *map_phys(void *ctx, uint64_t pa, size_t len)
+{
+    struct uefi_platform *up = ctx;
+    if (len == 0 || pa + len < pa)
+        return NULL;
+    uint64_t cur = pa, end = pa + len;
+    while (cur < end) {
+        bool advanced = false;
+        for (UINTN i = 0; i < up->memory_map_entries; i++) {
+            const EFI_MEMORY_DESCRIPTOR *d = uefi_memory_descriptor(up, i);
+            uint64_t d_end = d->PhysicalStart + d->NumberOfPages * PAGE_SIZE;
+            if (cur >= d->PhysicalStart && cur < d_end) {
+                cur = d_end;
+                advanced = true;
+                break;
+            }
+        }
+        if (!advanced)
+            return NULL;
+    }
+    return (const void *)(uintptr_t)pa;
+}
+
+static void *alloc_pages(void *ctx, size_t pages, uint64_t max_pa, uint64_t *pa)
+{
+    (void)ctx;
+    EFI_PHYSICAL_ADDRESS addr = max_pa - 1;
+    EFI_STATUS st = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiLoaderData, pages, &addr);
+    if (EFI_ERROR(st))
+        return NULL;
+    void *va = (void *)(uintptr_t)addr;
+    SetMem(va, pages * PAGE_SIZE, 0);
+    *pa = addr;
+    return va;
+}
+
+static void free_pages(void *ctx, void *va, size_t pages)
+{
+    (void)ctx;
+    uefi_call_wrapper(BS->FreePages, 2, (EFI_PHYSICAL_ADDRESS)(uintptr_t)va, pages);
+}
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static uint64_t now_ns(void *ctx)
+{
+    struct uefi_platform *up = ctx;
+    return rdtsc() * 1000 / up->tsc_per_us;
+}
+
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    sink_printf(&serial_sink, "%s\n", line);
+}
+
+bool uefi_platform_init(struct uefi_platform *up)
+{
+    up->ops = (struct platform){
+        .ctx = up,
+        .mmio_read32 = mmio_read32,
+        .mmio_read64 = mmio_read64,
+        .mmio_write32 = mmio_write32,
+        .mmio_write64 = mmio_write64,
+        .map_phys = map_phys,
+        .alloc_pages = alloc_pages,
+        .free_pages = free_pages,
+        .now_ns = now_ns,
+        .log = log_line,
+    };
+    UINTN key;
+    up->memory_map = LibMemoryMap(&up->memory_map_entries, &key, &up->descriptor_size,
+                                  &up->descriptor_version);
+    /* Boot services are still up, so the firmware's Stall is the reference clock. */
+    uint64_t t0 = rdtsc();
+    uefi_call_wrapper(BS->Stall, 1, TSC_CALIBRATION_US);
+    uint64_t ticks = rdtsc() - t0;
+    up->tsc_per_us = ticks / TSC_CALIBRATION_US ? ticks / TSC_CALIBRATION_US : 1;
+    return up->memory_map != NULL;
+}

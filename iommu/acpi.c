@@ -1,0 +1,228 @@
+#include "iommu/acpi.h"
+
+#include "iommu/le.h"
+
+#define RSDP_V1_LEN 20u
+#define RSDP_V2_LEN 36u
+#define MCFG_ENTRIES_OFF 44u
+#define MCFG_ENTRY_LEN 16u
+
+uint8_t acpi_checksum(const uint8_t *p, size_t len)
+{
+    uint8_t sum = 0;
+    for (size_t i = 0; i < len; i++)
+        sum = (uint8_t)(sum + p[i]);
+    return sum;
+}
+
+static void copy_chars(char *dst, const uint8_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (char)src[i];
+    dst[n] = '\0';
+}
+
+static bool same_chars(const uint8_t *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (uint8_t)s[i])
+            return false;
+    return true;
+}
+
+bool acpi_header_parse(const uint8_t *data, size_t avail, const char *signature,
+                       struct acpi_header *hdr, struct diag *d)
+{
+    if (avail < ACPI_HEADER_LEN) {
+        diag_error(d, 0, "table is %zu bytes, shorter than the %u-byte ACPI header", avail,
+                   ACPI_HEADER_LEN);
+        return false;
+    }
+    if (signature && !same_chars(data, signature, 4)) {
+        char found[5];
+        copy_chars(found, data, 4);
+        for (int i = 0; i < 4; i++)
+            if (found[i] < 0x20 || found[i] > 0x7e)
+                found[i] = '?';
+        diag_error(d, 0, "signature is \"%s\", expected \"%s\"", found, signature);
+        return false;
+    }
+    uint32_t length = le32(data + 4);
+    if (length < ACPI_HEADER_LEN) {
+        diag_error(d, 4, "table length %u is shorter than the %u-byte ACPI header", length,
+                   ACPI_HEADER_LEN);
+        return false;
+    }
+    if (length > avail) {
+        diag_error(d, 4, "table length %u exceeds the %zu bytes available", length, avail);
+        return false;
+    }
+    copy_chars(hdr->signature, data, 4);
+    hdr->length = length;
+    hdr->revision = data[8];
+    hdr->checksum = data[9];
+    hdr->checksum_ok = acpi_checksum(data, length) == 0;
+    copy_chars(hdr->oem_id, data + 10, 6);
+    copy_chars(hdr->oem_table_id, data + 16, 8);
+    hdr->oem_revision = le32(data + 24);
+    copy_chars(hdr->creator_id, data + 28, 4);
+    hdr->creator_revision = le32(data + 32);
+    if (!hdr->checksum_ok)
+        diag_warn(d, 9, "%s checksum 0x%02x is wrong (bytes sum to 0x%02x, not 0)", hdr->signature,
+                  hdr->checksum, acpi_checksum(data, length));
+    return true;
+}
+
+static const uint8_t *map(const struct platform *plat, uint64_t pa, size_t len)
+{
+    return plat->map_phys(plat->ctx, pa, len);
+}
+
+/* Maps a table's header, then the whole table once its length is known and sane. */
+static const uint8_t *map_sdt(const struct platform *plat, uint64_t pa, const char *signature,
+                              struct acpi_header *hdr, struct diag *d)
+{
+    const uint8_t *p = map(plat, pa, ACPI_HEADER_LEN);
+    if (!p) {
+        diag_error(d, 0, "table at 0x%lx is not in mapped memory", pa);
+        return NULL;
+    }
+    uint32_t length = le32(p + 4);
+    if (length < ACPI_HEADER_LEN) {
+        diag_error(d, 4, "table at 0x%lx has length %u, shorter than its header", pa, length);
+        return NULL;
+    }
+    p = map(plat, pa, length);
+    if (!p) {
+        diag_error(d, 4, "table at 0x%lx with length %u runs past mapped memory", pa, length);
+        return NULL;
+    }
+    return acpi_header_parse(p, length, signature, hdr, d) ? p : NULL;
+}
+
+bool acpi_discover(const struct platform *plat, uint64_t rsdp_pa, struct acpi_tables *out,
+                   struct diag *d)
+{
+    out->rsdp_pa = rsdp_pa;
+    out->count = 0;
+    out->xsdt_entries = 0;
+
+    const uint8_t *rsdp = map(plat, rsdp_pa, RSDP_V1_LEN);
+    if (!rsdp) {
+        diag_error(d, 0, "RSDP at 0x%lx is not in mapped memory", rsdp_pa);
+        return false;
+    }
+    if (!same_chars(rsdp, "RSD PTR ", 8)) {
+        diag_error(d, 0, "RSDP at 0x%lx has no \"RSD PTR \" signature", rsdp_pa);
+        return false;
+    }
+    if (acpi_checksum(rsdp, RSDP_V1_LEN) != 0)
+        diag_warn(d, 8, "RSDP checksum over the first 20 bytes is wrong");
+    out->rsdp_revision = rsdp[15];
+    if (rsdp[15] < 2) {
+        diag_error(d, 15, "RSDP revision %u has no XSDT (ACPI 2.0 or later needed)", rsdp[15]);
+        return false;
+    }
+    rsdp = map(plat, rsdp_pa, RSDP_V2_LEN);
+    if (!rsdp) {
+        diag_error(d, 0, "RSDP at 0x%lx: its 36-byte ACPI 2.0 form is not mapped", rsdp_pa);
+        return false;
+    }
+    uint32_t rsdp_len = le32(rsdp + 20);
+    if (rsdp_len < RSDP_V2_LEN) {
+        diag_error(d, 20, "RSDP length %u is shorter than 36 bytes", rsdp_len);
+        return false;
+    }
+    if (acpi_checksum(rsdp, RSDP_V2_LEN) != 0)
+        diag_warn(d, 32, "RSDP extended checksum is wrong");
+    out->xsdt_pa = le64(rsdp + 24);
+
+    struct acpi_header xh;
+    const uint8_t *xsdt = map_sdt(plat, out->xsdt_pa, "XSDT", &xh, d);
+    if (!xsdt)
+        return false;
+    uint32_t body = xh.length - ACPI_HEADER_LEN;
+    if (body % 8)
+        diag_warn(d, 4, "XSDT length %u leaves a partial %u-byte entry, ignored", xh.length,
+                  body % 8);
+    out->xsdt_entries = body / 8;
+
+    for (uint32_t i = 0; i < out->xsdt_entries; i++) {
+        uint32_t entry_off = ACPI_HEADER_LEN + 8 * i;
+        uint64_t pa = le64(xsdt + entry_off);
+        const uint8_t *hdr = pa ? map(plat, pa, ACPI_HEADER_LEN) : NULL;
+        if (!hdr) {
+            diag_warn(d, entry_off, "XSDT entry %u points at 0x%lx, which is not mapped", i, pa);
+            continue;
+        }
+        uint32_t length = le32(hdr + 4);
+        const uint8_t *whole = length >= ACPI_HEADER_LEN ? map(plat, pa, length) : NULL;
+        if (!whole) {
+            diag_warn(d, entry_off, "XSDT entry %u: table at 0x%lx has unusable length %u", i, pa,
+                      length);
+            continue;
+        }
+        if (out->count == ACPI_MAX_TABLES) {
+            diag_warn(d, entry_off, "XSDT lists %u tables; only the first %u are kept",
+                      out->xsdt_entries, ACPI_MAX_TABLES);
+            break;
+        }
+        struct acpi_table_ref *ref = &out->table[out->count++];
+        copy_chars(ref->signature, whole, 4);
+        ref->pa = pa;
+        ref->length = length;
+        ref->revision = whole[8];
+        ref->checksum_ok = acpi_checksum(whole, length) == 0;
+        if (!ref->checksum_ok)
+            diag_warn(d, entry_off, "%s at 0x%lx: checksum is wrong", ref->signature, pa);
+    }
+    return true;
+}
+
+const struct acpi_table_ref *acpi_find(const struct acpi_tables *t, const char *signature)
+{
+    for (uint32_t i = 0; i < t->count; i++)
+        if (same_chars((const uint8_t *)t->table[i].signature, signature, 4))
+            return &t->table[i];
+    return NULL;
+}
+
+const uint8_t *acpi_map_table(const struct platform *plat, const struct acpi_table_ref *ref)
+{
+    return map(plat, ref->pa, ref->length);
+}
+
+bool mcfg_parse(const uint8_t *data, size_t avail, struct mcfg *out, struct diag *d)
+{
+    struct acpi_header h;
+    if (!acpi_header_parse(data, avail, "MCFG", &h, d))
+        return false;
+    if (h.length < MCFG_ENTRIES_OFF) {
+        diag_error(d, 4, "MCFG length %u is shorter than its %u-byte fixed part", h.length,
+                   MCFG_ENTRIES_OFF);
+        return false;
+    }
+    uint32_t body = h.length - MCFG_ENTRIES_OFF;
+    if (body % MCFG_ENTRY_LEN)
+        diag_warn(d, 4, "MCFG length %u leaves a partial entry, ignored", h.length);
+    uint32_t entries = body / MCFG_ENTRY_LEN;
+    if (entries > MCFG_MAX_WINDOWS) {
+        diag_warn(d, MCFG_ENTRIES_OFF, "MCFG has %u entries; only the first %u are used", entries,
+                  MCFG_MAX_WINDOWS);
+        entries = MCFG_MAX_WINDOWS;
+    }
+    out->count = 0;
+    for (uint32_t i = 0; i < entries; i++) {
+        const uint8_t *e = data + MCFG_ENTRIES_OFF + i * MCFG_ENTRY_LEN;
+        struct mcfg_window w = {
+            .base = le64(e), .segment = le16(e + 8), .start_bus = e[10], .end_bus = e[11]};
+        if (w.end_bus < w.start_bus) {
+            diag_error(d, MCFG_ENTRIES_OFF + i * MCFG_ENTRY_LEN + 10,
+                       "MCFG entry %u: end bus %u is below start bus %u", i, w.end_bus,
+                       w.start_bus);
+            return false;
+        }
+        out->window[out->count++] = w;
+    }
+    return true;
+}

@@ -1,0 +1,90 @@
+/* ACPI system description tables: common header, RSDP and XSDT walk, MCFG.
+ *
+ * Everything read from firmware is untrusted: lengths are checked against what is
+ * actually mapped before any field past them is read, and a bad checksum is reported as a
+ * warning (real firmware ships such tables) while the table is still used. */
+#ifndef IOMMU_ACPI_H
+#define IOMMU_ACPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "platform.h"
+
+#define ACPI_HEADER_LEN 36u
+
+struct acpi_header {
+    char signature[5];
+    uint32_t length;
+    uint8_t revision;
+    uint8_t checksum;
+    bool checksum_ok;
+    char oem_id[7];
+    char oem_table_id[9];
+    uint32_t oem_revision;
+    char creator_id[5];
+    uint32_t creator_revision;
+};
+
+/* Sum of bytes modulo 256; a valid ACPI structure sums to zero. */
+uint8_t acpi_checksum(const uint8_t *p, size_t len);
+
+/* Validates and decodes the header of a table held in 'avail' bytes at 'data':
+ * the header fits, its length is at least the header and at most 'avail', and, when
+ * 'signature' is not NULL, the signature matches. A wrong checksum is a warning. */
+bool acpi_header_parse(const uint8_t *data, size_t avail, const char *signature,
+                       struct acpi_header *hdr, struct diag *d);
+
+/* One table listed by the XSDT. */
+struct acpi_table_ref {
+    char signature[5];
+    uint64_t pa;
+    uint32_t length;
+    uint8_t revision;
+    bool checksum_ok;
+};
+
+#define ACPI_MAX_TABLES 64
+
+struct acpi_tables {
+    uint64_t rsdp_pa;
+    uint8_t rsdp_revision;
+    uint64_t xsdt_pa;
+    uint32_t count;       /* entries in 'table' */
+    uint32_t xsdt_entries; /* entries the XSDT lists, may exceed ACPI_MAX_TABLES */
+    struct acpi_table_ref table[ACPI_MAX_TABLES];
+};
+
+/* Validates the ACPI 2.0+ RSDP at rsdp_pa, then walks the XSDT, recording every table it
+ * lists. Entries that point at unmappable memory or at a header whose length is invalid
+ * are warnings and left out; a missing or malformed RSDP or XSDT is an error (offsets in
+ * the diagnostics are relative to the structure named in the message). */
+bool acpi_discover(const struct platform *plat, uint64_t rsdp_pa, struct acpi_tables *out,
+                   struct diag *d);
+
+/* The first table with this signature, or NULL. */
+const struct acpi_table_ref *acpi_find(const struct acpi_tables *t, const char *signature);
+
+/* Maps a table found by acpi_discover, whole. */
+const uint8_t *acpi_map_table(const struct platform *plat, const struct acpi_table_ref *ref);
+
+/* MCFG: PCI Express memory-mapped configuration space (ECAM) windows. */
+struct mcfg_window {
+    uint64_t base;      /* ECAM address of bus 0 of this segment, even when start_bus > 0 */
+    uint16_t segment;
+    uint8_t start_bus;
+    uint8_t end_bus;
+};
+
+#define MCFG_MAX_WINDOWS 16
+
+struct mcfg {
+    uint32_t count;
+    struct mcfg_window window[MCFG_MAX_WINDOWS];
+};
+
+bool mcfg_parse(const uint8_t *data, size_t avail, struct mcfg *out, struct diag *d);
+
+#endif

@@ -1,0 +1,69 @@
+/* PCI functions found through ECAM, and which DMA-remapping unit translates each.
+ *
+ * Assignment follows the VT-d specification (8.3.1, 8.3.2): a DRHD's endpoint scope names
+ * one function, a bridge (sub-hierarchy) scope covers the bridge and every bus behind it,
+ * and a DRHD with INCLUDE_PCI_ALL takes every function of its segment that no other DRHD
+ * on that segment names. Scope paths are followed hop by hop through the secondary bus
+ * numbers of the bridges actually found, as the firmware programmed them. */
+#ifndef IOMMU_PCI_H
+#define IOMMU_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "acpi.h"
+#include "diag.h"
+#include "dmar.h"
+#include "platform.h"
+
+#define PCI_MAX_FUNCTIONS 512
+
+enum pci_unit_match {
+    PCI_UNIT_NONE = 0,       /* no DRHD covers it: DMA is not translated */
+    PCI_UNIT_ENDPOINT,       /* named by an endpoint scope */
+    PCI_UNIT_BRIDGE,         /* the bridge of a sub-hierarchy scope, or behind it */
+    PCI_UNIT_INCLUDE_ALL,    /* taken by the segment's INCLUDE_PCI_ALL unit */
+};
+
+struct pci_function {
+    uint16_t segment;
+    uint8_t bus, dev, fn;
+    uint16_t vendor, device;
+    uint32_t class_code;     /* base class, subclass, programming interface */
+    uint8_t header_type;     /* without the multi-function bit */
+    uint8_t secondary_bus;   /* bridges (header type 1) */
+    uint8_t subordinate_bus;
+    uint16_t command;
+    int unit;                /* index of the DRHD among the DRHDs in table order, or -1 */
+    enum pci_unit_match match;
+};
+
+struct pci_inventory {
+    uint32_t count;
+    bool truncated;          /* more functions exist than PCI_MAX_FUNCTIONS */
+    struct pci_function fn[PCI_MAX_FUNCTIONS];
+};
+
+static inline uint16_t pci_sid(const struct pci_function *f)
+{
+    return (uint16_t)(f->bus << 8 | f->dev << 3 | f->fn);
+}
+
+/* Scans every bus of every ECAM window for functions. */
+void pci_enumerate(const struct platform *plat, const struct mcfg *mcfg, struct pci_inventory *inv);
+
+const struct pci_function *pci_find(const struct pci_inventory *inv, uint16_t segment, uint8_t bus,
+                                    uint8_t dev, uint8_t fn);
+
+/* Follows a scope's path through the inventory's bridges. On success stores the bus and
+ * device/function the path ends at; fails when a hop before the last is not a bridge that
+ * exists (the firmware did not enumerate that part of the hierarchy). */
+bool pci_scope_resolve(const struct pci_inventory *inv, uint16_t segment, const struct dmar_scope *sc,
+                       uint8_t *bus, uint8_t *dev, uint8_t *fn);
+
+/* Sets unit and match of every function from the DMAR's DRHD scopes. */
+void pci_assign_units(struct pci_inventory *inv, const struct dmar_table *dmar);
+
+const char *pci_unit_match_name(enum pci_unit_match m);
+
+#endif

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages this project needs to build, run and test.
+#
+# Each requirement is checked by a file it provides, so the check costs a few stat() calls
+# and no package-manager query: when everything is present the script returns at once.
+# As root it installs what is missing with apt-get; otherwise it names what is missing and
+# the command that would install it, and exits 1.
+set -euo pipefail
+
+# package  file-that-proves-it-is-installed
+requirements=(
+  "cmake            /usr/bin/cmake"
+  "make             /usr/bin/make"
+  "gcc              /usr/bin/gcc"
+  "binutils         /usr/bin/objcopy"
+  "gnu-efi          /usr/include/efi/efi.h"
+  "libcmocka-dev    /usr/include/cmocka.h"
+  "qemu-system-x86  /usr/bin/qemu-system-x86_64"
+  "ovmf             /usr/share/OVMF/OVMF_CODE_4M.fd"
+  "acpica-tools     /usr/bin/iasl"
+  "python3          /usr/bin/python3"
+)
+
+missing=()
+for req in "${requirements[@]}"; do
+  read -r pkg file <<<"$req"
+  [[ -e $file ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
+  echo "bootstrap: install them as root with: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "bootstrap: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists; refresh once and retry on a stale mirror index.
+if ! apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+  apt-get update -qq
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+still=()
+for req in "${requirements[@]}"; do
+  read -r pkg file <<<"$req"
+  [[ -e $file ]] || still+=("$pkg ($file)")
+done
+if ((${#still[@]})); then
+  echo "bootstrap: still missing after install: ${still[*]}" >&2
+  exit 1
+fi

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Builds the project, boots BOOTX64.EFI under QEMU (q35, OVMF, intel-iommu, edu) and prints
+# the loader's report. Exits 0 only if the loader's RESULT line says PASS and QEMU powered
+# off by itself within the time bound.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${IOMMU_BUILD_DIR:-$root/build}
+
+usage() {
+  cat <<USAGE
+usage: scripts/run.sh [--aw-bits 39|48] [--memory MiB] [--timeout SECONDS]
+                      [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
+  --aw-bits N     IOMMU address width: 39 (3-level tables, QEMU's default) or 48 (adds 4-level)
+  --memory MiB    guest RAM (default 512)
+  --timeout S     wall-clock bound on the QEMU run (default 120)
+  --run-dir DIR   where the ESP, firmware variables and serial log go
+                  (default build/run/aw<N>)
+  --no-build      use the existing build
+  --quiet         print only the final verdict line
+  -- ARGS         passed to qemu-system-x86_64 as they are, e.g. -- -trace vtd_dmar_fault -D log
+USAGE
+}
+
+aw_bits=39 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
+qemu_extra=()
+while (($#)); do
+  case $1 in
+    --aw-bits) aw_bits=${2:?--aw-bits needs a value}; shift 2 ;;
+    --memory) memory=${2:?--memory needs a value}; shift 2 ;;
+    --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
+    --run-dir) run_dir=${2:?--run-dir needs a value}; shift 2 ;;
+    --no-build) do_build=0; shift ;;
+    --quiet) quiet=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; qemu_extra=("$@"); break ;;
+    *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case $aw_bits in 39|48) ;; *) echo "run.sh: --aw-bits must be 39 or 48 (QEMU 7.2 accepts no other)" >&2; exit 2 ;; esac
+[[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ ]] || { echo "run.sh: --memory and --timeout take whole numbers" >&2; exit 2; }
+
+"$root/scripts/bootstrap.sh"
+
+if ((do_build)); then
+  build_log=$build/build.log
+  mkdir -p "$build"
+  if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+         cmake --build "$build" -j"$(nproc)"; } >"$build_log" 2>&1; then
+    tail -n 40 "$build_log" >&2
+    echo "run.sh: build failed (full log: $build_log)" >&2
+    exit 1
+  fi
+fi
+efi=$build/BOOTX64.EFI
+[[ -f $efi ]] || { echo "run.sh: $efi is missing; run without --no-build" >&2; exit 1; }
+
+run_dir=${run_dir:-$build/run/aw$aw_bits}
+rm -rf "$run_dir"
+mkdir -p "$run_dir/esp/EFI/BOOT"
+cp "$efi" "$run_dir/esp/EFI/BOOT/BOOTX64.EFI"
+cp /usr/share/OVMF/OVMF_VARS_4M.fd "$run_dir/vars.fd"
+serial_log=$run_dir/serial.log
+qemu_log=$run_dir/qemu.log
+
+qemu_cmd=(qemu-system-x86_64
+  -machine q35 -cpu max -m "$memory" -display none -monitor none -no-reboot
+  -serial "file:$serial_log"
+  -device "intel-iommu,aw-bits=$aw_bits"
+  -device edu,dma_mask=0xffffffffffffffff
+  -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
+  -drive "if=pflash,format=raw,file=$run_dir/vars.fd"
+  -drive "format=raw,file=fat:rw:$run_dir/esp"
+  "${qemu_extra[@]}")
+printf '%q ' "${qemu_cmd[@]}" >"$run_dir/command"
+echo >>"$run_dir/command"
+
+start=$(date +%s.%N)
+set +e
+timeout -k 5 "$timeout_s" "${qemu_cmd[@]}" >"$qemu_log" 2>&1
+qemu_rc=$?
+set -e
+elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+
+# The loader's report starts at its banner; what precedes it is firmware output.
+report=$(tr -d '\r' <"$serial_log" | sed -n '/^=== iommu-hv/,$p')
+((quiet)) || printf '%s\n' "$report"
+
+verdict=FAIL why=""
+if ((qemu_rc == 124 || qemu_rc == 137)); then
+  why="QEMU did not finish within ${timeout_s} s"
+elif ((qemu_rc != 0)); then
+  why="QEMU exited with status $qemu_rc (see $qemu_log)"
+elif [[ -z $report ]]; then
+  why="the loader printed nothing (did OVMF boot the ESP?)"
+elif grep -q '^RESULT: PASS' <<<"$report"; then
+  verdict=PASS
+else
+  why=$(grep '^RESULT:' <<<"$report" || echo "no RESULT line: the loader stopped early")
+fi
+echo "run.sh: $verdict aw-bits=$aw_bits in ${elapsed} s${why:+: $why} (serial log: $serial_log)"
+[[ $verdict == PASS ]]
