@@ -75,16 +75,29 @@ unsigned vtd_sagaw_levels(uint8_t sagaw, unsigned bits_wanted)
     return 0;
 }
 
+/* Names of the set bits of 'v', space separated, or "none". */
+static const char *bit_names(char *buf, size_t size, unsigned v, const char *const names[], unsigned count)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < count; i++)
+        if ((v >> i) & 1 && n < size)
+            n += fmt_format(buf + n, size - n, "%s%s", n ? " " : "", names[i]);
+    return n ? buf : "none";
+}
+
 void vtd_caps_report(const struct vtd_caps *c, const char *prefix, const struct sink *out)
 {
+    static const char *const sagaw_names[] = {"30-bit/2-level", "39-bit/3-level", "48-bit/4-level",
+                                              "57-bit/5-level", "64-bit/6-level"};
+    static const char *const sllps_names[] = {"2M", "1G", "512G", "1T"};
+    char sagaw[80], sllps[32];
     sink_printf(out, "%sVER %u.%u CAP 0x%016lx ECAP 0x%016lx\n", prefix, (c->ver >> 4) & 0xf,
                 c->ver & 0xf, c->cap, c->ecap);
-    sink_printf(out, "%sCAP ND=%u (%u domains) SAGAW=0x%x (%s%s%s) MGAW=%u bits SLLPS=0x%x (%s%s) PSI=%u MAMV=%u\n",
-                prefix, c->nd, c->domains, c->sagaw,
-                c->sagaw & VTD_SAGAW_39BIT_3LEVEL ? "39-bit/3-level " : "",
-                c->sagaw & VTD_SAGAW_48BIT_4LEVEL ? "48-bit/4-level " : "",
-                c->sagaw & VTD_SAGAW_57BIT_5LEVEL ? "57-bit/5-level " : "", c->mgaw_bits, c->sllps,
-                c->sllps & 1 ? "2M " : "", c->sllps & 2 ? "1G" : "", c->psi, c->mamv);
+    sink_printf(out, "%sCAP ND=%u (%u domains) SAGAW=0x%x (%s) MGAW=%u bits SLLPS=0x%x (%s) PSI=%u MAMV=%u\n",
+                prefix, c->nd, c->domains, c->sagaw, bit_names(sagaw, sizeof sagaw, c->sagaw, sagaw_names, 5),
+                c->mgaw_bits, c->sllps, bit_names(sllps, sizeof sllps, c->sllps, sllps_names, 4), c->psi,
+                c->mamv);
     sink_printf(out, "%sCAP FRO=0x%x NFR=%u CM=%u RWBF=%u AFL=%u PLMR=%u PHMR=%u ZLR=%u DRD=%u DWD=%u PI=%u FL1GP=%u FL5LP=%u ESRTPS=%u ESIRTPS=%u\n",
                 prefix, c->fault_reg_offset, c->fault_regs, c->cm, c->rwbf, c->afl, c->plmr, c->phmr,
                 c->zlr, c->drd, c->dwd, c->pi, c->fl1gp, c->fl5lp, c->esrtps, c->esirtps);

@@ -1,0 +1,213 @@
+/* RSDP/XSDT discovery and MCFG, over a fake physical memory. */
+#include <string.h>
+
+#include "iommu/acpi.h"
+#include "iommu/le.h"
+#include "test_util.h"
+
+#define MEM_BASE 0x7f000000ull
+#define MEM_SIZE 0x10000u
+#define RSDP_PA (MEM_BASE + 0x100)
+#define XSDT_PA (MEM_BASE + 0x1000)
+
+static uint8_t mem[MEM_SIZE];
+
+static const void *map_phys(void *ctx, uint64_t pa, size_t len)
+{
+    (void)ctx;
+    if (pa < MEM_BASE || !span_ok(pa - MEM_BASE, len, MEM_SIZE))
+        return NULL;
+    return mem + (pa - MEM_BASE);
+}
+
+static const struct platform plat = {.map_phys = map_phys};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static void seal(uint8_t *table)
+{
+    table[9] = 0;
+    table[9] = (uint8_t)(0x100 - acpi_checksum(table, le32(table + 4)));
+}
+
+static void make_table(uint64_t pa, const char *sig, uint32_t len)
+{
+    uint8_t *t = mem + (pa - MEM_BASE);
+    memset(t, 0, len);
+    memcpy(t, sig, 4);
+    put32(t + 4, len);
+    t[8] = 1;
+    memcpy(t + 10, "OEMID ", 6);
+    seal(t);
+}
+
+/* RSDP, then an XSDT listing the given physical addresses. */
+static void make_rsdp_xsdt(const uint64_t *entries, unsigned n)
+{
+    memset(mem, 0, sizeof mem);
+    uint8_t *r = mem + (RSDP_PA - MEM_BASE);
+    memcpy(r, "RSD PTR ", 8);
+    r[15] = 2;
+    put32(r + 20, 36);
+    put64(r + 24, XSDT_PA);
+    r[8] = (uint8_t)(0x100 - acpi_checksum(r, 20));
+    r[32] = (uint8_t)(0x100 - acpi_checksum(r, 36));
+    make_table(XSDT_PA, "XSDT", 36 + 8 * n);
+    uint8_t *x = mem + (XSDT_PA - MEM_BASE);
+    for (unsigned i = 0; i < n; i++)
+        put64(x + 36 + 8 * i, entries[i]);
+    seal(x);
+}
+
+static void test_discovers_tables(void **state)
+{
+    (void)state;
+    const uint64_t entries[] = {MEM_BASE + 0x2000, MEM_BASE + 0x3000, MEM_BASE + 0x4000};
+    make_rsdp_xsdt(entries, 3);
+    make_table(entries[0], "FACP", 244);
+    make_table(entries[1], "DMAR", 80);
+    make_table(entries[2], "MCFG", 60);
+    mem[0x4000 + 40] ^= 1; /* MCFG checksum now wrong */
+    struct acpi_tables t;
+    struct diag d;
+    diag_clear(&d);
+    assert_true(acpi_discover(&plat, RSDP_PA, &t, &d));
+    assert_int_equal(t.count, 3);
+    assert_int_equal(t.xsdt_pa, XSDT_PA);
+    assert_int_equal(t.rsdp_revision, 2);
+    const struct acpi_table_ref *dmar = acpi_find(&t, "DMAR");
+    assert_non_null(dmar);
+    assert_int_equal(dmar->pa, entries[1]);
+    assert_int_equal(dmar->length, 80);
+    assert_true(dmar->checksum_ok);
+    assert_false(acpi_find(&t, "MCFG")->checksum_ok);
+    assert_int_equal(d.warnings, 1);
+    assert_null(acpi_find(&t, "IORT"));
+    assert_ptr_equal(acpi_map_table(&plat, dmar), mem + 0x3000);
+}
+
+static void test_bad_entries_are_skipped(void **state)
+{
+    (void)state;
+    const uint64_t entries[] = {0, 0xdead0000, MEM_BASE + MEM_SIZE - 16, MEM_BASE + 0x2000,
+                                MEM_BASE + 0x3000};
+    make_rsdp_xsdt(entries, 5);
+    make_table(entries[3], "DMAR", 48);
+    make_table(entries[4], "TINY", 36);
+    put32(mem + 0x3000 + 4, 20); /* length below the header */
+    struct acpi_tables t;
+    struct diag d;
+    diag_clear(&d);
+    assert_true(acpi_discover(&plat, RSDP_PA, &t, &d));
+    assert_int_equal(t.xsdt_entries, 5);
+    assert_int_equal(t.count, 1);
+    assert_string_equal(t.table[0].signature, "DMAR");
+    assert_int_equal(d.warnings, 4);
+}
+
+static void test_bad_rsdp_and_xsdt(void **state)
+{
+    (void)state;
+    const uint64_t entries[] = {MEM_BASE + 0x2000};
+    struct acpi_tables t;
+    struct diag d;
+
+    make_rsdp_xsdt(entries, 1);
+    mem[0x100] = 'X';
+    diag_clear(&d);
+    assert_false(acpi_discover(&plat, RSDP_PA, &t, &d));
+    assert_non_null(strstr(d.error, "RSD PTR"));
+
+    make_rsdp_xsdt(entries, 1);
+    mem[0x100 + 15] = 0; /* ACPI 1.0: no XSDT */
+    diag_clear(&d);
+    assert_false(acpi_discover(&plat, RSDP_PA, &t, &d));
+    assert_non_null(strstr(d.error, "revision 0"));
+
+    diag_clear(&d);
+    assert_false(acpi_discover(&plat, 0x1000, &t, &d)); /* unmapped */
+
+    make_rsdp_xsdt(entries, 1);
+    put32(mem + 0x1000 + 4, 0x00100000); /* XSDT longer than memory */
+    diag_clear(&d);
+    assert_false(acpi_discover(&plat, RSDP_PA, &t, &d));
+    assert_non_null(strstr(d.error, "runs past mapped memory"));
+
+    make_rsdp_xsdt(entries, 1);
+    memcpy(mem + 0x1000, "RSDT", 4);
+    diag_clear(&d);
+    assert_false(acpi_discover(&plat, RSDP_PA, &t, &d));
+    assert_non_null(strstr(d.error, "expected \"XSDT\""));
+
+    make_rsdp_xsdt(entries, 1);
+    make_table(entries[0], "APIC", 40);
+    put32(mem + 0x1000 + 4, 36 + 8 + 3); /* partial entry */
+    seal(mem + 0x1000);
+    mem[0x100 + 8] ^= 0xff; /* RSDP checksum wrong: warn, go on */
+    diag_clear(&d);
+    assert_true(acpi_discover(&plat, RSDP_PA, &t, &d));
+    assert_int_equal(t.count, 1);
+    /* byte 8 lies under both RSDP checksums; plus the partial XSDT entry */
+    assert_int_equal(d.warnings, 3);
+}
+
+static void test_mcfg(void **state)
+{
+    (void)state;
+    uint8_t b[44 + 3 * 16 + 5];
+    memset(b, 0, sizeof b);
+    memcpy(b, "MCFG", 4);
+    put32(b + 4, 44 + 2 * 16);
+    put64(b + 44, 0xb0000000);
+    b[44 + 11] = 0xff;
+    put64(b + 60, 0xc0000000);
+    b[60 + 8] = 1;
+    b[60 + 10] = 0x10;
+    b[60 + 11] = 0x1f;
+    b[9] = (uint8_t)(0x100 - acpi_checksum(b, 44 + 32));
+    struct mcfg m;
+    struct diag d;
+    diag_clear(&d);
+    assert_true(mcfg_parse(b, 44 + 32, &m, &d));
+    assert_int_equal(m.count, 2);
+    assert_int_equal(m.window[0].base, 0xb0000000);
+    assert_int_equal(m.window[0].end_bus, 0xff);
+    assert_int_equal(m.window[1].segment, 1);
+    assert_int_equal(m.window[1].start_bus, 0x10);
+    assert_int_equal(d.warnings, 0);
+
+    put32(b + 4, 44 + 2 * 16 + 5); /* partial third entry */
+    diag_clear(&d);
+    assert_true(mcfg_parse(b, sizeof b, &m, &d));
+    assert_int_equal(m.count, 2);
+    assert_true(d.warnings >= 1);
+
+    b[60 + 11] = 0x0f; /* end bus below start bus */
+    diag_clear(&d);
+    assert_false(mcfg_parse(b, sizeof b, &m, &d));
+    assert_int_equal(d.error_offset, 60 + 10);
+
+    diag_clear(&d);
+    assert_false(mcfg_parse(b, 30, &m, &d)); /* shorter than a header */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_discovers_tables),
+        cmocka_unit_test(test_bad_entries_are_skipped),
+        cmocka_unit_test(test_bad_rsdp_and_xsdt),
+        cmocka_unit_test(test_mcfg),
+    };
+    return cmocka_run_group_tests_name("acpi", tests, NULL, NULL);
+}

@@ -1,0 +1,38 @@
+/* Helpers shared by the host tests: fixture files and a sink into memory. */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "iommu/fmt.h"
+
+/* Reads a file into a buffer of exactly its size (so AddressSanitizer sees any read past
+ * the end); fails the test when the file cannot be read. Free with free(). */
+uint8_t *read_fixture(const char *path, size_t *len);
+
+/* "<tests/fixtures/acpi>/<rel>" in a static buffer. */
+const char *fixture(const char *rel);
+
+/* The shared fixture folder (../shared/fixtures/acpi beside the checkout), or NULL when it
+ * is not there; tests that need it are skipped then. */
+const char *shared_fixture_dir(void);
+
+/* Lists regular files under dir whose names end in ext, sorted; returns the count and a
+ * malloc'ed array of malloc'ed paths. */
+size_t list_files(const char *dir, const char *ext, char ***paths);
+void free_list(char **paths, size_t n);
+
+/* A growable in-memory sink for report and JSON output. */
+struct mem_sink {
+    struct sink sink;
+    char *buf;
+    size_t len, cap;
+};
+void mem_sink_init(struct mem_sink *m);
+void mem_sink_free(struct mem_sink *m);
+
+#endif
