@@ -140,6 +140,64 @@ static void report_pci(const struct pci_inventory *inv)
         sink_printf(out, "pci: warning: more than %u functions, the rest are not listed\n", PCI_MAX_FUNCTIONS);
 }
 
+/* Parses and reports the DMAR and its units; returns NULL when there is no usable DMAR. */
+static const struct dmar_table *discover_dmar(const struct platform *plat, const struct acpi_tables *tables,
+                                              unsigned *units, struct checks *c)
+{
+    static struct dmar_table dmar;
+    const struct acpi_table_ref *ref = acpi_find(tables, "DMAR");
+    if (!check(c, ref != NULL, "DMAR table present"))
+        return NULL;
+    const uint8_t *bytes = acpi_map_table(plat, ref);
+    struct diag d;
+    diag_clear(&d);
+    bool ok = bytes && dmar_parse(&dmar, bytes, ref->length, &d);
+    print_diag("dmar", &d);
+    if (!check(c, ok, "DMAR parsed"))
+        return NULL;
+    dump_table("DMAR", bytes, ref->length);
+    sink_printf(out, "--- DMAR ---\n");
+    dmar_report_text(&dmar, out);
+    check(c, dmar.drhd_count > 0, "DMAR describes at least one remapping unit");
+    sink_printf(out, "--- remapping units ---\n");
+    *units = report_units(plat, &dmar, c);
+    return &dmar;
+}
+
+/* Enumerates PCI through ECAM and, when there is a DMAR, assigns each function its unit. */
+static void discover_pci(const struct platform *plat, const struct acpi_tables *tables,
+                         const struct dmar_table *dmar, unsigned units, struct checks *c)
+{
+    sink_printf(out, "--- PCI ---\n");
+    const struct acpi_table_ref *ref = acpi_find(tables, "MCFG");
+    if (!check(c, ref != NULL, "MCFG table present"))
+        return;
+    static struct mcfg mcfg;
+    struct diag d;
+    diag_clear(&d);
+    const uint8_t *bytes = acpi_map_table(plat, ref);
+    bool ok = bytes && mcfg_parse(bytes, ref->length, &mcfg, &d);
+    print_diag("mcfg", &d);
+    if (!check(c, ok && mcfg.count > 0, "MCFG parsed, ECAM window present"))
+        return;
+    for (uint32_t i = 0; i < mcfg.count; i++)
+        sink_printf(out, "ecam: segment %u buses %02x-%02x at 0x%lx\n", mcfg.window[i].segment,
+                    mcfg.window[i].start_bus, mcfg.window[i].end_bus, mcfg.window[i].base);
+    static struct pci_inventory inv;
+    pci_enumerate(plat, &mcfg, &inv);
+    if (dmar)
+        pci_assign_units(&inv, dmar);
+    report_pci(&inv);
+    check(c, inv.count > 0, "PCI functions found through ECAM");
+    if (dmar) {
+        bool units_valid = true;
+        for (uint32_t i = 0; i < inv.count; i++)
+            if (inv.fn[i].unit >= (int)units)
+                units_valid = false;
+        check(c, units_valid, "every assigned unit index names a DRHD");
+    }
+}
+
 static void discover(struct uefi_platform *up, struct checks *c)
 {
     const struct platform *plat = &up->ops;
@@ -158,48 +216,9 @@ static void discover(struct uefi_platform *up, struct checks *c)
         return;
     report_acpi(&tables);
 
-    const struct acpi_table_ref *dmar_ref = acpi_find(&tables, "DMAR");
-    if (!check(c, dmar_ref != NULL, "DMAR table present"))
-        return;
-    const uint8_t *dmar_bytes = acpi_map_table(plat, dmar_ref);
-    struct dmar_table dmar;
-    diag_clear(&d);
-    ok = dmar_bytes && dmar_parse(&dmar, dmar_bytes, dmar_ref->length, &d);
-    print_diag("dmar", &d);
-    if (!check(c, ok, "DMAR parsed"))
-        return;
-    dump_table("DMAR", dmar_bytes, dmar_ref->length);
-    sink_printf(out, "--- DMAR ---\n");
-    dmar_report_text(&dmar, out);
-    check(c, dmar.drhd_count > 0, "DMAR describes at least one remapping unit");
-
-    sink_printf(out, "--- remapping units ---\n");
-    unsigned units = report_units(plat, &dmar, c);
-
-    sink_printf(out, "--- PCI ---\n");
-    const struct acpi_table_ref *mcfg_ref = acpi_find(&tables, "MCFG");
-    if (!check(c, mcfg_ref != NULL, "MCFG table present"))
-        return;
-    static struct mcfg mcfg;
-    diag_clear(&d);
-    const uint8_t *mcfg_bytes = acpi_map_table(plat, mcfg_ref);
-    ok = mcfg_bytes && mcfg_parse(mcfg_bytes, mcfg_ref->length, &mcfg, &d);
-    print_diag("mcfg", &d);
-    if (!check(c, ok && mcfg.count > 0, "MCFG parsed, ECAM window present"))
-        return;
-    for (uint32_t i = 0; i < mcfg.count; i++)
-        sink_printf(out, "ecam: segment %u buses %02x-%02x at 0x%lx\n", mcfg.window[i].segment,
-                    mcfg.window[i].start_bus, mcfg.window[i].end_bus, mcfg.window[i].base);
-    static struct pci_inventory inv;
-    pci_enumerate(plat, &mcfg, &inv);
-    pci_assign_units(&inv, &dmar);
-    report_pci(&inv);
-    check(c, inv.count > 0, "PCI functions found through ECAM");
-    bool units_valid = true;
-    for (uint32_t i = 0; i < inv.count; i++)
-        if (inv.fn[i].unit >= (int)units)
-            units_valid = false;
-    check(c, units_valid, "every assigned unit index names a DRHD");
+    unsigned units = 0;
+    const struct dmar_table *dmar = discover_dmar(plat, &tables, &units, c);
+    discover_pci(plat, &tables, dmar, units, c);
 }
 
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)

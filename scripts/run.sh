@@ -12,6 +12,7 @@ usage() {
 usage: scripts/run.sh [--aw-bits 39|48] [--memory MiB] [--timeout SECONDS]
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
   --aw-bits N     IOMMU address width: 39 (3-level tables, QEMU's default) or 48 (adds 4-level)
+  --no-iommu      leave out -device intel-iommu (the loader then reports FAIL: no DMAR)
   --memory MiB    guest RAM (default 512)
   --timeout S     wall-clock bound on the QEMU run (default 120)
   --run-dir DIR   where the ESP, firmware variables and serial log go
@@ -22,11 +23,12 @@ usage: scripts/run.sh [--aw-bits 39|48] [--memory MiB] [--timeout SECONDS]
 USAGE
 }
 
-aw_bits=39 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
+aw_bits=39 iommu=1 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
 qemu_extra=()
 while (($#)); do
   case $1 in
     --aw-bits) aw_bits=${2:?--aw-bits needs a value}; shift 2 ;;
+    --no-iommu) iommu=0; shift ;;
     --memory) memory=${2:?--memory needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
     --run-dir) run_dir=${2:?--run-dir needs a value}; shift 2 ;;
@@ -55,7 +57,9 @@ fi
 efi=$build/BOOTX64.EFI
 [[ -f $efi ]] || { echo "run.sh: $efi is missing; run without --no-build" >&2; exit 1; }
 
-run_dir=${run_dir:-$build/run/aw$aw_bits}
+machine=aw$aw_bits
+((iommu)) || machine=no-iommu
+run_dir=${run_dir:-$build/run/$machine}
 rm -rf "$run_dir"
 mkdir -p "$run_dir/esp/EFI/BOOT"
 cp "$efi" "$run_dir/esp/EFI/BOOT/BOOTX64.EFI"
@@ -66,12 +70,14 @@ qemu_log=$run_dir/qemu.log
 qemu_cmd=(qemu-system-x86_64
   -machine q35 -cpu max -m "$memory" -display none -monitor none -no-reboot
   -serial "file:$serial_log"
-  -device "intel-iommu,aw-bits=$aw_bits"
   -device edu,dma_mask=0xffffffffffffffff
   -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
   -drive "if=pflash,format=raw,file=$run_dir/vars.fd"
-  -drive "format=raw,file=fat:rw:$run_dir/esp"
-  "${qemu_extra[@]}")
+  -drive "format=raw,file=fat:rw:$run_dir/esp")
+if ((iommu)); then
+  qemu_cmd+=(-device "intel-iommu,aw-bits=$aw_bits")
+fi
+qemu_cmd+=("${qemu_extra[@]}")
 printf '%q ' "${qemu_cmd[@]}" >"$run_dir/command"
 echo >>"$run_dir/command"
 
@@ -98,5 +104,5 @@ elif grep -q '^RESULT: PASS' <<<"$report"; then
 else
   why=$(grep '^RESULT:' <<<"$report" || echo "no RESULT line: the loader stopped early")
 fi
-echo "run.sh: $verdict aw-bits=$aw_bits in ${elapsed} s${why:+: $why} (serial log: $serial_log)"
+echo "run.sh: $verdict ${machine/aw/aw-bits=} in ${elapsed} s${why:+: $why} (serial log: $serial_log)"
 [[ $verdict == PASS ]]

@@ -96,6 +96,17 @@ def main():
         verdict = out.strip().splitlines()[-1] if out.strip() else "(no output)"
         print(verdict)
         check_run(aw, p.returncode, out, tool, crosscheck if os.path.exists(crosscheck) else None)
+    # A machine without the IOMMU: the loader must still list PCI and run.sh must fail.
+    p = subprocess.run([os.path.join(ROOT, "scripts", "run.sh"), "--no-build", "--no-iommu", "--timeout",
+                        str(a.timeout), "--run-dir", os.path.join(a.build, "run", "test-discovery-no-iommu")],
+                       capture_output=True, text=True, env=env)
+    print(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "(no output)")
+    check(p.returncode == 1 and "check: FAIL DMAR table present" in p.stdout
+          and re.search(r"^RESULT: FAIL \(1 of \d+ checks failed\)$", p.stdout, re.M)
+          and re.search(r"^run\.sh: FAIL no-iommu in ", p.stdout, re.M),
+          "no IOMMU: the loader reports the missing DMAR and run.sh exits 1")
+    check(re.search(r"^pci: 0000:00:0[0-9a-f]\.0 1234:11e8 class 00ff00 -> none \(not translated\)$", p.stdout, re.M)
+          is not None, "no IOMMU: edu is listed as not translated")
     print(f"QEMU discovery runs took {time.monotonic() - start:.1f} s wall clock")
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
