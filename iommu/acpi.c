@@ -70,6 +70,9 @@ bool acpi_header_parse(const uint8_t *data, size_t avail, const char *signature,
     if (!hdr->checksum_ok)
         diag_warn(d, 9, "%s checksum 0x%02x is wrong (bytes sum to 0x%02x, not 0)", hdr->signature,
                   hdr->checksum, acpi_checksum(data, length));
+    if (avail > length)
+        diag_warn(d, length, "%zu bytes after the table's length of %u are ignored", avail - length,
+                  length);
     return true;
 }
 

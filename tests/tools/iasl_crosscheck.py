@@ -11,8 +11,9 @@ must instead be rejected by the tool (exit status 2 and an `error:` line on stde
 
 iasl lists each field as `[HexOffset DecimalOffset ByteLength] Name : Value`. Values are looked up
 by table offset and byte length rather than by name, because iasl calls several different fields
-"Reserved" and sometimes prints fields that overlap (see IortConverter). An integer field is
-printed as its little-endian value, so any byte range inside it can be extracted exactly.
+"Reserved" and sometimes prints fields that do not exist (see IORT_OPTIONAL). An integer field is
+printed as its little-endian value, so any byte range inside it can be extracted exactly. The
+table's own bytes are read only to count the DMAR structures after the point where iasl gave up.
 
 Exit status: 0 every FILE passed, 1 at least one failed, 2 usage error or iasl missing.
 """
@@ -20,7 +21,9 @@ Exit status: 0 every FILE passed, 1 at least one failed, 2 usage error or iasl m
 import argparse
 import json
 import re
+import resource
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -29,11 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FIELD_RE = re.compile(r"^\[([0-9A-Fa-f]+)h\s+\d+\s+(\d+)\]\s*(.*?) : (.*)$")
-# iasl 20200925 prints this and skips (IORT) or stops at (DMAR) a subtable it cannot decode.
-UNKNOWN_RE = re.compile(r"^\*+ Unknown \w+ (subtable|node) type")
+# iasl gave up on the current subtable: "**** Unknown IORT node type 0x6" (it goes on with the
+# next IORT node but stops a DMAR), "Invalid zero length subtable", "**** ACPI table terminates in
+# the middle of a data structure" (it stops). "/**** ACPI subtable terminates early" is only a
+# note that a subtable is shorter than iasl's layout, which the spec allows for some IORT nodes.
+GAVE_UP_RE = re.compile(r"^(\*\*\*\*|Invalid )")
+UNDECODED = "undecoded"  # stands for such a line in the parsed listing
 # A quoted string; the Signature line adds a bracketed description after it.
 STRING_RE = re.compile(r'^"(.*)"(?:\s+\[[^"\]]*\])?$')
 PCI_PATH_RE = re.compile(r"^([0-9A-Fa-f]{2}),([0-9A-Fa-f]{2})$")
+IASL_TIMEOUT = 20  # seconds; a normal run takes milliseconds
+IASL_FILE_LIMIT = 16 << 20  # bytes; the listing of a 64 KiB table is a few MiB
+TOOL_TIMEOUT = 20  # seconds
 
 
 @dataclass
@@ -69,7 +79,8 @@ class Fields:
         values = set()
         for field in self.fields:
             value = field.integer()
-            if value is not None and field.offset <= start and start + size <= field.offset + field.length:
+            inside = field.offset <= start and start + size <= field.offset + field.length
+            if value is not None and inside:
                 values.add((value >> 8 * (start - field.offset)) & ((1 << 8 * size) - 1))
         return values.pop() if len(values) == 1 else None
 
@@ -79,9 +90,6 @@ class Fields:
                 return field.string()
         return None
 
-    def by_name(self, name):
-        return [field for field in self.fields if field.name == name]
-
 
 @dataclass
 class Unit:
@@ -90,21 +98,19 @@ class Unit:
 
     body: Fields
     subs: list
-    unknown: bool = False
+    undecoded: bool = False
 
 
 def parse_dsl(text):
-    """Split iasl's listing into field records and 'unknown subtable' markers, in order."""
+    """Split iasl's listing into field records and 'gave up' markers, in order."""
     items = []
     for line in text.splitlines():
         match = FIELD_RE.match(line)
         if match:
             offset, length, name, value = match.groups()
-            # "Flags (decoded below)" and plain "Flags" are the same kind of field.
-            name = name.replace(" (decoded below)", "")
             items.append(Field(int(offset, 16), int(length), name, value.strip()))
-        elif UNKNOWN_RE.match(line.strip()):
-            items.append("unknown")
+        elif GAVE_UP_RE.match(line.strip()):
+            items.append(UNDECODED)
     return items
 
 
@@ -114,9 +120,9 @@ def split_units(items, is_unit_start, is_sub_start):
     units = []
     current = header
     for item in items:
-        if item == "unknown":
+        if item is UNDECODED:
             if units:
-                units[-1].unknown = True
+                units[-1].undecoded = True
             continue
         if is_unit_start(item):
             units.append(Unit(Fields(item.offset), []))
@@ -210,7 +216,7 @@ def dmar_structure(unit):
     """The JSON object for one structure, or None when iasl did not decode it."""
     body = unit.body
     stype = body.integer(0, 2)
-    if unit.unknown or stype not in DMAR_TYPES:
+    if unit.undecoded or stype not in DMAR_TYPES:
         return None
     length = body.integer(2, 2)
     obj = {"offset": body.base, "type": DMAR_TYPES[stype]}
@@ -238,8 +244,8 @@ def convert_dmar(items, data, ascii_repaired):
     put(obj, "host_address_width", None if width is None else width + 1)
     put(obj, "flags", header.integer(37, 1))
     structures = [dmar_structure(unit) for unit in units]
-    # iasl 20200925 stops at the first structure type it does not know (SATC, SIDP): count what
-    # follows from the raw bytes so that the lists must still have the same length.
+    # iasl stops at the first structure type it does not know (SATC, SIDP) or cannot decode:
+    # count what follows from the raw bytes so that the lists must still have the same length.
     end = min(obj.get("length", len(data)), len(data))
     resume = 48
     if units:
@@ -294,10 +300,12 @@ IORT_OPTIONAL = {
 NC_NAME_OFFSET = 29
 
 
-def iort_interrupts(body, count_rel, offset_rel):
+def iort_interrupts(body, length, count_rel, offset_rel):
     """An SMMUv1/v2 interrupt array: iasl prints each entry as one 8-byte value."""
     count, start = body.integer(count_rel, 4), body.integer(offset_rel, 4)
-    if count is None or start is None:
+    # An array that does not fit in the node makes the tool reject the table; checking the
+    # bound first also keeps a corrupt count from making this loop run for ever.
+    if count is None or start is None or start + 8 * count > length:
         return None
     entries = []
     for i in range(count):
@@ -311,12 +319,10 @@ def iort_interrupts(body, count_rel, offset_rel):
 def iort_node(unit):
     """The JSON object for one node, or None when iasl did not decode it."""
     body = unit.body
-    ntype = body.integer(0, 1)
-    if unit.unknown or ntype not in IORT_TYPES:
+    ntype, length = body.integer(0, 1), body.integer(1, 2)
+    if unit.undecoded or ntype not in IORT_TYPES or length is None:
         return None
-    length = body.integer(1, 2)
-    obj = {"offset": body.base, "type": IORT_TYPES[ntype]}
-    put(obj, "length", length)
+    obj = {"offset": body.base, "type": IORT_TYPES[ntype], "length": length}
     put(obj, "revision", body.integer(3, 1))
     put(obj, "identifier", body.integer(4, 4))
     mappings = []
@@ -339,7 +345,7 @@ def iort_node(unit):
 
     if ntype == 0:
         count = body.integer(16, 4)
-        if count is not None:
+        if count is not None and 20 + 4 * count <= length:  # bounded as the interrupt arrays
             ids = [body.integer(20 + 4 * i, 4) for i in range(count)]
             if None not in ids:
                 obj["its_ids"] = ids
@@ -353,10 +359,11 @@ def iort_node(unit):
         # iasl prints the global interrupts where the node's Global Interrupt Offset points.
         glob = body.integer(40, 4)
         if glob is not None:
-            for i, key in enumerate(("nsg_irpt", "nsg_irpt_flags", "nsg_cfg_irpt", "nsg_cfg_irpt_flags")):
+            keys = ("nsg_irpt", "nsg_irpt_flags", "nsg_cfg_irpt", "nsg_cfg_irpt_flags")
+            for i, key in enumerate(keys):
                 put(obj, key, body.integer(glob + 4 * i, 4))
-        put(obj, "context_interrupts", iort_interrupts(body, 44, 48))
-        put(obj, "pmu_interrupts", iort_interrupts(body, 52, 56))
+        put(obj, "context_interrupts", iort_interrupts(body, length, 44, 48))
+        put(obj, "pmu_interrupts", iort_interrupts(body, length, 52, 56))
     return obj
 
 
@@ -372,27 +379,51 @@ def convert_iort(items, ascii_repaired):
     put(obj, "node_offset", header.integer(40, 4))
     nodes = [iort_node(unit) for unit in units]
     # iasl prints the header of every node, even one it cannot decode (RMR), and walks the nodes
-    # to the table end; should it stop early, the nodes it never reached stay unchecked.
+    # to the table end; when it stops early, the nodes it never reached stay unchecked.
     if node_count is not None and len(nodes) < node_count:
         nodes += [None] * (node_count - len(nodes))
     obj["nodes"] = nodes
     return obj
 
 
-def iasl_expectation(path, data):
+def run_iasl(directory):
+    """Run `iasl -d t.dat` in directory. Returns (None, its messages) or (why it failed, None).
+
+    iasl 20200925 loops for ever, printing, on some malformed files (bytes after the table are
+    enough), so it gets a time limit and every file it writes is capped. Its banner goes to
+    stdout, its messages to stderr."""
+    log_path = Path(directory, "iasl.log")
+
+    def cap_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (IASL_FILE_LIMIT, IASL_FILE_LIMIT))
+
+    with open(log_path, "wb") as log:
+        try:
+            run = subprocess.run(["iasl", "-d", "t.dat"], cwd=directory, stdout=subprocess.DEVNULL,
+                                 stderr=log, timeout=IASL_TIMEOUT, preexec_fn=cap_file_size)
+        except subprocess.TimeoutExpired:
+            return f"iasl -d did not finish within {IASL_TIMEOUT} s", None
+    with open(log_path, "rb") as log:
+        messages = log.read(64 * 1024).decode("latin-1")
+    if run.returncode == -signal.SIGXFSZ:
+        return f"iasl -d ran away (over {IASL_FILE_LIMIT >> 20} MiB of output)", None
+    if run.returncode != 0 or not Path(directory, "t.dsl").exists():
+        last = ([line for line in messages.splitlines() if line.strip()] or ["no message"])[-1]
+        return f"iasl -d failed (exit {run.returncode}): {last}", None
+    return None, messages
+
+
+def iasl_expectation(data):
     """Disassemble the table with iasl and rebuild the spec's JSON from it. Returns
     (object, None) or (None, reason)."""
     with tempfile.TemporaryDirectory(prefix="iasl-crosscheck-") as tmp:
         Path(tmp, "t.dat").write_bytes(data)
-        run = subprocess.run(["iasl", "-d", "t.dat"], cwd=tmp, capture_output=True, text=True,
-                             errors="replace")
-        dsl = Path(tmp, "t.dsl")
-        if run.returncode != 0 or not dsl.exists():
-            lines = (run.stderr + run.stdout).strip().splitlines()
-            return None, f"iasl -d failed (exit {run.returncode}): {lines[-1] if lines else ''}"
+        failure, messages = run_iasl(tmp)
+        if failure:
+            return None, failure
         # latin-1 keeps every byte iasl copied into a string as one character.
-        items = parse_dsl(dsl.read_text(encoding="latin-1"))
-    ascii_repaired = "invalid ASCII character" in run.stdout + run.stderr
+        items = parse_dsl(Path(tmp, "t.dsl").read_text(encoding="latin-1"))
+    ascii_repaired = "invalid ASCII character" in messages
     signature = next((f.string() for f in items if isinstance(f, Field) and f.offset == 0), None)
     if signature == "DMAR":
         return convert_dmar(items, data, ascii_repaired), None
@@ -440,7 +471,17 @@ class Comparison:
 
 
 def run_tool(tool, path):
-    return subprocess.run([tool, "--json", path], capture_output=True, text=True, errors="replace")
+    """Returns (exit status, stdout, stderr); a tool that hangs is killed, with status None."""
+    try:
+        run = subprocess.run([tool, "--json", path], capture_output=True, text=True,
+                             errors="replace", timeout=TOOL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None, "", f"(killed after {TOOL_TIMEOUT} s)"
+    return run.returncode, run.stdout, run.stderr
+
+
+def describe(status):
+    return "timed out" if status is None else f"exited {status}"
 
 
 def error_lines(stderr):
@@ -453,15 +494,15 @@ def check_file(tool, path):
         data = Path(path).read_bytes()
     except OSError as exc:
         return False, [f"FAIL {path}: cannot read: {exc.strerror}"]
-    expected, reason = iasl_expectation(path, data)
+    expected, reason = iasl_expectation(data)
     if expected is None:
         return False, [f"FAIL {path}: {reason}"]
 
-    run = run_tool(tool, path)
-    if run.returncode != 0:
-        detail = (error_lines(run.stderr) or run.stderr.strip().splitlines() or [""])[0]
-        return False, [f"FAIL {path}: tool exited {run.returncode}: {detail}"]
-    documents = [line for line in run.stdout.splitlines() if line.strip()]
+    status, stdout, stderr = run_tool(tool, path)
+    if status != 0:
+        detail = (error_lines(stderr) or stderr.strip().splitlines() or [""])[0]
+        return False, [f"FAIL {path}: tool {describe(status)}: {detail}"]
+    documents = [line for line in stdout.splitlines() if line.strip()]
     if len(documents) != 1:
         return False, [f"FAIL {path}: tool printed {len(documents)} JSON lines, expected 1"]
     try:
@@ -478,12 +519,12 @@ def check_file(tool, path):
 
 
 def check_rejected(tool, path):
-    run = run_tool(tool, path)
-    errors = error_lines(run.stderr)
-    if run.returncode == 2 and errors:
+    status, _, stderr = run_tool(tool, path)
+    errors = error_lines(stderr)
+    if status == 2 and errors:
         return True, [f"PASS {path} (rejected: {errors[0]})"]
     return False, [f"FAIL {path}: expected rejection (exit 2, error: on stderr), "
-                   f"got exit {run.returncode}{'' if errors else ' without an error: line'}"]
+                   f"tool {describe(status)}{'' if errors else ' without an error: line'}"]
 
 
 def main():
@@ -495,7 +536,8 @@ def main():
     args = parser.parse_args()  # exits 2 on a usage error
 
     if shutil.which("iasl") is None:
-        print("iasl_crosscheck: iasl not found in PATH (Debian package acpica-tools)", file=sys.stderr)
+        print("iasl_crosscheck: iasl not found in PATH (Debian package acpica-tools)",
+              file=sys.stderr)
         return 2
     if shutil.which(args.tool) is None:
         print(f"iasl_crosscheck: tool {args.tool} not found or not executable", file=sys.stderr)

@@ -302,6 +302,86 @@ static void test_unknown_structure_skipped(void **state)
     assert_int_equal(d.warnings, 2); /* checksum, unknown type */
 }
 
+/* The project's own tables written in iasl's source language (tests/fixtures/acpi/synthetic);
+ * the expected values are those in the .asl sources. */
+static void test_synthetic_multisegment(void **state)
+{
+    (void)state;
+    struct parsed p;
+    parse_ok(&p, "synthetic/multi-segment-multihop.dmar");
+    assert_int_equal(p.t.host_address_width, 46);
+    assert_int_equal(p.t.drhd_count, 3);
+    assert_int_equal(p.t.structs, 8);
+    assert_int_equal(p.d.warnings, 0);
+    struct dmar_struct a = nth_struct(&p.t, 0), b = nth_struct(&p.t, 1), c = nth_struct(&p.t, 2);
+    assert_int_equal(a.register_base, 0x2B3C4D5E6000);
+    assert_int_equal(a.flags, 0);
+    struct dmar_scope two = nth_scope(&p.t, &a, 1), three = nth_scope(&p.t, &a, 2), ns = nth_scope(&p.t, &a, 4);
+    assert_int_equal(two.length, 10);
+    assert_int_equal(two.enumeration_id, 0x12);
+    assert_int_equal(two.start_bus, 0x3a);
+    assert_memory_equal(two.path, ((uint8_t[]){0x03, 0x02, 0x00, 0x01}), 4);
+    assert_int_equal(three.length, 12);
+    assert_int_equal(three.hops, 3);
+    assert_int_equal(three.start_bus, 0x5d);
+    assert_memory_equal(three.path, ((uint8_t[]){0x1d, 0x07, 0x0a, 0x01, 0x13, 0x06}), 6);
+    assert_int_equal(nth_scope(&p.t, &a, 3).type, DMAR_SCOPE_PCI_SUBHIERARCHY);
+    assert_int_equal(ns.type, DMAR_SCOPE_ACPI_NAMESPACE);
+    assert_int_equal(ns.enumeration_id, 0x2c);
+    assert_int_equal(b.segment, 1);
+    assert_int_equal(b.flags, DRHD_FLAG_INCLUDE_PCI_ALL);
+    assert_int_equal(b.register_base, 0x3A5B7C9DE000);
+    assert_int_equal(c.segment, 0);
+    assert_int_equal(c.flags, DRHD_FLAG_INCLUDE_PCI_ALL);
+    assert_int_equal(count_scopes(&p.t, &c, DMAR_SCOPE_HPET), 1);
+    struct dmar_struct rmrr2 = nth_struct(&p.t, 4);
+    assert_int_equal(rmrr2.segment, 1);
+    assert_int_equal(rmrr2.base, 0x123456000);
+    assert_int_equal(rmrr2.limit, 0x123465FFF);
+    assert_int_equal(nth_scope(&p.t, &rmrr2, 0).hops, 2);
+    struct dmar_struct rhsa = nth_struct(&p.t, 6), andd = nth_struct(&p.t, 7);
+    assert_int_equal(rhsa.register_base, b.register_base);
+    assert_int_equal(rhsa.proximity_domain, 0xa7);
+    assert_int_equal(andd.device_number, 0x2c);
+    assert_int_equal(andd.object_name_len, strlen("\\_SB.SIO0.UAR3"));
+    assert_memory_equal(andd.object_name, "\\_SB.SIO0.UAR3", andd.object_name_len);
+    free(p.bytes);
+}
+
+static void test_synthetic_warnings(void **state)
+{
+    (void)state;
+    struct parsed p;
+    parse_ok(&p, "synthetic/rmrr-unaligned.dmar");
+    assert_int_equal(p.d.warnings, 2); /* RMRR 2 (base) and RMRR 3 (limit + 1), not RMRR 1 */
+    assert_non_null(strstr(p.d.warning[0], "0x7a5b3800"));
+    assert_non_null(strstr(p.d.warning[1], "0xde017bff"));
+    assert_int_equal(nth_struct(&p.t, 2).base, 0x7A5B3800);
+    free(p.bytes);
+
+    parse_ok(&p, "synthetic/bad-checksum.dmar");
+    assert_false(p.t.header.checksum_ok);
+    assert_int_equal(p.t.header.checksum, 0x8b);
+    assert_int_equal(p.d.warnings, 1);
+    assert_int_equal(p.t.structs, 2);
+    free(p.bytes);
+}
+
+/* Bytes after the table's own length (a padded dump) are ignored, with a warning. */
+static void test_trailing_bytes(void **state)
+{
+    (void)state;
+    uint8_t b[256];
+    size_t len = build_dmar(b, true);
+    struct dmar_table t;
+    struct diag d;
+    diag_clear(&d);
+    assert_true(dmar_parse(&t, b, len + 16, &d));
+    assert_int_equal(t.header.length, len);
+    assert_int_equal(d.warnings, 1);
+    assert_non_null(strstr(d.warning[0], "16 bytes after"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +393,9 @@ int main(void)
         cmocka_unit_test(test_built_multihop_segments),
         cmocka_unit_test(test_reject_keeps_output),
         cmocka_unit_test(test_unknown_structure_skipped),
+        cmocka_unit_test(test_synthetic_multisegment),
+        cmocka_unit_test(test_synthetic_warnings),
+        cmocka_unit_test(test_trailing_bytes),
     };
     return cmocka_run_group_tests_name("dmar", tests, NULL, NULL);
 }

@@ -206,7 +206,9 @@ static void test_local_fixtures(void **state)
     mutate_dir(fixture("synthetic"), ".dmar", false, &files);
     mutate_dir(fixture("iort"), ".iort", true, &files);
     mutate_dir(fixture("synthetic"), ".iort", true, &files);
-    assert_true(files >= 12);
+    mutate_dir(fixture("more"), ".dmar", false, &files);
+    mutate_dir(fixture("more"), ".iort", true, &files);
+    assert_true(files >= 30);
 }
 
 static void test_shared_fixtures(void **state)
