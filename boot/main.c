@@ -16,7 +16,6 @@
 
 #define LOADER_VERSION "0.1"
 #define PAGE_SIZE 4096u
-#define MAX_UNITS 16
 
 static const struct sink *const out = &serial_sink;
 
@@ -32,15 +31,6 @@ static bool check(struct checks *c, bool ok, const char *what)
         c->failed++;
     sink_printf(out, "check: %-4s %s\n", ok ? "PASS" : "FAIL", what);
     return ok;
-}
-
-static void print_diag(const char *section, const struct diag *d)
-{
-    unsigned shown = d->warnings < DIAG_WARN_MAX ? d->warnings : DIAG_WARN_MAX;
-    for (unsigned i = 0; i < shown; i++)
-        sink_printf(out, "%s: warning: %s\n", section, d->warning[i]);
-    if (d->failed)
-        sink_printf(out, "%s: error: %s\n", section, d->error);
 }
 
 /* The raw bytes of a table, so that tests can decode the live table with other tools. */
@@ -128,8 +118,8 @@ static void report_pci(const struct pci_inventory *inv)
     for (uint32_t i = 0; i < inv->count; i++) {
         const struct pci_function *f = &inv->fn[i];
         sink_printf(out, "pci: %04x:%02x:%02x.%x %04x:%04x class %06x%s", f->segment, f->bus, f->dev,
-                    f->fn, f->vendor, f->device, f->class_code, f->header_type == 1 ? " bridge" : "");
-        if (f->header_type == 1)
+                    f->fn, f->vendor, f->device, f->class_code, f->header_type == PCI_HEADER_BRIDGE ? " bridge" : "");
+        if (f->header_type == PCI_HEADER_BRIDGE)
             sink_printf(out, " buses %02x-%02x", f->secondary_bus, f->subordinate_bus);
         if (f->unit >= 0)
             sink_printf(out, " -> vtd[%d] (%s)\n", f->unit, pci_unit_match_name(f->match));
@@ -152,7 +142,7 @@ static const struct dmar_table *discover_dmar(const struct platform *plat, const
     struct diag d;
     diag_clear(&d);
     bool ok = bytes && dmar_parse(&dmar, bytes, ref->length, &d);
-    print_diag("dmar", &d);
+    diag_print(&d, "dmar", out);
     if (!check(c, ok, "DMAR parsed"))
         return NULL;
     dump_table("DMAR", bytes, ref->length);
@@ -177,7 +167,7 @@ static void discover_pci(const struct platform *plat, const struct acpi_tables *
     diag_clear(&d);
     const uint8_t *bytes = acpi_map_table(plat, ref);
     bool ok = bytes && mcfg_parse(bytes, ref->length, &mcfg, &d);
-    print_diag("mcfg", &d);
+    diag_print(&d, "mcfg", out);
     if (!check(c, ok && mcfg.count > 0, "MCFG parsed, ECAM window present"))
         return;
     for (uint32_t i = 0; i < mcfg.count; i++)
@@ -211,7 +201,7 @@ static void discover(struct uefi_platform *up, struct checks *c)
     struct diag d;
     diag_clear(&d);
     bool ok = acpi_discover(plat, (uint64_t)(uintptr_t)rsdp, &tables, &d);
-    print_diag("acpi", &d);
+    diag_print(&d, "acpi", out);
     if (!check(c, ok, "RSDP and XSDT valid"))
         return;
     report_acpi(&tables);

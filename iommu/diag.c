@@ -39,3 +39,14 @@ void diag_warn(struct diag *d, uint32_t offset, const char *fmt, ...)
     }
     d->warnings++;
 }
+
+void diag_print(const struct diag *d, const char *name, const struct sink *out)
+{
+    unsigned shown = d->warnings < DIAG_WARN_MAX ? d->warnings : DIAG_WARN_MAX;
+    for (unsigned i = 0; i < shown; i++)
+        sink_printf(out, "warning: %s: %s\n", name, d->warning[i]);
+    if (d->warnings > shown)
+        sink_printf(out, "warning: %s: %u more warnings\n", name, d->warnings - shown);
+    if (d->failed)
+        sink_printf(out, "error: %s: %s\n", name, d->error);
+}

@@ -1,7 +1,6 @@
 #include "iommu/pci.h"
 
 #define PCI_VENDOR_NONE 0xffffu
-#define PCI_HEADER_BRIDGE 1u
 
 static uint64_t ecam_address(const struct mcfg_window *w, uint8_t bus, uint8_t dev, uint8_t fn,
                              uint32_t reg)

@@ -11,7 +11,7 @@
 static const char *const sysfs_tables[] = {"/sys/firmware/acpi/tables/DMAR",
                                            "/sys/firmware/acpi/tables/IORT"};
 
-static void stdout_write(void *ctx, const char *s, size_t n)
+static void stream_write(void *ctx, const char *s, size_t n)
 {
     fwrite(s, 1, n, ctx);
 }
@@ -74,15 +74,6 @@ fail:
     return NULL;
 }
 
-static void print_warnings(const char *path, const struct diag *d)
-{
-    unsigned shown = d->warnings < DIAG_WARN_MAX ? d->warnings : DIAG_WARN_MAX;
-    for (unsigned i = 0; i < shown; i++)
-        fprintf(stderr, "warning: %s: %s\n", path, d->warning[i]);
-    if (d->warnings > shown)
-        fprintf(stderr, "warning: %s: %u more warnings\n", path, d->warnings - shown);
-}
-
 /* Decodes one file; returns 0 or 2. */
 static int decode(const char *path, int json)
 {
@@ -93,7 +84,8 @@ static int decode(const char *path, int json)
         fprintf(stderr, "error: %s: %s\n", path, why);
         return 2;
     }
-    struct sink out = {stdout_write, stdout};
+    struct sink out = {stream_write, stdout};
+    struct sink err = {stream_write, stderr};
     struct json_writer w;
     json_init(&w, &out);
     struct diag d;
@@ -124,10 +116,8 @@ static int decode(const char *path, int json)
                    len >= 4 ? (const char *)data : "");
         rc = 2;
     }
-    print_warnings(path, &d);
-    if (rc)
-        fprintf(stderr, "error: %s: %s\n", path, d.error);
-    else if (json)
+    diag_print(&d, path, &err);
+    if (!rc && json)
         fputc('\n', stdout);
     free(data);
     return rc;

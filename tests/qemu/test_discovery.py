@@ -15,19 +15,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
+from checks import Checks  # noqa: E402
 
-failures = []
-passed = 0
-
-
-def check(ok, what):
-    global passed
-    if ok:
-        passed += 1
-        print(f"PASS {what}")
-    else:
-        failures.append(what)
-        print(f"FAIL {what}")
+check = Checks(verbose=True)
 
 
 def dumped_table(report, signature):
@@ -108,8 +99,7 @@ def main():
     check(re.search(r"^pci: 0000:00:0[0-9a-f]\.0 1234:11e8 class 00ff00 -> none \(not translated\)$", p.stdout, re.M)
           is not None, "no IOMMU: edu is listed as not translated")
     print(f"QEMU discovery runs took {time.monotonic() - start:.1f} s wall clock")
-    print(f"{passed} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

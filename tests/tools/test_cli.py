@@ -8,17 +8,9 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-passed = 0
+from checks import Checks
 
-
-def check(ok, what):
-    global passed
-    if ok:
-        passed += 1
-    else:
-        failures.append(what)
-        print(f"FAIL {what}")
+check = Checks()
 
 
 def run(tool, *args):
@@ -123,8 +115,7 @@ def main():
     else:
         check(rc == 1 and "no DMAR or IORT" in err, "no FILE and no sysfs tables: exit 1 with a reason")
 
-    print(f"{passed} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

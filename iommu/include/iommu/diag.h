@@ -28,4 +28,8 @@ void diag_clear(struct diag *d);
 void diag_error(struct diag *d, uint32_t offset, const char *fmt, ...) IOMMU_PRINTF(3, 4);
 void diag_warn(struct diag *d, uint32_t offset, const char *fmt, ...) IOMMU_PRINTF(3, 4);
 
+/* Prints "warning: NAME: message" for each warning kept (and a count of the rest), then
+ * "error: NAME: message" when the parse failed. */
+void diag_print(const struct diag *d, const char *name, const struct sink *out);
+
 #endif

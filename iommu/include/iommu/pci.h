@@ -17,6 +17,7 @@
 #include "platform.h"
 
 #define PCI_MAX_FUNCTIONS 512
+#define PCI_HEADER_BRIDGE 1u /* configuration header type of a PCI-to-PCI bridge */
 
 enum pci_unit_match {
     PCI_UNIT_NONE = 0,       /* no DRHD covers it: DMA is not translated */
