@@ -1,4 +1,5 @@
-/* IORT (IO Remapping Table) parser, Arm DEN 0049, table revisions 0 to 7.
+/* IORT (IO Remapping Table) parser, Arm DEN 0049. It does not depend on the table revision
+ * (the fixtures cover revisions 0 to 5).
  *
  * Same scheme as the DMAR parser: iort_parse validates every node, its fixed fields, its
  * ID mappings and its arrays once, with the decode function the iterators use later.
