@@ -1,0 +1,61 @@
+/* A bounded pool of 4 KiB pages for the tables the hardware walks (root, context and
+ * second-level tables, invalidation queues).
+ *
+ * The pool manages one physically contiguous region, the memory the project reserves for
+ * itself: that region is what the default domain leaves out of its identity map, so no
+ * device can reach a table. Free pages are kept on a list threaded through the pages
+ * themselves; each page has a small metadata record (the number of non-zero entries when
+ * it holds a table) so that "this table became empty" costs O(1). */
+#ifndef IOMMU_PAGE_POOL_H
+#define IOMMU_PAGE_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PAGE_SHIFT 12u
+#define PAGE_SIZE (1u << PAGE_SHIFT)
+
+struct page_meta {
+    uint16_t entries; /* non-zero entries, for pages holding a table */
+    uint8_t allocated;
+    uint8_t pinned;   /* kept when it becomes empty (pre-populated ranges) */
+};
+
+struct page_pool {
+    uint8_t *base_va;
+    uint64_t base_pa;
+    uint32_t pages;        /* pages in the region, metadata included */
+    uint32_t first_usable; /* pages before this hold the metadata array */
+    uint32_t in_use;
+    uint32_t high_water;
+    uint64_t allocations;  /* successful allocations so far */
+    uint64_t fail_at;      /* when non-zero, the allocation with this 1-based number fails
+                              (failure injection for tests); counted across failures too */
+    uint64_t attempts;
+    struct page_meta *meta;
+    void *free_list;
+};
+
+/* Takes over [va, va + bytes) whose physical address is pa; both page aligned. Returns
+ * false when the region cannot hold its own metadata and at least one page. */
+bool page_pool_init(struct page_pool *p, void *va, uint64_t pa, size_t bytes);
+
+/* A zeroed page, or NULL when the pool is empty (or failure injection says so). */
+void *page_pool_alloc(struct page_pool *p, uint64_t *pa);
+void page_pool_free(struct page_pool *p, void *va);
+
+/* Translation within the region; page_pool_va returns NULL outside it. */
+void *page_pool_va(const struct page_pool *p, uint64_t pa);
+uint64_t page_pool_pa(const struct page_pool *p, const void *va);
+struct page_meta *page_pool_meta(const struct page_pool *p, const void *va);
+
+static inline uint32_t page_pool_free_pages(const struct page_pool *p)
+{
+    return p->pages - p->first_usable - p->in_use;
+}
+
+/* True when [pa, pa + len) overlaps the region (metadata pages included). */
+bool page_pool_overlaps(const struct page_pool *p, uint64_t pa, uint64_t len);
+
+#endif

@@ -1,0 +1,67 @@
+/* VT-d second-level page tables (VT-d specification 9.8 / 3.7): 3, 4 or 5 levels of
+ * 512-entry tables, with 4 KiB leaves and, where the unit allows them, 2 MiB and 1 GiB
+ * leaves.
+ *
+ * Every change is all or nothing: a map that fails (no table memory, overlap with an
+ * existing mapping) leaves the tables exactly as they were and returns every page it took;
+ * an unmap that cannot split a superpage changes nothing. Tables are taken from and given
+ * back to a page_pool; a table that becomes empty is freed at once.
+ *
+ * Locking: none inside. A domain serialises changes to its own tables (see domain.h). */
+#ifndef IOMMU_SLPT_H
+#define IOMMU_SLPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "page_pool.h"
+#include "status.h"
+
+#define SLPT_READ 0x1u
+#define SLPT_WRITE 0x2u
+
+#define SLPT_SUPERPAGE_2M 0x1u /* CAP.SLLPS bit 0 */
+#define SLPT_SUPERPAGE_1G 0x2u /* CAP.SLLPS bit 1 */
+
+/* PTE bits (second-level, legacy mode). */
+#define SLPTE_R 0x1ull
+#define SLPTE_W 0x2ull
+#define SLPTE_PS 0x80ull
+#define SLPTE_ADDR 0x000ffffffffff000ull
+
+struct slpt {
+    struct page_pool *pool;
+    unsigned levels;       /* 3: 39-bit, 4: 48-bit, 5: 57-bit IOVA space */
+    uint8_t superpages;    /* SLPT_SUPERPAGE_* the unit supports */
+    uint64_t *root;
+    uint64_t root_pa;
+    uint32_t table_pages;  /* pages this table holds, root included */
+};
+
+/* What an unmap removed, so the caller can invalidate exactly that. */
+struct slpt_unmapped {
+    uint64_t bytes;        /* bytes that had been mapped in the range */
+    uint64_t first, last;  /* lowest and highest IOVA whose translation was removed */
+};
+
+enum iommu_status slpt_init(struct slpt *t, struct page_pool *pool, unsigned levels, uint8_t superpages);
+/* Frees every table page, root included. */
+void slpt_destroy(struct slpt *t);
+
+static inline uint64_t slpt_iova_limit(const struct slpt *t)
+{
+    return 1ull << (12 + 9 * t->levels);
+}
+
+/* Maps [iova, iova + size) to [pa, pa + size) with perm (SLPT_READ and/or SLPT_WRITE),
+ * choosing the largest leaves that alignment and the unit allow. All page aligned. */
+enum iommu_status slpt_map(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm);
+
+/* Removes every translation in [iova, iova + size), splitting superpages cut by the range
+ * ends. Unmapped parts of the range are fine. 'out' may be NULL. */
+enum iommu_status slpt_unmap(struct slpt *t, uint64_t iova, uint64_t size, struct slpt_unmapped *out);
+
+/* The translation of one IOVA: physical address, permissions and the size of the leaf. */
+bool slpt_lookup(const struct slpt *t, uint64_t iova, uint64_t *pa, unsigned *perm, uint64_t *leaf_size);
+
+#endif

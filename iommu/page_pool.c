@@ -1,0 +1,91 @@
+#include "iommu/page_pool.h"
+
+static void zero_page(void *va)
+{
+    uint64_t *q = va;
+    for (unsigned i = 0; i < PAGE_SIZE / sizeof *q; i++)
+        q[i] = 0;
+}
+
+bool page_pool_init(struct page_pool *p, void *va, uint64_t pa, size_t bytes)
+{
+    if (((uintptr_t)va | pa) & (PAGE_SIZE - 1))
+        return false;
+    uint64_t pages = bytes / PAGE_SIZE;
+    if (pages > UINT32_MAX)
+        pages = UINT32_MAX;
+    uint64_t meta_pages = (pages * sizeof(struct page_meta) + PAGE_SIZE - 1) / PAGE_SIZE;
+    if (pages <= meta_pages)
+        return false;
+    *p = (struct page_pool){.base_va = va, .base_pa = pa, .pages = (uint32_t)pages,
+                            .first_usable = (uint32_t)meta_pages, .meta = va};
+    for (uint64_t i = 0; i < meta_pages; i++)
+        zero_page(p->base_va + i * PAGE_SIZE);
+    /* Thread the free list so that the lowest page is handed out first: dumps and tests
+     * are easier to read, and nothing depends on it. */
+    for (uint64_t i = pages; i-- > meta_pages;) {
+        void **page = (void **)(p->base_va + i * PAGE_SIZE);
+        *page = p->free_list;
+        p->free_list = page;
+    }
+    return true;
+}
+
+void *page_pool_alloc(struct page_pool *p, uint64_t *pa)
+{
+    p->attempts++;
+    if (p->fail_at && p->attempts == p->fail_at)
+        return NULL;
+    void **page = p->free_list;
+    if (!page)
+        return NULL;
+    p->free_list = *page;
+    zero_page(page);
+    struct page_meta *m = page_pool_meta(p, page);
+    *m = (struct page_meta){.allocated = 1};
+    p->in_use++;
+    p->allocations++;
+    if (p->in_use > p->high_water)
+        p->high_water = p->in_use;
+    *pa = page_pool_pa(p, page);
+    return page;
+}
+
+void page_pool_free(struct page_pool *p, void *va)
+{
+    struct page_meta *m = page_pool_meta(p, va);
+    if (!m || !m->allocated)
+        return; /* not ours, or freed twice: keep the pool consistent */
+    *m = (struct page_meta){0};
+    void **page = va;
+    *page = p->free_list;
+    p->free_list = page;
+    p->in_use--;
+}
+
+void *page_pool_va(const struct page_pool *p, uint64_t pa)
+{
+    if (pa < p->base_pa || pa - p->base_pa >= (uint64_t)p->pages * PAGE_SIZE)
+        return NULL;
+    return p->base_va + (pa - p->base_pa);
+}
+
+uint64_t page_pool_pa(const struct page_pool *p, const void *va)
+{
+    return p->base_pa + (uint64_t)((const uint8_t *)va - p->base_va);
+}
+
+struct page_meta *page_pool_meta(const struct page_pool *p, const void *va)
+{
+    const uint8_t *b = va;
+    if (b < p->base_va || b >= p->base_va + (uint64_t)p->pages * PAGE_SIZE)
+        return NULL;
+    uint64_t index = (uint64_t)(b - p->base_va) / PAGE_SIZE;
+    return index < p->first_usable ? NULL : &p->meta[index];
+}
+
+bool page_pool_overlaps(const struct page_pool *p, uint64_t pa, uint64_t len)
+{
+    uint64_t end = p->base_pa + (uint64_t)p->pages * PAGE_SIZE;
+    return len && pa < end && pa + len > p->base_pa;
+}

@@ -1,0 +1,353 @@
+/* The second-level page-table engine against a reference model: long random sequences of
+ * map and unmap (superpages included, partial unmaps that cut them) and injected table
+ * allocation failures. After every step, every touched IOVA translates as the model says,
+ * the tables' own entry counts are right, and the pool holds exactly the table's pages. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "iommu/slpt.h"
+#include "test_util.h"
+
+#define POOL_PAGES 2048u
+#define MAX_RANGES 4096
+
+struct range {
+    uint64_t iova, size, pa;
+    unsigned perm;
+};
+
+struct model {
+    struct range r[MAX_RANGES];
+    unsigned n;
+};
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static const struct range *model_find(const struct model *m, uint64_t iova)
+{
+    for (unsigned i = 0; i < m->n; i++)
+        if (iova >= m->r[i].iova && iova - m->r[i].iova < m->r[i].size)
+            return &m->r[i];
+    return NULL;
+}
+
+static bool model_overlaps(const struct model *m, uint64_t iova, uint64_t size)
+{
+    for (unsigned i = 0; i < m->n; i++)
+        if (iova < m->r[i].iova + m->r[i].size && m->r[i].iova < iova + size)
+            return true;
+    return false;
+}
+
+static void model_unmap(struct model *m, uint64_t iova, uint64_t size)
+{
+    uint64_t end = iova + size;
+    for (unsigned i = 0; i < m->n;) {
+        struct range r = m->r[i];
+        uint64_t r_end = r.iova + r.size;
+        if (end <= r.iova || r_end <= iova) {
+            i++;
+            continue;
+        }
+        m->r[i] = m->r[--m->n]; /* remove, then put back what lies outside [iova, end) */
+        if (r.iova < iova) {
+            assert_true(m->n < MAX_RANGES);
+            m->r[m->n++] = (struct range){r.iova, iova - r.iova, r.pa, r.perm};
+        }
+        if (end < r_end) {
+            assert_true(m->n < MAX_RANGES);
+            m->r[m->n++] = (struct range){end, r_end - end, r.pa + (end - r.iova), r.perm};
+        }
+    }
+}
+
+/* Walks the real tables: counts pages and checks each table's recorded entry count. */
+static unsigned walk(struct slpt *t, uint64_t *table, unsigned level)
+{
+    unsigned pages = 1, nonzero = 0;
+    for (unsigned i = 0; i < 512; i++) {
+        if (!table[i])
+            continue;
+        nonzero++;
+        if (level > 1 && !(table[i] & SLPTE_PS))
+            pages += walk(t, page_pool_va(t->pool, table[i] & SLPTE_ADDR), level - 1);
+        else if (level > 1)
+            assert_true(level <= 3); /* PS only at 2M and 1G */
+    }
+    assert_int_equal(page_pool_meta(t->pool, table)->entries, nonzero);
+    if (table != t->root)
+        assert_true(nonzero > 0); /* empty tables are freed */
+    return pages;
+}
+
+static void check_point(struct slpt *t, const struct model *m, uint64_t iova)
+{
+    uint64_t pa, leaf;
+    unsigned perm;
+    const struct range *r = model_find(m, iova);
+    bool found = slpt_lookup(t, iova, &pa, &perm, &leaf);
+    if (!r) {
+        if (found)
+            fail_msg("iova 0x%lx translates to 0x%lx but should be unmapped", (unsigned long)iova,
+                     (unsigned long)pa);
+        return;
+    }
+    if (!found)
+        fail_msg("iova 0x%lx should map to 0x%lx", (unsigned long)iova, (unsigned long)(r->pa + iova - r->iova));
+    assert_int_equal(pa, r->pa + (iova - r->iova));
+    assert_int_equal(perm, r->perm);
+}
+
+static void check_all(struct slpt *t, const struct model *m, struct page_pool *pool, const uint64_t *touched,
+                      unsigned n_touched)
+{
+    assert_int_equal(walk(t, t->root, t->levels), t->table_pages);
+    assert_int_equal(pool->in_use, t->table_pages);
+    for (unsigned i = 0; i < m->n; i++) {
+        check_point(t, m, m->r[i].iova);
+        check_point(t, m, m->r[i].iova + m->r[i].size - PAGE_SIZE);
+        check_point(t, m, m->r[i].iova + m->r[i].size);
+        if (m->r[i].iova >= PAGE_SIZE)
+            check_point(t, m, m->r[i].iova - PAGE_SIZE);
+    }
+    for (unsigned i = 0; i < n_touched; i++)
+        check_point(t, m, touched[i]);
+}
+
+/* A random size and alignment that sometimes allows superpages. */
+static void random_range(uint64_t *iova, uint64_t *size, uint64_t *pa, bool superpages)
+{
+    static const uint64_t units[] = {PAGE_SIZE, PAGE_SIZE, 2ull << 20, 1ull << 30};
+    uint64_t unit = units[rnd() % 4];
+    uint64_t window = 8ull << 30; /* IOVAs within 8 GiB keep ranges colliding */
+    *iova = (rnd() % (window / unit)) * unit;
+    if (rnd() % 3 == 0)
+        *iova += (rnd() % 512) * PAGE_SIZE; /* misalign: forces 4K leaves at the ends */
+    *size = (1 + rnd() % (unit == PAGE_SIZE ? 1024 : 3)) * unit;
+    if (rnd() % 4 == 0)
+        *size += (rnd() % 512) * PAGE_SIZE;
+    /* Usually pa shares iova's offset within 1 GiB, so superpages fit; otherwise every leaf
+     * is 4 KiB, and the size is kept small enough for the pool. */
+    *pa = ((rnd() % 64) << 30) + (*iova & ((1ull << 30) - 1));
+    if (rnd() % 3 == 0) {
+        *pa += (1 + rnd() % 511) * PAGE_SIZE;
+    }
+    bool small_leaves = !superpages || (*pa & ((2ull << 20) - 1)) != (*iova & ((2ull << 20) - 1));
+    if (small_leaves && *size > (16ull << 20))
+        *size = (16ull << 20) - (rnd() % 512) * PAGE_SIZE;
+    if (*iova + *size > window)
+        *size = window - *iova;
+}
+
+static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps)
+{
+    static uint8_t arena[(POOL_PAGES + 1) * PAGE_SIZE];
+    uint8_t *base = (uint8_t *)(((uintptr_t)arena + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
+    struct page_pool pool;
+    assert_true(page_pool_init(&pool, base, 0x40000000, POOL_PAGES * PAGE_SIZE));
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, levels, superpages), IOMMU_OK);
+    static struct model m;
+    m.n = 0;
+    static uint64_t touched[8192];
+    unsigned n_touched = 0;
+    rng_state = seed;
+    unsigned maps = 0, unmaps = 0, overlaps = 0, injected = 0, splits = 0;
+
+    for (unsigned step = 0; step < steps; step++) {
+        uint64_t iova, size, pa;
+        random_range(&iova, &size, &pa, superpages != 0);
+        if (n_touched < sizeof touched / sizeof touched[0] - 2) {
+            touched[n_touched++] = iova;
+            touched[n_touched++] = iova + size - PAGE_SIZE;
+        }
+        unsigned op = rnd() % 10;
+        if (op < 5) {
+            unsigned perm = 1 + rnd() % 3;
+            bool inject = rnd() % 5 == 0;
+            if (inject)
+                pool.fail_at = pool.attempts + 1 + rnd() % 4;
+            uint32_t before_pages = pool.in_use;
+            enum iommu_status s = slpt_map(&t, iova, pa, size, perm);
+            pool.fail_at = 0;
+            if (model_overlaps(&m, iova, size)) {
+                /* Overlap is found before or after an injected failure, depending on order. */
+                assert_true(s == IOMMU_EEXIST || (inject && s == IOMMU_ENOMEM));
+                assert_int_equal(pool.in_use, before_pages);
+                overlaps++;
+            } else if (s == IOMMU_ENOMEM) {
+                if (!inject)
+                    fail_msg("ENOMEM without injection at step %u: %u of %u pages in use", step, pool.in_use,
+                             pool.pages - pool.first_usable);
+                assert_int_equal(pool.in_use, before_pages);
+                injected++;
+            } else {
+                assert_int_equal(s, IOMMU_OK);
+                assert_true(m.n < MAX_RANGES);
+                m.r[m.n++] = (struct range){iova, size, pa, perm};
+                maps++;
+            }
+        } else {
+            bool inject = rnd() % 5 == 0;
+            if (inject)
+                pool.fail_at = pool.attempts + 1;
+            struct slpt_unmapped u;
+            uint32_t before_pages = pool.in_use;
+            enum iommu_status s = slpt_unmap(&t, iova, size, &u);
+            pool.fail_at = 0;
+            if (s == IOMMU_ENOMEM) {
+                assert_true(inject);
+                assert_true(pool.in_use >= before_pages); /* a first split may have stayed */
+                injected++;
+            } else {
+                assert_int_equal(s, IOMMU_OK);
+                uint64_t expect = 0;
+                for (unsigned i = 0; i < m.n; i++) {
+                    uint64_t lo = m.r[i].iova > iova ? m.r[i].iova : iova;
+                    uint64_t hi = m.r[i].iova + m.r[i].size < iova + size ? m.r[i].iova + m.r[i].size : iova + size;
+                    if (lo < hi)
+                        expect += hi - lo;
+                }
+                assert_int_equal(u.bytes, expect);
+                if (expect) {
+                    assert_true(u.first >= iova && u.last < iova + size);
+                }
+                if (pool.in_use > before_pages)
+                    splits++;
+                model_unmap(&m, iova, size);
+                unmaps++;
+            }
+        }
+        check_all(&t, &m, &pool, touched, n_touched);
+    }
+    print_message("levels %u superpages 0x%x: %u maps, %u unmaps, %u overlaps refused, %u injected failures, "
+                  "%u unmaps that split; %u ranges, %u table pages at the end\n",
+                  levels, superpages, maps, unmaps, overlaps, injected, splits, m.n, t.table_pages);
+    assert_true(maps > steps / 10 && unmaps > steps / 10 && injected > 0);
+    slpt_destroy(&t);
+    assert_int_equal(pool.in_use, 0);
+}
+
+static void test_random_3level_superpages(void **state)
+{
+    (void)state;
+    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000);
+}
+
+static void test_random_4level_2m_only(void **state)
+{
+    (void)state;
+    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 3000);
+}
+
+static void test_random_4k_only(void **state)
+{
+    (void)state;
+    run_sequence(4, 0, 0x5eed, 1500);
+}
+
+/* Every K from 1 to the number of allocations a map needs: the K-th fails, and nothing
+ * changes. */
+static void test_every_failure_point(void **state)
+{
+    (void)state;
+    static uint8_t arena[(64 + 1) * PAGE_SIZE];
+    uint8_t *base = (uint8_t *)(((uintptr_t)arena + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
+    struct page_pool pool;
+    assert_true(page_pool_init(&pool, base, 0x10000000, 64 * PAGE_SIZE));
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    /* a neighbour so that some tables exist already */
+    assert_int_equal(slpt_map(&t, 0x7fe00000, 0x1000, PAGE_SIZE, SLPT_READ), IOMMU_OK);
+    uint32_t pages_before = pool.in_use;
+    /* 4 KiB pieces at both ends around 2 MiB leaves, crossing a 1 GiB line: several tables */
+    const uint64_t iova = 0x3ffff000 - 0x200000, size = 0x400000 + 0x2000;
+    uint64_t start = pool.attempts;
+    /* pa shares iova's offset within 2 MiB, so the middle gets 2 MiB leaves */
+    const uint64_t pa = 0x80000000 + (iova & 0x1fffff);
+    assert_int_equal(slpt_map(&t, iova, pa, size, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    uint64_t needed = pool.attempts - start;
+    assert_true(needed >= 3);
+    assert_int_equal(slpt_unmap(&t, iova, size, NULL), IOMMU_OK);
+    assert_int_equal(pool.in_use, pages_before);
+    for (uint64_t k = 1; k <= needed; k++) {
+        pool.fail_at = pool.attempts + k;
+        assert_int_equal(slpt_map(&t, iova, pa, size, SLPT_READ | SLPT_WRITE), IOMMU_ENOMEM);
+        pool.fail_at = 0;
+        assert_int_equal(pool.in_use, pages_before);
+        assert_false(slpt_lookup(&t, iova, NULL, NULL, NULL));
+        assert_false(slpt_lookup(&t, iova + size - PAGE_SIZE, NULL, NULL, NULL));
+        assert_true(slpt_lookup(&t, 0x7fe00000, NULL, NULL, NULL));
+    }
+    slpt_destroy(&t);
+}
+
+static void test_leaf_choice_and_split(void **state)
+{
+    (void)state;
+    static uint8_t arena[(64 + 1) * PAGE_SIZE];
+    uint8_t *base = (uint8_t *)(((uintptr_t)arena + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
+    struct page_pool pool;
+    assert_true(page_pool_init(&pool, base, 0x10000000, 64 * PAGE_SIZE));
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    /* 1 GiB + 2 MiB + 4 KiB, all aligned: one leaf of each size */
+    assert_int_equal(slpt_map(&t, 1ull << 30, 2ull << 30, (1ull << 30) + (2ull << 20) + PAGE_SIZE, SLPT_READ), IOMMU_OK);
+    uint64_t pa, leaf;
+    unsigned perm;
+    assert_true(slpt_lookup(&t, (1ull << 30) + 12345, &pa, &perm, &leaf));
+    assert_int_equal(leaf, 1ull << 30);
+    assert_int_equal(pa, (2ull << 30) + 12345);
+    assert_true(slpt_lookup(&t, (2ull << 30) + 4096, NULL, NULL, &leaf));
+    assert_int_equal(leaf, 2ull << 20);
+    assert_true(slpt_lookup(&t, (2ull << 30) + (2ull << 20), NULL, NULL, &leaf));
+    assert_int_equal(leaf, PAGE_SIZE);
+    assert_int_equal(t.table_pages, 3); /* root, one 2M-level table, one 4K-level table */
+    /* Unmapping one 4 KiB page in the middle of the 1 GiB leaf splits it twice. */
+    struct slpt_unmapped u;
+    assert_int_equal(slpt_unmap(&t, (1ull << 30) + (5ull << 20), PAGE_SIZE, &u), IOMMU_OK);
+    assert_int_equal(u.bytes, PAGE_SIZE);
+    assert_int_equal(u.first, (1ull << 30) + (5ull << 20));
+    assert_int_equal(u.last, (1ull << 30) + (5ull << 20) + PAGE_SIZE - 1);
+    assert_false(slpt_lookup(&t, (1ull << 30) + (5ull << 20), NULL, NULL, NULL));
+    assert_true(slpt_lookup(&t, (1ull << 30) + (5ull << 20) + PAGE_SIZE, &pa, NULL, &leaf));
+    assert_int_equal(pa, (2ull << 30) + (5ull << 20) + PAGE_SIZE);
+    assert_int_equal(leaf, PAGE_SIZE);
+    assert_true(slpt_lookup(&t, (1ull << 30) + (7ull << 20), NULL, NULL, &leaf));
+    assert_int_equal(leaf, 2ull << 20);
+    /* Overlap and bad arguments. */
+    assert_int_equal(slpt_map(&t, (1ull << 30) + (100ull << 20), 0, PAGE_SIZE, SLPT_READ), IOMMU_EEXIST);
+    assert_int_equal(slpt_map(&t, 0x1001, 0, PAGE_SIZE, SLPT_READ), IOMMU_EINVAL);
+    assert_int_equal(slpt_map(&t, 0, 0, 0, SLPT_READ), IOMMU_EINVAL);
+    assert_int_equal(slpt_map(&t, 0, 0, PAGE_SIZE, 0), IOMMU_EINVAL);
+    assert_int_equal(slpt_map(&t, 0, 0, PAGE_SIZE, 4), IOMMU_EINVAL);
+    assert_int_equal(slpt_map(&t, 1ull << 39, 0, PAGE_SIZE, SLPT_READ), IOMMU_EINVAL);
+    assert_int_equal(slpt_map(&t, (1ull << 39) - PAGE_SIZE, 0, 2 * PAGE_SIZE, SLPT_READ), IOMMU_EINVAL);
+    assert_int_equal(slpt_map(&t, 0, 1ull << 52, PAGE_SIZE, SLPT_READ), IOMMU_ERANGE);
+    /* Unmapping everything frees every table but the root. */
+    assert_int_equal(slpt_unmap(&t, 0, 1ull << 39, &u), IOMMU_OK);
+    assert_int_equal(u.bytes, (1ull << 30) + (2ull << 20) + PAGE_SIZE - PAGE_SIZE);
+    assert_int_equal(t.table_pages, 1);
+    assert_int_equal(pool.in_use, 1);
+    slpt_destroy(&t);
+    assert_int_equal(pool.in_use, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_leaf_choice_and_split),
+        cmocka_unit_test(test_every_failure_point),
+        cmocka_unit_test(test_random_3level_superpages),
+        cmocka_unit_test(test_random_4level_2m_only),
+        cmocka_unit_test(test_random_4k_only),
+    };
+    return cmocka_run_group_tests_name("slpt", tests, NULL, NULL);
+}
