@@ -1,4 +1,5 @@
-/* BOOTX64.EFI: finds the platform IOMMU from ACPI and reports what it found.
+/* BOOTX64.EFI: finds the platform IOMMU from ACPI, reports what it found, takes over DMA
+ * remapping with a protecting default domain and demonstrates it with QEMU's edu device.
  *
  * The report goes to the serial port, one fact per line, in sections. It ends with the
  * checks that must hold on any platform this loader supports and a RESULT line, then the
@@ -11,27 +12,12 @@
 #include "iommu/dmar.h"
 #include "iommu/pci.h"
 #include "iommu/vtd_cap.h"
-#include "serial.h"
+#include "edu_demo.h"
+#include "remap.h"
+#include "report.h"
 #include "uefi_platform.h"
 
 #define LOADER_VERSION "0.1"
-#define PAGE_SIZE 4096u
-
-static const struct sink *const out = &serial_sink;
-
-/* Each check prints one line and is counted; the RESULT line sums them. */
-struct checks {
-    unsigned run, failed;
-};
-
-static bool check(struct checks *c, bool ok, const char *what)
-{
-    c->run++;
-    if (!ok)
-        c->failed++;
-    sink_printf(out, "check: %-4s %s\n", ok ? "PASS" : "FAIL", what);
-    return ok;
-}
 
 /* The raw bytes of a table, so that tests can decode the live table with other tools. */
 static void dump_table(const char *signature, const uint8_t *p, uint32_t len)
@@ -100,14 +86,9 @@ static unsigned report_units(const struct platform *plat, const struct dmar_tabl
         bool alive = vtd_caps_read(plat, s.register_base, &caps);
         if (alive)
             vtd_caps_report(&caps, prefix, out);
-        char what[96];
-        fmt_format(what, sizeof what, "unit %u at 0x%lx answers (VER/CAP not all ones)", unit,
-                   s.register_base);
-        if (check(c, alive, what)) {
-            fmt_format(what, sizeof what, "unit %u offers a second-level table depth for its %u-bit MGAW",
-                       unit, caps.mgaw_bits);
-            check(c, vtd_sagaw_levels(caps.sagaw, caps.mgaw_bits) != 0, what);
-        }
+        if (checkf(c, alive, "unit %u at 0x%lx answers (VER/CAP not all ones)", unit, s.register_base))
+            checkf(c, vtd_sagaw_levels(caps.sagaw, caps.mgaw_bits) != 0,
+                   "unit %u offers a second-level table depth for its %u-bit MGAW", unit, caps.mgaw_bits);
         unit++;
     }
     return unit;
@@ -154,14 +135,15 @@ static const struct dmar_table *discover_dmar(const struct platform *plat, const
     return &dmar;
 }
 
-/* Enumerates PCI through ECAM and, when there is a DMAR, assigns each function its unit. */
-static void discover_pci(const struct platform *plat, const struct acpi_tables *tables,
-                         const struct dmar_table *dmar, unsigned units, struct checks *c)
+/* Enumerates PCI through ECAM and, when there is a DMAR, assigns each function its unit.
+ * Returns the inventory, or NULL without ECAM. */
+static const struct pci_inventory *discover_pci(const struct platform *plat, const struct acpi_tables *tables,
+                                                const struct dmar_table *dmar, unsigned units, struct checks *c)
 {
     sink_printf(out, "--- PCI ---\n");
     const struct acpi_table_ref *ref = acpi_find(tables, "MCFG");
     if (!check(c, ref != NULL, "MCFG table present"))
-        return;
+        return NULL;
     static struct mcfg mcfg;
     struct diag d;
     diag_clear(&d);
@@ -169,7 +151,7 @@ static void discover_pci(const struct platform *plat, const struct acpi_tables *
     bool ok = bytes && mcfg_parse(bytes, ref->length, &mcfg, &d);
     diag_print(&d, "mcfg", out);
     if (!check(c, ok && mcfg.count > 0, "MCFG parsed, ECAM window present"))
-        return;
+        return NULL;
     for (uint32_t i = 0; i < mcfg.count; i++)
         sink_printf(out, "ecam: segment %u buses %02x-%02x at 0x%lx\n", mcfg.window[i].segment,
                     mcfg.window[i].start_bus, mcfg.window[i].end_bus, mcfg.window[i].base);
@@ -186,9 +168,11 @@ static void discover_pci(const struct platform *plat, const struct acpi_tables *
                 units_valid = false;
         check(c, units_valid, "every assigned unit index names a DRHD");
     }
+    return &inv;
 }
 
-static void discover(struct uefi_platform *up, struct checks *c)
+/* Discovery, then DMA remapping and its demonstration when the platform has an IOMMU. */
+static void run(struct uefi_platform *up, EFI_HANDLE image, struct checks *c)
 {
     const struct platform *plat = &up->ops;
     EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
@@ -208,13 +192,23 @@ static void discover(struct uefi_platform *up, struct checks *c)
 
     unsigned units = 0;
     const struct dmar_table *dmar = discover_dmar(plat, &tables, &units, c);
-    discover_pci(plat, &tables, dmar, units, c);
+    const struct pci_inventory *inv = discover_pci(plat, &tables, dmar, units, c);
+    if (!dmar || !inv)
+        return;
+
+    sink_printf(out, "--- DMA remapping ---\n");
+    static struct remapping r;
+    if (!remap_setup(up, dmar, inv, &r, c))
+        return;
+    remap_check_firmware_dma(up, image, c);
+    sink_printf(out, "--- edu demo ---\n");
+    edu_demo(up, &r, inv, c);
 }
 
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     InitializeLib(image, systab);
-    sink_printf(out, "\n=== iommu-hv loader %s: platform discovery ===\n", LOADER_VERSION);
+    sink_printf(out, "\n=== iommu-hv loader %s: discovery and DMA remapping ===\n", LOADER_VERSION);
 
     struct checks c = {0};
     static struct uefi_platform up;
@@ -222,7 +216,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
         sink_printf(out, "--- memory map ---\n");
         report_memory_map(&up, &c);
         sink_printf(out, "--- ACPI ---\n");
-        discover(&up, &c);
+        run(&up, image, &c);
     }
 
     if (c.failed)

@@ -76,6 +76,16 @@ static void free_pages(void *ctx, void *va, size_t pages)
     uefi_call_wrapper(BS->FreePages, 2, (EFI_PHYSICAL_ADDRESS)(uintptr_t)va, pages);
 }
 
+/* For units whose table walks do not snoop (ECAP.C = 0). */
+static void flush_cache(void *ctx, const void *va, size_t len)
+{
+    (void)ctx;
+    const uintptr_t line = 64;
+    for (uintptr_t p = (uintptr_t)va & ~(line - 1); p < (uintptr_t)va + len; p += line)
+        __asm__ volatile("clflush (%0)" : : "r"(p) : "memory");
+    __asm__ volatile("mfence" : : : "memory");
+}
+
 static inline uint64_t rdtsc(void)
 {
     uint32_t lo, hi;
@@ -106,6 +116,7 @@ bool uefi_platform_init(struct uefi_platform *up)
         .map_phys = map_phys,
         .alloc_pages = alloc_pages,
         .free_pages = free_pages,
+        .flush_cache = flush_cache,
         .now_ns = now_ns,
         .log = log_line,
     };

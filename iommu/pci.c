@@ -42,6 +42,7 @@ static bool probe(const struct platform *plat, const struct mcfg_window *w, uint
         .class_code = class_rev >> 8,
         .header_type = header & 0x7f,
         .command = (uint16_t)cmd_status,
+        .config_pa = ecam_address(w, bus, dev, fn, 0),
         .unit = -1,
     };
     if (f->header_type == PCI_HEADER_BRIDGE) {

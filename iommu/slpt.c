@@ -22,6 +22,19 @@ static uint64_t *table_va(const struct slpt *t, uint64_t e)
     return page_pool_va(t->pool, e & SLPTE_ADDR);
 }
 
+static void sync(const struct slpt *t, const void *va, size_t len)
+{
+    if (t->sync)
+        t->sync(t->sync_ctx, va, len);
+}
+
+/* Writes one entry the hardware may walk. */
+static void set_entry(const struct slpt *t, uint64_t *e, uint64_t value)
+{
+    *e = value;
+    sync(t, e, sizeof *e);
+}
+
 /* Counts a change in one table's non-zero entries. */
 static void count_entry(const struct slpt *t, uint64_t *table, int delta)
 {
@@ -32,8 +45,10 @@ static void count_entry(const struct slpt *t, uint64_t *table, int delta)
 static uint64_t *new_table(struct slpt *t, uint64_t *pa)
 {
     uint64_t *table = page_pool_alloc(t->pool, pa);
-    if (table)
+    if (table) {
         t->table_pages++;
+        sync(t, table, PAGE_SIZE); /* the zeroes must reach memory before a pointer to them */
+    }
     return table;
 }
 
@@ -97,7 +112,7 @@ static enum place place_leaf(struct slpt *t, uint64_t iova, uint64_t pa, unsigne
                 result = NO_MEMORY;
                 goto undo;
             }
-            *e = child_pa | SLPTE_R | SLPTE_W;
+            set_entry(t, e, child_pa | SLPTE_R | SLPTE_W);
             count_entry(t, table, +1);
             created_at[n_created] = e;
             created_in[n_created] = table;
@@ -115,15 +130,15 @@ static enum place place_leaf(struct slpt *t, uint64_t iova, uint64_t pa, unsigne
         result = leaf_level > 1 && !is_leaf(*e, leaf_level) ? NEEDS_SMALLER : OVERLAP;
         goto undo;
     }
-    *e = pa | (perm & SLPT_READ ? SLPTE_R : 0) | (perm & SLPT_WRITE ? SLPTE_W : 0) |
-         (leaf_level > 1 ? SLPTE_PS : 0);
+    set_entry(t, e, pa | (perm & SLPT_READ ? SLPTE_R : 0) | (perm & SLPT_WRITE ? SLPTE_W : 0) |
+                        (leaf_level > 1 ? SLPTE_PS : 0));
     count_entry(t, table, +1);
     return PLACED;
 
 undo:
     /* Tables created here hold nothing yet; remove them deepest first. */
     while (n_created--) {
-        *created_at[n_created] = 0;
+        set_entry(t, created_at[n_created], 0);
         count_entry(t, created_in[n_created], -1);
         free_table(t, created[n_created]);
     }
@@ -190,8 +205,9 @@ static enum iommu_status split_at(struct slpt *t, uint64_t iova)
             uint64_t base = *e & SLPTE_ADDR, perm = *e & (SLPTE_R | SLPTE_W);
             for (unsigned i = 0; i < ENTRIES; i++)
                 child[i] = (base + i * child_span) | perm | (level - 1 > 1 ? SLPTE_PS : 0);
+            sync(t, child, PAGE_SIZE);
             page_pool_meta(t->pool, child)->entries = ENTRIES;
-            *e = child_pa | SLPTE_R | SLPTE_W;
+            set_entry(t, e, child_pa | SLPTE_R | SLPTE_W);
         }
         table = table_va(t, *e);
     }
@@ -213,7 +229,7 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
         uint64_t from = start > lo ? start : lo, to = end < lo + span ? end : lo + span;
         if (is_leaf(*e, level)) {
             /* split_at made the ends leaf boundaries, so the leaf lies wholly inside */
-            *e = 0;
+            set_entry(t, e, 0);
             count_entry(t, table, -1);
             if (!out->bytes || lo < out->first)
                 out->first = lo;
@@ -226,7 +242,7 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
         clear_range(t, child, level - 1, lo, from, to, out);
         struct page_meta *m = page_pool_meta(t->pool, child);
         if (m->entries == 0 && !m->pinned) {
-            *e = 0;
+            set_entry(t, e, 0);
             count_entry(t, table, -1);
             free_table(t, child);
         }

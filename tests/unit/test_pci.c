@@ -145,6 +145,7 @@ static void test_enumerate(void **state)
     assert_int_equal(f->vendor, 0x1234);
     assert_int_equal(f->device, 0x11e9);
     assert_int_equal(f->command, 7);
+    assert_int_equal(f->config_pa, ECAM0 + (2u << 15) + (1u << 12));
     const struct pci_function *b = find(0, 1, 0, 0);
     assert_int_equal(b->header_type, 1);
     assert_int_equal(b->secondary_bus, 2);

@@ -35,6 +35,7 @@ struct pci_function {
     uint8_t secondary_bus;   /* bridges (header type 1) */
     uint8_t subordinate_bus;
     uint16_t command;
+    uint64_t config_pa;      /* ECAM address of its configuration space */
     int unit;                /* index of the DRHD among the DRHDs in table order, or -1 */
     enum pci_unit_match match;
 };

@@ -29,6 +29,10 @@ struct platform {
     void *(*alloc_pages)(void *ctx, size_t pages, uint64_t max_pa, uint64_t *pa);
     void (*free_pages)(void *ctx, void *va, size_t pages);
 
+    /* Writes [va, va + len) back to memory, for units whose table walks do not snoop the
+     * CPU caches (ECAP.C = 0). NULL when the platform's memory is coherent. */
+    void (*flush_cache)(void *ctx, const void *va, size_t len);
+
     /* Monotonic time for poll-loop bounds. */
     uint64_t (*now_ns)(void *ctx);
 

@@ -36,6 +36,10 @@ struct slpt {
     uint64_t *root;
     uint64_t root_pa;
     uint32_t table_pages;  /* pages this table holds, root included */
+    /* Called after every entry the hardware may walk is written (and for every new table
+     * page), when the unit's walks are not cache coherent; NULL otherwise. */
+    void (*sync)(void *ctx, const void *va, size_t len);
+    void *sync_ctx;
 };
 
 /* What an unmap removed, so the caller can invalidate exactly that. */

@@ -1,0 +1,193 @@
+#include "remap.h"
+
+#include <efilib.h>
+
+#include "iommu/ranges.h"
+
+#define MAX_RANGES 512
+#define EFI_PERSISTENT_MEMORY 14 /* UEFI 2.5; gnu-efi 3.0.15 has no name for it */
+
+static bool is_ram(UINT32 type)
+{
+    switch (type) {
+    case EfiLoaderCode:
+    case EfiLoaderData:
+    case EfiBootServicesCode:
+    case EfiBootServicesData:
+    case EfiRuntimeServicesCode:
+    case EfiRuntimeServicesData:
+    case EfiConventionalMemory:
+    case EfiACPIReclaimMemory:
+    case EfiACPIMemoryNVS:
+    case EFI_PERSISTENT_MEMORY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void sync_tables(void *ctx, const void *va, size_t len)
+{
+    const struct platform *p = ctx;
+    p->flush_cache(p->ctx, va, len);
+}
+
+static bool reserve_region(struct uefi_platform *up, struct remapping *r, struct checks *c)
+{
+    /* Below 4 GiB: every unit can address it, whatever its width. */
+    EFI_PHYSICAL_ADDRESS addr = 0xffffffff;
+    UINTN pages = REMAP_REGION_BYTES / PAGE_SIZE;
+    EFI_STATUS st = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiReservedMemoryType, pages, &addr);
+    if (!checkf(c, !EFI_ERROR(st), "reserved %u MiB for tables and pools", REMAP_REGION_BYTES >> 20))
+        return false;
+    r->region_pa = addr;
+    r->region_bytes = REMAP_REGION_BYTES;
+    (void)up;
+    return check(c, page_pool_init(&r->pool, (void *)(uintptr_t)addr, addr, REMAP_REGION_BYTES),
+                 "page pool over the reserved region");
+}
+
+static bool bring_up_units(struct uefi_platform *up, const struct dmar_table *dmar, struct remapping *r,
+                           struct checks *c)
+{
+    struct dmar_struct s;
+    r->superpages = SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G;
+    for (uint32_t cur = 0; dmar_next_struct(dmar, &cur, &s);) {
+        if (s.type != DMAR_TYPE_DRHD)
+            continue;
+        if (r->units == REMAP_MAX_UNITS) {
+            sink_printf(out, "remap: warning: more than %u units, the rest are left alone\n", REMAP_MAX_UNITS);
+            break;
+        }
+        struct vtd_unit *u = &r->unit[r->units];
+        enum iommu_status st = vtd_unit_init(u, &up->ops, &r->pool, s.register_base, s.segment, r->units);
+        if (!checkf(c, st == IOMMU_OK, "vtd[%u]: driver initialised (%s)", r->units, iommu_status_name(st)))
+            return false;
+        sink_printf(out, "remap: vtd[%u] %u-level tables, %s invalidation, superpages%s%s\n", r->units,
+                    vtd_unit_levels(u), u->queued ? "queued" : "register-based",
+                    u->superpages & SLPT_SUPERPAGE_2M ? " 2M" : "", u->superpages & SLPT_SUPERPAGE_1G ? " 1G" : "");
+        r->superpages &= u->superpages;
+        r->units++;
+    }
+    /* One depth for domains that may span units: the widest all of them support. */
+    for (unsigned levels = 5; levels >= 3 && !r->levels; levels--) {
+        bool all = true;
+        for (unsigned i = 0; i < r->units; i++)
+            all = all && vtd_unit_supports_levels(&r->unit[i], levels) && levels <= vtd_unit_levels(&r->unit[i]);
+        if (all)
+            r->levels = levels;
+    }
+    return checkf(c, r->units > 0 && r->levels, "second-level depth common to all %u units: %u levels", r->units,
+                  r->levels);
+}
+
+static unsigned collect_ranges(struct uefi_platform *up, const struct dmar_table *dmar, struct addr_range *ranges)
+{
+    unsigned n = 0;
+    UINTN entries, key, size;
+    UINT32 version;
+    /* A fresh map: the region and other allocations since start-up are in it. */
+    EFI_MEMORY_DESCRIPTOR *map = LibMemoryMap(&entries, &key, &size, &version);
+    for (UINTN i = 0; map && i < entries && n < MAX_RANGES; i++) {
+        const EFI_MEMORY_DESCRIPTOR *d = (const EFI_MEMORY_DESCRIPTOR *)((const UINT8 *)map + i * size);
+        if (is_ram(d->Type))
+            ranges[n++] = (struct addr_range){d->PhysicalStart, d->PhysicalStart + d->NumberOfPages * PAGE_SIZE};
+    }
+    if (map)
+        FreePool(map);
+    (void)up;
+    struct dmar_struct s;
+    for (uint32_t cur = 0; dmar_next_struct(dmar, &cur, &s) && n < MAX_RANGES;) {
+        if (s.type == DMAR_TYPE_RMRR && s.limit >= s.base) {
+            sink_printf(out, "remap: RMRR [0x%lx, 0x%lx] identity-mapped for its devices\n", s.base, s.limit);
+            ranges[n++] = (struct addr_range){s.base, s.limit + 1};
+        }
+    }
+    return n;
+}
+
+static bool build_default_domain(struct uefi_platform *up, const struct dmar_table *dmar, struct remapping *r,
+                                 struct checks *c)
+{
+    static struct addr_range ranges[MAX_RANGES + 1];
+    unsigned n = ranges_merge(ranges, collect_ranges(up, dmar, ranges));
+    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);
+    enum iommu_status st = slpt_init(&r->default_domain, &r->pool, r->levels, r->superpages);
+    bool coherent = true;
+    for (unsigned i = 0; i < r->units; i++)
+        coherent = coherent && r->unit[i].caps.coherent;
+    if (st == IOMMU_OK && !coherent && up->ops.flush_cache) {
+        r->default_domain.sync = sync_tables;
+        r->default_domain.sync_ctx = &up->ops;
+        sync_tables(&up->ops, r->default_domain.root, PAGE_SIZE);
+    }
+    if (st == IOMMU_OK && n <= MAX_RANGES)
+        st = ranges_identity_map(&r->default_domain, ranges, n, SLPT_READ | SLPT_WRITE);
+    for (unsigned i = 0; i < n && n <= MAX_RANGES; i++) {
+        r->identity_bytes += ranges[i].end - ranges[i].base;
+        sink_printf(out, "remap: identity [0x%lx, 0x%lx)\n", ranges[i].base, ranges[i].end);
+    }
+    sink_printf(out, "remap: reserved region [0x%lx, 0x%lx) left out of the default domain\n", r->region_pa,
+                r->region_pa + r->region_bytes);
+    return checkf(c, st == IOMMU_OK,
+                  "default domain %u: %lu MiB of RAM and RMRRs identity-mapped in %u table pages (%s)",
+                  DEFAULT_DOMAIN_ID, r->identity_bytes >> 20, r->default_domain.table_pages, iommu_status_name(st));
+}
+
+static bool assign_devices(const struct pci_inventory *inv, struct remapping *r, struct checks *c)
+{
+    unsigned assigned = 0, failed = 0;
+    struct vtd_context ctx = {VTD_TRANSLATE, DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels};
+    for (uint32_t i = 0; i < inv->count; i++) {
+        const struct pci_function *f = &inv->fn[i];
+        if (f->unit < 0 || (unsigned)f->unit >= r->units)
+            continue;
+        if (vtd_set_context(&r->unit[f->unit], pci_sid(f), &ctx) == IOMMU_OK)
+            assigned++;
+        else
+            failed++;
+    }
+    return checkf(c, failed == 0, "%u PCI functions given a context entry in the default domain", assigned);
+}
+
+bool remap_setup(struct uefi_platform *up, const struct dmar_table *dmar, const struct pci_inventory *inv,
+                 struct remapping *r, struct checks *c)
+{
+    if (!reserve_region(up, r, c) || !bring_up_units(up, dmar, r, c) || !build_default_domain(up, dmar, r, c) ||
+        !assign_devices(inv, r, c))
+        return false;
+    bool all = true;
+    for (unsigned i = 0; i < r->units; i++) {
+        struct vtd_unit *u = &r->unit[i];
+        enum iommu_status st = vtd_unit_enable(u);
+        uint32_t gsts = up->ops.mmio_read32(up->ops.ctx, u->base + VTD_REG_GSTS);
+        all = checkf(c, st == IOMMU_OK && (gsts & VTD_GSTS_TES), "vtd[%u]: translation enabled, GSTS 0x%08x (%s)", i,
+                     gsts, iommu_status_name(st)) && all;
+    }
+    sink_printf(out, "remap: page pool: %u of %u pages in use\n", r->pool.in_use, r->pool.pages - r->pool.first_usable);
+    return all;
+}
+
+void remap_check_firmware_dma(struct uefi_platform *up, EFI_HANDLE image, struct checks *c)
+{
+    EFI_LOADED_IMAGE *loaded = NULL;
+    EFI_BLOCK_IO *bio = NULL;
+    EFI_STATUS st = uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
+    if (!EFI_ERROR(st))
+        st = uefi_call_wrapper(BS->HandleProtocol, 3, loaded->DeviceHandle, &BlockIoProtocol, (void **)&bio);
+    if (!check(c, !EFI_ERROR(st) && bio, "the boot disk's BlockIo is there"))
+        return;
+    static uint8_t block[4096] __attribute__((aligned(4096)));
+    UINT32 size = bio->Media->BlockSize <= sizeof block ? bio->Media->BlockSize : 0;
+    uint64_t t0 = up->ops.now_ns(up->ops.ctx);
+    st = size ? uefi_call_wrapper(bio->ReadBlocks, 5, bio, bio->Media->MediaId, 0, size, block) : EFI_BAD_BUFFER_SIZE;
+    uint64_t ms = (up->ops.now_ns(up->ops.ctx) - t0) / 1000000;
+    checkf(c, !EFI_ERROR(st) && ms < 2000, "firmware disk read after translation is on: status %lu in %lu ms",
+           (uint64_t)st, ms);
+}
+
+void remap_drain_faults(struct remapping *r)
+{
+    for (unsigned i = 0; i < r->units; i++)
+        vtd_drain_faults(&r->unit[i]);
+}
