@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""QEMU integration tests. `boot` runs scripts/run.sh on three machines and keeps their logs
+(aw-bits 39 and 48 at once, with QEMU tracing DMAR enable and faults; then one without the
+IOMMU). `check NAME --machine M` judges one behaviour from those logs, so that CTest shows
+every check as its own test. `list` prints the machine and name of every check.
+
+Facts checked come from what QEMU 7.2 is known to provide (../shared/spec/qemu-probe-findings.md):
+one remapping unit at 0xFED90000, edu 1234:11e8 in its endpoint scope, SAGAW 0x2 (aw-bits 39)
+or 0x6 (aw-bits 48). Every fault the loader reports must appear in QEMU's own trace with the
+same source id, reason, direction and page, and the trace must show no fault the loader did
+not report."""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+MACHINES = {"aw39": ["--aw-bits", "39"], "aw48": ["--aw-bits", "48"], "no-iommu": ["--no-iommu"]}
+TRACE_EVENTS = ["vtd_dmar_enable", "vtd_dmar_fault"]
+
+
+def log_path(build, machine, kind):
+    return os.path.join(build, "run", f"test-{machine}.{kind}")
+
+
+def boot(build, timeout):
+    env = dict(os.environ, IOMMU_BUILD_DIR=build)
+
+    def start(machine):
+        args = [os.path.join(ROOT, "scripts", "run.sh"), "--no-build", "--timeout", str(timeout),
+                "--run-dir", os.path.join(build, "run", f"test-{machine}"), *MACHINES[machine], "--"]
+        for event in TRACE_EVENTS:
+            args += ["-trace", event]
+        args += ["-D", log_path(build, machine, "trace")]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+    # Two cores: two QEMU instances at a time. Whether each machine booted and passed is
+    # judged by the checks; this step only records.
+    for batch in (["aw39", "aw48"], ["no-iommu"]):
+        procs = {m: start(m) for m in batch}
+        for m, p in procs.items():
+            out, _ = p.communicate()
+            with open(log_path(build, m, "out"), "w") as f:
+                f.write(out)
+            print(out.strip().splitlines()[-1] if out.strip() else f"{m}: no output")
+    return 0
+
+
+class Run:
+    def __init__(self, build, machine):
+        self.machine = machine
+        self.out = self._read(log_path(build, machine, "out"))
+        self.trace = self._read(log_path(build, machine, "trace"))
+        self.tool = os.path.join(build, "iommu-acpi")
+        self.aw = int(machine[2:]) if machine.startswith("aw") else None
+
+    @staticmethod
+    def _read(path):
+        return open(path).read() if os.path.exists(path) else ""
+
+    def has(self, line):
+        return re.search(r"^" + re.escape(line), self.out, re.M) is not None
+
+    def check_passed(self, pattern):
+        """The loader's own check line matching pattern (a regex) says PASS."""
+        m = re.search(r"^check: (PASS|FAIL) (" + pattern + r")$", self.out, re.M)
+        return (m is not None and m.group(1) == "PASS"), (m.group(0) if m else f"no check line matching {pattern!r}")
+
+    def loader_faults(self):
+        """(sid, reason, write, page) of every fault line the loader printed."""
+        faults = []
+        for m in re.finditer(r"^fault: vtd\[\d+\] sid ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) (read|write) 0x([0-9a-f]+) "
+                             r"reason (\d+) ", self.out, re.M):
+            sid = int(m.group(1), 16) << 8 | int(m.group(2), 16) << 3 | int(m.group(3))
+            faults.append((sid, int(m.group(6)), m.group(4) == "write", int(m.group(5), 16)))
+        return faults
+
+    def trace_faults(self):
+        """Distinct (sid, reason, write, page) of QEMU's vtd_dmar_fault events (QEMU traces one
+        event per 4-byte chunk of a faulting DMA)."""
+        seen = set()
+        for m in re.finditer(r"vtd_dmar_fault sid 0x([0-9a-f]+) fault (\d+) addr 0x([0-9a-f]+) write (\d)", self.trace):
+            seen.add((int(m.group(1), 16), int(m.group(2)), m.group(4) == "1", int(m.group(3), 16) & ~0xfff))
+        return seen
+
+    def dumped_dmar(self):
+        data = bytearray()
+        for m in re.finditer(r"^dump: DMAR ([0-9a-f]{4}):((?: [0-9a-f]{2})+)$", self.out, re.M):
+            if int(m.group(1), 16) != len(data):
+                return None
+            data += bytes(int(x, 16) for x in m.group(2).split())
+        return bytes(data) if data else None
+
+    def edu_sid(self):
+        m = re.search(r"^pci: 0000:([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) 1234:11e8 ", self.out, re.M)
+        return (int(m.group(1), 16) << 8 | int(m.group(2), 16) << 3 | int(m.group(3))) if m else None
+
+
+# ---- checks: each returns (ok, detail) ----
+
+def c_run_passes(r):
+    m = re.search(r"^run\.sh: (PASS|FAIL) .*$", r.out, re.M)
+    return (m is not None and m.group(1) == "PASS" and r.has("RESULT: PASS")), m.group(0) if m else "no verdict"
+
+
+def c_one_unit(r):
+    units = re.findall(r"^vtd\[(\d+)\]: segment (\d+) register base (0x[0-9a-f]+)", r.out, re.M)
+    return units == [("0", "0", "0xfed90000")], f"units {units}"
+
+
+def c_sagaw(r):
+    sagaw = {39: "SAGAW=0x2 (39-bit/3-level)", 48: "SAGAW=0x6 (39-bit/3-level 48-bit/4-level)"}[r.aw]
+    line = f"vtd[0]: CAP ND=6 (65536 domains) {sagaw} MGAW={r.aw} bits"
+    return r.has(line) and r.has(f"  host address width {r.aw} bits"), line
+
+
+def c_ecap(r):
+    return re.search(r"^vtd\[0\]: ECAP .*QI=1 .*PT=1 ", r.out, re.M) is not None, "ECAP QI=1 PT=1"
+
+
+def c_edu_in_scope(r):
+    m = re.search(r"^pci: 0000:00:[0-9a-f]{2}\.[0-7] 1234:11e8 class 00ff00 -> vtd\[0\] \(endpoint scope\)$", r.out, re.M)
+    return m is not None, m.group(0) if m else "edu not listed as translated by vtd[0]"
+
+
+def c_ecam_memmap(r):
+    ok = r.has("ecam: segment 0 buses 00-ff at 0xb0000000") and re.search(r"^memmap: conventional +\d+ pages", r.out, re.M)
+    return bool(ok), "ECAM at 0xb0000000, memory map summary"
+
+
+def c_live_dmar(r):
+    """The DMAR the loader dumped decodes with iommu-acpi and agrees with iasl field for field."""
+    dmar = r.dumped_dmar()
+    sid = r.edu_sid()
+    if not dmar or sid is None:
+        return False, "no DMAR dump or no edu"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, f"qemu-{r.machine}.dmar")
+        with open(path, "wb") as f:
+            f.write(dmar)
+        p = subprocess.run([r.tool, "--json", path], capture_output=True, text=True)
+        doc = json.loads(p.stdout) if p.returncode == 0 else {}
+        drhd = [s for s in doc.get("structures", []) if s["type"] == "DRHD"]
+        edu_path = [(sid >> 3) & 0x1f, sid & 7]
+        decoded = (doc.get("host_address_width") == r.aw and len(drhd) == 1 and drhd[0]["register_base"] == 0xFED90000
+                   and any(sc["type"] == 1 and sc["path"] == [edu_path] for sc in drhd[0]["scopes"]))
+        x = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "iasl_crosscheck.py"), "--tool",
+                            r.tool, path], capture_output=True, text=True)
+        return decoded and x.returncode == 0, f"decoded: {decoded}; iasl: {x.stdout.strip().splitlines()[:1]}"
+
+
+def c_translation_enabled(r):
+    ok, line = r.check_passed(r"vtd\[0\]: translation enabled, GSTS 0x[0-9a-f]+ \(ok\)")
+    traced = "vtd_dmar_enable enable 1" in r.trace
+    depth = {39: 3, 48: 4}[r.aw]
+    return ok and traced and r.has(f"remap: vtd[0] {depth}-level tables"), f"{line}; traced: {traced}; {depth}-level"
+
+
+def c_default_domain(r):
+    return r.check_passed(r"default domain 1: \d+ MiB of RAM and RMRRs identity-mapped in \d+ table pages \(ok\)")
+
+
+def c_firmware_dma(r):
+    return r.check_passed(r"firmware disk read after translation is on: status 0 in \d+ ms")
+
+
+def c_dma_through_domain(r):
+    return r.check_passed(r"DMA through domain 2: .*")
+
+
+def c_fault_unmapped_read(r):
+    return r.check_passed(r"DMA read from unmapped IOVA 0x200000: fault recorded, reason 6, .*")
+
+
+def c_fault_unmapped_write(r):
+    return r.check_passed(r"DMA write to unmapped IOVA 0x201000: fault recorded, reason 5, .*")
+
+
+def c_fault_read_only(r):
+    return r.check_passed(r"DMA write through read-only IOVA 0x102000: fault recorded, reason 5, memory unchanged")
+
+
+def c_unmap_invalidation(r):
+    return r.check_passed(r"unmap of IOVA 0x101000 \(1 page-selective, 0 domain-selective invalidation\), "
+                          r"then DMA write: fault, memory unchanged")
+
+
+def c_default_domain_dma(r):
+    return r.check_passed(r"edu back in the default domain: .*")
+
+
+def c_reserved_region(r):
+    return r.check_passed(r"DMA write into the project's reserved region at 0x[0-9a-f]+: fault recorded, memory unchanged")
+
+
+def c_faults_match_trace(r):
+    loader = set(r.loader_faults())
+    traced = r.trace_faults()
+    sid = r.edu_sid()
+    expected = {(sid, 6, False, 0x200000), (sid, 5, True, 0x201000), (sid, 5, True, 0x102000), (sid, 5, True, 0x101000)}
+    ok = loader == traced and expected <= loader and len(loader) == 5
+    return ok, f"loader {sorted(loader)} trace {sorted(traced)}"
+
+
+def c_summary(r):
+    ok, line = r.check_passed(r"every expected fault and no other, no invalidation timed out")
+    m = re.search(r"^summary: (\d+) edu DMAs, (\d+) faults expected, (\d+) recorded, (\d+) unexpected", r.out, re.M)
+    return ok and m is not None and m.group(2) == m.group(3) == "5" and m.group(4) == "0", m.group(0) if m else line
+
+
+def c_no_iommu_fails(r):
+    ok = (re.search(r"^run\.sh: FAIL no-iommu in ", r.out, re.M) and r.has("check: FAIL DMAR table present")
+          and re.search(r"^RESULT: FAIL \(1 of \d+ checks failed\)$", r.out, re.M))
+    return bool(ok), "run.sh fails, and only the DMAR check failed"
+
+
+def c_no_iommu_lists_pci(r):
+    m = re.search(r"^pci: 0000:00:[0-9a-f]{2}\.0 1234:11e8 class 00ff00 -> none \(not translated\)$", r.out, re.M)
+    return m is not None and not r.trace_faults(), "edu listed as not translated, no faults"
+
+
+CHECKS = {
+    "aw": {
+        "run_passes": c_run_passes, "one_unit": c_one_unit, "sagaw": c_sagaw, "ecap": c_ecap,
+        "edu_in_scope": c_edu_in_scope, "ecam_memmap": c_ecam_memmap, "live_dmar": c_live_dmar,
+        "translation_enabled": c_translation_enabled, "default_domain": c_default_domain,
+        "firmware_dma": c_firmware_dma, "dma_through_domain": c_dma_through_domain,
+        "fault_unmapped_read": c_fault_unmapped_read, "fault_unmapped_write": c_fault_unmapped_write,
+        "fault_read_only": c_fault_read_only, "unmap_invalidation": c_unmap_invalidation,
+        "default_domain_dma": c_default_domain_dma, "reserved_region": c_reserved_region,
+        "faults_match_trace": c_faults_match_trace, "summary": c_summary,
+    },
+    "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
+}
+
+
+def checks_for(machine):
+    return CHECKS["no-iommu" if machine == "no-iommu" else "aw"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("boot")
+    b.add_argument("--build", required=True)
+    b.add_argument("--timeout", type=int, default=120)
+    c = sub.add_parser("check")
+    c.add_argument("name")
+    c.add_argument("--machine", required=True, choices=MACHINES)
+    c.add_argument("--build", required=True)
+    sub.add_parser("list")
+    a = ap.parse_args()
+    if a.cmd == "boot":
+        return boot(a.build, a.timeout)
+    if a.cmd == "list":
+        for m in MACHINES:
+            for name in checks_for(m):
+                print(f"{m} {name}")
+        return 0
+    fn = checks_for(a.machine).get(a.name)
+    if not fn:
+        print(f"no check {a.name} for {a.machine}")
+        return 2
+    r = Run(a.build, a.machine)
+    if not r.out:
+        print(f"FAIL {a.machine} {a.name}: the machine did not boot (no output in {a.build}/run)")
+        return 1
+    ok, detail = fn(r)
+    print(f"{'PASS' if ok else 'FAIL'} {a.machine} {a.name}: {detail}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
