@@ -58,25 +58,14 @@ static void flush(const struct vtd_unit *u, const void *va, size_t len)
         u->plat->flush_cache(u->plat->ctx, va, len);
 }
 
-/* Polls a register until (value & mask) == want, within the poll bound. */
-static enum iommu_status poll32(struct vtd_unit *u, uint32_t off, uint32_t mask, uint32_t want)
+/* Polls a 32-bit (or, when wide, 64-bit) register until (value & mask) == want, within the
+ * poll bound. */
+static enum iommu_status poll_reg(struct vtd_unit *u, uint32_t off, bool wide, uint64_t mask, uint64_t want)
 {
     uint64_t start = u->plat->now_ns(u->plat->ctx);
     for (;;) {
-        if ((rd32(u, off) & mask) == want)
-            return IOMMU_OK;
-        if (u->plat->now_ns(u->plat->ctx) - start > u->poll_timeout_ns)
-            break;
-    }
-    u->stats.timeouts++;
-    return IOMMU_ETIMEDOUT;
-}
-
-static enum iommu_status poll64_clear(struct vtd_unit *u, uint32_t off, uint64_t bit)
-{
-    uint64_t start = u->plat->now_ns(u->plat->ctx);
-    for (;;) {
-        if (!(rd64(u, off) & bit))
+        uint64_t v = wide ? rd64(u, off) : rd32(u, off);
+        if ((v & mask) == want)
             return IOMMU_OK;
         if (u->plat->now_ns(u->plat->ctx) - start > u->poll_timeout_ns)
             break;
@@ -90,7 +79,7 @@ static enum iommu_status gcmd(struct vtd_unit *u, uint32_t cmd, bool on, uint32_
 {
     uint32_t persistent = rd32(u, VTD_REG_GSTS) & VTD_GSTS_PERSISTENT;
     wr32(u, VTD_REG_GCMD, on ? persistent | cmd : persistent & ~cmd);
-    return poll32(u, VTD_REG_GSTS, status, on ? status : 0);
+    return poll_reg(u, VTD_REG_GSTS, false, status, on ? status : 0);
 }
 
 /* One-shot commands (SRTP, WBF): set with the persistent bits; the status bit tells when
@@ -99,7 +88,7 @@ static enum iommu_status gcmd_oneshot(struct vtd_unit *u, uint32_t cmd, uint32_t
 {
     uint32_t persistent = rd32(u, VTD_REG_GSTS) & VTD_GSTS_PERSISTENT;
     wr32(u, VTD_REG_GCMD, persistent | cmd);
-    return poll32(u, VTD_REG_GSTS, status, done_when_set ? status : 0);
+    return poll_reg(u, VTD_REG_GSTS, false, status, done_when_set ? status : 0);
 }
 
 static enum iommu_status flush_write_buffer(struct vtd_unit *u)
@@ -243,7 +232,7 @@ static enum iommu_status invalidate_context(struct vtd_unit *u, bool global, uin
         return queue_submit(u, d, 1);
     }
     wr64(u, VTD_REG_CCMD, CCMD_ICC | (global ? CCMD_GLOBAL : CCMD_DEVICE | (uint64_t)sid << 16 | did));
-    return poll64_clear(u, VTD_REG_CCMD, CCMD_ICC);
+    return poll_reg(u, VTD_REG_CCMD, true, CCMD_ICC, 0);
 }
 
 /* kind: IOTLB_GLOBAL, IOTLB_DOMAIN or IOTLB_PAGE; for pages, 2^am pages at addr. */
@@ -269,7 +258,7 @@ static enum iommu_status invalidate_iotlb(struct vtd_unit *u, uint64_t kind, uin
         wr64(u, iva, addr | am);
     uint64_t drain = (u->caps.drd ? IOTLB_DR : 0) | (u->caps.dwd ? IOTLB_DW : 0);
     wr64(u, iva + 8, IOTLB_IVT | kind | drain | (kind == IOTLB_GLOBAL ? 0 : (uint64_t)did << 32));
-    return poll64_clear(u, iva + 8, IOTLB_IVT);
+    return poll_reg(u, iva + 8, true, IOTLB_IVT, 0);
 }
 
 enum iommu_status vtd_flush_domain(struct vtd_unit *u, uint16_t domain_id)

@@ -44,10 +44,8 @@ static void test_remove(void **state)
 static void test_identity_map(void **state)
 {
     (void)state;
-    static uint8_t arena[(32 + 1) * PAGE_SIZE];
-    uint8_t *base = (uint8_t *)(((uintptr_t)arena + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
     struct page_pool pool;
-    assert_true(page_pool_init(&pool, base, 0x1000000, 32 * PAGE_SIZE));
+    test_pool_init(&pool, 32, 0x1000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
     /* RAM 0..512 MiB less a reserved hole of 1 MiB at 16 MiB; an RMRR above RAM */
@@ -73,6 +71,7 @@ static void test_identity_map(void **state)
     assert_int_equal(t.table_pages, before);
     assert_false(slpt_lookup(&t, 0, NULL, NULL, NULL));
     slpt_destroy(&t);
+    test_pool_free(&pool);
 }
 
 int main(void)

@@ -148,10 +148,8 @@ static void random_range(uint64_t *iova, uint64_t *size, uint64_t *pa, bool supe
 
 static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps)
 {
-    static uint8_t arena[(POOL_PAGES + 1) * PAGE_SIZE];
-    uint8_t *base = (uint8_t *)(((uintptr_t)arena + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
     struct page_pool pool;
-    assert_true(page_pool_init(&pool, base, 0x40000000, POOL_PAGES * PAGE_SIZE));
+    test_pool_init(&pool, POOL_PAGES, 0x40000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, levels, superpages), IOMMU_OK);
     static struct model m;
@@ -233,6 +231,7 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
     assert_true(maps > steps / 10 && unmaps > steps / 10 && injected > 0);
     slpt_destroy(&t);
     assert_int_equal(pool.in_use, 0);
+    test_pool_free(&pool);
 }
 
 static void test_random_3level_superpages(void **state)
@@ -258,10 +257,8 @@ static void test_random_4k_only(void **state)
 static void test_every_failure_point(void **state)
 {
     (void)state;
-    static uint8_t arena[(64 + 1) * PAGE_SIZE];
-    uint8_t *base = (uint8_t *)(((uintptr_t)arena + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
     struct page_pool pool;
-    assert_true(page_pool_init(&pool, base, 0x10000000, 64 * PAGE_SIZE));
+    test_pool_init(&pool, 64, 0x10000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M), IOMMU_OK);
     /* a neighbour so that some tables exist already */
@@ -287,15 +284,14 @@ static void test_every_failure_point(void **state)
         assert_true(slpt_lookup(&t, 0x7fe00000, NULL, NULL, NULL));
     }
     slpt_destroy(&t);
+    test_pool_free(&pool);
 }
 
 static void test_leaf_choice_and_split(void **state)
 {
     (void)state;
-    static uint8_t arena[(64 + 1) * PAGE_SIZE];
-    uint8_t *base = (uint8_t *)(((uintptr_t)arena + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
     struct page_pool pool;
-    assert_true(page_pool_init(&pool, base, 0x10000000, 64 * PAGE_SIZE));
+    test_pool_init(&pool, 64, 0x10000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
     /* 1 GiB + 2 MiB + 4 KiB, all aligned: one leaf of each size */
@@ -338,6 +334,7 @@ static void test_leaf_choice_and_split(void **state)
     assert_int_equal(pool.in_use, 1);
     slpt_destroy(&t);
     assert_int_equal(pool.in_use, 0);
+    test_pool_free(&pool);
 }
 
 int main(void)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "iommu/page_pool.h"
+
 uint8_t *read_fixture(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -101,4 +103,17 @@ void mem_sink_free(struct mem_sink *m)
 {
     free(m->buf);
     m->buf = NULL;
+}
+
+void test_pool_init(struct page_pool *p, size_t pages, uint64_t pa)
+{
+    void *mem = aligned_alloc(PAGE_SIZE, pages * PAGE_SIZE);
+    assert_non_null(mem);
+    assert_true(page_pool_init(p, mem, pa, pages * PAGE_SIZE));
+}
+
+void test_pool_free(struct page_pool *p)
+{
+    free(p->base_va);
+    p->base_va = NULL;
 }

@@ -26,6 +26,12 @@ const char *shared_fixture_dir(void);
 size_t list_files(const char *dir, const char *ext, char ***paths);
 void free_list(char **paths, size_t n);
 
+/* A page pool over freshly allocated, page-aligned memory that claims to sit at physical
+ * address pa. test_pool_free releases the memory. */
+struct page_pool;
+void test_pool_init(struct page_pool *p, size_t pages, uint64_t pa);
+void test_pool_free(struct page_pool *p);
+
 /* A growable in-memory sink for report and JSON output. */
 struct mem_sink {
     struct sink sink;

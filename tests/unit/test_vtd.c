@@ -433,11 +433,11 @@ static void test_units_refused(void **state)
     regs[0] = 0x10;
     regs[1] = cfg.cap;
     regs[2] = cfg.ecap;
-    h.mem = aligned_alloc(PAGE_SIZE, MEM_BYTES);
-    assert_true(page_pool_init(&h.pool, h.mem, MEM_BASE, POOL_BYTES));
+    test_pool_init(&h.pool, POOL_BYTES / PAGE_SIZE, MEM_BASE);
     struct platform no_sagaw = {.mmio_read32 = reg32, .mmio_read64 = reg64, .ctx = regs};
     assert_int_equal(vtd_unit_init(&u, &no_sagaw, &h.pool, UNIT_BASE, 0, 1), IOMMU_ENODEV);
     assert_int_equal(h.pool.in_use, 0);
+    test_pool_free(&h.pool);
 }
 
 int main(void)
