@@ -70,6 +70,15 @@ static void format(struct out *o, const char *fmt, va_list ap)
                 break;
         }
         size_t width = 0;
+        if (*p == '*') {
+            int w = va_arg(ap, int);
+            if (w < 0) {
+                left = true;
+                w = -w;
+            }
+            width = (size_t)w;
+            p++;
+        }
         while (*p >= '0' && *p <= '9')
             width = width * 10 + (size_t)(*p++ - '0');
         size_t precision = (size_t)-1;

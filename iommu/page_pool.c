@@ -19,7 +19,7 @@ bool page_pool_init(struct page_pool *p, void *va, uint64_t pa, size_t bytes)
         return false;
     *p = (struct page_pool){.base_va = va, .base_pa = pa, .pages = (uint32_t)pages,
                             .first_usable = (uint32_t)meta_pages, .meta = va};
-    for (uint64_t i = 0; i < meta_pages; i++)
+    for (uint64_t i = 0; i < pages; i++)
         zero_page(p->base_va + i * PAGE_SIZE);
     /* Thread the free list so that the lowest page is handed out first: dumps and tests
      * are easier to read, and nothing depends on it. */
@@ -40,7 +40,7 @@ void *page_pool_alloc(struct page_pool *p, uint64_t *pa)
     if (!page)
         return NULL;
     p->free_list = *page;
-    zero_page(page);
+    *page = NULL; /* the rest of a free page is zero already */
     struct page_meta *m = page_pool_meta(p, page);
     *m = (struct page_meta){.allocated = 1};
     p->in_use++;
@@ -56,6 +56,15 @@ void page_pool_free(struct page_pool *p, void *va)
     struct page_meta *m = page_pool_meta(p, va);
     if (!m || !m->allocated)
         return; /* not ours, or freed twice: keep the pool consistent */
+    zero_page(va);
+    page_pool_free_zeroed(p, va);
+}
+
+void page_pool_free_zeroed(struct page_pool *p, void *va)
+{
+    struct page_meta *m = page_pool_meta(p, va);
+    if (!m || !m->allocated)
+        return;
     *m = (struct page_meta){0};
     void **page = va;
     *page = p->free_list;

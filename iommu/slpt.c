@@ -36,7 +36,7 @@ static void set_entry(const struct slpt *t, uint64_t *e, uint64_t value)
 }
 
 /* Counts a change in one table's non-zero entries. */
-static void count_entry(const struct slpt *t, uint64_t *table, int delta)
+static void count_entries(const struct slpt *t, uint64_t *table, int delta)
 {
     struct page_meta *m = page_pool_meta(t->pool, table);
     m->entries = (uint16_t)(m->entries + delta);
@@ -52,9 +52,10 @@ static uint64_t *new_table(struct slpt *t, uint64_t *pa)
     return table;
 }
 
-static void free_table(struct slpt *t, uint64_t *table)
+/* Frees a table that holds nothing (so it goes back to the pool as it must: zeroed). */
+static void free_empty_table(struct slpt *t, uint64_t *table)
 {
-    page_pool_free(t->pool, table);
+    page_pool_free_zeroed(t->pool, table);
     t->table_pages--;
 }
 
@@ -74,7 +75,8 @@ static void destroy_level(struct slpt *t, uint64_t *table, unsigned level)
         for (unsigned i = 0; i < ENTRIES; i++)
             if (table[i] && !is_leaf(table[i], level))
                 destroy_level(t, table_va(t, table[i]), level - 1);
-    free_table(t, table);
+    page_pool_free(t->pool, table); /* not empty: the pool zeroes it */
+    t->table_pages--;
 }
 
 void slpt_destroy(struct slpt *t)
@@ -84,7 +86,13 @@ void slpt_destroy(struct slpt *t)
     t->root = NULL;
 }
 
-/* Result of placing one leaf. */
+static bool range_ok(const struct slpt *t, uint64_t iova, uint64_t size)
+{
+    return size && !((iova | size) & (PAGE_SIZE - 1)) && iova < slpt_iova_limit(t) &&
+           size <= slpt_iova_limit(t) - iova;
+}
+
+/* Why a walk or a placement stopped. */
 enum place {
     PLACED,
     NEEDS_SMALLER, /* a table sits where a superpage would go: use smaller leaves there */
@@ -92,94 +100,150 @@ enum place {
     NO_MEMORY,
 };
 
-/* Puts one leaf of 'leaf_level' for iova -> pa, creating the tables on the way. On
- * failure, tables created by this call are removed again. */
-static enum place place_leaf(struct slpt *t, uint64_t iova, uint64_t pa, unsigned leaf_level, unsigned perm)
+/* The table at 'level' whose entry translates iova, creating the tables above it that are
+ * missing. On failure the tables this call created are removed again. */
+static uint64_t *walk_create(struct slpt *t, uint64_t iova, unsigned level, enum place *why)
 {
-    uint64_t *created[5];      /* tables made by this call, top down */
-    uint64_t *created_at[5];   /* the entry pointing at each */
-    uint64_t *created_in[5];   /* the table holding that entry */
+    uint64_t *created[5];    /* tables made by this call, top down */
+    uint64_t *created_at[5]; /* the entry pointing at each */
+    uint64_t *created_in[5]; /* the table holding that entry */
     unsigned n_created = 0;
     uint64_t *table = t->root;
-    enum place result = PLACED;
 
-    for (unsigned level = t->levels; level > leaf_level; level--) {
-        uint64_t *e = &table[index_at(iova, level)];
+    for (unsigned l = t->levels; l > level; l--) {
+        uint64_t *e = &table[index_at(iova, l)];
         if (!*e) {
             uint64_t child_pa;
             uint64_t *child = new_table(t, &child_pa);
             if (!child) {
-                result = NO_MEMORY;
+                *why = NO_MEMORY;
                 goto undo;
             }
             set_entry(t, e, child_pa | SLPTE_R | SLPTE_W);
-            count_entry(t, table, +1);
+            count_entries(t, table, +1);
             created_at[n_created] = e;
             created_in[n_created] = table;
             created[n_created++] = child;
             table = child;
-        } else if (is_leaf(*e, level)) {
-            result = OVERLAP;
+        } else if (is_leaf(*e, l)) {
+            *why = OVERLAP;
             goto undo;
         } else {
             table = table_va(t, *e);
         }
     }
-    uint64_t *e = &table[index_at(iova, leaf_level)];
-    if (*e) {
-        result = leaf_level > 1 && !is_leaf(*e, leaf_level) ? NEEDS_SMALLER : OVERLAP;
-        goto undo;
-    }
-    set_entry(t, e, pa | (perm & SLPT_READ ? SLPTE_R : 0) | (perm & SLPT_WRITE ? SLPTE_W : 0) |
-                        (leaf_level > 1 ? SLPTE_PS : 0));
-    count_entry(t, table, +1);
-    return PLACED;
+    return table;
 
 undo:
-    /* Tables created here hold nothing yet; remove them deepest first. */
     while (n_created--) {
         set_entry(t, created_at[n_created], 0);
-        count_entry(t, created_in[n_created], -1);
-        free_table(t, created[n_created]);
+        count_entries(t, created_in[n_created], -1);
+        free_empty_table(t, created[n_created]);
     }
-    return result;
+    return NULL;
 }
 
-static bool range_ok(const struct slpt *t, uint64_t iova, uint64_t size)
+/* The largest leaf the unit allows for a mapping at iova -> pa with 'left' bytes to go. */
+static unsigned choose_leaf(const struct slpt *t, uint64_t iova, uint64_t pa, uint64_t left, unsigned max_leaf)
 {
-    return size && !((iova | size) & (PAGE_SIZE - 1)) && iova < slpt_iova_limit(t) &&
-           size <= slpt_iova_limit(t) - iova;
+    for (unsigned level = max_leaf < 3 ? max_leaf : 3; level >= 2; level--) {
+        uint64_t span = 1ull << level_shift(level);
+        bool allowed = t->superpages & (level == 3 ? SLPT_SUPERPAGE_1G : SLPT_SUPERPAGE_2M);
+        if (allowed && !((iova | pa) & (span - 1)) && left >= span)
+            return level;
+    }
+    return 1;
+}
+
+static uint64_t leaf_bits(unsigned perm, unsigned level)
+{
+    return (perm & SLPT_READ ? SLPTE_R : 0) | (perm & SLPT_WRITE ? SLPTE_W : 0) | (level > 1 ? SLPTE_PS : 0);
+}
+
+/* Maps one physically contiguous run. Within one table, consecutive leaves are written in
+ * one pass (the next leaf can only be larger at the table's end, where alignment to the
+ * table's span starts). On failure *done says how far it got, with nothing half-made. */
+static enum place map_run(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm, uint64_t *done)
+{
+    unsigned max_leaf = 3;
+    *done = 0;
+    while (*done < size) {
+        uint64_t cur_iova = iova + *done, cur_pa = pa + *done, left = size - *done;
+        unsigned leaf = choose_leaf(t, cur_iova, cur_pa, left, max_leaf);
+        enum place why = PLACED;
+        uint64_t *table = walk_create(t, cur_iova, leaf, &why);
+        if (!table)
+            return why;
+        unsigned first = index_at(cur_iova, leaf);
+        if (table[first]) {
+            if (leaf > 1 && !is_leaf(table[first], leaf)) {
+                max_leaf = leaf - 1; /* a table is in the way: smaller leaves for this slot */
+                continue;
+            }
+            return OVERLAP;
+        }
+        uint64_t span = 1ull << level_shift(leaf), bits = leaf_bits(perm, leaf);
+        unsigned i = first;
+        do {
+            table[i] = (cur_pa + (uint64_t)(i - first) * span) | bits;
+            i++;
+        } while (i < ENTRIES && (uint64_t)(i - first + 1) * span <= left && !table[i]);
+        sync(t, &table[first], (i - first) * sizeof *table);
+        count_entries(t, table, (int)(i - first));
+        *done += (uint64_t)(i - first) * span;
+        max_leaf = 3;
+    }
+    return PLACED;
+}
+
+static enum iommu_status place_status(enum place why)
+{
+    return why == OVERLAP ? IOMMU_EEXIST : IOMMU_ENOMEM;
+}
+
+static bool perm_ok(unsigned perm)
+{
+    return (perm & (SLPT_READ | SLPT_WRITE)) && !(perm & ~(SLPT_READ | SLPT_WRITE));
 }
 
 enum iommu_status slpt_map(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm)
 {
-    if (!range_ok(t, iova, size) || (pa & (PAGE_SIZE - 1)) || !(perm & (SLPT_READ | SLPT_WRITE)) ||
-        (perm & ~(SLPT_READ | SLPT_WRITE)))
+    if (!range_ok(t, iova, size) || (pa & (PAGE_SIZE - 1)) || !perm_ok(perm))
         return IOMMU_EINVAL;
     if (pa > SLPTE_ADDR || size > SLPTE_ADDR + PAGE_SIZE - pa)
         return IOMMU_ERANGE;
+    uint64_t done;
+    enum place why = map_run(t, iova, pa, size, perm, &done);
+    if (why == PLACED)
+        return IOMMU_OK;
+    if (done)
+        slpt_unmap(t, iova, done, NULL); /* cannot fail: it cuts no superpage */
+    return place_status(why);
+}
 
-    uint64_t done = 0;
-    while (done < size) {
-        uint64_t cur_iova = iova + done, cur_pa = pa + done, left = size - done;
-        unsigned leaf = 1;
-        for (unsigned level = 3; level >= 2; level--) {
-            uint64_t span = 1ull << level_shift(level);
-            bool allowed = t->superpages & (level == 3 ? SLPT_SUPERPAGE_1G : SLPT_SUPERPAGE_2M);
-            if (allowed && !((cur_iova | cur_pa) & (span - 1)) && left >= span) {
-                leaf = level;
-                break;
-            }
+enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t *frames, uint64_t count,
+                                  unsigned perm)
+{
+    if (!count || count > (slpt_iova_limit(t) >> PAGE_SHIFT) || !range_ok(t, iova, count << PAGE_SHIFT) ||
+        !perm_ok(perm))
+        return IOMMU_EINVAL;
+    for (uint64_t i = 0; i < count; i++)
+        if (frames[i] > (SLPTE_ADDR >> PAGE_SHIFT))
+            return IOMMU_ERANGE;
+    uint64_t mapped = 0; /* bytes */
+    for (uint64_t i = 0; i < count;) {
+        uint64_t run = 1;
+        while (i + run < count && frames[i + run] == frames[i] + run)
+            run++;
+        uint64_t done;
+        enum place why = map_run(t, iova + mapped, frames[i] << PAGE_SHIFT, run << PAGE_SHIFT, perm, &done);
+        mapped += done;
+        if (why != PLACED) {
+            if (mapped)
+                slpt_unmap(t, iova, mapped, NULL);
+            return place_status(why);
         }
-        enum place r;
-        while ((r = place_leaf(t, cur_iova, cur_pa, leaf, perm)) == NEEDS_SMALLER)
-            leaf--;
-        if (r != PLACED) {
-            if (done)
-                slpt_unmap(t, iova, done, NULL); /* cannot fail: no superpage is cut */
-            return r == OVERLAP ? IOMMU_EEXIST : IOMMU_ENOMEM;
-        }
-        done += 1ull << level_shift(leaf);
+        i += run;
     }
     return IOMMU_OK;
 }
@@ -214,38 +278,55 @@ static enum iommu_status split_at(struct slpt *t, uint64_t iova)
     return IOMMU_OK;
 }
 
-/* Clears [start, end) below 'table' (which maps from 'base'); frees tables that empty. */
+static void note_removed(struct slpt_unmapped *out, uint64_t lo, uint64_t hi_incl, uint64_t bytes)
+{
+    if (!out->bytes || lo < out->first)
+        out->first = lo;
+    if (hi_incl > out->last)
+        out->last = hi_incl;
+    out->bytes += bytes;
+}
+
+/* Clears [start, end) below 'table' (which maps from 'base'); frees tables that empty and
+ * are not pinned. */
 static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_t base, uint64_t start,
                         uint64_t end, struct slpt_unmapped *out)
 {
     uint64_t span = 1ull << level_shift(level);
-    for (unsigned i = index_at(start, level);; i++) {
-        uint64_t lo = base + (uint64_t)i * span;
-        if (i >= ENTRIES || lo >= end)
-            break;
+    unsigned first = index_at(start, level), last = index_at(end - 1, level);
+    if (end - 1 - base >= span * ENTRIES)
+        last = ENTRIES - 1;
+    unsigned cleared = 0, lo = ENTRIES, hi = 0;
+    for (unsigned i = first; i <= last; i++) {
         uint64_t *e = &table[i];
         if (!*e)
             continue;
-        uint64_t from = start > lo ? start : lo, to = end < lo + span ? end : lo + span;
+        uint64_t entry_base = base + (uint64_t)i * span;
         if (is_leaf(*e, level)) {
             /* split_at made the ends leaf boundaries, so the leaf lies wholly inside */
-            set_entry(t, e, 0);
-            count_entry(t, table, -1);
-            if (!out->bytes || lo < out->first)
-                out->first = lo;
-            if (lo + span - 1 > out->last)
-                out->last = lo + span - 1;
-            out->bytes += span;
+            *e = 0;
+            cleared++;
+            lo = i < lo ? i : lo;
+            hi = i;
+            note_removed(out, entry_base, entry_base + span - 1, span);
             continue;
         }
         uint64_t *child = table_va(t, *e);
-        clear_range(t, child, level - 1, lo, from, to, out);
+        uint64_t from = start > entry_base ? start : entry_base;
+        uint64_t to = end - entry_base < span ? end : entry_base + span;
+        clear_range(t, child, level - 1, entry_base, from, to, out);
         struct page_meta *m = page_pool_meta(t->pool, child);
-        if (m->entries == 0 && !m->pinned) {
-            set_entry(t, e, 0);
-            count_entry(t, table, -1);
-            free_table(t, child);
+        if (m->entries == 0 && m->pins == 0) {
+            *e = 0;
+            cleared++;
+            lo = i < lo ? i : lo;
+            hi = i;
+            free_empty_table(t, child);
         }
+    }
+    if (cleared) {
+        sync(t, &table[lo], (hi - lo + 1) * sizeof *table);
+        count_entries(t, table, -(int)cleared);
     }
 }
 
@@ -266,6 +347,74 @@ enum iommu_status slpt_unmap(struct slpt *t, uint64_t iova, uint64_t size, struc
         return s;
     clear_range(t, t->root, t->levels, 0, iova, iova + size, out);
     return IOMMU_OK;
+}
+
+/* Frees the tables in [start, end) below 'table' that are empty and unpinned. */
+static void prune(struct slpt *t, uint64_t *table, unsigned level, uint64_t base, uint64_t start, uint64_t end)
+{
+    uint64_t span = 1ull << level_shift(level);
+    unsigned first = index_at(start, level), last = index_at(end - 1, level);
+    if (end - 1 - base >= span * ENTRIES)
+        last = ENTRIES - 1;
+    for (unsigned i = first; i <= last && level > 1; i++) {
+        if (!table[i] || is_leaf(table[i], level))
+            continue;
+        uint64_t entry_base = base + (uint64_t)i * span;
+        uint64_t *child = table_va(t, table[i]);
+        prune(t, child, level - 1, entry_base, start > entry_base ? start : entry_base,
+              end - entry_base < span ? end : entry_base + span);
+        struct page_meta *m = page_pool_meta(t->pool, child);
+        if (m->entries == 0 && m->pins == 0) {
+            set_entry(t, &table[i], 0);
+            count_entries(t, table, -1);
+            free_empty_table(t, child);
+        }
+    }
+}
+
+/* Adds delta to the pins of every 4 KiB-entry table in [iova, iova + size); the tables
+ * above them need no pins, as they hold an entry for a pinned child. */
+static void pin_range(struct slpt *t, uint64_t iova, uint64_t size, int delta)
+{
+    uint64_t span = 1ull << level_shift(2); /* one table of 4 KiB entries per 2 MiB */
+    for (uint64_t cur = iova & ~(span - 1); cur < iova + size; cur += span) {
+        const uint64_t *table = t->root;
+        for (unsigned level = t->levels; level > 1 && table; level--) {
+            uint64_t e = table[index_at(cur, level)];
+            table = e && !is_leaf(e, level) ? table_va(t, e) : NULL;
+        }
+        if (table) {
+            struct page_meta *m = page_pool_meta(t->pool, table);
+            m->pins = (uint16_t)(m->pins + delta);
+        }
+    }
+}
+
+enum iommu_status slpt_prepare(struct slpt *t, uint64_t iova, uint64_t size)
+{
+    if (!range_ok(t, iova, size))
+        return IOMMU_EINVAL;
+    uint64_t span = 1ull << level_shift(2);
+    uint64_t cur = iova & ~(span - 1);
+    for (; cur < iova + size; cur += span) {
+        enum place why = PLACED;
+        if (!walk_create(t, cur, 1, &why)) {
+            /* Undo: tables made for [iova, cur) hold nothing and are not pinned yet. */
+            if (cur > iova)
+                prune(t, t->root, t->levels, 0, iova, cur);
+            return place_status(why);
+        }
+    }
+    pin_range(t, iova, size, +1);
+    return IOMMU_OK;
+}
+
+void slpt_unprepare(struct slpt *t, uint64_t iova, uint64_t size)
+{
+    if (!range_ok(t, iova, size))
+        return;
+    pin_range(t, iova, size, -1);
+    prune(t, t->root, t->levels, 0, iova, iova + size);
 }
 
 bool slpt_lookup(const struct slpt *t, uint64_t iova, uint64_t *pa, unsigned *perm, uint64_t *leaf_size)
@@ -289,4 +438,34 @@ bool slpt_lookup(const struct slpt *t, uint64_t iova, uint64_t *pa, unsigned *pe
         }
         table = table_va(t, e);
     }
+}
+
+static void dump_table(const struct slpt *t, const uint64_t *table, unsigned level, uint64_t base,
+                       const struct sink *out)
+{
+    uint64_t span = 1ull << level_shift(level);
+    unsigned indent = 2 * (t->levels - level + 1);
+    for (unsigned i = 0; i < ENTRIES; i++) {
+        uint64_t e = table[i];
+        if (!e)
+            continue;
+        uint64_t iova = base + (uint64_t)i * span;
+        if (is_leaf(e, level)) {
+            sink_printf(out, "%*sL%u[%3u] 0x%lx-0x%lx -> 0x%lx %c%c%s\n", indent, "", level, i, iova,
+                        iova + span - 1, (uint64_t)(e & SLPTE_ADDR), e & SLPTE_R ? 'R' : '-', e & SLPTE_W ? 'W' : '-',
+                        level > 1 ? " superpage" : "");
+        } else {
+            const uint64_t *child = table_va(t, e);
+            const struct page_meta *m = page_pool_meta(t->pool, child);
+            sink_printf(out, "%*sL%u[%3u] 0x%lx-0x%lx table at 0x%lx, %u entries%s\n", indent, "", level, i, iova,
+                        iova + span - 1, (uint64_t)(e & SLPTE_ADDR), m->entries, m->pins ? ", pinned" : "");
+            dump_table(t, child, level - 1, iova, out);
+        }
+    }
+}
+
+void slpt_dump(const struct slpt *t, const struct sink *out)
+{
+    sink_printf(out, "%u-level table at 0x%lx, %u table pages\n", t->levels, t->root_pa, t->table_pages);
+    dump_table(t, t->root, t->levels, 0, out);
 }

@@ -28,6 +28,8 @@ static void test_format_subset(void **state)
     assert_string_equal(buf, "-9223372036854775808 12 %");
     fmt_format(buf, sizeof buf, "%.*s", 2, "xyz");
     assert_string_equal(buf, "xy");
+    fmt_format(buf, sizeof buf, "[%*s][%*u][%-*s]%s", 4, "", 5, 42u, -3, "a", "end");
+    assert_string_equal(buf, "[    ][   42][a  ]end");
 }
 
 static void test_format_truncates(void **state)

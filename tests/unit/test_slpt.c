@@ -81,9 +81,10 @@ static unsigned walk(struct slpt *t, uint64_t *table, unsigned level)
         else if (level > 1)
             assert_true(level <= 3); /* PS only at 2M and 1G */
     }
-    assert_int_equal(page_pool_meta(t->pool, table)->entries, nonzero);
+    const struct page_meta *m = page_pool_meta(t->pool, table);
+    assert_int_equal(m->entries, nonzero);
     if (table != t->root)
-        assert_true(nonzero > 0); /* empty tables are freed */
+        assert_true(nonzero > 0 || m->pins > 0); /* empty tables are freed unless pinned */
     return pages;
 }
 
@@ -146,8 +147,40 @@ static void random_range(uint64_t *iova, uint64_t *size, uint64_t *pa, bool supe
         *size = window - *iova;
 }
 
+#define MAX_PREPARED 64
+struct prepared {
+    uint64_t iova, size;
+};
+
+static bool inside_prepared(const struct prepared *p, unsigned n, uint64_t iova, uint64_t size)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (iova >= p[i].iova && iova + size <= p[i].iova + p[i].size)
+            return true;
+    return false;
+}
+
+/* Frames for a map_frames step: runs of contiguous frames, sometimes aligned so that a run
+ * can use superpages. */
+static uint64_t random_frames(uint64_t *frames, uint64_t max, uint64_t iova)
+{
+    uint64_t n = 1 + rnd() % max, i = 0;
+    while (i < n) {
+        uint64_t run = 1 + rnd() % (rnd() % 4 ? 16 : 1024);
+        uint64_t base = (rnd() % (1u << 20)) * 512 + ((iova >> PAGE_SHIFT) + i) % 512; /* 2M-compatible */
+        if (rnd() % 2)
+            base += 1 + rnd() % 511; /* or not */
+        for (uint64_t k = 0; k < run && i < n; k++)
+            frames[i++] = base + k;
+    }
+    return n;
+}
+
 static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps)
 {
+    static struct prepared prep[MAX_PREPARED];
+    unsigned n_prep = 0, prepares = 0, prepared_ops = 0, frame_maps = 0;
+    static uint64_t frames[4096];
     struct page_pool pool;
     test_pool_init(&pool, POOL_PAGES, 0x40000000);
     struct slpt t;
@@ -162,12 +195,92 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
     for (unsigned step = 0; step < steps; step++) {
         uint64_t iova, size, pa;
         random_range(&iova, &size, &pa, superpages != 0);
+        if (n_prep && rnd() % 3 == 0) { /* aim inside a prepared range */
+            const struct prepared *pr = &prep[rnd() % n_prep];
+            uint64_t pages = pr->size >> PAGE_SHIFT, first = rnd() % pages;
+            iova = pr->iova + (first << PAGE_SHIFT);
+            size = (1 + rnd() % (pages - first)) << PAGE_SHIFT;
+        }
         if (n_touched < sizeof touched / sizeof touched[0] - 2) {
             touched[n_touched++] = iova;
             touched[n_touched++] = iova + size - PAGE_SIZE;
         }
-        unsigned op = rnd() % 10;
-        if (op < 5) {
+        unsigned op = rnd() % 14;
+        uint64_t attempts_before = pool.attempts;
+        uint32_t in_use_before = pool.in_use;
+        bool in_prepared = inside_prepared(prep, n_prep, iova, size);
+        if (op >= 10 && op < 12) {
+            /* map a list of frames */
+            uint64_t count = random_frames(frames, sizeof frames / sizeof frames[0], iova);
+            uint64_t fsize = count << PAGE_SHIFT;
+            if (iova + fsize > (8ull << 30))
+                continue;
+            in_prepared = inside_prepared(prep, n_prep, iova, fsize);
+            unsigned perm = 1 + rnd() % 3;
+            bool inject = rnd() % 5 == 0;
+            if (inject)
+                pool.fail_at = pool.attempts + 1 + rnd() % 3;
+            enum iommu_status st = slpt_map_frames(&t, iova, frames, count, perm);
+            pool.fail_at = 0;
+            if (model_overlaps(&m, iova, fsize)) {
+                assert_true(st == IOMMU_EEXIST || (inject && st == IOMMU_ENOMEM));
+                assert_int_equal(pool.in_use, in_use_before);
+            } else if (st == IOMMU_ENOMEM) {
+                assert_true(inject);
+                assert_int_equal(pool.in_use, in_use_before);
+                injected++;
+            } else {
+                assert_int_equal(st, IOMMU_OK);
+                for (uint64_t i = 0; i < count; i++) {
+                    assert_true(m.n < MAX_RANGES);
+                    /* one model range per run of contiguous frames */
+                    if (i && frames[i] == frames[i - 1] + 1 && m.r[m.n - 1].iova + m.r[m.n - 1].size == iova + (i << PAGE_SHIFT))
+                        m.r[m.n - 1].size += PAGE_SIZE;
+                    else
+                        m.r[m.n++] = (struct range){iova + (i << PAGE_SHIFT), PAGE_SIZE, frames[i] << PAGE_SHIFT, perm};
+                }
+                if (n_touched < sizeof touched / sizeof touched[0] - 1)
+                    touched[n_touched++] = iova + fsize - PAGE_SIZE;
+                frame_maps++;
+                if (in_prepared) {
+                    assert_int_equal(pool.attempts, attempts_before); /* the promise of a prepared range */
+                    prepared_ops++;
+                }
+            }
+        } else if (op == 12) {
+            bool inject = rnd() % 4 == 0;
+            if (inject)
+                pool.fail_at = pool.attempts + 1 + rnd() % 3;
+            if (size > (64ull << 20))
+                size = 64ull << 20;
+            enum iommu_status st = slpt_prepare(&t, iova, size);
+            pool.fail_at = 0;
+            if (st == IOMMU_OK) {
+                if (n_prep == MAX_PREPARED) {
+                    slpt_unprepare(&t, iova, size);
+                } else {
+                    prep[n_prep++] = (struct prepared){iova, size};
+                    prepares++;
+                }
+            } else {
+                assert_true(st == IOMMU_EEXIST || (inject && st == IOMMU_ENOMEM));
+                assert_int_equal(pool.in_use, in_use_before);
+                if (st == IOMMU_EEXIST) {
+                    bool superpage = false; /* a superpage covers part of the range */
+                    for (uint64_t a = iova & ~((2ull << 20) - 1); a < iova + size && !superpage; a += 2ull << 20) {
+                        uint64_t leaf;
+                        superpage = slpt_lookup(&t, a, NULL, NULL, &leaf) && leaf > PAGE_SIZE;
+                    }
+                    assert_true(superpage);
+                }
+            }
+        } else if (op == 13) {
+            if (n_prep) {
+                unsigned k = (unsigned)(rnd() % n_prep);
+                slpt_unprepare(&t, prep[k].iova, prep[k].size);
+                prep[k] = prep[--n_prep];
+            }
+        } else if (op < 5) {
             unsigned perm = 1 + rnd() % 3;
             bool inject = rnd() % 5 == 0;
             if (inject)
@@ -191,6 +304,10 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
                 assert_true(m.n < MAX_RANGES);
                 m.r[m.n++] = (struct range){iova, size, pa, perm};
                 maps++;
+                if (in_prepared) {
+                    assert_int_equal(pool.attempts, attempts_before);
+                    prepared_ops++;
+                }
             }
         } else {
             bool inject = rnd() % 5 == 0;
@@ -219,16 +336,30 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
                 }
                 if (pool.in_use > before_pages)
                     splits++;
+                if (in_prepared) { /* neither allocates nor frees */
+                    assert_int_equal(pool.attempts, attempts_before);
+                    assert_int_equal(pool.in_use, in_use_before);
+                    prepared_ops++;
+                }
                 model_unmap(&m, iova, size);
                 unmaps++;
             }
         }
         check_all(&t, &m, &pool, touched, n_touched);
     }
-    print_message("levels %u superpages 0x%x: %u maps, %u unmaps, %u overlaps refused, %u injected failures, "
-                  "%u unmaps that split; %u ranges, %u table pages at the end\n",
-                  levels, superpages, maps, unmaps, overlaps, injected, splits, m.n, t.table_pages);
-    assert_true(maps > steps / 10 && unmaps > steps / 10 && injected > 0);
+    print_message("levels %u superpages 0x%x: %u maps, %u frame-list maps, %u unmaps, %u prepares, %u maps/unmaps "
+                  "inside prepared ranges, %u overlaps refused, %u injected failures, %u unmaps that split; "
+                  "%u ranges, %u table pages at the end\n",
+                  levels, superpages, maps, frame_maps, unmaps, prepares, prepared_ops, overlaps, injected, splits, m.n,
+                  t.table_pages);
+    assert_true(maps > steps / 20 && unmaps > steps / 20 && injected > 0 && frame_maps > 0 && prepares > 0);
+    /* Dropping every pin and unmapping everything leaves only the root. */
+    while (n_prep) {
+        n_prep--;
+        slpt_unprepare(&t, prep[n_prep].iova, prep[n_prep].size);
+    }
+    assert_int_equal(slpt_unmap(&t, 0, slpt_iova_limit(&t), NULL), IOMMU_OK);
+    assert_int_equal(t.table_pages, 1);
     slpt_destroy(&t);
     assert_int_equal(pool.in_use, 0);
     test_pool_free(&pool);
@@ -337,11 +468,98 @@ static void test_leaf_choice_and_split(void **state)
     test_pool_free(&pool);
 }
 
+static void test_prepared_range(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 256, 0x10000000);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    const uint64_t base = 0x40000000, size = 64ull << 20; /* 32 tables of 4 KiB entries */
+    assert_int_equal(slpt_prepare(&t, base, size), IOMMU_OK);
+    assert_int_equal(t.table_pages, 1 + 1 + 1 + 32);
+    uint64_t attempts = pool.attempts;
+    uint32_t in_use = pool.in_use;
+    /* 2 MiB-aligned: would be a superpage elsewhere; here 4 KiB leaves, no allocation */
+    assert_int_equal(slpt_map(&t, base + (4ull << 20), 0x80000000, 4ull << 20, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    uint64_t leaf;
+    assert_true(slpt_lookup(&t, base + (5ull << 20), NULL, NULL, &leaf));
+    assert_int_equal(leaf, PAGE_SIZE);
+    assert_int_equal(slpt_unmap(&t, base, size, NULL), IOMMU_OK);
+    assert_int_equal(pool.attempts, attempts);
+    assert_int_equal(pool.in_use, in_use);
+    /* A second prepare of an overlapping range; one unprepare keeps the overlap. */
+    assert_int_equal(slpt_prepare(&t, base + (32ull << 20), 64ull << 20), IOMMU_OK);
+    slpt_unprepare(&t, base, size);
+    assert_int_equal(t.table_pages, 1 + 1 + 1 + 32);
+    struct mem_sink out;
+    mem_sink_init(&out);
+    slpt_dump(&t, &out.sink);
+    assert_non_null(strstr(out.buf, "4-level table at 0x10"));
+    assert_non_null(strstr(out.buf, "L2[ 16] 0x42000000-0x421fffff table at 0x"));
+    assert_non_null(strstr(out.buf, ", 0 entries, pinned\n"));
+    mem_sink_free(&out);
+    slpt_unprepare(&t, base + (32ull << 20), 64ull << 20);
+    assert_int_equal(t.table_pages, 1);
+    /* A superpage in the way: refused, nothing allocated. */
+    assert_int_equal(slpt_map(&t, 0x200000, 0x200000, 2ull << 20, SLPT_READ), IOMMU_OK);
+    in_use = pool.in_use;
+    assert_int_equal(slpt_prepare(&t, 0, 8ull << 20), IOMMU_EEXIST);
+    assert_int_equal(pool.in_use, in_use);
+    mem_sink_init(&out);
+    slpt_dump(&t, &out.sink);
+    assert_non_null(strstr(out.buf, "L2[  1] 0x200000-0x3fffff -> 0x200000 R- superpage\n"));
+    mem_sink_free(&out);
+    slpt_destroy(&t);
+    assert_int_equal(pool.in_use, 0);
+    test_pool_free(&pool);
+}
+
+/* Frame-list maps: every failure point leaves nothing behind. */
+static void test_frames_every_failure_point(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 64, 0x10000000);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    static uint64_t frames[1536];
+    for (unsigned i = 0; i < 1536; i++) /* 512 scattered, 512 contiguous and 2M-aligned, 512 scattered */
+        frames[i] = i >= 512 && i < 1024 ? 0x40000 + (i - 512) : 0x90000 + 7 * i;
+    const uint64_t iova = 0x3fe00000; /* the three parts fall in three 2 MiB slots across 1 GiB */
+    uint64_t start = pool.attempts;
+    assert_int_equal(slpt_map_frames(&t, iova, frames, 1536, SLPT_READ), IOMMU_OK);
+    uint64_t needed = pool.attempts - start;
+    uint64_t pa, leaf;
+    assert_true(slpt_lookup(&t, iova + (512u << PAGE_SHIFT), &pa, NULL, &leaf));
+    assert_int_equal(leaf, 2u << 20);
+    assert_int_equal(pa, 0x40000000);
+    assert_true(slpt_lookup(&t, iova + (1100u << PAGE_SHIFT), &pa, NULL, &leaf));
+    assert_int_equal(pa, (0x90000 + 7 * 1100ull) << PAGE_SHIFT);
+    assert_int_equal(slpt_unmap(&t, iova, 1536u << PAGE_SHIFT, NULL), IOMMU_OK);
+    assert_int_equal(t.table_pages, 1);
+    assert_true(needed >= 4);
+    for (uint64_t k = 1; k <= needed; k++) {
+        pool.fail_at = pool.attempts + k;
+        assert_int_equal(slpt_map_frames(&t, iova, frames, 1536, SLPT_READ), IOMMU_ENOMEM);
+        pool.fail_at = 0;
+        assert_int_equal(t.table_pages, 1);
+        assert_int_equal(pool.in_use, 1);
+    }
+    assert_int_equal(slpt_map_frames(&t, iova, frames, 0, SLPT_READ), IOMMU_EINVAL);
+    frames[3] = 1ull << 41; /* beyond 52 address bits */
+    assert_int_equal(slpt_map_frames(&t, iova, frames, 8, SLPT_READ), IOMMU_ERANGE);
+    slpt_destroy(&t);
+    test_pool_free(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_choice_and_split),
         cmocka_unit_test(test_every_failure_point),
+        cmocka_unit_test(test_prepared_range),
+        cmocka_unit_test(test_frames_every_failure_point),
         cmocka_unit_test(test_random_3level_superpages),
         cmocka_unit_test(test_random_4level_2m_only),
         cmocka_unit_test(test_random_4k_only),

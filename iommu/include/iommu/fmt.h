@@ -5,7 +5,8 @@
  * sink instead of a libc stream.
  *
  * fmt_vformat implements the printf subset the project uses: %% %c %s %.*s %d %i %u %x %X
- * %p with the flags '-' and '0', a field width, and the length modifiers l, ll and z.
+ * %p with the flags '-' and '0', a field width (digits or *), and the length modifiers l, ll
+ * and z.
  * 'l' means 64 bits: the project targets LP64 (x86-64 and AArch64). */
 #ifndef IOMMU_FMT_H
 #define IOMMU_FMT_H

@@ -5,7 +5,11 @@
  * itself: that region is what the default domain leaves out of its identity map, so no
  * device can reach a table. Free pages are kept on a list threaded through the pages
  * themselves; each page has a small metadata record (the number of non-zero entries when
- * it holds a table) so that "this table became empty" costs O(1). */
+ * it holds a table) so that "this table became empty" costs O(1).
+ *
+ * Free pages are kept zeroed (but for the list link in their first word), so an
+ * allocation costs one store, not 512: a table freed because it became empty is zero
+ * already (page_pool_free_zeroed), anything else is zeroed when it is freed. */
 #ifndef IOMMU_PAGE_POOL_H
 #define IOMMU_PAGE_POOL_H
 
@@ -18,8 +22,8 @@
 
 struct page_meta {
     uint16_t entries; /* non-zero entries, for pages holding a table */
+    uint16_t pins;    /* pre-populated ranges holding it: kept while non-zero, even empty */
     uint8_t allocated;
-    uint8_t pinned;   /* kept when it becomes empty (pre-populated ranges) */
 };
 
 struct page_pool {
@@ -44,6 +48,8 @@ bool page_pool_init(struct page_pool *p, void *va, uint64_t pa, size_t bytes);
 /* A zeroed page, or NULL when the pool is empty (or failure injection says so). */
 void *page_pool_alloc(struct page_pool *p, uint64_t *pa);
 void page_pool_free(struct page_pool *p, void *va);
+/* For pages the caller knows to be all zeroes (an empty table). */
+void page_pool_free_zeroed(struct page_pool *p, void *va);
 
 /* Translation within the region; page_pool_va returns NULL outside it. */
 void *page_pool_va(const struct page_pool *p, uint64_t pa);

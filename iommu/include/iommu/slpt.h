@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fmt.h"
 #include "page_pool.h"
 #include "status.h"
 
@@ -61,11 +62,29 @@ static inline uint64_t slpt_iova_limit(const struct slpt *t)
  * choosing the largest leaves that alignment and the unit allow. All page aligned. */
 enum iommu_status slpt_map(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm);
 
+/* Maps count 4 KiB page frames (frame numbers, pa >> 12) to consecutive IOVAs from iova.
+ * Runs of contiguous frames get superpages where alignment allows. All or nothing. */
+enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t *frames, uint64_t count,
+                                  unsigned perm);
+
 /* Removes every translation in [iova, iova + size), splitting superpages cut by the range
  * ends. Unmapped parts of the range are fine. 'out' may be NULL. */
 enum iommu_status slpt_unmap(struct slpt *t, uint64_t iova, uint64_t size, struct slpt_unmapped *out);
 
+/* Pre-populates [iova, iova + size): allocates every table the range can ever need (down to
+ * the tables of 4 KiB entries) and pins them. Until slpt_unprepare, maps inside the range
+ * use 4 KiB leaves and neither maps nor unmaps there allocate or free a page. Fails with
+ * IOMMU_EEXIST where a superpage already covers part of the range. All or nothing;
+ * ranges may be prepared more than once (pins are counted). */
+enum iommu_status slpt_prepare(struct slpt *t, uint64_t iova, uint64_t size);
+/* Drops one pin from each table of the range and frees tables left empty and unpinned. */
+void slpt_unprepare(struct slpt *t, uint64_t iova, uint64_t size);
+
 /* The translation of one IOVA: physical address, permissions and the size of the leaf. */
 bool slpt_lookup(const struct slpt *t, uint64_t iova, uint64_t *pa, unsigned *perm, uint64_t *leaf_size);
+
+/* Every non-empty entry, one line each, indented by level: tables with their physical
+ * address, entry count and pins; leaves as IOVA range -> physical range and permissions. */
+void slpt_dump(const struct slpt *t, const struct sink *out);
 
 #endif
