@@ -10,6 +10,7 @@
 
 #define POOL_PAGES 2048u
 #define MAX_RANGES 4096
+#define TOUCHED 8192u
 
 struct range {
     uint64_t iova, size, pa;
@@ -106,20 +107,44 @@ static void check_point(struct slpt *t, const struct model *m, uint64_t iova)
     assert_int_equal(perm, r->perm);
 }
 
+/* A point inside model range r must translate to r's target. */
+static void check_in_range(struct slpt *t, const struct range *r, uint64_t iova)
+{
+    uint64_t pa;
+    unsigned perm;
+    if (!slpt_lookup(t, iova, &pa, &perm, NULL))
+        fail_msg("iova 0x%lx should map to 0x%lx", (unsigned long)iova, (unsigned long)(r->pa + iova - r->iova));
+    assert_int_equal(pa, r->pa + (iova - r->iova));
+    assert_int_equal(perm, r->perm);
+}
+
+/* After every step: the tables' structure and counters, both ends of every range, and the
+ * points this step touched (and their neighbours). Every 'full' step also every point any
+ * step ever touched and the outside neighbours of every range. */
 static void check_all(struct slpt *t, const struct model *m, struct page_pool *pool, const uint64_t *touched,
-                      unsigned n_touched)
+                      unsigned n_touched, unsigned step_first, bool full)
 {
     assert_int_equal(walk(t, t->root, t->levels), t->table_pages);
     assert_int_equal(pool->in_use, t->table_pages);
     for (unsigned i = 0; i < m->n; i++) {
-        check_point(t, m, m->r[i].iova);
-        check_point(t, m, m->r[i].iova + m->r[i].size - PAGE_SIZE);
-        check_point(t, m, m->r[i].iova + m->r[i].size);
-        if (m->r[i].iova >= PAGE_SIZE)
-            check_point(t, m, m->r[i].iova - PAGE_SIZE);
+        check_in_range(t, &m->r[i], m->r[i].iova);
+        check_in_range(t, &m->r[i], m->r[i].iova + m->r[i].size - PAGE_SIZE);
+        if (full) {
+            check_point(t, m, m->r[i].iova + m->r[i].size);
+            if (m->r[i].iova >= PAGE_SIZE)
+                check_point(t, m, m->r[i].iova - PAGE_SIZE);
+        }
     }
-    for (unsigned i = 0; i < n_touched; i++)
-        check_point(t, m, touched[i]);
+    unsigned from = full ? (n_touched > TOUCHED ? n_touched - TOUCHED : 0) : step_first;
+    for (unsigned i = from; i < n_touched; i++) {
+        uint64_t iova = touched[i % TOUCHED];
+        check_point(t, m, iova);
+        if (!full) {
+            check_point(t, m, iova + PAGE_SIZE);
+            if (iova >= PAGE_SIZE)
+                check_point(t, m, iova - PAGE_SIZE);
+        }
+    }
 }
 
 /* A random size and alignment that sometimes allows superpages. */
@@ -187,12 +212,13 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
     assert_int_equal(slpt_init(&t, &pool, levels, superpages), IOMMU_OK);
     static struct model m;
     m.n = 0;
-    static uint64_t touched[8192];
+    static uint64_t touched[TOUCHED]; /* a ring of the IOVAs steps touched */
     unsigned n_touched = 0;
     rng_state = seed;
     unsigned maps = 0, unmaps = 0, overlaps = 0, injected = 0, splits = 0;
 
     for (unsigned step = 0; step < steps; step++) {
+        unsigned step_first = n_touched;
         uint64_t iova, size, pa;
         random_range(&iova, &size, &pa, superpages != 0);
         if (n_prep && rnd() % 3 == 0) { /* aim inside a prepared range */
@@ -201,10 +227,8 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
             iova = pr->iova + (first << PAGE_SHIFT);
             size = (1 + rnd() % (pages - first)) << PAGE_SHIFT;
         }
-        if (n_touched < sizeof touched / sizeof touched[0] - 2) {
-            touched[n_touched++] = iova;
-            touched[n_touched++] = iova + size - PAGE_SIZE;
-        }
+        touched[n_touched++ % TOUCHED] = iova;
+        touched[n_touched++ % TOUCHED] = iova + size - PAGE_SIZE;
         unsigned op = rnd() % 14;
         uint64_t attempts_before = pool.attempts;
         uint32_t in_use_before = pool.in_use;
@@ -239,8 +263,7 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
                     else
                         m.r[m.n++] = (struct range){iova + (i << PAGE_SHIFT), PAGE_SIZE, frames[i] << PAGE_SHIFT, perm};
                 }
-                if (n_touched < sizeof touched / sizeof touched[0] - 1)
-                    touched[n_touched++] = iova + fsize - PAGE_SIZE;
+                touched[n_touched++ % TOUCHED] = iova + fsize - PAGE_SIZE;
                 frame_maps++;
                 if (in_prepared) {
                     assert_int_equal(pool.attempts, attempts_before); /* the promise of a prepared range */
@@ -345,7 +368,7 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
                 unmaps++;
             }
         }
-        check_all(&t, &m, &pool, touched, n_touched);
+        check_all(&t, &m, &pool, touched, n_touched, step_first, step % 100 == 99 || step == steps - 1);
     }
     print_message("levels %u superpages 0x%x: %u maps, %u frame-list maps, %u unmaps, %u prepares, %u maps/unmaps "
                   "inside prepared ranges, %u overlaps refused, %u injected failures, %u unmaps that split; "
