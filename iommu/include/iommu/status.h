@@ -13,6 +13,7 @@ enum iommu_status {
     IOMMU_ENODEV,    /* no such unit, device or domain */
     IOMMU_EBUSY,     /* the object is in use */
     IOMMU_EHW,       /* the hardware reported an error (e.g. invalidation queue error) */
+    IOMMU_EWINDOW,   /* a [min, max] window too small or misaligned for the aligned block asked for */
 };
 
 const char *iommu_status_name(enum iommu_status s);

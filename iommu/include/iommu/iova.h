@@ -1,0 +1,68 @@
+/* Logical (IO virtual) address allocator: a buddy allocator over a domain's address space,
+ * as the DDI's IommuDmaLogicalAllocatorBuddy promises (docs: power-of-two, naturally aligned
+ * blocks of at least 4 KiB, low addresses first, optional inclusive [min, max] windows,
+ * ranges reserved at domain creation).
+ *
+ * Free blocks are kept per order in treaps keyed by address, so that "the lowest free block
+ * of order >= k that has an aligned 2^k piece inside [min, max]" and "is my buddy free" are
+ * O(log n) searches; a bitmask of non-empty orders skips the empty ones. Tree nodes come
+ * from memory the caller provides: each operation first checks that enough spare nodes are
+ * left for it, so none fails half-done.
+ *
+ * Locking: none inside; the domain's lock covers it. */
+#ifndef IOMMU_IOVA_H
+#define IOMMU_IOVA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define IOVA_MIN_ORDER 12u /* 4 KiB */
+
+struct iova_node {
+    uint64_t addr;
+    struct iova_node *left, *right;
+    uint32_t priority;
+};
+
+struct iova_allocator {
+    unsigned width;                    /* addresses below 2^width; 13 to 63 */
+    struct iova_node *free_blocks[64]; /* per order */
+    uint64_t nonempty;                 /* bit k: a free block of order k exists */
+    struct iova_node *spare;
+    uint32_t spare_count;
+    uint64_t free_bytes;
+};
+
+/* An allocator over [0, 2^width) using 'count' nodes at 'nodes'. False if width is out of
+ * range or there are too few nodes to work with (fewer than 2 * width). */
+bool iova_init(struct iova_allocator *a, unsigned width, struct iova_node *nodes, uint32_t count);
+
+/* The size rounded up to the block the allocator hands out: a power of two >= 4 KiB. */
+uint64_t iova_block_size(uint64_t size);
+
+/* Allocates the lowest naturally aligned block of iova_block_size(size) bytes that lies in
+ * [min, max] (both inclusive; pass 0 and UINT64_MAX for no bounds).
+ *   IOMMU_EINVAL   size 0 or larger than the address space
+ *   IOMMU_ERANGE   the window lies entirely outside the address space
+ *   IOMMU_EWINDOW  the window cannot hold an aligned block of that size
+ *   IOMMU_ENOMEM   no free block fits (or no spare nodes) */
+enum iommu_status iova_alloc(struct iova_allocator *a, uint64_t size, uint64_t min, uint64_t max, uint64_t *addr);
+
+/* Frees a block iova_alloc returned (size as asked or as rounded). IOMMU_EINVAL when addr is
+ * not aligned to the block or any part of the block is free already. The allocator keeps no
+ * record of what it handed out: the caller (the domain's mapping records) must only free
+ * blocks it was given, with the size it asked for. */
+enum iommu_status iova_free(struct iova_allocator *a, uint64_t addr, uint64_t size);
+
+/* Takes [base, base + size) (page aligned, any length) out of the free space, for ranges a
+ * domain reserves at creation. IOMMU_EEXIST when part of it is not free. */
+enum iommu_status iova_reserve(struct iova_allocator *a, uint64_t base, uint64_t size);
+/* Gives a reserved range back. */
+enum iommu_status iova_unreserve(struct iova_allocator *a, uint64_t base, uint64_t size);
+
+/* True when any part of [base, base + size) is free. */
+bool iova_any_free(const struct iova_allocator *a, uint64_t base, uint64_t size);
+
+#endif
