@@ -183,14 +183,16 @@ static enum place map_run(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t s
             return OVERLAP;
         }
         uint64_t span = 1ull << level_shift(leaf), bits = leaf_bits(perm, leaf);
-        unsigned i = first;
+        uint64_t fit = left >> level_shift(leaf);
+        unsigned n = ENTRIES - first < fit ? ENTRIES - first : (unsigned)fit, k = 0;
+        uint64_t *e = &table[first], next_pa = cur_pa;
         do {
-            table[i] = (cur_pa + (uint64_t)(i - first) * span) | bits;
-            i++;
-        } while (i < ENTRIES && (uint64_t)(i - first + 1) * span <= left && !table[i]);
-        sync(t, &table[first], (i - first) * sizeof *table);
-        count_entries(t, table, (int)(i - first));
-        *done += (uint64_t)(i - first) * span;
+            e[k] = next_pa | bits;
+            next_pa += span;
+        } while (++k < n && !e[k]);
+        sync(t, e, k * sizeof *e);
+        count_entries(t, table, (int)k);
+        *done += (uint64_t)k * span;
         max_leaf = 3;
     }
     return PLACED;
@@ -221,6 +223,19 @@ enum iommu_status slpt_map(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t 
     return place_status(why);
 }
 
+/* Where frame i starts a 2 MiB table of its own: whether frames i.. form a run long and
+ * aligned enough for a superpage there (then map_run places it). */
+static bool superpage_run(const struct slpt *t, const uint64_t *frames, uint64_t i, uint64_t count)
+{
+    const uint64_t per_2m = ENTRIES;
+    if (!(t->superpages & SLPT_SUPERPAGE_2M) || count - i < per_2m || (frames[i] & (per_2m - 1)))
+        return false;
+    for (uint64_t k = 1; k < per_2m; k++)
+        if (frames[i + k] != frames[i] + k)
+            return false;
+    return true;
+}
+
 enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t *frames, uint64_t count,
                                   unsigned perm)
 {
@@ -230,22 +245,47 @@ enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t 
     for (uint64_t i = 0; i < count; i++)
         if (frames[i] > (SLPTE_ADDR >> PAGE_SHIFT))
             return IOMMU_ERANGE;
-    uint64_t mapped = 0; /* bytes */
-    for (uint64_t i = 0; i < count;) {
-        uint64_t run = 1;
-        while (i + run < count && frames[i + run] == frames[i] + run)
-            run++;
-        uint64_t done;
-        enum place why = map_run(t, iova + mapped, frames[i] << PAGE_SHIFT, run << PAGE_SHIFT, perm, &done);
-        mapped += done;
-        if (why != PLACED) {
-            if (mapped)
-                slpt_unmap(t, iova, mapped, NULL);
-            return place_status(why);
+    uint64_t bits = leaf_bits(perm, 1), i = 0;
+    enum place why = PLACED;
+    while (i < count) {
+        uint64_t cur = iova + (i << PAGE_SHIFT);
+        unsigned first = index_at(cur, 1);
+        if (first == 0 && superpage_run(t, frames, i, count)) {
+            /* a contiguous, aligned run: as large leaves as it allows */
+            uint64_t run = ENTRIES;
+            while (i + run < count && frames[i + run] == frames[i] + run)
+                run++;
+            run &= ~(uint64_t)(ENTRIES - 1);
+            uint64_t done;
+            why = map_run(t, cur, frames[i] << PAGE_SHIFT, run << PAGE_SHIFT, perm, &done);
+            i += done >> PAGE_SHIFT;
+            if (why != PLACED)
+                break;
+            continue;
         }
-        i += run;
+        /* Otherwise 4 KiB leaves to the end of this table, in one pass. */
+        uint64_t *table = walk_create(t, cur, 1, &why);
+        if (!table)
+            break;
+        unsigned n = ENTRIES - first < count - i ? ENTRIES - first : (unsigned)(count - i), k = 0;
+        uint64_t *e = &table[first];
+        while (k < n && !e[k]) {
+            e[k] = frames[i + k] << PAGE_SHIFT | bits;
+            k++;
+        }
+        sync(t, e, k * sizeof *e);
+        count_entries(t, table, (int)k);
+        i += k;
+        if (k < n) {
+            why = OVERLAP;
+            break;
+        }
     }
-    return IOMMU_OK;
+    if (why == PLACED)
+        return IOMMU_OK;
+    if (i)
+        slpt_unmap(t, iova, i << PAGE_SHIFT, NULL);
+    return place_status(why);
 }
 
 /* Makes 'iova' a leaf boundary: a superpage leaf that spans it is replaced by a table of
@@ -296,34 +336,36 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
     unsigned first = index_at(start, level), last = index_at(end - 1, level);
     if (end - 1 - base >= span * ENTRIES)
         last = ENTRIES - 1;
-    unsigned cleared = 0, lo = ENTRIES, hi = 0;
+    unsigned cleared = 0, leaves = 0, lo = ENTRIES, hi = 0, leaf_lo = ENTRIES, leaf_hi = 0;
     for (unsigned i = first; i <= last; i++) {
         uint64_t *e = &table[i];
         if (!*e)
             continue;
-        uint64_t entry_base = base + (uint64_t)i * span;
         if (is_leaf(*e, level)) {
             /* split_at made the ends leaf boundaries, so the leaf lies wholly inside */
             *e = 0;
-            cleared++;
-            lo = i < lo ? i : lo;
-            hi = i;
-            note_removed(out, entry_base, entry_base + span - 1, span);
-            continue;
-        }
-        uint64_t *child = table_va(t, *e);
-        uint64_t from = start > entry_base ? start : entry_base;
-        uint64_t to = end - entry_base < span ? end : entry_base + span;
-        clear_range(t, child, level - 1, entry_base, from, to, out);
-        struct page_meta *m = page_pool_meta(t->pool, child);
-        if (m->entries == 0 && m->pins == 0) {
+            leaves++;
+            leaf_lo = i < leaf_lo ? i : leaf_lo;
+            leaf_hi = i;
+        } else {
+            uint64_t entry_base = base + (uint64_t)i * span;
+            uint64_t *child = table_va(t, *e);
+            uint64_t from = start > entry_base ? start : entry_base;
+            uint64_t to = end - entry_base < span ? end : entry_base + span;
+            clear_range(t, child, level - 1, entry_base, from, to, out);
+            struct page_meta *m = page_pool_meta(t->pool, child);
+            if (m->entries || m->pins)
+                continue;
             *e = 0;
-            cleared++;
-            lo = i < lo ? i : lo;
-            hi = i;
             free_empty_table(t, child);
         }
+        cleared++;
+        lo = i < lo ? i : lo;
+        hi = i;
     }
+    if (leaves)
+        note_removed(out, base + (uint64_t)leaf_lo * span, base + (uint64_t)(leaf_hi + 1) * span - 1,
+                     (uint64_t)leaves * span);
     if (cleared) {
         sync(t, &table[lo], (hi - lo + 1) * sizeof *table);
         count_entries(t, table, -(int)cleared);
@@ -417,27 +459,44 @@ void slpt_unprepare(struct slpt *t, uint64_t iova, uint64_t size)
     prune(t, t->root, t->levels, 0, iova, iova + size);
 }
 
-bool slpt_lookup(const struct slpt *t, uint64_t iova, uint64_t *pa, unsigned *perm, uint64_t *leaf_size)
+/* The leaf entry translating iova and its level, or NULL. */
+static uint64_t *find_leaf(const struct slpt *t, uint64_t iova, unsigned *leaf_level)
 {
     if (iova >= slpt_iova_limit(t))
-        return false;
-    const uint64_t *table = t->root;
+        return NULL;
+    uint64_t *table = t->root;
     for (unsigned level = t->levels;; level--) {
-        uint64_t e = table[index_at(iova, level)];
-        if (!e)
-            return false;
-        if (is_leaf(e, level)) {
-            uint64_t span = 1ull << level_shift(level);
-            if (pa)
-                *pa = (e & SLPTE_ADDR) + (iova & (span - 1));
-            if (perm)
-                *perm = (e & SLPTE_R ? SLPT_READ : 0) | (e & SLPTE_W ? SLPT_WRITE : 0);
-            if (leaf_size)
-                *leaf_size = span;
-            return true;
+        uint64_t *e = &table[index_at(iova, level)];
+        if (!*e)
+            return NULL;
+        if (is_leaf(*e, level)) {
+            *leaf_level = level;
+            return e;
         }
-        table = table_va(t, e);
+        table = table_va(t, *e);
     }
+}
+
+uint64_t *slpt_leaf_entry(const struct slpt *t, uint64_t iova)
+{
+    unsigned level;
+    return find_leaf(t, iova, &level);
+}
+
+bool slpt_lookup(const struct slpt *t, uint64_t iova, uint64_t *pa, unsigned *perm, uint64_t *leaf_size)
+{
+    unsigned level;
+    const uint64_t *e = find_leaf(t, iova, &level);
+    if (!e)
+        return false;
+    uint64_t span = 1ull << level_shift(level);
+    if (pa)
+        *pa = (*e & SLPTE_ADDR) + (iova & (span - 1));
+    if (perm)
+        *perm = (*e & SLPTE_R ? SLPT_READ : 0) | (*e & SLPTE_W ? SLPT_WRITE : 0);
+    if (leaf_size)
+        *leaf_size = span;
+    return true;
 }
 
 static void dump_table(const struct slpt *t, const uint64_t *table, unsigned level, uint64_t base,

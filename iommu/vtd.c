@@ -62,12 +62,15 @@ static void flush(const struct vtd_unit *u, const void *va, size_t len)
  * poll bound. */
 static enum iommu_status poll_reg(struct vtd_unit *u, uint32_t off, bool wide, uint64_t mask, uint64_t want)
 {
-    uint64_t start = u->plat->now_ns(u->plat->ctx);
-    for (;;) {
+    uint64_t start = 0;
+    for (bool timing = false;; timing = true) {
         uint64_t v = wide ? rd64(u, off) : rd32(u, off);
         if ((v & mask) == want)
             return IOMMU_OK;
-        if (u->plat->now_ns(u->plat->ctx) - start > u->poll_timeout_ns)
+        /* The clock starts at the first miss: most commands are done at the first look. */
+        if (!timing)
+            start = u->plat->now_ns(u->plat->ctx);
+        else if (u->plat->now_ns(u->plat->ctx) - start > u->poll_timeout_ns)
             break;
     }
     u->stats.timeouts++;
@@ -192,8 +195,8 @@ static enum iommu_status queue_submit(struct vtd_unit *u, const uint64_t (*desc)
     }
     wr64(u, VTD_REG_IQT, (uint64_t)u->queue_tail << 4);
     bool refused = false;
-    uint64_t start = u->plat->now_ns(u->plat->ctx);
-    for (;;) {
+    uint64_t start = 0;
+    for (bool timing = false;; timing = true) {
         if (*u->wait_status == seq) {
             u->stats.waits++;
             return refused ? IOMMU_EHW : IOMMU_OK;
@@ -213,7 +216,9 @@ static enum iommu_status queue_submit(struct vtd_unit *u, const uint64_t (*desc)
             wr64(u, VTD_REG_IQT, (uint64_t)u->queue_tail << 4);
             refused = true;
         }
-        if (u->plat->now_ns(u->plat->ctx) - start > u->poll_timeout_ns)
+        if (!timing)
+            start = u->plat->now_ns(u->plat->ctx);
+        else if (u->plat->now_ns(u->plat->ctx) - start > u->poll_timeout_ns)
             break;
     }
     u->stats.timeouts++;

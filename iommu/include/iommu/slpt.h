@@ -83,6 +83,11 @@ void slpt_unprepare(struct slpt *t, uint64_t iova, uint64_t size);
 /* The translation of one IOVA: physical address, permissions and the size of the leaf. */
 bool slpt_lookup(const struct slpt *t, uint64_t iova, uint64_t *pa, unsigned *perm, uint64_t *leaf_size);
 
+/* The leaf entry that translates iova, or NULL: for tools that measure or inspect the tables
+ * (the benchmark stores into the very entries a map writes). Writing through it bypasses
+ * the engine's bookkeeping. */
+uint64_t *slpt_leaf_entry(const struct slpt *t, uint64_t iova);
+
 /* Every non-empty entry, one line each, indented by level: tables with their physical
  * address, entry count and pins; leaves as IOVA range -> physical range and permissions. */
 void slpt_dump(const struct slpt *t, const struct sink *out);

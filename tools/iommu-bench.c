@@ -1,0 +1,372 @@
+/* iommu-bench: the page-table engine and the logical address allocator, measured against
+ * the physical limit of the same work on the same memory.
+ *
+ * For each case it prints
+ *   BENCH case=NAME pages=N ns_per_page=X limit_ns_per_page=Y ratio=X/Y table_pages=T invalidations=I
+ * X is the median over repeated samples of the operation's time per 4 KiB page. Y is measured
+ * in the same run: the time to store the same number of 8-byte entries, at the very
+ * addresses the operation writes, into tables that already exist (a map stores each leaf, an
+ * unmap clears it). T is the domain's table pages while the mapping exists; I the IOTLB
+ * invalidations per unmap, issued through the real VT-d driver on a unit whose registers
+ * complete at once. See docs/benchmark.md. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "iommu/iova.h"
+#include "iommu/slpt.h"
+#include "iommu/vtd.h"
+
+#define POOL_BYTES (160u << 20)
+#define SAMPLES 15
+
+static uint64_t now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* ---- a VT-d unit whose invalidations complete at once ---- */
+
+static uint32_t unit_read32(void *ctx, uint64_t pa) { (void)ctx; (void)pa; return 0; }
+static uint64_t unit_read64(void *ctx, uint64_t pa)
+{
+    (void)ctx;
+    switch (pa & 0xfff) {
+    case 0x08: return 0x00D2008C22260206ull; /* QEMU's CAP: PSI, MAMV 18, 2M and 1G pages */
+    case 0x10: return 0xF00F48ull;           /* its ECAP without queued invalidation */
+    default: return 0;                       /* busy bits read as done */
+    }
+}
+static void unit_write32(void *ctx, uint64_t pa, uint32_t v) { (void)ctx; (void)pa; (void)v; }
+static void unit_write64(void *ctx, uint64_t pa, uint64_t v) { (void)ctx; (void)pa; (void)v; }
+static uint64_t unit_now(void *ctx) { (void)ctx; return now(); }
+
+static struct page_pool pool;
+static struct vtd_unit unit;
+
+static uint64_t invalidations(void)
+{
+    return unit.stats.iotlb_page + unit.stats.iotlb_domain + unit.stats.iotlb_global;
+}
+
+/* Unmaps and invalidates, as a domain does. */
+static void unmap_flush(struct slpt *t, uint64_t iova, uint64_t size)
+{
+    struct slpt_unmapped u;
+    if (slpt_unmap(t, iova, size, &u) != IOMMU_OK) {
+        fprintf(stderr, "iommu-bench: unmap failed\n");
+        exit(1);
+    }
+    if (u.bytes)
+        vtd_flush_range(&unit, 1, u.first, u.last);
+}
+
+static void must(enum iommu_status s, const char *what)
+{
+    if (s != IOMMU_OK) {
+        fprintf(stderr, "iommu-bench: %s: %s\n", what, iommu_status_name(s));
+        exit(1);
+    }
+}
+
+/* ---- the limit: storing and clearing the same entries ---- */
+
+static uint64_t **entries;
+static size_t n_entries;
+
+/* Records the leaf entries of [iova, iova + size) while they are mapped. */
+static void collect_entries(const struct slpt *t, uint64_t iova, uint64_t size)
+{
+    n_entries = 0;
+    for (uint64_t a = iova; a < iova + size;) {
+        uint64_t leaf = PAGE_SIZE;
+        uint64_t *e = slpt_leaf_entry(t, a);
+        if (e) {
+            slpt_lookup(t, a, NULL, NULL, &leaf);
+            entries[n_entries++] = e;
+        }
+        a += leaf;
+    }
+}
+
+/* 'reps' times one store and one clear per entry, as a map and an unmap do; returns ns. */
+static double limit_passes(int reps)
+{
+    uint64_t value = 0x80000000ull | SLPTE_R | SLPTE_W;
+    uint64_t t0 = now();
+    for (int r = 0; r < reps; r++) {
+        for (size_t i = 0; i < n_entries; i++)
+            *entries[i] = value + (i << 12);
+        __asm__ volatile("" ::: "memory");
+        for (size_t i = 0; i < n_entries; i++)
+            *entries[i] = 0;
+        __asm__ volatile("" ::: "memory");
+    }
+    return (double)(now() - t0);
+}
+
+struct result {
+    const char *name;
+    uint64_t pages;
+    double ns, limit_ns; /* per operation */
+    uint32_t table_pages;
+    double invalidations;
+};
+
+static void print(const struct result *r)
+{
+    double x = r->ns / (double)r->pages, y = r->limit_ns / (double)r->pages;
+    printf("BENCH case=%s pages=%lu ns_per_page=%.3f limit_ns_per_page=%.3f ratio=%.2f table_pages=%u "
+           "invalidations=%.2f\n",
+           r->name, (unsigned long)r->pages, x, y, x / y, r->table_pages, r->invalidations);
+    fflush(stdout);
+}
+
+/* Measures the limit for the entries of a mapping that is in place, leaving it in place. */
+static double measure_limit(int reps)
+{
+    /* The entries hold the mapping: save and restore them around the passes. */
+    uint64_t *saved = malloc(n_entries * sizeof *saved);
+    for (size_t i = 0; i < n_entries; i++)
+        saved[i] = *entries[i];
+    double s[SAMPLES];
+    for (int k = 0; k < SAMPLES; k++)
+        s[k] = limit_passes(reps) / reps;
+    for (size_t i = 0; i < n_entries; i++)
+        *entries[i] = saved[i];
+    free(saved);
+    return median(s, SAMPLES);
+}
+
+/* map_then_unmap cases over one fixed range */
+static void bench_range(const char *name, struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, int reps)
+{
+    struct result r = {.name = name, .pages = size >> PAGE_SHIFT};
+    must(slpt_map(t, iova, pa, size, SLPT_READ | SLPT_WRITE), name);
+    r.table_pages = t->table_pages;
+    collect_entries(t, iova, size);
+    r.limit_ns = measure_limit(reps);
+    unmap_flush(t, iova, size);
+    uint64_t inv0 = invalidations(), unmaps = 0;
+    double s[SAMPLES];
+    for (int k = 0; k < SAMPLES; k++) {
+        uint64_t t0 = now();
+        for (int i = 0; i < reps; i++) {
+            slpt_map(t, iova, pa, size, SLPT_READ | SLPT_WRITE);
+            unmap_flush(t, iova, size);
+        }
+        s[k] = (double)(now() - t0) / reps;
+        unmaps += (uint64_t)reps;
+    }
+    r.ns = median(s, SAMPLES);
+    r.invalidations = (double)(invalidations() - inv0) / (double)unmaps;
+    print(&r);
+}
+
+/* The range cases run in [2 GiB, 16 GiB); the domain's other mappings stay out of it. */
+#define RANGE_AREA_START (2ull << 30)
+#define RANGE_AREA_END (16ull << 30)
+
+/* A domain holding 10,000 single-page mappings at random IOVAs below 2^38, outside the
+ * area the range cases use. */
+static void populate(struct slpt *t, uint64_t *used_iova, unsigned n)
+{
+    for (unsigned i = 0; i < n;) {
+        uint64_t iova = (rnd() % ((1ull << 38) >> PAGE_SHIFT)) << PAGE_SHIFT;
+        if (iova >= RANGE_AREA_START && iova < RANGE_AREA_END)
+            continue;
+        if (slpt_map(t, iova, (rnd() % (1u << 24)) << PAGE_SHIFT, PAGE_SIZE, SLPT_READ) == IOMMU_OK)
+            used_iova[i++] = iova;
+    }
+}
+
+static void bench_map_4k(struct slpt *t)
+{
+    enum { reps = 2000 };
+    struct result r = {.name = "map_4k", .pages = 1};
+    static uint64_t iovas[reps];
+    for (int i = 0; i < reps; i++) /* above the populated half: never taken */
+        iovas[i] = (1ull << 38) + ((rnd() % ((1ull << 38) >> PAGE_SHIFT)) << PAGE_SHIFT);
+    must(slpt_map(t, iovas[0], 0x1000, PAGE_SIZE, SLPT_READ), "map_4k");
+    r.table_pages = t->table_pages;
+    collect_entries(t, iovas[0], PAGE_SIZE);
+    r.limit_ns = measure_limit(reps);
+    unmap_flush(t, iovas[0], PAGE_SIZE);
+    uint64_t inv0 = invalidations();
+    double s[SAMPLES];
+    for (int k = 0; k < SAMPLES; k++) {
+        uint64_t t0 = now();
+        for (int i = 0; i < reps; i++) {
+            slpt_map(t, iovas[i], 0x1000, PAGE_SIZE, SLPT_READ | SLPT_WRITE);
+            unmap_flush(t, iovas[i], PAGE_SIZE);
+        }
+        s[k] = (double)(now() - t0) / reps;
+    }
+    r.ns = median(s, SAMPLES);
+    r.invalidations = (double)(invalidations() - inv0) / (double)(SAMPLES * reps);
+    print(&r);
+}
+
+static void bench_scattered(struct slpt *t)
+{
+    const uint64_t count = 262144, iova = 4ull << 30;
+    uint64_t *frames = malloc(count * sizeof *frames);
+    for (uint64_t i = 0; i < count; i++) /* no two neighbours contiguous */
+        frames[i] = (rnd() % (1u << 26)) * 2 + 1;
+    struct result r = {.name = "map_1g_scattered", .pages = count};
+    must(slpt_map_frames(t, iova, frames, count, SLPT_READ | SLPT_WRITE), r.name);
+    r.table_pages = t->table_pages;
+    collect_entries(t, iova, count << PAGE_SHIFT);
+    r.limit_ns = measure_limit(3);
+    unmap_flush(t, iova, count << PAGE_SHIFT);
+    uint64_t inv0 = invalidations();
+    double s[SAMPLES];
+    for (int k = 0; k < SAMPLES; k++) {
+        uint64_t t0 = now();
+        slpt_map_frames(t, iova, frames, count, SLPT_READ | SLPT_WRITE);
+        unmap_flush(t, iova, count << PAGE_SHIFT);
+        s[k] = (double)(now() - t0);
+    }
+    r.ns = median(s, SAMPLES);
+    r.invalidations = (double)(invalidations() - inv0) / SAMPLES;
+    free(frames);
+    print(&r);
+}
+
+static void bench_split(struct slpt *t)
+{
+    /* 256 2 MiB leaves; each repetition cuts one 4 KiB page out of a different one. */
+    const uint64_t base = 8ull << 30, leaves = 256;
+    struct result r = {.name = "split_2m", .pages = 1};
+    must(slpt_map(t, base, 0x40000000, leaves << 21, SLPT_READ | SLPT_WRITE), r.name);
+    /* The split writes the 512 entries of the new table and clears one of them. */
+    must(slpt_unmap(t, base + 0x1000, PAGE_SIZE, NULL), r.name);
+    r.table_pages = t->table_pages;
+    collect_entries(t, base, 2ull << 20);
+    r.limit_ns = measure_limit(200) * 513.0 / (2.0 * (double)n_entries);
+    unmap_flush(t, base, leaves << 21);
+    uint64_t inv0 = invalidations();
+    double s[SAMPLES];
+    for (int k = 0; k < SAMPLES; k++) {
+        must(slpt_map(t, base, 0x40000000, leaves << 21, SLPT_READ | SLPT_WRITE), r.name);
+        uint64_t t0 = now();
+        for (uint64_t i = 0; i < leaves; i++)
+            unmap_flush(t, base + (i << 21) + 0x5000, PAGE_SIZE);
+        s[k] = (double)(now() - t0) / (double)leaves;
+        unmap_flush(t, base, leaves << 21);
+    }
+    r.ns = median(s, SAMPLES);
+    r.invalidations = (double)(invalidations() - inv0 - SAMPLES) / (double)(SAMPLES * leaves);
+    print(&r);
+}
+
+static void bench_iova(void)
+{
+    const unsigned live = 1024, pairs = 200000, nodes = 1u << 16;
+    struct iova_node *node_mem = malloc(nodes * sizeof *node_mem);
+    struct iova_allocator a;
+    if (!iova_init(&a, 39, node_mem, nodes))
+        exit(1);
+    uint64_t *addr = malloc(live * sizeof *addr), *size = malloc(live * sizeof *size);
+    uint64_t *sizes = malloc(pairs * sizeof *sizes);
+    unsigned *victim = malloc(pairs * sizeof *victim);
+    for (unsigned i = 0; i < pairs; i++) {
+        sizes[i] = (1 + rnd() % 256) << PAGE_SHIFT; /* 4 KiB to 1 MiB */
+        victim[i] = (unsigned)(rnd() % live);
+    }
+    for (unsigned i = 0; i < live; i++) {
+        size[i] = sizes[i];
+        must(iova_alloc(&a, size[i], 0, UINT64_MAX, &addr[i]), "iova_alloc");
+    }
+    double s[SAMPLES];
+    for (int k = 0; k < SAMPLES; k++) {
+        uint64_t t0 = now();
+        for (unsigned i = 0; i < pairs; i++) {
+            unsigned v = victim[i];
+            iova_free(&a, addr[v], size[v]);
+            size[v] = sizes[i];
+            iova_alloc(&a, size[v], 0, UINT64_MAX, &addr[v]);
+        }
+        s[k] = (double)(now() - t0) / pairs;
+    }
+    double ns = median(s, SAMPLES);
+    printf("BENCH case=iova_alloc pages=%u ns_per_page=%.3f limit_ns_per_page=n/a ratio=n/a table_pages=0 "
+           "invalidations=0 pairs_per_second=%.0f live_blocks=%u\n", pairs, ns, 1e9 / ns, live);
+    free(node_mem);
+    free(addr);
+    free(size);
+    free(sizes);
+    free(victim);
+}
+
+int main(int argc, char **argv)
+{
+    const char *only = argc > 1 ? argv[1] : NULL;
+    void *mem = aligned_alloc(PAGE_SIZE, POOL_BYTES);
+    entries = malloc(300000 * sizeof *entries);
+    static const struct platform plat = {.mmio_read32 = unit_read32, .mmio_read64 = unit_read64,
+                                         .mmio_write32 = unit_write32, .mmio_write64 = unit_write64,
+                                         .now_ns = unit_now};
+    if (!mem || !entries || !page_pool_init(&pool, mem, 0x100000000ull, POOL_BYTES) ||
+        vtd_unit_init(&unit, &plat, &pool, 0xfed90000, 0, 0) != IOMMU_OK) {
+        fprintf(stderr, "iommu-bench: set-up failed\n");
+        return 1;
+    }
+    unit.enabled = true; /* the registers are not real; invalidations go through the driver */
+    printf("# iommu-bench: median of %d samples; limit = storing and clearing the same entries in place\n", SAMPLES);
+
+    struct slpt t;
+    must(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), "domain");
+    static uint64_t used[10000];
+    populate(&t, used, 10000);
+    /* One mapping elsewhere in the GiB of map_256x4k: like any busy domain, the upper tables
+     * exist and the case allocates (and frees) only its own table of 4 KiB entries. */
+    must(slpt_map(&t, (3ull << 30) + (512ull << 20), 0x1000, PAGE_SIZE, SLPT_READ), "anchor");
+    if (!only || !strcmp(only, "map_4k"))
+        bench_map_4k(&t);
+    if (!only || !strcmp(only, "map_256x4k"))
+        bench_range("map_256x4k", &t, (3ull << 30) + (5ull << 20), 0x80000000, 1ull << 20, 2000);
+    if (!only || !strcmp(only, "map_256x2m"))
+        bench_range("map_256x2m", &t, 2ull << 30, 1ull << 30, 512ull << 20, 1000);
+    if (!only || !strcmp(only, "map_1g_scattered"))
+        bench_scattered(&t);
+    if (!only || !strcmp(only, "split_2m"))
+        bench_split(&t);
+    slpt_destroy(&t);
+    for (unsigned levels = 3; levels <= 4 && (!only || !strcmp(only, "identity_4g")); levels++) {
+        struct slpt id;
+        must(slpt_init(&id, &pool, levels, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), "identity");
+        char name[32];
+        snprintf(name, sizeof name, levels == 3 ? "identity_4g" : "identity_4g_4level");
+        bench_range(name, &id, 0, 0, 4ull << 30, 20000);
+        slpt_destroy(&id);
+    }
+    if (!only || !strcmp(only, "iova_alloc"))
+        bench_iova();
+    return 0;
+}
