@@ -63,15 +63,56 @@ static uint64_t block(unsigned order)
     return 1ull << order;
 }
 
-static void put_free(struct iova_allocator *a, unsigned order, uint64_t addr)
+/* Treap insert: down to where the node's priority puts it, then the subtree there is split
+ * around its key to become its children. */
+static void insert_node(struct iova_node **link, struct iova_node *n)
+{
+    while (*link && (*link)->priority > n->priority)
+        link = n->addr < (*link)->addr ? &(*link)->left : &(*link)->right;
+    split(*link, n->addr, &n->left, &n->right);
+    *link = n;
+}
+
+/* Treap delete of the node with this key: its children are merged in its place. */
+static struct iova_node *remove_node(struct iova_node **link, uint64_t addr)
+{
+    while (*link && (*link)->addr != addr)
+        link = addr < (*link)->addr ? &(*link)->left : &(*link)->right;
+    struct iova_node *n = *link;
+    if (n)
+        *link = merge(n->left, n->right);
+    return n;
+}
+
+static struct iova_node *new_node(struct iova_allocator *a, uint64_t addr, unsigned order)
 {
     struct iova_node *n = a->spare;
     a->spare = n->right;
     a->spare_count--;
-    *n = (struct iova_node){.addr = addr, .priority = priority_of(addr)};
-    struct iova_node *lo, *hi;
-    split(a->free_blocks[order], addr, &lo, &hi);
-    a->free_blocks[order] = merge(merge(lo, n), hi);
+    *n = (struct iova_node){.addr = addr, .priority = priority_of(addr), .order = (uint8_t)order};
+    return n;
+}
+
+static void drop_node(struct iova_allocator *a, struct iova_node *n)
+{
+    n->right = a->spare;
+    a->spare = n;
+    a->spare_count++;
+}
+
+static struct iova_node *leftmost(struct iova_node *t)
+{
+    while (t && t->left)
+        t = t->left;
+    return t;
+}
+
+static void put_free(struct iova_allocator *a, unsigned order, uint64_t addr)
+{
+    struct iova_node *n = new_node(a, addr, order);
+    insert_node(&a->free_blocks[order], n);
+    if (!a->lowest[order] || addr < a->lowest[order]->addr)
+        a->lowest[order] = n;
     a->nonempty |= 1ull << order;
     a->free_bytes += block(order);
 }
@@ -79,17 +120,14 @@ static void put_free(struct iova_allocator *a, unsigned order, uint64_t addr)
 /* Removes the free block of this order at exactly addr; false if there is none. */
 static bool take_free(struct iova_allocator *a, unsigned order, uint64_t addr)
 {
-    struct iova_node *lo, *mid, *hi;
-    split(a->free_blocks[order], addr, &lo, &mid);
-    split(mid, addr + 1, &mid, &hi);
-    a->free_blocks[order] = merge(lo, hi);
+    struct iova_node *n = remove_node(&a->free_blocks[order], addr);
+    if (!n)
+        return false;
+    if (n == a->lowest[order])
+        a->lowest[order] = leftmost(a->free_blocks[order]);
     if (!a->free_blocks[order])
         a->nonempty &= ~(1ull << order);
-    if (!mid)
-        return false;
-    mid->right = a->spare;
-    a->spare = mid;
-    a->spare_count++;
+    drop_node(a, n);
     a->free_bytes -= block(order);
     return true;
 }
@@ -97,8 +135,10 @@ static bool take_free(struct iova_allocator *a, unsigned order, uint64_t addr)
 /* The first free block of this order that ends after 'from'. */
 static struct iova_node *first_ending_after(const struct iova_allocator *a, unsigned order, uint64_t from)
 {
-    uint64_t key = from >= block(order) ? from - block(order) + 1 : 0;
-    return lower_bound(a->free_blocks[order], key);
+    struct iova_node *low = a->lowest[order];
+    if (!low || low->addr + (block(order) - 1) >= from)
+        return low; /* the usual case: no window, or the lowest already qualifies */
+    return lower_bound(a->free_blocks[order], from - block(order) + 1);
 }
 
 static uint64_t space_last(const struct iova_allocator *a)
@@ -106,11 +146,70 @@ static uint64_t space_last(const struct iova_allocator *a)
     return block(a->width) - 1;
 }
 
-bool iova_init(struct iova_allocator *a, unsigned width, struct iova_node *nodes, uint32_t count)
+/* ---- the record of allocated blocks: open addressing, linear probing ---- */
+
+static uint32_t record_home(const struct iova_allocator *a, uint64_t addr)
 {
-    if (width <= IOVA_MIN_ORDER || width > 63 || count < 2 * width)
+    return (uint32_t)(((addr >> IOVA_MIN_ORDER) * 0x9e3779b97f4a7c15ull) >> a->record_shift);
+}
+
+/* The slot holding addr's record, or -1. */
+static int64_t record_find(const struct iova_allocator *a, uint64_t addr)
+{
+    uint32_t mask = a->record_slots - 1;
+    for (uint32_t i = record_home(a, addr);; i = (i + 1) & mask) {
+        uint64_t r = a->records[i];
+        if (!r)
+            return -1;
+        if ((r & ~(uint64_t)(block(IOVA_MIN_ORDER) - 1)) == addr)
+            return i;
+    }
+}
+
+static void record_insert(struct iova_allocator *a, uint64_t addr, unsigned order)
+{
+    uint32_t mask = a->record_slots - 1, i = record_home(a, addr);
+    while (a->records[i])
+        i = (i + 1) & mask;
+    a->records[i] = addr | order; /* order >= 12 > 0: a record is never 0 */
+    a->records_used++;
+}
+
+/* Removes the record in slot i, shifting later members of its probe run back so that no
+ * lookup stops early at the hole. */
+static void record_remove(struct iova_allocator *a, uint32_t i)
+{
+    uint32_t mask = a->record_slots - 1;
+    for (uint32_t j = (i + 1) & mask; a->records[j]; j = (j + 1) & mask) {
+        uint32_t home = record_home(a, a->records[j] & ~(uint64_t)(block(IOVA_MIN_ORDER) - 1));
+        /* j's record may move to i unless its home lies cyclically in (i, j] */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            a->records[i] = a->records[j];
+            i = j;
+        }
+    }
+    a->records[i] = 0;
+    a->records_used--;
+}
+
+bool iova_init(struct iova_allocator *a, unsigned width, void *mem, size_t bytes)
+{
+    if (width <= IOVA_MIN_ORDER || width > 63 || ((uintptr_t)mem & 7))
         return false;
-    *a = (struct iova_allocator){.width = width};
+    uint32_t slots = 16;
+    while ((uint64_t)slots * 2 * sizeof(uint64_t) <= bytes / 4 && slots < (1u << 30))
+        slots *= 2;
+    size_t record_bytes = (size_t)slots * sizeof(uint64_t);
+    if (bytes < record_bytes || (bytes - record_bytes) / sizeof(struct iova_node) < 2 * width)
+        return false;
+    uint32_t count = (uint32_t)((bytes - record_bytes) / sizeof(struct iova_node));
+    *a = (struct iova_allocator){.width = width, .records = mem, .record_slots = slots,
+                                 .records_max = slots / 4 * 3};
+    for (uint32_t shift = 64; (1u << (64 - shift)) < slots; shift--)
+        a->record_shift = shift - 1;
+    for (uint32_t i = 0; i < slots; i++)
+        a->records[i] = 0;
+    struct iova_node *nodes = (struct iova_node *)((uint8_t *)mem + record_bytes);
     for (uint32_t i = 0; i < count; i++) {
         nodes[i].right = a->spare;
         a->spare = &nodes[i];
@@ -161,7 +260,8 @@ enum iommu_status iova_alloc(struct iova_allocator *a, uint64_t size, uint64_t m
             best_node = n;
         }
     }
-    if (!best_node || a->spare_count + 1 < best_order - k)
+    /* one node per split-off half, less the block's own; one record */
+    if (!best_node || a->spare_count + 1 < best_order - k || a->records_used == a->records_max)
         return IOMMU_ENOMEM;
 
     /* Split the block down to 2^k around 'best', returning the other halves. */
@@ -176,6 +276,7 @@ enum iommu_status iova_alloc(struct iova_allocator *a, uint64_t size, uint64_t m
             put_free(a, j - 1, cur + half);
         }
     }
+    record_insert(a, best, k);
     *addr = best;
     return IOMMU_OK;
 }
@@ -204,11 +305,12 @@ static void release_block(struct iova_allocator *a, uint64_t addr, unsigned k)
 enum iommu_status iova_free(struct iova_allocator *a, uint64_t addr, uint64_t size)
 {
     unsigned k = order_of(size);
-    if (!size || k > a->width || (addr & (block(k) - 1)) || addr > space_last(a) - (block(k) - 1) ||
-        iova_any_free(a, addr, block(k)))
+    int64_t slot = size ? record_find(a, addr) : -1;
+    if (slot < 0 || (a->records[slot] & (block(IOVA_MIN_ORDER) - 1)) != k)
         return IOMMU_EINVAL;
     if (a->spare_count < 1)
         return IOMMU_ENOMEM;
+    record_remove(a, (uint32_t)slot);
     release_block(a, addr, k);
     return IOMMU_OK;
 }

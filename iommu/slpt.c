@@ -98,6 +98,7 @@ enum place {
     NEEDS_SMALLER, /* a table sits where a superpage would go: use smaller leaves there */
     OVERLAP,
     NO_MEMORY,
+    BAD_ADDRESS,   /* a physical address beyond what an entry can hold */
 };
 
 /* The table at 'level' whose entry translates iova, creating the tables above it that are
@@ -186,10 +187,15 @@ static enum place map_run(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t s
         uint64_t fit = left >> level_shift(leaf);
         unsigned n = ENTRIES - first < fit ? ENTRIES - first : (unsigned)fit, k = 0;
         uint64_t *e = &table[first], next_pa = cur_pa;
-        do {
-            e[k] = next_pa | bits;
-            next_pa += span;
-        } while (++k < n && !e[k]);
+        if (page_pool_meta(t->pool, table)->entries == 0) { /* empty: nothing to overlap */
+            for (; k < n; k++, next_pa += span)
+                e[k] = next_pa | bits;
+        } else {
+            do {
+                e[k] = next_pa | bits;
+                next_pa += span;
+            } while (++k < n && !e[k]);
+        }
         sync(t, e, k * sizeof *e);
         count_entries(t, table, (int)k);
         *done += (uint64_t)k * span;
@@ -200,7 +206,7 @@ static enum place map_run(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t s
 
 static enum iommu_status place_status(enum place why)
 {
-    return why == OVERLAP ? IOMMU_EEXIST : IOMMU_ENOMEM;
+    return why == OVERLAP ? IOMMU_EEXIST : why == BAD_ADDRESS ? IOMMU_ERANGE : IOMMU_ENOMEM;
 }
 
 static bool perm_ok(unsigned perm)
@@ -242,14 +248,18 @@ enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t 
     if (!count || count > (slpt_iova_limit(t) >> PAGE_SHIFT) || !range_ok(t, iova, count << PAGE_SHIFT) ||
         !perm_ok(perm))
         return IOMMU_EINVAL;
-    for (uint64_t i = 0; i < count; i++)
-        if (frames[i] > (SLPTE_ADDR >> PAGE_SHIFT))
-            return IOMMU_ERANGE;
+    /* Frame numbers are checked as they are stored (a bad one undoes the map): a separate
+     * pass over a long list would cost as much memory traffic as the map itself. */
+    const uint64_t max_frame = SLPTE_ADDR >> PAGE_SHIFT;
     uint64_t bits = leaf_bits(perm, 1), i = 0;
     enum place why = PLACED;
     while (i < count) {
         uint64_t cur = iova + (i << PAGE_SHIFT);
         unsigned first = index_at(cur, 1);
+        if (frames[i] > max_frame) {
+            why = BAD_ADDRESS;
+            break;
+        }
         if (first == 0 && superpage_run(t, frames, i, count)) {
             /* a contiguous, aligned run: as large leaves as it allows */
             uint64_t run = ENTRIES;
@@ -268,14 +278,26 @@ enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t 
         if (!table)
             break;
         unsigned n = ENTRIES - first < count - i ? ENTRIES - first : (unsigned)(count - i), k = 0;
-        uint64_t *e = &table[first];
-        while (k < n && !e[k]) {
-            e[k] = frames[i + k] << PAGE_SHIFT | bits;
-            k++;
+        uint64_t *e = &table[first], seen = 0;
+        if (page_pool_meta(t->pool, table)->entries == 0) { /* empty: nothing to overlap */
+            for (; k < n; k++) {
+                seen |= frames[i + k];
+                e[k] = frames[i + k] << PAGE_SHIFT | bits;
+            }
+        } else {
+            while (k < n && !e[k]) {
+                seen |= frames[i + k];
+                e[k] = frames[i + k] << PAGE_SHIFT | bits;
+                k++;
+            }
         }
         sync(t, e, k * sizeof *e);
         count_entries(t, table, (int)k);
         i += k;
+        if (seen > max_frame) {
+            why = BAD_ADDRESS;
+            break;
+        }
         if (k < n) {
             why = OVERLAP;
             break;
@@ -336,6 +358,23 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
     unsigned first = index_at(start, level), last = index_at(end - 1, level);
     if (end - 1 - base >= span * ENTRIES)
         last = ENTRIES - 1;
+    struct page_meta *meta = page_pool_meta(t->pool, table);
+    if (level == 1 && first == 0 && last == ENTRIES - 1 && meta->entries) {
+        /* The whole table goes: find its first and last leaf for the caller's invalidation,
+         * then clear it in one sweep of wide stores. */
+        unsigned lo = 0, hi = ENTRIES - 1;
+        while (!table[lo])
+            lo++;
+        while (!table[hi])
+            hi--;
+        note_removed(out, base + (uint64_t)lo * span, base + (uint64_t)(hi + 1) * span - 1,
+                     (uint64_t)meta->entries * span);
+        for (unsigned i = lo; i <= hi; i++)
+            table[i] = 0;
+        sync(t, &table[lo], (hi - lo + 1) * sizeof *table);
+        meta->entries = 0;
+        return;
+    }
     unsigned cleared = 0, leaves = 0, lo = ENTRIES, hi = 0, leaf_lo = ENTRIES, leaf_hi = 0;
     for (unsigned i = first; i <= last; i++) {
         uint64_t *e = &table[i];
@@ -368,7 +407,7 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
                      (uint64_t)leaves * span);
     if (cleared) {
         sync(t, &table[lo], (hi - lo + 1) * sizeof *table);
-        count_entries(t, table, -(int)cleared);
+        meta->entries = (uint16_t)(meta->entries - cleared);
     }
 }
 

@@ -8,13 +8,13 @@
 #include "test_util.h"
 
 #define NODES 65536u
-static struct iova_node nodes[NODES];
+static struct iova_node nodes[NODES]; /* bookkeeping memory, sized in nodes */
 
 static void test_alignment_and_low_first(void **state)
 {
     (void)state;
     struct iova_allocator a;
-    assert_true(iova_init(&a, 39, nodes, NODES));
+    assert_true(iova_init(&a, 39, nodes, sizeof nodes));
     uint64_t addr;
     /* M11: 12 KiB comes back aligned to 16 KiB; small blocks ascend from the bottom */
     assert_int_equal(iova_alloc(&a, 12 * 1024, 0, UINT64_MAX, &addr), IOMMU_OK);
@@ -38,7 +38,7 @@ static void test_windows(void **state)
 {
     (void)state;
     struct iova_allocator a;
-    assert_true(iova_init(&a, 32, nodes, NODES));
+    assert_true(iova_init(&a, 32, nodes, sizeof nodes));
     uint64_t addr = 0xdead;
     /* M9: inclusive bounds */
     assert_int_equal(iova_alloc(&a, 4096, 0x5000, 0x5fff, &addr), IOMMU_OK);
@@ -64,7 +64,7 @@ static void test_reserve_and_free_errors(void **state)
 {
     (void)state;
     struct iova_allocator a;
-    assert_true(iova_init(&a, 32, nodes, NODES));
+    assert_true(iova_init(&a, 32, nodes, sizeof nodes));
     uint64_t full = a.free_bytes, addr;
     assert_int_equal(iova_reserve(&a, 0x3000, 0x5000), IOMMU_OK); /* [0x3000, 0x8000): not a power of two */
     assert_int_equal(a.free_bytes, full - 0x5000);
@@ -79,10 +79,10 @@ static void test_reserve_and_free_errors(void **state)
     assert_int_equal(iova_free(&a, 0x1000, 4096), IOMMU_OK);
     assert_int_equal(iova_free(&a, 0x1000, 4096), IOMMU_EINVAL); /* twice */
     assert_int_equal(iova_free(&a, 0x1000, 8192), IOMMU_EINVAL); /* misaligned for its size */
-    assert_int_equal(iova_free(&a, 0x4000, 4096), IOMMU_OK);     /* M6-style explicit use is the DDI's job */
-    assert_int_equal(iova_unreserve(&a, 0x3000, 0x5000), IOMMU_EINVAL); /* 0x4000 is free now */
-    assert_int_equal(iova_alloc(&a, 4096, 0x4000, 0x4fff, &addr), IOMMU_OK);
+    assert_int_equal(iova_free(&a, 0x4000, 4096), IOMMU_EINVAL); /* reserved, never handed out */
+    assert_int_equal(iova_free(&a, 0x8000, 8192), IOMMU_EINVAL); /* handed out as 4 KiB */
     assert_int_equal(iova_unreserve(&a, 0x3000, 0x5000), IOMMU_OK);
+    assert_int_equal(iova_unreserve(&a, 0x3000, 0x5000), IOMMU_EINVAL); /* free already */
     assert_int_equal(iova_alloc(&a, 4096, 0x3000, 0x7fff, &addr), IOMMU_OK);
     assert_int_equal(addr, 0x3000);
 }
@@ -113,7 +113,8 @@ static uint64_t rnd(void)
 static void property_run(unsigned width, unsigned steps)
 {
     struct iova_allocator a;
-    assert_true(iova_init(&a, width, nodes, NODES));
+    assert_true(iova_init(&a, width, nodes, sizeof nodes));
+    const uint32_t spare_at_start = a.spare_count;
     const uint64_t space = 1ull << width;
     static struct held held[4096];
     unsigned n = 0, allocs = 0, frees = 0, windowed = 0, no_space = 0, lowest_checked = 0;
@@ -179,7 +180,8 @@ static void property_run(unsigned width, unsigned steps)
     assert_int_equal(iova_unreserve(&a, reserved.addr, reserved.size), IOMMU_OK);
     assert_int_equal(a.free_bytes, space);
     assert_int_equal(a.nonempty, 1ull << width);
-    assert_int_equal(a.spare_count, NODES - 1);
+    assert_int_equal(a.records_used, 0);
+    assert_int_equal(a.spare_count, spare_at_start);
     uint64_t addr;
     assert_int_equal(iova_alloc(&a, 4096, 0, UINT64_MAX, &addr), IOMMU_OK);
     assert_int_equal(addr, 0);
@@ -203,10 +205,10 @@ static void test_random_small_space(void **state)
 static void test_out_of_nodes(void **state)
 {
     (void)state;
-    static struct iova_node few[80];
+    static struct iova_node few[112];
     struct iova_allocator a;
-    assert_false(iova_init(&a, 48, few, 40));
-    assert_true(iova_init(&a, 39, few, 80));
+    assert_false(iova_init(&a, 48, few, 40 * sizeof few[0]));
+    assert_true(iova_init(&a, 39, few, sizeof few));
     uint64_t addr, ok = 0;
     enum iommu_status s;
     /* scattered 4 KiB blocks each leave a trail of free buddies: nodes run out */
@@ -218,6 +220,16 @@ static void test_out_of_nodes(void **state)
     assert_int_equal(iova_reserve(&a, 1ull << 30, 1ull << 20), a.spare_count < 78 ? IOMMU_ENOMEM : IOMMU_OK);
     if (a.free_bytes == free_before)
         assert_true(a.spare_count < 78);
+    /* the record of allocated blocks fills too: 3/4 of its slots */
+    static uint64_t mem[4096];
+    assert_true(iova_init(&a, 39, mem, sizeof mem));
+    uint32_t handed = 0;
+    while (iova_alloc(&a, 4096, 0, UINT64_MAX, &addr) == IOMMU_OK)
+        handed++;
+    assert_int_equal(handed, a.records_max);
+    assert_int_equal(iova_free(&a, 0x5000, 4096), IOMMU_OK);
+    assert_int_equal(iova_alloc(&a, 4096, 0, UINT64_MAX, &addr), IOMMU_OK);
+    assert_int_equal(addr, 0x5000);
 }
 
 int main(void)

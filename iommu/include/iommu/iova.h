@@ -5,15 +5,18 @@
  *
  * Free blocks are kept per order in treaps keyed by address, so that "the lowest free block
  * of order >= k that has an aligned 2^k piece inside [min, max]" and "is my buddy free" are
- * O(log n) searches; a bitmask of non-empty orders skips the empty ones. Tree nodes come
- * from memory the caller provides: each operation first checks that enough spare nodes are
- * left for it, so none fails half-done.
+ * O(log n) searches; a bitmask of non-empty orders skips the empty ones, and the lowest free
+ * block of each order is kept at hand for the common unbounded request. The blocks handed out
+ * are recorded in a hash table, so a free names exactly one of them in O(1). The tree nodes
+ * and the table come from one area of memory the caller provides: each operation first
+ * checks that enough is left for it, so none fails half-done.
  *
  * Locking: none inside; the domain's lock covers it. */
 #ifndef IOMMU_IOVA_H
 #define IOMMU_IOVA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -24,20 +27,28 @@ struct iova_node {
     uint64_t addr;
     struct iova_node *left, *right;
     uint32_t priority;
+    uint8_t order;      /* for the record of allocated blocks */
 };
 
 struct iova_allocator {
     unsigned width;                    /* addresses below 2^width; 13 to 63 */
     struct iova_node *free_blocks[64]; /* per order */
+    struct iova_node *lowest[64];      /* per order: the free block with the lowest address */
     uint64_t nonempty;                 /* bit k: a free block of order k exists */
+    uint64_t *records;                 /* blocks handed out: address | order, open addressing */
+    uint32_t record_slots;             /* a power of two */
+    uint32_t record_shift;
+    uint32_t records_used, records_max;
     struct iova_node *spare;
     uint32_t spare_count;
     uint64_t free_bytes;
 };
 
-/* An allocator over [0, 2^width) using 'count' nodes at 'nodes'. False if width is out of
- * range or there are too few nodes to work with (fewer than 2 * width). */
-bool iova_init(struct iova_allocator *a, unsigned width, struct iova_node *nodes, uint32_t count);
+/* An allocator over [0, 2^width) keeping its bookkeeping in [mem, mem + bytes) (8-byte
+ * aligned). A quarter goes to the record of allocated blocks (three quarters of its slots
+ * usable), the rest to tree nodes. False if width is out of range or the memory is too
+ * small to work with. */
+bool iova_init(struct iova_allocator *a, unsigned width, void *mem, size_t bytes);
 
 /* The size rounded up to the block the allocator hands out: a power of two >= 4 KiB. */
 uint64_t iova_block_size(uint64_t size);
@@ -50,10 +61,8 @@ uint64_t iova_block_size(uint64_t size);
  *   IOMMU_ENOMEM   no free block fits (or no spare nodes) */
 enum iommu_status iova_alloc(struct iova_allocator *a, uint64_t size, uint64_t min, uint64_t max, uint64_t *addr);
 
-/* Frees a block iova_alloc returned (size as asked or as rounded). IOMMU_EINVAL when addr is
- * not aligned to the block or any part of the block is free already. The allocator keeps no
- * record of what it handed out: the caller (the domain's mapping records) must only free
- * blocks it was given, with the size it asked for. */
+/* Frees a block iova_alloc returned (size as asked or as rounded). IOMMU_EINVAL unless addr
+ * is a block it handed out with that size and has not been freed since. */
 enum iommu_status iova_free(struct iova_allocator *a, uint64_t addr, uint64_t size);
 
 /* Takes [base, base + size) (page aligned, any length) out of the free space, for ranges a
