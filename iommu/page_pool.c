@@ -33,21 +33,22 @@ bool page_pool_init(struct page_pool *p, void *va, uint64_t pa, size_t bytes)
 
 void *page_pool_alloc(struct page_pool *p, uint64_t *pa)
 {
+    lock_acquire(&p->lock);
     p->attempts++;
-    if (p->fail_at && p->attempts == p->fail_at)
-        return NULL;
-    void **page = p->free_list;
-    if (!page)
-        return NULL;
-    p->free_list = *page;
-    *page = NULL; /* the rest of a free page is zero already */
-    struct page_meta *m = page_pool_meta(p, page);
-    *m = (struct page_meta){.allocated = 1};
-    p->in_use++;
-    p->allocations++;
-    if (p->in_use > p->high_water)
-        p->high_water = p->in_use;
-    *pa = page_pool_pa(p, page);
+    void **page = p->fail_at && p->attempts == p->fail_at ? NULL : p->free_list;
+    if (page) {
+        p->free_list = *page;
+        *page = NULL; /* the rest of a free page is zero already */
+        struct page_meta *m = page_pool_meta(p, page);
+        *m = (struct page_meta){.allocated = 1};
+        p->in_use++;
+        p->allocations++;
+        if (p->in_use > p->high_water)
+            p->high_water = p->in_use;
+    }
+    lock_release(&p->lock);
+    if (page)
+        *pa = page_pool_pa(p, page);
     return page;
 }
 
@@ -65,11 +66,13 @@ void page_pool_free_zeroed(struct page_pool *p, void *va)
     struct page_meta *m = page_pool_meta(p, va);
     if (!m || !m->allocated)
         return;
+    lock_acquire(&p->lock);
     *m = (struct page_meta){0};
     void **page = va;
     *page = p->free_list;
     p->free_list = page;
     p->in_use--;
+    lock_release(&p->lock);
 }
 
 void *page_pool_va(const struct page_pool *p, uint64_t pa)

@@ -270,7 +270,10 @@ enum iommu_status vtd_flush_domain(struct vtd_unit *u, uint16_t domain_id)
 {
     if (!u->enabled)
         return IOMMU_OK; /* nothing cached yet; enabling invalidates globally */
-    return invalidate_iotlb(u, IOTLB_DOMAIN, domain_id, 0, 0);
+    lock_acquire(&u->lock);
+    enum iommu_status s = invalidate_iotlb(u, IOTLB_DOMAIN, domain_id, 0, 0);
+    lock_release(&u->lock);
+    return s;
 }
 
 enum iommu_status vtd_flush_range(struct vtd_unit *u, uint16_t domain_id, uint64_t first, uint64_t last)
@@ -284,9 +287,14 @@ enum iommu_status vtd_flush_range(struct vtd_unit *u, uint16_t domain_id, uint64
     unsigned am = 0;
     while ((first_page >> am) != (last_page >> am))
         am++;
+    lock_acquire(&u->lock);
+    enum iommu_status s;
     if (!u->caps.psi || am > u->caps.mamv)
-        return invalidate_iotlb(u, IOTLB_DOMAIN, domain_id, 0, 0);
-    return invalidate_iotlb(u, IOTLB_PAGE, domain_id, (first_page >> am << am) << PAGE_SHIFT, am);
+        s = invalidate_iotlb(u, IOTLB_DOMAIN, domain_id, 0, 0);
+    else
+        s = invalidate_iotlb(u, IOTLB_PAGE, domain_id, (first_page >> am << am) << PAGE_SHIFT, am);
+    lock_release(&u->lock);
+    return s;
 }
 
 /* ---- context entries ---- */
@@ -333,7 +341,17 @@ static enum iommu_status after_context_change(struct vtd_unit *u, uint16_t sid, 
     return s;
 }
 
+static enum iommu_status set_context_locked(struct vtd_unit *u, uint16_t sid, const struct vtd_context *ctx);
+
 enum iommu_status vtd_set_context(struct vtd_unit *u, uint16_t sid, const struct vtd_context *ctx)
+{
+    lock_acquire(&u->lock);
+    enum iommu_status s = set_context_locked(u, sid, ctx);
+    lock_release(&u->lock);
+    return s;
+}
+
+static enum iommu_status set_context_locked(struct vtd_unit *u, uint16_t sid, const struct vtd_context *ctx)
 {
     if (ctx->domain_id >= u->caps.domains || (u->caps.cm && ctx->domain_id == 0))
         return IOMMU_EINVAL;
@@ -371,14 +389,18 @@ enum iommu_status vtd_set_context(struct vtd_unit *u, uint16_t sid, const struct
 
 enum iommu_status vtd_clear_context(struct vtd_unit *u, uint16_t sid)
 {
+    lock_acquire(&u->lock);
+    enum iommu_status s = IOMMU_OK;
     uint64_t *e = context_entry(u, sid, false, NULL);
-    if (!e || !(e[0] & CTX_PRESENT))
-        return IOMMU_OK;
-    int old_did = (int)((e[1] >> 8) & 0xffff);
-    e[0] = 0;
-    e[1] = 0;
-    flush(u, e, 16);
-    return after_context_change(u, sid, old_did, (uint16_t)old_did);
+    if (e && (e[0] & CTX_PRESENT)) {
+        int old_did = (int)((e[1] >> 8) & 0xffff);
+        e[0] = 0;
+        e[1] = 0;
+        flush(u, e, 16);
+        s = after_context_change(u, sid, old_did, (uint16_t)old_did);
+    }
+    lock_release(&u->lock);
+    return s;
 }
 
 /* ---- enable / disable ---- */
@@ -390,6 +412,7 @@ enum iommu_status vtd_unit_enable(struct vtd_unit *u)
     if (gsts & VTD_GSTS_TES)
         s = gcmd(u, VTD_GCMD_TE, false, VTD_GSTS_TES); /* firmware left it on: start clean */
     vtd_drain_faults(u); /* anything recorded before we took over goes into the log */
+    lock_acquire(&u->lock);
     if (s == IOMMU_OK)
         s = flush_write_buffer(u);
     if (s == IOMMU_OK) {
@@ -410,6 +433,7 @@ enum iommu_status vtd_unit_enable(struct vtd_unit *u)
     if (s == IOMMU_OK)
         s = gcmd(u, VTD_GCMD_TE, true, VTD_GSTS_TES);
     u->enabled = s == IOMMU_OK;
+    lock_release(&u->lock);
     return s;
 }
 
@@ -439,6 +463,7 @@ static void log_fault(struct vtd_fault_log *log, const struct vtd_fault *f)
 
 unsigned vtd_drain_faults(struct vtd_unit *u)
 {
+    lock_acquire(&u->lock);
     unsigned drained = 0;
     uint32_t fsts = rd32(u, VTD_REG_FSTS);
     if (fsts & VTD_FSTS_PPF) {
@@ -467,15 +492,19 @@ unsigned vtd_drain_faults(struct vtd_unit *u)
     /* Clearing PFO and writing FSTS at all lets the unit re-evaluate its interrupt state
      * (QEMU keeps FECTL.IP set until FSTS is written). */
     wr32(u, VTD_REG_FSTS, fsts & VTD_FSTS_PFO);
+    lock_release(&u->lock);
     return drained;
 }
 
 bool vtd_fault_take(struct vtd_unit *u, struct vtd_fault *f)
 {
-    if (!u->faults.count)
-        return false;
-    *f = u->faults.entry[u->faults.first];
-    u->faults.first = (u->faults.first + 1) % VTD_FAULT_LOG_SIZE;
-    u->faults.count--;
-    return true;
+    lock_acquire(&u->lock);
+    bool any = u->faults.count > 0;
+    if (any) {
+        *f = u->faults.entry[u->faults.first];
+        u->faults.first = (u->faults.first + 1) % VTD_FAULT_LOG_SIZE;
+        u->faults.count--;
+    }
+    lock_release(&u->lock);
+    return any;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test: the host unit and tool tests, the same tests again
-# under AddressSanitizer and UndefinedBehaviorSanitizer, and the QEMU integration tests.
+# under AddressSanitizer and UndefinedBehaviorSanitizer, the threaded tests under
+# ThreadSanitizer, and the QEMU integration tests.
 # Ends with one line "N passed, M failed" (N and M count CTest tests across both builds)
 # and exits non-zero if any test failed or did not run.
 set -uo pipefail
@@ -26,6 +27,12 @@ echo "== build (host tools, unit tests, BOOTX64.EFI)"
 echo "== build with AddressSanitizer and UndefinedBehaviorSanitizer"
 { cmake -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DIOMMU_SANITIZE=ON -DIOMMU_BUILD_EFI=OFF &&
   cmake --build "$asan" -j"$jobs"; } >"$asan/build.log" 2>&1 || fail_build "sanitizer build" "$asan/build.log"
+
+tsan=$build/tsan
+mkdir -p "$tsan"
+echo "== build of the threaded tests with ThreadSanitizer"
+{ cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=Debug -DIOMMU_TSAN=ON -DIOMMU_BUILD_EFI=OFF &&
+  cmake --build "$tsan" -j"$jobs" --target test_domain; } >"$tsan/build.log" 2>&1 || fail_build "ThreadSanitizer build" "$tsan/build.log"
 
 total_pass=0 total_fail=0
 # Runs ctest in a build directory and adds its counts. A test that was skipped or not run
@@ -56,6 +63,7 @@ run_ctest() {
 start=$SECONDS
 run_ctest "host tests" "$build" -LE qemu -j"$jobs"
 run_ctest "host tests under ASan+UBSan" "$asan" -j"$jobs"
+run_ctest "threaded tests under ThreadSanitizer" "$tsan" -R '^unit\.domain$'
 run_ctest "QEMU integration tests (logs under $build/run/)" "$build" -L qemu
 echo "== done in $((SECONDS - start)) s"
 echo "$total_pass passed, $total_fail failed"

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lock.h"
+
 #define PAGE_SHIFT 12u
 #define PAGE_SIZE (1u << PAGE_SHIFT)
 
@@ -27,6 +29,7 @@ struct page_meta {
 };
 
 struct page_pool {
+    struct iommu_lock lock; /* held inside alloc and free only: domains share one pool */
     uint8_t *base_va;
     uint64_t base_pa;
     uint32_t pages;        /* pages in the region, metadata included */

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lock.h"
 #include "page_pool.h"
 #include "platform.h"
 #include "status.h"
@@ -88,6 +89,7 @@ struct vtd_context {
 };
 
 struct vtd_unit {
+    struct iommu_lock lock;  /* held around each invalidation and context change */
     const struct platform *plat;
     struct page_pool *pool;
     uint64_t base;

@@ -1,0 +1,49 @@
+/* A DMA domain: one set of second-level tables, an optional logical address allocator,
+ * and the units whose IOTLBs may hold its translations.
+ *
+ * Every change to a domain's tables or allocator happens under the domain's own lock, and
+ * an unmap invalidates before the lock is released, so no IOVA is handed out again while a
+ * unit may still translate it. Different domains share no lock but the page pool's (held
+ * for a few instructions per table page) and a unit's (held for one invalidation). */
+#ifndef IOMMU_DOMAIN_H
+#define IOMMU_DOMAIN_H
+
+#include "iova.h"
+#include "lock.h"
+#include "slpt.h"
+#include "vtd.h"
+
+#define DOMAIN_MAX_UNITS 16
+
+struct iommu_domain {
+    struct iommu_lock lock;
+    uint16_t id;
+    struct slpt tables;
+    struct iova_allocator *iova;            /* NULL: callers give explicit addresses */
+    struct vtd_unit *units[DOMAIN_MAX_UNITS];
+    unsigned unit_count;
+    uint64_t unmaps, invalidations;         /* for the invalidation economy */
+};
+
+enum iommu_status domain_init(struct iommu_domain *d, uint16_t id, struct page_pool *pool, unsigned levels,
+                              uint8_t superpages, struct iova_allocator *iova);
+void domain_destroy(struct iommu_domain *d);
+
+/* The unit caches translations of this domain from now on (a device was attached there). */
+enum iommu_status domain_add_unit(struct iommu_domain *d, struct vtd_unit *u);
+
+enum iommu_status domain_map(struct iommu_domain *d, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm);
+enum iommu_status domain_map_frames(struct iommu_domain *d, uint64_t iova, const uint64_t *frames, uint64_t count,
+                                    unsigned perm);
+
+/* Allocates a logical range of 'count' frames' size in [min, max] and maps the frames there;
+ * on any failure the range goes back to the allocator. */
+enum iommu_status domain_alloc_map_frames(struct iommu_domain *d, const uint64_t *frames, uint64_t count,
+                                          unsigned perm, uint64_t min, uint64_t max, uint64_t *iova);
+
+/* Unmaps and invalidates on every unit of the domain: one invalidation per unit. */
+enum iommu_status domain_unmap(struct iommu_domain *d, uint64_t iova, uint64_t size);
+/* Unmaps a range domain_alloc_map_frames returned and gives it back to the allocator. */
+enum iommu_status domain_unmap_free(struct iommu_domain *d, uint64_t iova, uint64_t count);
+
+#endif
