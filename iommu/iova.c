@@ -63,6 +63,64 @@ static uint64_t block(unsigned order)
     return 1ull << order;
 }
 
+/* ---- sets of blocks keyed by address: open addressing, linear probing ---- */
+
+#define ORDER_BITS (block(IOVA_MIN_ORDER) - 1) /* a block's order sits below its address */
+
+static uint32_t table_home(const struct iova_table *t, uint64_t addr)
+{
+    return (uint32_t)(((addr >> IOVA_MIN_ORDER) * 0x9e3779b97f4a7c15ull) >> t->shift);
+}
+
+/* The slot holding the block at addr, or -1. */
+static int64_t table_find(const struct iova_table *t, uint64_t addr)
+{
+    for (uint32_t i = table_home(t, addr);; i = (i + 1) & t->mask) {
+        uint64_t r = t->slots[i];
+        if (!r)
+            return -1;
+        if ((r & ~ORDER_BITS) == addr)
+            return i;
+    }
+}
+
+static void table_insert(struct iova_table *t, uint64_t addr, unsigned order)
+{
+    uint32_t i = table_home(t, addr);
+    while (t->slots[i])
+        i = (i + 1) & t->mask;
+    t->slots[i] = addr | order; /* order >= 12 > 0: never 0 */
+    t->used++;
+}
+
+/* Empties slot i, shifting later members of its probe run back so that no lookup stops
+ * early at the hole. */
+static void table_remove(struct iova_table *t, uint32_t i)
+{
+    for (uint32_t j = (i + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
+        uint32_t home = table_home(t, t->slots[j] & ~ORDER_BITS);
+        /* j's entry may move to i unless its home lies cyclically in (i, j] */
+        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i] = 0;
+    t->used--;
+}
+
+/* Carves a table of 'slots' (a power of two) from *mem. */
+static void table_init(struct iova_table *t, uint64_t **mem, uint32_t slots)
+{
+    *t = (struct iova_table){.slots = *mem, .mask = slots - 1, .max = slots / 4 * 3, .shift = 64};
+    while ((1ull << (64 - t->shift)) < slots)
+        t->shift--;
+    for (uint32_t i = 0; i < slots; i++)
+        t->slots[i] = 0;
+    *mem += slots;
+}
+
+
 /* Treap insert: down to where the node's priority puts it, then the subtree there is split
  * around its key to become its children. */
 static void insert_node(struct iova_node **link, struct iova_node *n)
@@ -107,12 +165,19 @@ static struct iova_node *leftmost(struct iova_node *t)
     return t;
 }
 
+static void set_lowest(struct iova_allocator *a, unsigned order, struct iova_node *n)
+{
+    a->lowest[order] = n;
+    a->lowest_addr[order] = n ? n->addr : 0;
+}
+
 static void put_free(struct iova_allocator *a, unsigned order, uint64_t addr)
 {
     struct iova_node *n = new_node(a, addr, order);
     insert_node(&a->free_blocks[order], n);
-    if (!a->lowest[order] || addr < a->lowest[order]->addr)
-        a->lowest[order] = n;
+    table_insert(&a->free_set, addr, order);
+    if (!(a->nonempty & (1ull << order)) || addr < a->lowest_addr[order])
+        set_lowest(a, order, n);
     a->nonempty |= 1ull << order;
     a->free_bytes += block(order);
 }
@@ -120,11 +185,13 @@ static void put_free(struct iova_allocator *a, unsigned order, uint64_t addr)
 /* Removes the free block of this order at exactly addr; false if there is none. */
 static bool take_free(struct iova_allocator *a, unsigned order, uint64_t addr)
 {
+    int64_t slot = table_find(&a->free_set, addr);
+    if (slot < 0 || (a->free_set.slots[slot] & ORDER_BITS) != order)
+        return false; /* the common answer for a buddy, found without a tree walk */
+    table_remove(&a->free_set, (uint32_t)slot);
     struct iova_node *n = remove_node(&a->free_blocks[order], addr);
-    if (!n)
-        return false;
     if (n == a->lowest[order])
-        a->lowest[order] = leftmost(a->free_blocks[order]);
+        set_lowest(a, order, leftmost(a->free_blocks[order]));
     if (!a->free_blocks[order])
         a->nonempty &= ~(1ull << order);
     drop_node(a, n);
@@ -135,61 +202,14 @@ static bool take_free(struct iova_allocator *a, unsigned order, uint64_t addr)
 /* The first free block of this order that ends after 'from'. */
 static struct iova_node *first_ending_after(const struct iova_allocator *a, unsigned order, uint64_t from)
 {
-    struct iova_node *low = a->lowest[order];
-    if (!low || low->addr + (block(order) - 1) >= from)
-        return low; /* the usual case: no window, or the lowest already qualifies */
+    if (a->lowest_addr[order] + (block(order) - 1) >= from)
+        return a->lowest[order]; /* the usual case: no window, or the lowest already qualifies */
     return lower_bound(a->free_blocks[order], from - block(order) + 1);
 }
 
 static uint64_t space_last(const struct iova_allocator *a)
 {
     return block(a->width) - 1;
-}
-
-/* ---- the record of allocated blocks: open addressing, linear probing ---- */
-
-static uint32_t record_home(const struct iova_allocator *a, uint64_t addr)
-{
-    return (uint32_t)(((addr >> IOVA_MIN_ORDER) * 0x9e3779b97f4a7c15ull) >> a->record_shift);
-}
-
-/* The slot holding addr's record, or -1. */
-static int64_t record_find(const struct iova_allocator *a, uint64_t addr)
-{
-    uint32_t mask = a->record_slots - 1;
-    for (uint32_t i = record_home(a, addr);; i = (i + 1) & mask) {
-        uint64_t r = a->records[i];
-        if (!r)
-            return -1;
-        if ((r & ~(uint64_t)(block(IOVA_MIN_ORDER) - 1)) == addr)
-            return i;
-    }
-}
-
-static void record_insert(struct iova_allocator *a, uint64_t addr, unsigned order)
-{
-    uint32_t mask = a->record_slots - 1, i = record_home(a, addr);
-    while (a->records[i])
-        i = (i + 1) & mask;
-    a->records[i] = addr | order; /* order >= 12 > 0: a record is never 0 */
-    a->records_used++;
-}
-
-/* Removes the record in slot i, shifting later members of its probe run back so that no
- * lookup stops early at the hole. */
-static void record_remove(struct iova_allocator *a, uint32_t i)
-{
-    uint32_t mask = a->record_slots - 1;
-    for (uint32_t j = (i + 1) & mask; a->records[j]; j = (j + 1) & mask) {
-        uint32_t home = record_home(a, a->records[j] & ~(uint64_t)(block(IOVA_MIN_ORDER) - 1));
-        /* j's record may move to i unless its home lies cyclically in (i, j] */
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            a->records[i] = a->records[j];
-            i = j;
-        }
-    }
-    a->records[i] = 0;
-    a->records_used--;
 }
 
 bool iova_init(struct iova_allocator *a, unsigned width, void *mem, size_t bytes)
@@ -199,17 +219,17 @@ bool iova_init(struct iova_allocator *a, unsigned width, void *mem, size_t bytes
     uint32_t slots = 16;
     while ((uint64_t)slots * 2 * sizeof(uint64_t) <= bytes / 4 && slots < (1u << 30))
         slots *= 2;
-    size_t record_bytes = (size_t)slots * sizeof(uint64_t);
-    if (bytes < record_bytes || (bytes - record_bytes) / sizeof(struct iova_node) < 2 * width)
+    size_t table_bytes = 2 * (size_t)slots * sizeof(uint64_t);
+    if (bytes < table_bytes || (bytes - table_bytes) / sizeof(struct iova_node) < 2 * width)
         return false;
-    uint32_t count = (uint32_t)((bytes - record_bytes) / sizeof(struct iova_node));
-    *a = (struct iova_allocator){.width = width, .records = mem, .record_slots = slots,
-                                 .records_max = slots / 4 * 3};
-    for (uint32_t shift = 64; (1u << (64 - shift)) < slots; shift--)
-        a->record_shift = shift - 1;
-    for (uint32_t i = 0; i < slots; i++)
-        a->records[i] = 0;
-    struct iova_node *nodes = (struct iova_node *)((uint8_t *)mem + record_bytes);
+    uint32_t count = (uint32_t)((bytes - table_bytes) / sizeof(struct iova_node));
+    if (count > slots / 4 * 3)
+        count = slots / 4 * 3; /* every node may hold a free block: the free set must hold them all */
+    *a = (struct iova_allocator){.width = width};
+    uint64_t *cursor = mem;
+    table_init(&a->allocated, &cursor, slots);
+    table_init(&a->free_set, &cursor, slots);
+    struct iova_node *nodes = (struct iova_node *)cursor;
     for (uint32_t i = 0; i < count; i++) {
         nodes[i].right = a->spare;
         a->spare = &nodes[i];
@@ -250,6 +270,9 @@ enum iommu_status iova_alloc(struct iova_allocator *a, uint64_t size, uint64_t m
     struct iova_node *best_node = NULL;
     for (uint64_t orders = a->nonempty >> k << k; orders; orders &= orders - 1) {
         unsigned j = (unsigned)__builtin_ctzll(orders);
+        uint64_t low = a->lowest_addr[j];
+        if (best_node && low >= best && low >= start)
+            continue; /* cannot beat the best so far */
         struct iova_node *n = first_ending_after(a, j, start);
         if (!n)
             continue;
@@ -261,7 +284,7 @@ enum iommu_status iova_alloc(struct iova_allocator *a, uint64_t size, uint64_t m
         }
     }
     /* one node per split-off half, less the block's own; one record */
-    if (!best_node || a->spare_count + 1 < best_order - k || a->records_used == a->records_max)
+    if (!best_node || a->spare_count + 1 < best_order - k || a->allocated.used == a->allocated.max)
         return IOMMU_ENOMEM;
 
     /* Split the block down to 2^k around 'best', returning the other halves. */
@@ -276,7 +299,7 @@ enum iommu_status iova_alloc(struct iova_allocator *a, uint64_t size, uint64_t m
             put_free(a, j - 1, cur + half);
         }
     }
-    record_insert(a, best, k);
+    table_insert(&a->allocated, best, k);
     *addr = best;
     return IOMMU_OK;
 }
@@ -305,12 +328,12 @@ static void release_block(struct iova_allocator *a, uint64_t addr, unsigned k)
 enum iommu_status iova_free(struct iova_allocator *a, uint64_t addr, uint64_t size)
 {
     unsigned k = order_of(size);
-    int64_t slot = size ? record_find(a, addr) : -1;
-    if (slot < 0 || (a->records[slot] & (block(IOVA_MIN_ORDER) - 1)) != k)
+    int64_t slot = size ? table_find(&a->allocated, addr) : -1;
+    if (slot < 0 || (a->allocated.slots[slot] & ORDER_BITS) != k)
         return IOMMU_EINVAL;
     if (a->spare_count < 1)
         return IOMMU_ENOMEM;
-    record_remove(a, (uint32_t)slot);
+    table_remove(&a->allocated, (uint32_t)slot);
     release_block(a, addr, k);
     return IOMMU_OK;
 }

@@ -180,7 +180,7 @@ static void property_run(unsigned width, unsigned steps)
     assert_int_equal(iova_unreserve(&a, reserved.addr, reserved.size), IOMMU_OK);
     assert_int_equal(a.free_bytes, space);
     assert_int_equal(a.nonempty, 1ull << width);
-    assert_int_equal(a.records_used, 0);
+    assert_int_equal(a.allocated.used, 0);
     assert_int_equal(a.spare_count, spare_at_start);
     uint64_t addr;
     assert_int_equal(iova_alloc(&a, 4096, 0, UINT64_MAX, &addr), IOMMU_OK);
@@ -226,7 +226,7 @@ static void test_out_of_nodes(void **state)
     uint32_t handed = 0;
     while (iova_alloc(&a, 4096, 0, UINT64_MAX, &addr) == IOMMU_OK)
         handed++;
-    assert_int_equal(handed, a.records_max);
+    assert_int_equal(handed, a.allocated.max);
     assert_int_equal(iova_free(&a, 0x5000, 4096), IOMMU_OK);
     assert_int_equal(iova_alloc(&a, 4096, 0, UINT64_MAX, &addr), IOMMU_OK);
     assert_int_equal(addr, 0x5000);

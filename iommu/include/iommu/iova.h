@@ -7,9 +7,10 @@
  * of order >= k that has an aligned 2^k piece inside [min, max]" and "is my buddy free" are
  * O(log n) searches; a bitmask of non-empty orders skips the empty ones, and the lowest free
  * block of each order is kept at hand for the common unbounded request. The blocks handed out
- * are recorded in a hash table, so a free names exactly one of them in O(1). The tree nodes
- * and the table come from one area of memory the caller provides: each operation first
- * checks that enough is left for it, so none fails half-done.
+ * are recorded in a hash table, so a free names exactly one of them in O(1), and the free
+ * blocks are in one too, so that "is my buddy free" costs O(1) as well. The tree nodes and the
+ * tables come from one area of memory the caller provides: each operation first checks that
+ * enough is left for it, so none fails half-done.
  *
  * Locking: none inside; the domain's lock covers it. */
 #ifndef IOMMU_IOVA_H
@@ -30,24 +31,31 @@ struct iova_node {
     uint8_t order;      /* for the record of allocated blocks */
 };
 
+/* An open-addressing set of blocks, keyed by address: address | order, 0 when empty. */
+struct iova_table {
+    uint64_t *slots;
+    uint32_t mask;      /* slots - 1; slots is a power of two */
+    uint32_t shift;     /* 64 - log2(slots), for the hash */
+    uint32_t used, max; /* max: three quarters of the slots */
+};
+
 struct iova_allocator {
     unsigned width;                    /* addresses below 2^width; 13 to 63 */
     struct iova_node *free_blocks[64]; /* per order */
     struct iova_node *lowest[64];      /* per order: the free block with the lowest address */
+    uint64_t lowest_addr[64];          /* its address, kept together for a cache-friendly scan */
     uint64_t nonempty;                 /* bit k: a free block of order k exists */
-    uint64_t *records;                 /* blocks handed out: address | order, open addressing */
-    uint32_t record_slots;             /* a power of two */
-    uint32_t record_shift;
-    uint32_t records_used, records_max;
+    struct iova_table allocated;       /* the blocks handed out */
+    struct iova_table free_set;        /* the free blocks, for O(1) buddy checks */
     struct iova_node *spare;
     uint32_t spare_count;
     uint64_t free_bytes;
 };
 
 /* An allocator over [0, 2^width) keeping its bookkeeping in [mem, mem + bytes) (8-byte
- * aligned). A quarter goes to the record of allocated blocks (three quarters of its slots
- * usable), the rest to tree nodes. False if width is out of range or the memory is too
- * small to work with. */
+ * aligned). A quarter goes to the record of allocated blocks and a quarter to the set of free
+ * blocks (three quarters of their slots usable), the rest to tree nodes. False if width is out
+ * of range or the memory is too small to work with. */
 bool iova_init(struct iova_allocator *a, unsigned width, void *mem, size_t bytes);
 
 /* The size rounded up to the block the allocator hands out: a power of two >= 4 KiB. */
