@@ -22,7 +22,7 @@
 #define QI_GRAN_DEVICE_OR_PAGE (3ull << 4)
 #define QI_IOTLB_DR (1ull << 7)
 #define QI_IOTLB_DW (1ull << 6)
-#define QI_WAIT_SW (1ull << 5) /* status write; never with IF (bit 4): QEMU 7.2 aborts */
+#define QI_WAIT_SW (1ull << 5) /* status write */
 #define QUEUE_ENTRIES 256u     /* IQA.QS = 0: one page */
 /* Context entry */
 #define CTX_PRESENT 0x1ull
@@ -60,20 +60,35 @@ static void flush(const struct vtd_unit *u, const void *va, size_t len)
 
 /* Polls a 32-bit (or, when wide, 64-bit) register until (value & mask) == want, within the
  * poll bound. */
+/* The bound of one poll loop. The clock starts at the first miss: most commands are done
+ * at the first look, and reading the clock is not free. */
+struct poll_bound {
+    bool started;
+    uint64_t start;
+};
+
+static bool poll_expired(struct vtd_unit *u, struct poll_bound *b)
+{
+    uint64_t t = u->plat->now_ns(u->plat->ctx);
+    if (!b->started) {
+        b->started = true;
+        b->start = t;
+        return false;
+    }
+    if (t - b->start <= u->poll_timeout_ns)
+        return false;
+    u->stats.timeouts++;
+    return true;
+}
+
 static enum iommu_status poll_reg(struct vtd_unit *u, uint32_t off, bool wide, uint64_t mask, uint64_t want)
 {
-    uint64_t start = 0;
-    for (bool timing = false;; timing = true) {
+    struct poll_bound b = {0};
+    do {
         uint64_t v = wide ? rd64(u, off) : rd32(u, off);
         if ((v & mask) == want)
             return IOMMU_OK;
-        /* The clock starts at the first miss: most commands are done at the first look. */
-        if (!timing)
-            start = u->plat->now_ns(u->plat->ctx);
-        else if (u->plat->now_ns(u->plat->ctx) - start > u->poll_timeout_ns)
-            break;
-    }
-    u->stats.timeouts++;
+    } while (!poll_expired(u, &b));
     return IOMMU_ETIMEDOUT;
 }
 
@@ -174,6 +189,15 @@ enum iommu_status vtd_unit_init(struct vtd_unit *u, const struct platform *plat,
 
 /* ---- invalidation ---- */
 
+/* A wait descriptor that writes seq to the status dword when the unit reaches it. Status
+ * write only: with the interrupt flag as well QEMU 7.2 aborts. */
+static void put_wait(struct vtd_unit *u, uint64_t *slot, uint32_t seq)
+{
+    slot[0] = QI_WAIT | QI_WAIT_SW | (uint64_t)seq << 32;
+    slot[1] = u->wait_status_pa;
+    flush(u, slot, 16);
+}
+
 /* Submits descriptors followed by a wait descriptor with status write, and waits for the
  * status. The queue is drained on every submission, so it never fills. */
 static enum iommu_status queue_submit(struct vtd_unit *u, const uint64_t (*desc)[2], unsigned n)
@@ -186,17 +210,16 @@ static enum iommu_status queue_submit(struct vtd_unit *u, const uint64_t (*desc)
         if (i < n) {
             slot[0] = desc[i][0];
             slot[1] = desc[i][1];
+            flush(u, slot, 16);
         } else {
-            slot[0] = QI_WAIT | QI_WAIT_SW | (uint64_t)seq << 32;
-            slot[1] = u->wait_status_pa;
+            put_wait(u, slot, seq);
         }
-        flush(u, slot, 16);
         u->queue_tail = (u->queue_tail + 1) % QUEUE_ENTRIES;
     }
     wr64(u, VTD_REG_IQT, (uint64_t)u->queue_tail << 4);
     bool refused = false;
-    uint64_t start = 0;
-    for (bool timing = false;; timing = true) {
+    struct poll_bound b = {0};
+    do {
         if (*u->wait_status == seq) {
             u->stats.waits++;
             return refused ? IOMMU_EHW : IOMMU_OK;
@@ -208,20 +231,12 @@ static enum iommu_status queue_submit(struct vtd_unit *u, const uint64_t (*desc)
              * was asked for is reported as failed. */
             u->stats.queue_errors++;
             uint32_t head = (uint32_t)(rd64(u, VTD_REG_IQH) >> 4) % QUEUE_ENTRIES;
-            uint64_t *slot = &u->queue[2 * head];
-            slot[0] = QI_WAIT | QI_WAIT_SW | (uint64_t)seq << 32;
-            slot[1] = u->wait_status_pa;
-            flush(u, slot, 16);
+            put_wait(u, &u->queue[2 * head], seq);
             wr32(u, VTD_REG_FSTS, VTD_FSTS_IQE);
             wr64(u, VTD_REG_IQT, (uint64_t)u->queue_tail << 4);
             refused = true;
         }
-        if (!timing)
-            start = u->plat->now_ns(u->plat->ctx);
-        else if (u->plat->now_ns(u->plat->ctx) - start > u->poll_timeout_ns)
-            break;
-    }
-    u->stats.timeouts++;
+    } while (!poll_expired(u, &b));
     return IOMMU_ETIMEDOUT;
 }
 
