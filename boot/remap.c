@@ -51,7 +51,6 @@ static bool bring_up_units(struct uefi_platform *up, const struct dmar_table *dm
                            struct checks *c)
 {
     struct dmar_struct s;
-    r->superpages = SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G;
     for (uint32_t cur = 0; dmar_next_struct(dmar, &cur, &s);) {
         if (s.type != DMAR_TYPE_DRHD)
             continue;
@@ -66,17 +65,11 @@ static bool bring_up_units(struct uefi_platform *up, const struct dmar_table *dm
         sink_printf(out, "remap: vtd[%u] %u-level tables, %s invalidation, superpages%s%s\n", r->units,
                     vtd_unit_levels(u), u->queued ? "queued" : "register-based",
                     u->superpages & SLPT_SUPERPAGE_2M ? " 2M" : "", u->superpages & SLPT_SUPERPAGE_1G ? " 1G" : "");
-        r->superpages &= u->superpages;
+        r->unit_ptr[r->units] = u;
         r->units++;
     }
-    /* One depth for domains that may span units: the widest all of them support. */
-    for (unsigned levels = 5; levels >= 3 && !r->levels; levels--) {
-        bool all = true;
-        for (unsigned i = 0; i < r->units; i++)
-            all = all && vtd_unit_supports_levels(&r->unit[i], levels) && levels <= vtd_unit_levels(&r->unit[i]);
-        if (all)
-            r->levels = levels;
-    }
+    r->levels = vtd_common_levels(r->unit_ptr, r->units);
+    r->superpages = vtd_common_superpages(r->unit_ptr, r->units);
     return checkf(c, r->units > 0 && r->levels, "second-level depth common to all %u units: %u levels", r->units,
                   r->levels);
 }

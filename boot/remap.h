@@ -21,6 +21,7 @@ struct remapping {
     uint64_t region_pa;
     uint64_t region_bytes;
     struct vtd_unit unit[REMAP_MAX_UNITS];
+    struct vtd_unit *unit_ptr[REMAP_MAX_UNITS];
     unsigned units;
     unsigned levels;        /* second-level depth every unit supports */
     uint8_t superpages;     /* superpage sizes every unit supports */

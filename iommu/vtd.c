@@ -155,6 +155,26 @@ bool vtd_unit_supports_levels(const struct vtd_unit *u, unsigned levels)
     return levels >= 3 && levels <= 5 && (u->caps.sagaw >> (levels - 2)) & 1;
 }
 
+unsigned vtd_common_levels(struct vtd_unit *const *units, unsigned count)
+{
+    for (unsigned levels = 5; levels >= 3 && count; levels--) {
+        bool all = true;
+        for (unsigned i = 0; i < count; i++)
+            all = all && vtd_unit_supports_levels(units[i], levels) && levels <= vtd_unit_levels(units[i]);
+        if (all)
+            return levels;
+    }
+    return 0;
+}
+
+uint8_t vtd_common_superpages(struct vtd_unit *const *units, unsigned count)
+{
+    uint8_t sp = count ? SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G : 0;
+    for (unsigned i = 0; i < count; i++)
+        sp &= units[i]->superpages;
+    return sp;
+}
+
 enum iommu_status vtd_unit_init(struct vtd_unit *u, const struct platform *plat, struct page_pool *pool,
                                 uint64_t base, uint16_t segment, unsigned index)
 {

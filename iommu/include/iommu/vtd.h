@@ -122,6 +122,11 @@ enum iommu_status vtd_unit_init(struct vtd_unit *u, const struct platform *plat,
 unsigned vtd_unit_levels(const struct vtd_unit *u);
 bool vtd_unit_supports_levels(const struct vtd_unit *u, unsigned levels);
 
+/* For domains that may span units: the widest depth every unit supports (and that none of
+ * their MGAWs falls short of), and the superpage sizes all of them support; 0 if none. */
+unsigned vtd_common_levels(struct vtd_unit *const *units, unsigned count);
+uint8_t vtd_common_superpages(struct vtd_unit *const *units, unsigned count);
+
 /* Root table pointer, queued invalidation, global invalidation, then translation on. */
 enum iommu_status vtd_unit_enable(struct vtd_unit *u);
 /* Translation off (then queued invalidation off). */

@@ -1,0 +1,65 @@
+/* The provider of the wdm DMA IOMMU interface (ddi/provider.c) over the IOMMU core.
+ *
+ * The routines drivers call are reached only through IoGetIommuInterface(Ex), as in Windows.
+ * This header is for whoever sets the provider up: the hypervisor, and host tests through
+ * the simulated platform (tests/ddi/harness.h). There is one provider per system; its state
+ * is static, so it needs no allocation beyond the page pool it is given.
+ *
+ * Policy lives here and nowhere else: which domain types a device may use (PassThrough is
+ * withdrawn while DMA-Guard blocking is on; a device behind no remapping unit gets none), and
+ * the memory no domain may ever map (the project's reserved memory: STATUS_ACCESS_DENIED). */
+#ifndef DDI_PROVIDER_H
+#define DDI_PROVIDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ddi/wdm_iommu.h"
+#include "iommu/pci.h"
+#include "iommu/status.h"
+#include "iommu/vtd.h"
+
+#define DDI_MAX_DOMAINS 32
+#define DDI_MAX_DEVICES 128
+#define DDI_MAX_TOKENS 128
+/* Bounds on what one call may describe (beyond them the call fails with the code its
+ * parameter position gives): 4 GiB of pages per map, 1024 addresses per VA-list flush. */
+#define DDI_MAX_MAP_PAGES (1ull << 20)
+#define DDI_MAX_FLUSH_VAS 1024u
+
+struct ddi_platform {
+    struct page_pool *pool;             /* tables and allocator bookkeeping come from here */
+    struct vtd_unit *units[16];         /* index = the unit numbers of pci's functions */
+    unsigned unit_count;
+    const struct pci_inventory *pci;    /* which unit translates each PCI function */
+    uint64_t protected_base;            /* memory no domain may map (the project's own) */
+    uint64_t protected_size;
+    /* Where a device goes when it leaves a domain: the platform's default domain. With
+     * has_default_context false it gets no context entry at all (its DMA is blocked). */
+    bool has_default_context;
+    struct vtd_context default_context;
+    uint16_t first_domain_id;           /* domain ids below this belong to the platform */
+};
+
+/* Sets the provider up over the platform (units enabled already). */
+enum iommu_status ddi_provider_init(const struct ddi_platform *platform);
+/* Forgets every object; the tables they used go back to the pool. */
+void ddi_provider_reset(void);
+
+/* DMA-Guard blocking: while on, no device may use PassThrough. A change calls every
+ * state-change callback registered for AvailableDomainTypes. */
+void ddi_set_dma_guard(bool blocking);
+
+/* Drains every unit's fault records and calls the fault handler set with
+ * SetDeviceFaultReporting for each fault of a device that has reporting on. Returns how many
+ * faults reached a handler. */
+unsigned ddi_dispatch_faults(void);
+
+/* What exists, for leak checks. */
+struct ddi_counts {
+    unsigned domains, devices, tokens, callbacks, mapped_segments;
+    unsigned table_pages; /* page-table pages the live domains hold, roots included */
+};
+struct ddi_counts ddi_provider_counts(void);
+
+#endif

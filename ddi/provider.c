@@ -1,0 +1,1575 @@
+/* The wdm DMA IOMMU interface over the IOMMU core. See ddi/include/ddi/provider.h, and
+ * docs/ddi.md for the status codes chosen where the reference leaves them open.
+ *
+ * Objects live in fixed tables. Domain and device handles are not pointers but encoded
+ * (tag, generation, index) values, checked against the tables before anything is touched, so a
+ * stale or forged handle is an error, not a crash. Tokens are pointers (callers read their
+ * public fields) into the token table, and are accepted only if they point at a live entry.
+ *
+ * Locking: the provider lock covers the object tables and is held briefly; a routine that
+ * changes page tables pins its domain (busy count) under the provider lock and then works
+ * under the domain's layout lock and its core lock (iommu/domain.c), so maps in different
+ * domains run in parallel and a domain cannot be deleted while a routine works on it. Ranks,
+ * outermost first: layout lock, provider lock (an attach adds the unit to the domain core
+ * under it), domain core lock, unit lock, page pool lock.
+ * Callbacks and fault handlers are called with no lock held. */
+#include "ddi/provider.h"
+
+#include "iommu/domain.h"
+#include "iommu/iova.h"
+#include "iommu/lock.h"
+#include "iommu/slpt.h"
+
+#define ALLOCATOR_BYTES (32u << 10) /* per domain: 768 live allocations, 512 free blocks */
+#define MAX_RESERVED_REGIONS 64
+#define HANDLE_TAG_SHIFT 48
+#define TAG_DOMAIN 0xd0d0ull
+#define TAG_DEVICE 0xde71ull
+
+/* The device object a driver passes: a PCI function (see wdm_iommu.h). */
+static bool pdo_location(const DEVICE_OBJECT *pdo, uint16_t *segment, uint16_t *sid)
+{
+    if (!pdo || pdo->Type != IOMMU_PCI_DEVICE_OBJECT_TYPE)
+        return false;
+    *segment = pdo->Segment;
+    *sid = (uint16_t)(pdo->Bus << 8 | (pdo->Device & 0x1f) << 3 | (pdo->Function & 7));
+    return pdo->Device < 32 && pdo->Function < 8;
+}
+
+enum domain_kind {
+    KIND_V1_OS_MANAGED,     /* CreateDomain(TRUE): like Translate */
+    KIND_V1_CALLER_MANAGED, /* CreateDomain(FALSE): can never be configured here, blocks DMA */
+    KIND_TRANSLATE,
+    KIND_PASSTHROUGH,
+};
+
+struct ddi_domain {
+    bool in_use;
+    uint16_t generation;
+    enum domain_kind kind;
+    unsigned busy;                /* routines working on it right now */
+    unsigned devices;             /* attached */
+    unsigned tokens;              /* live */
+    bool has_allocator;
+    struct iova_allocator iova;
+    struct iommu_domain core;     /* tables (caller-managed: empty, so every DMA faults) */
+    /* Held by the routines that decide which logical addresses a map or unmap may touch
+     * (explicit and identity maps, unmaps, reserving and freeing tokens), so that "no token
+     * covers this range" and the change that relies on it are one step. Ranks above the
+     * domain core's lock; the provider lock is taken inside it. */
+    struct iommu_lock layout_lock;
+};
+
+struct ddi_device {
+    bool in_use;
+    uint16_t generation;
+    bool from_v1;                 /* made by a V1 attach: no handle was given out */
+    uint16_t segment, sid;
+    unsigned unit;
+    int domain;                   /* index, or -1 */
+    PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK callback;
+    PVOID callback_context;
+    ULONG watched;
+    ULONG last_types;             /* the mask callbacks were last told about */
+    bool fault_reporting;
+    DEVICE_FAULT_CONFIGURATION fault_config;
+};
+
+struct ddi_token {
+    IOMMU_DMA_LOGICAL_ADDRESS_TOKEN pub; /* first: callers read it */
+    bool in_use;
+    bool from_allocator;
+    int domain;
+    unsigned segments;            /* mapped now */
+};
+
+static struct provider {
+    struct iommu_lock lock;
+    bool ready;
+    bool dma_guard;
+    struct ddi_platform plat;
+    unsigned levels;
+    uint8_t superpages;
+    uint16_t max_domain_id;
+    struct ddi_domain domain[DDI_MAX_DOMAINS];
+    struct ddi_device device[DDI_MAX_DEVICES];
+    /* A token handle is a pointer callers read, so it cannot carry a generation: slots are
+     * handed out in turn, and a stale token is recognised until its slot comes round again,
+     * DDI_MAX_TOKENS reservations later at the earliest. */
+    struct ddi_token token[DDI_MAX_TOKENS];
+    unsigned next_token;
+    uint64_t allocator_mem[DDI_MAX_DOMAINS][ALLOCATOR_BYTES / 8];
+} P;
+
+/* ---- handles ---- */
+
+static void *make_handle(uint64_t tag, uint16_t generation, unsigned index)
+{
+    return (void *)(uintptr_t)(tag << HANDLE_TAG_SHIFT | (uint64_t)generation << 16 | (index + 1));
+}
+
+static struct ddi_domain *domain_of(PIOMMU_DMA_DOMAIN h)
+{
+    uint64_t v = (uint64_t)(uintptr_t)h;
+    unsigned index = (unsigned)(v & 0xffff) - 1;
+    if (v >> HANDLE_TAG_SHIFT != TAG_DOMAIN || index >= DDI_MAX_DOMAINS)
+        return NULL;
+    struct ddi_domain *d = &P.domain[index];
+    return d->in_use && d->generation == (uint16_t)(v >> 16) ? d : NULL;
+}
+
+static struct ddi_device *device_of(PIOMMU_DMA_DEVICE h)
+{
+    uint64_t v = (uint64_t)(uintptr_t)h;
+    unsigned index = (unsigned)(v & 0xffff) - 1;
+    if (v >> HANDLE_TAG_SHIFT != TAG_DEVICE || index >= DDI_MAX_DEVICES)
+        return NULL;
+    struct ddi_device *dev = &P.device[index];
+    return dev->in_use && !dev->from_v1 && dev->generation == (uint16_t)(v >> 16) ? dev : NULL;
+}
+
+/* A token pointer is accepted only if it is one of ours and live. */
+static struct ddi_token *token_of(const void *p)
+{
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)&P.token[0];
+    if (a < base || a >= base + sizeof P.token || (a - base) % sizeof P.token[0])
+        return NULL;
+    struct ddi_token *t = (struct ddi_token *)a;
+    return t->in_use ? t : NULL;
+}
+
+static unsigned domain_index(const struct ddi_domain *d)
+{
+    return (unsigned)(d - P.domain);
+}
+
+static uint16_t domain_id(const struct ddi_domain *d)
+{
+    return (uint16_t)(P.plat.first_domain_id + domain_index(d));
+}
+
+/* Pins a domain for the length of a routine; NULL if the handle is not a live domain. */
+static struct ddi_domain *domain_get(PIOMMU_DMA_DOMAIN h)
+{
+    lock_acquire(&P.lock);
+    struct ddi_domain *d = P.ready ? domain_of(h) : NULL;
+    if (d)
+        d->busy++;
+    lock_release(&P.lock);
+    return d;
+}
+
+static void domain_put(struct ddi_domain *d)
+{
+    lock_acquire(&P.lock);
+    d->busy--;
+    lock_release(&P.lock);
+}
+
+/* ---- policy: the one place that says what is allowed ---- */
+
+static bool behind_unit(const struct ddi_device *dev)
+{
+    return dev->unit < P.plat.unit_count;
+}
+
+/* The domain types a device may use now, as QueryAvailableDomainTypes reports them. */
+static ULONG available_types(const struct ddi_device *dev)
+{
+    if (!behind_unit(dev))
+        return 0;
+    ULONG mask = 1u << DomainTypeTranslate;
+    if (!P.dma_guard && P.plat.units[dev->unit]->caps.pt)
+        mask |= 1u << DomainTypePassThrough;
+    return mask; /* Unmanaged and TranslateS1 are never offered (docs/ddi.md) */
+}
+
+static ULONG domain_type_bit(const struct ddi_domain *d)
+{
+    switch (d->kind) {
+    case KIND_TRANSLATE:
+    case KIND_V1_OS_MANAGED:
+        return 1u << DomainTypeTranslate;
+    case KIND_PASSTHROUGH:
+        return 1u << DomainTypePassThrough;
+    default:
+        return 1u << DomainTypeUnmanaged;
+    }
+}
+
+/* No domain may map the project's own memory. */
+static bool may_map(uint64_t pa, uint64_t size)
+{
+    uint64_t end = P.plat.protected_base + P.plat.protected_size;
+    return !P.plat.protected_size || pa >= end || pa + size <= P.plat.protected_base;
+}
+
+static bool os_managed(const struct ddi_domain *d)
+{
+    return d->kind == KIND_TRANSLATE || d->kind == KIND_V1_OS_MANAGED;
+}
+
+static bool perm_valid(ULONG perm)
+{
+    return perm && !(perm & ~(ULONG)(IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE));
+}
+
+static unsigned slpt_perm(ULONG perm)
+{
+    return (perm & IOMMU_ACCESS_READ ? SLPT_READ : 0) | (perm & IOMMU_ACCESS_WRITE ? SLPT_WRITE : 0);
+}
+
+/* ---- physical descriptors ---- */
+
+/* What a caller asked to map: one contiguous range, or a list of page frames. */
+struct phys {
+    bool contiguous;
+    uint64_t base;          /* contiguous */
+    const uint64_t *frames; /* otherwise */
+    uint64_t pages;
+};
+
+static bool phys_from_mdl(const MDL *mdl, struct phys *out)
+{
+    if (!mdl || (mdl->ByteOffset & (PAGE_SIZE - 1)) || (mdl->ByteCount & (PAGE_SIZE - 1)) || !mdl->ByteCount)
+        return false;
+    *out = (struct phys){.frames = (const uint64_t *)MmGetMdlPfnArray(mdl), .pages = mdl->ByteCount / PAGE_SIZE};
+    return out->pages <= DDI_MAX_MAP_PAGES;
+}
+
+static bool phys_from_descriptor(const IOMMU_MAP_PHYSICAL_ADDRESS *d, struct phys *out)
+{
+    if (!d)
+        return false;
+    switch (d->MapType) {
+    case MapPhysicalAddressTypeMdl:
+        return phys_from_mdl(d->Mdl.Mdl, out);
+    case MapPhysicalAddressTypeContiguousRange: {
+        uint64_t base = (uint64_t)d->ContiguousRange.Base.QuadPart, size = d->ContiguousRange.Size;
+        if ((base | size) & (PAGE_SIZE - 1) || !size || size / PAGE_SIZE > DDI_MAX_MAP_PAGES || base + size < base)
+            return false;
+        *out = (struct phys){.contiguous = true, .base = base, .pages = size / PAGE_SIZE};
+        return true;
+    }
+    case MapPhysicalAddressTypePfn:
+        if (!d->PfnArray.PageFrame || !d->PfnArray.NumberOfPages || d->PfnArray.NumberOfPages > DDI_MAX_MAP_PAGES)
+            return false;
+        *out = (struct phys){.frames = (const uint64_t *)d->PfnArray.PageFrame, .pages = d->PfnArray.NumberOfPages};
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool phys_may_map(const struct phys *ph)
+{
+    if (ph->contiguous)
+        return may_map(ph->base, ph->pages * PAGE_SIZE);
+    for (uint64_t i = 0; i < ph->pages; i++)
+        if (!may_map(ph->frames[i] << PAGE_SHIFT, PAGE_SIZE))
+            return false;
+    return true;
+}
+
+static NTSTATUS status_of(enum iommu_status s)
+{
+    switch (s) {
+    case IOMMU_OK:
+        return STATUS_SUCCESS;
+    case IOMMU_EEXIST:
+        return STATUS_RESOURCE_IN_USE; /* the reference's "STATUS_IN_USE" (section 5.1) */
+    case IOMMU_ENOMEM:
+        return STATUS_INSUFFICIENT_RESOURCES;
+    default:
+        return STATUS_UNSUCCESSFUL;
+    }
+}
+
+/* Whether a live token of d covers any of [base, base + size); with the provider lock held. */
+static bool overlaps_token(const struct ddi_domain *d, uint64_t base, uint64_t size)
+{
+    for (unsigned i = 0; i < DDI_MAX_TOKENS; i++) {
+        const struct ddi_token *t = &P.token[i];
+        if (t->in_use && t->domain == (int)domain_index(d) && base < t->pub.LogicalAddressBase + t->pub.Size &&
+            t->pub.LogicalAddressBase < base + size)
+            return true;
+    }
+    return false;
+}
+
+
+static bool any_mapped(const struct ddi_domain *d, uint64_t base, uint64_t size)
+{
+    for (uint64_t a = base; a < base + size; a += PAGE_SIZE)
+        if (slpt_lookup(&d->core.tables, a, NULL, NULL, NULL))
+            return true;
+    return false;
+}
+
+/* A token's range belongs to its token alone: explicit and identity maps may not land in it,
+ * and unmaps other than the token's own may not take its pages (docs/ddi.md). With the
+ * domain's layout lock held, so no token can appear between this check and the change. */
+static bool range_has_token(const struct ddi_domain *d, uint64_t base, uint64_t size)
+{
+    lock_acquire(&P.lock);
+    bool hit = overlaps_token(d, base, size);
+    lock_release(&P.lock);
+    return hit;
+}
+
+static bool phys_has_token(const struct ddi_domain *d, const struct phys *ph)
+{
+    if (ph->contiguous)
+        return range_has_token(d, ph->base, ph->pages * PAGE_SIZE);
+    for (uint64_t i = 0; i < ph->pages; i++)
+        if (range_has_token(d, ph->frames[i] << PAGE_SHIFT, PAGE_SIZE))
+            return true;
+    return false;
+}
+
+/* Maps ph at iova in the domain (all or nothing). */
+static enum iommu_status map_phys(struct ddi_domain *d, uint64_t iova, const struct phys *ph, ULONG perm)
+{
+    if (ph->contiguous)
+        return domain_map(&d->core, iova, ph->base, ph->pages * PAGE_SIZE, slpt_perm(perm));
+    return domain_map_frames(&d->core, iova, ph->frames, ph->pages, slpt_perm(perm));
+}
+
+/* Identity: each run of contiguous frames maps to itself; all or nothing. */
+static enum iommu_status map_identity(struct ddi_domain *d, const struct phys *ph, ULONG perm)
+{
+    if (ph->contiguous)
+        return domain_map(&d->core, ph->base, ph->base, ph->pages * PAGE_SIZE, slpt_perm(perm));
+    for (uint64_t i = 0; i < ph->pages;) {
+        uint64_t run = 1;
+        while (i + run < ph->pages && ph->frames[i + run] == ph->frames[i] + run)
+            run++;
+        uint64_t pa = ph->frames[i] << PAGE_SHIFT;
+        enum iommu_status s = domain_map(&d->core, pa, pa, run * PAGE_SIZE, slpt_perm(perm));
+        if (s != IOMMU_OK) {
+            for (uint64_t k = 0; k < i;) { /* undo the runs mapped before */
+                uint64_t r = 1;
+                while (k + r < i && ph->frames[k + r] == ph->frames[k] + r)
+                    r++;
+                domain_unmap(&d->core, ph->frames[k] << PAGE_SHIFT, r * PAGE_SIZE);
+                k += r;
+            }
+            return s;
+        }
+        i += run;
+    }
+    return IOMMU_OK;
+}
+
+static void unmap_identity(struct ddi_domain *d, const struct phys *ph)
+{
+    if (ph->contiguous) {
+        domain_unmap(&d->core, ph->base, ph->pages * PAGE_SIZE);
+        return;
+    }
+    for (uint64_t i = 0; i < ph->pages;) {
+        uint64_t run = 1;
+        while (i + run < ph->pages && ph->frames[i + run] == ph->frames[i] + run)
+            run++;
+        domain_unmap(&d->core, ph->frames[i] << PAGE_SHIFT, run * PAGE_SIZE);
+        i += run;
+    }
+}
+
+/* ---- domains ---- */
+
+static NTSTATUS new_domain(enum domain_kind kind, struct ddi_domain **out)
+{
+    lock_acquire(&P.lock);
+    struct ddi_domain *d = NULL;
+    for (unsigned i = 0; i < DDI_MAX_DOMAINS && !d; i++)
+        if (!P.domain[i].in_use && P.plat.first_domain_id + i < P.max_domain_id)
+            d = &P.domain[i];
+    if (d) {
+        uint16_t generation = (uint16_t)(d->generation + 1);
+        *d = (struct ddi_domain){.in_use = true, .generation = generation ? generation : 1, .kind = kind,
+                                 .busy = 1};
+    }
+    lock_release(&P.lock);
+    if (!d)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    if (kind != KIND_PASSTHROUGH) {
+        enum iommu_status s = domain_init(&d->core, domain_id(d), P.plat.pool, P.levels, P.superpages, NULL);
+        if (s != IOMMU_OK) {
+            lock_acquire(&P.lock);
+            d->in_use = false;
+            lock_release(&P.lock);
+            return STATUS_INSUFFICIENT_RESOURCES;
+        }
+    }
+    *out = d;
+    return STATUS_SUCCESS;
+}
+
+/* Tears a domain down: tables back to the pool, and the units forget its id before the id can
+ * be used again. */
+static void destroy_domain(struct ddi_domain *d)
+{
+    if (d->kind != KIND_PASSTHROUGH) {
+        for (unsigned i = 0; i < d->core.unit_count; i++)
+            vtd_flush_domain(d->core.units[i], domain_id(d));
+        domain_destroy(&d->core);
+    }
+    lock_acquire(&P.lock);
+    d->in_use = false;
+    lock_release(&P.lock);
+}
+
+static NTSTATUS NTAPI CreateDomain(BOOLEAN OsManagedPageTable, PIOMMU_DMA_DOMAIN *DomainOut)
+{
+    if (!DomainOut)
+        return STATUS_INVALID_PARAMETER_2;
+    struct ddi_domain *d;
+    NTSTATUS st = new_domain(OsManagedPageTable ? KIND_V1_OS_MANAGED : KIND_V1_CALLER_MANAGED, &d);
+    if (NT_SUCCESS(st)) {
+        *DomainOut = make_handle(TAG_DOMAIN, d->generation, domain_index(d));
+        domain_put(d);
+    }
+    return st;
+}
+
+static unsigned allocator_width(ULONG requested)
+{
+    unsigned table_bits = 12 + 9 * P.levels;
+    return requested < table_bits ? requested : table_bits;
+}
+
+/* Reserves (and maps, when asked) the regions given at creation; undoes them on failure. */
+static NTSTATUS reserve_regions(struct ddi_domain *d, PIOMMU_DMA_RESERVED_REGION regions)
+{
+    unsigned n = 0;
+    NTSTATUS st = STATUS_SUCCESS;
+    PIOMMU_DMA_RESERVED_REGION r = regions;
+    for (; r && NT_SUCCESS(st); r = r->RegionNext, n++) {
+        uint64_t base = r->Base, size = r->NumberOfPages * PAGE_SIZE;
+        if (n == MAX_RESERVED_REGIONS || (base & (PAGE_SIZE - 1)) || !r->NumberOfPages ||
+            r->NumberOfPages > DDI_MAX_MAP_PAGES || base + size < base || base + size > slpt_iova_limit(&d->core.tables)) {
+            st = STATUS_INVALID_PARAMETER_4;
+            break;
+        }
+        if (r->ShouldMap && !may_map(base, size)) {
+            st = STATUS_ACCESS_DENIED;
+            break;
+        }
+        if (d->has_allocator && iova_reserve(&d->iova, base, size) != IOMMU_OK) {
+            st = STATUS_INVALID_PARAMETER_4;
+            break;
+        }
+        if (r->ShouldMap) {
+            enum iommu_status s = domain_map(&d->core, base, base, size, SLPT_READ | SLPT_WRITE);
+            if (s != IOMMU_OK) {
+                if (d->has_allocator)
+                    iova_unreserve(&d->iova, base, size);
+                st = s == IOMMU_EEXIST ? STATUS_INVALID_PARAMETER_4 : status_of(s);
+            }
+        }
+    }
+    /* On failure the caller destroys the domain, which takes the regions mapped so far with
+     * its tables (D10). */
+    return st;
+}
+
+static NTSTATUS NTAPI CreateDomainEx(IOMMU_DMA_DOMAIN_TYPE DomainType, IOMMU_DMA_DOMAIN_CREATION_FLAGS Flags,
+                                     PIOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG LogicalAllocatorConfig,
+                                     PIOMMU_DMA_RESERVED_REGION ReservedRegions, PIOMMU_DMA_DOMAIN *DomainOut)
+{
+    if ((unsigned)DomainType >= DomainTypeMax)
+        return STATUS_INVALID_PARAMETER_1;
+    if (Flags.AsUlonglong)
+        return STATUS_INVALID_PARAMETER_2;
+    if (!DomainOut)
+        return STATUS_INVALID_PARAMETER_5;
+    if (DomainType == DomainTypeUnmanaged || DomainType == DomainTypeTranslateS1)
+        return STATUS_NOT_SUPPORTED;
+    bool buddy = false;
+    if (LogicalAllocatorConfig) {
+        if ((unsigned)LogicalAllocatorConfig->LogicalAllocatorType >= IommuDmaLogicalAllocatorMax)
+            return STATUS_INVALID_PARAMETER_1;
+        buddy = LogicalAllocatorConfig->LogicalAllocatorType == IommuDmaLogicalAllocatorBuddy;
+        if (buddy && DomainType != DomainTypeTranslate)
+            return STATUS_INVALID_PARAMETER;
+        if (buddy && (LogicalAllocatorConfig->BuddyAllocatorConfig.AddressWidth <= 12 ||
+                      LogicalAllocatorConfig->BuddyAllocatorConfig.AddressWidth > 63))
+            return STATUS_INVALID_PARAMETER_3;
+    }
+    if (ReservedRegions && DomainType != DomainTypeTranslate)
+        return STATUS_INVALID_PARAMETER_4;
+    struct ddi_domain *d;
+    NTSTATUS st = new_domain(DomainType == DomainTypeTranslate ? KIND_TRANSLATE : KIND_PASSTHROUGH, &d);
+    if (!NT_SUCCESS(st))
+        return st;
+    if (buddy) {
+        unsigned width = allocator_width(LogicalAllocatorConfig->BuddyAllocatorConfig.AddressWidth);
+        d->has_allocator = width > 12 && iova_init(&d->iova, width, P.allocator_mem[domain_index(d)], ALLOCATOR_BYTES);
+        if (!d->has_allocator)
+            st = STATUS_INVALID_PARAMETER_3;
+        /* The allocator is the provider's, under the layout lock; the core's allocating
+         * maps are not used, so core.iova stays NULL. */
+    }
+    if (NT_SUCCESS(st) && ReservedRegions)
+        st = reserve_regions(d, ReservedRegions);
+    if (!NT_SUCCESS(st)) {
+        destroy_domain(d); /* the regions mapped so far go with the tables */
+        return st;
+    }
+    *DomainOut = make_handle(TAG_DOMAIN, d->generation, domain_index(d));
+    domain_put(d);
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS NTAPI DeleteDomain(PIOMMU_DMA_DOMAIN Domain)
+{
+    lock_acquire(&P.lock);
+    struct ddi_domain *d = P.ready ? domain_of(Domain) : NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!d)
+        st = STATUS_INVALID_PARAMETER_1;
+    else if (d->devices || d->tokens || d->busy)
+        st = STATUS_RESOURCE_IN_USE;
+    else
+        d->busy = 1; /* ours now: nothing else can pin it */
+    lock_release(&P.lock);
+    if (NT_SUCCESS(st))
+        destroy_domain(d);
+    return st;
+}
+
+/* ---- devices ---- */
+
+static int find_unit_for(uint16_t segment, uint16_t sid)
+{
+    const struct pci_inventory *inv = P.plat.pci;
+    for (uint32_t i = 0; inv && i < inv->count; i++)
+        if (inv->fn[i].segment == segment && pci_sid(&inv->fn[i]) == sid)
+            return inv->fn[i].unit;
+    return -1;
+}
+
+static struct ddi_device *device_at(uint16_t segment, uint16_t sid)
+{
+    for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
+        if (P.device[i].in_use && P.device[i].segment == segment && P.device[i].sid == sid)
+            return &P.device[i];
+    return NULL;
+}
+
+/* Makes a device record; with the provider lock held. */
+static struct ddi_device *new_device(uint16_t segment, uint16_t sid, int unit, bool from_v1)
+{
+    for (unsigned i = 0; i < DDI_MAX_DEVICES; i++) {
+        struct ddi_device *dev = &P.device[i];
+        if (dev->in_use)
+            continue;
+        uint16_t generation = (uint16_t)(dev->generation + 1);
+        *dev = (struct ddi_device){.in_use = true, .generation = generation ? generation : 1, .from_v1 = from_v1,
+                                   .segment = segment, .sid = sid, .unit = (unsigned)unit, .domain = -1};
+        dev->last_types = available_types(dev);
+        return dev;
+    }
+    return NULL;
+}
+
+static NTSTATUS NTAPI CreateDevice(PDEVICE_OBJECT DeviceObject, PIOMMU_DEVICE_CREATION_CONFIGURATION DeviceConfig,
+                                   PIOMMU_DMA_DEVICE *DmaDeviceOut)
+{
+    uint16_t segment, sid;
+    if (!pdo_location(DeviceObject, &segment, &sid))
+        return STATUS_INVALID_PARAMETER_1;
+    if (DeviceConfig)
+        return STATUS_INVALID_PARAMETER_2; /* x64 PCI: no configuration (E2; no PASID yet) */
+    if (!DmaDeviceOut)
+        return STATUS_INVALID_PARAMETER_3;
+    lock_acquire(&P.lock);
+    int unit = P.ready ? find_unit_for(segment, sid) : -1;
+    NTSTATUS st = STATUS_SUCCESS;
+    struct ddi_device *dev = NULL;
+    if (unit < 0 || (unsigned)unit >= P.plat.unit_count)
+        st = STATUS_NOT_FOUND;
+    else if (device_at(segment, sid))
+        st = STATUS_RESOURCE_IN_USE; /* one DMA device per PCI function */
+    else if (!(dev = new_device(segment, sid, unit, false)))
+        st = STATUS_INSUFFICIENT_RESOURCES;
+    if (dev)
+        *DmaDeviceOut = make_handle(TAG_DEVICE, dev->generation, (unsigned)(dev - P.device));
+    lock_release(&P.lock);
+    return st;
+}
+
+static NTSTATUS NTAPI DeleteDevice(PIOMMU_DMA_DEVICE DmaDevice)
+{
+    lock_acquire(&P.lock);
+    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!dev)
+        st = STATUS_INVALID_PARAMETER_1;
+    else if (dev->domain >= 0 || dev->callback)
+        st = STATUS_RESOURCE_IN_USE; /* E9, E10 */
+    else
+        dev->in_use = false;
+    lock_release(&P.lock);
+    return st;
+}
+
+/* Points the device's context entry at the domain (or back where it came from). Called with
+ * the provider lock held: context changes are rare and short. */
+static enum iommu_status program_context(struct ddi_device *dev, struct ddi_domain *d)
+{
+    struct vtd_unit *u = P.plat.units[dev->unit];
+    if (!d) {
+        if (P.plat.has_default_context)
+            return vtd_set_context(u, dev->sid, &P.plat.default_context);
+        return vtd_clear_context(u, dev->sid);
+    }
+    struct vtd_context ctx = {VTD_TRANSLATE, domain_id(d), 0, P.levels};
+    if (d->kind == KIND_PASSTHROUGH)
+        ctx.type = VTD_PASSTHROUGH;
+    else
+        ctx.table_pa = d->core.tables.root_pa;
+    enum iommu_status s = vtd_set_context(u, dev->sid, &ctx);
+    if (s == IOMMU_OK && d->kind != KIND_PASSTHROUGH)
+        s = domain_add_unit(&d->core, u);
+    return s;
+}
+
+/* Attach with the provider lock held; the caller checked the handles. */
+static NTSTATUS attach_locked(struct ddi_domain *d, struct ddi_device *dev, bool check_policy)
+{
+    if (check_policy && !(available_types(dev) & domain_type_bit(d)))
+        return STATUS_ACCESS_DENIED; /* E4: checked first */
+    if (dev->domain == (int)domain_index(d))
+        return STATUS_SUCCESS; /* E6 */
+    if (dev->domain >= 0)
+        return STATUS_INVALID_PARAMETER; /* E5 */
+    enum iommu_status s = program_context(dev, d);
+    if (s != IOMMU_OK) {
+        program_context(dev, NULL);
+        return status_of(s);
+    }
+    dev->domain = (int)domain_index(d);
+    d->devices++;
+    return STATUS_SUCCESS;
+}
+
+static void detach_locked(struct ddi_device *dev)
+{
+    program_context(dev, NULL);
+    P.domain[dev->domain].devices--;
+    dev->domain = -1;
+    dev->fault_reporting = false;
+}
+
+static NTSTATUS NTAPI AttachDeviceEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_DMA_DEVICE DmaDevice)
+{
+    lock_acquire(&P.lock);
+    struct ddi_domain *d = P.ready ? domain_of(Domain) : NULL;
+    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    NTSTATUS st = !d ? STATUS_INVALID_PARAMETER_1 : !dev ? STATUS_INVALID_PARAMETER_2 : attach_locked(d, dev, true);
+    lock_release(&P.lock);
+    return st;
+}
+
+static NTSTATUS NTAPI DetachDeviceEx(PIOMMU_DMA_DEVICE DmaDevice)
+{
+    lock_acquire(&P.lock);
+    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!dev || dev->domain < 0)
+        st = STATUS_INVALID_PARAMETER_1; /* E7 */
+    else
+        detach_locked(dev);
+    lock_release(&P.lock);
+    return st;
+}
+
+static NTSTATUS NTAPI AttachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject, ULONG InputMappingIdBase,
+                                   ULONG MappingCount)
+{
+    uint16_t segment, sid;
+    lock_acquire(&P.lock);
+    struct ddi_domain *d = P.ready ? domain_of(Domain) : NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    int unit = -1;
+    if (!d)
+        st = STATUS_INVALID_PARAMETER_1;
+    else if (!pdo_location(PhysicalDeviceObject, &segment, &sid) ||
+             (unit = find_unit_for(segment, sid)) < 0 || (unsigned)unit >= P.plat.unit_count)
+        st = STATUS_INVALID_PARAMETER_2;
+    else if (InputMappingIdBase != 0)
+        st = STATUS_INVALID_PARAMETER_3; /* E14: no stream ids on x64 */
+    else if (MappingCount != 1)
+        st = STATUS_INVALID_PARAMETER_4;
+    if (NT_SUCCESS(st)) {
+        struct ddi_device *dev = device_at(segment, sid);
+        bool made = false;
+        if (!dev) {
+            dev = new_device(segment, sid, unit, true);
+            made = dev != NULL;
+        }
+        st = !dev ? STATUS_INSUFFICIENT_RESOURCES : attach_locked(d, dev, true);
+        if (!NT_SUCCESS(st) && made)
+            dev->in_use = false;
+    }
+    lock_release(&P.lock);
+    return st;
+}
+
+static NTSTATUS NTAPI DetachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject, ULONG InputMappingId)
+{
+    uint16_t segment, sid;
+    lock_acquire(&P.lock);
+    struct ddi_domain *d = P.ready ? domain_of(Domain) : NULL;
+    struct ddi_device *dev = NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!d)
+        st = STATUS_INVALID_PARAMETER_1;
+    else if (!pdo_location(PhysicalDeviceObject, &segment, &sid) || !(dev = device_at(segment, sid)) ||
+             dev->domain != (int)domain_index(d))
+        st = STATUS_INVALID_PARAMETER_2;
+    else if (InputMappingId != 0)
+        st = STATUS_INVALID_PARAMETER_3;
+    if (NT_SUCCESS(st)) {
+        detach_locked(dev);
+        if (dev->from_v1)
+            dev->in_use = false;
+    }
+    lock_release(&P.lock);
+    return st;
+}
+
+static VOID NTAPI QueryAvailableDomainTypes(PIOMMU_DMA_DEVICE DmaDevice, PULONG AvailableDomains)
+{
+    if (!AvailableDomains)
+        return;
+    lock_acquire(&P.lock);
+    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    *AvailableDomains = dev ? available_types(dev) : 0;
+    lock_release(&P.lock);
+}
+
+/* ---- state-change callbacks ---- */
+
+static NTSTATUS NTAPI RegisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK StateChangeCallback,
+                                                           PVOID Context, PIOMMU_DMA_DEVICE DmaDevice,
+                                                           PIOMMU_INTERFACE_STATE_CHANGE_FIELDS StateFields)
+{
+    if (!StateFields || !StateFields->AsULONG || (StateFields->AsULONG & ~1u))
+        return STATUS_INVALID_PARAMETER_4; /* S1, checked first; reserved bits refused */
+    if (!StateChangeCallback)
+        return STATUS_INVALID_PARAMETER_1;
+    lock_acquire(&P.lock);
+    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    IOMMU_INTERFACE_STATE_CHANGE change = {0};
+    if (!dev)
+        st = STATUS_INVALID_PARAMETER_3;
+    else if (dev->callback)
+        st = STATUS_UNSUCCESSFUL; /* S3 */
+    else {
+        dev->callback = StateChangeCallback;
+        dev->callback_context = Context;
+        dev->watched = StateFields->AsULONG;
+        dev->last_types = available_types(dev);
+        change.PresentFields.AsULONG = StateFields->AsULONG;
+        change.AvailableDomainTypes = dev->last_types;
+    }
+    lock_release(&P.lock);
+    if (NT_SUCCESS(st))
+        StateChangeCallback(&change, Context); /* S2: once, before returning, no lock held */
+    return st;
+}
+
+static NTSTATUS NTAPI UnregisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK StateChangeCallback,
+                                                             PIOMMU_DMA_DEVICE DmaDevice)
+{
+    lock_acquire(&P.lock);
+    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!dev)
+        st = STATUS_INVALID_PARAMETER_2;
+    else if (!dev->callback || dev->callback != StateChangeCallback)
+        st = STATUS_UNSUCCESSFUL; /* S4 */
+    else
+        dev->callback = NULL;
+    lock_release(&P.lock);
+    return st;
+}
+
+void ddi_set_dma_guard(bool blocking)
+{
+    /* Notify outside the lock, one device at a time (S6). */
+    lock_acquire(&P.lock);
+    P.dma_guard = blocking;
+    lock_release(&P.lock);
+    for (unsigned i = 0; i < DDI_MAX_DEVICES; i++) {
+        lock_acquire(&P.lock);
+        struct ddi_device *dev = &P.device[i];
+        PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK cb = NULL;
+        PVOID ctx = NULL;
+        IOMMU_INTERFACE_STATE_CHANGE change = {0};
+        if (dev->in_use && dev->callback && (dev->watched & 1) && available_types(dev) != dev->last_types) {
+            dev->last_types = available_types(dev);
+            cb = dev->callback;
+            ctx = dev->callback_context;
+            change.PresentFields.AsULONG = 1;
+            change.AvailableDomainTypes = dev->last_types;
+        }
+        lock_release(&P.lock);
+        if (cb)
+            cb(&change, ctx);
+    }
+}
+
+/* ---- logical and identity mappings ---- */
+
+static NTSTATUS NTAPI MapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions, PMDL Mdl, ULONGLONG LogicalAddress)
+{
+    struct ddi_domain *d = domain_get(Domain);
+    if (!d)
+        return STATUS_INVALID_PARAMETER_1;
+    struct phys ph;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!os_managed(d))
+        st = STATUS_INVALID_PARAMETER_1;
+    else if (!perm_valid(Permissions))
+        st = STATUS_INVALID_PARAMETER_2;
+    else if (!phys_from_mdl(Mdl, &ph))
+        st = STATUS_INVALID_PARAMETER_3; /* M1 */
+    else if (LogicalAddress & (PAGE_SIZE - 1) || LogicalAddress >= slpt_iova_limit(&d->core.tables))
+        st = STATUS_INVALID_PARAMETER_4; /* M2 */
+    else if (d->has_allocator)
+        st = STATUS_NOT_SUPPORTED; /* the buddy allocator takes no explicit addresses (M6) */
+    else if (!phys_may_map(&ph))
+        st = STATUS_ACCESS_DENIED;
+    else {
+        lock_acquire(&d->layout_lock);
+        if (range_has_token(d, LogicalAddress, ph.pages * PAGE_SIZE))
+            st = STATUS_RESOURCE_IN_USE;
+        else {
+            enum iommu_status s = map_phys(d, LogicalAddress, &ph, Permissions);
+            st = s == IOMMU_EINVAL || s == IOMMU_ERANGE ? STATUS_INVALID_PARAMETER_4 : status_of(s);
+        }
+        lock_release(&d->layout_lock);
+    }
+    domain_put(d);
+    return st;
+}
+
+static NTSTATUS NTAPI MapLogicalRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions,
+                                        PIOMMU_MAP_PHYSICAL_ADDRESS PhysicalAddressToMap,
+                                        PIOMMU_DMA_LOGICAL_ADDRESS ExplicitLogicalAddress,
+                                        PIOMMU_DMA_LOGICAL_ADDRESS MinLogicalAddress,
+                                        PIOMMU_DMA_LOGICAL_ADDRESS MaxLogicalAddress,
+                                        PIOMMU_DMA_LOGICAL_ADDRESS LogicalAddressOut)
+{
+    struct ddi_domain *d = domain_get(Domain);
+    if (!d)
+        return STATUS_INVALID_PARAMETER_1;
+    struct phys ph;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!os_managed(d))
+        st = STATUS_INVALID_PARAMETER_1; /* M3 */
+    else if (!perm_valid(Permissions))
+        st = STATUS_INVALID_PARAMETER_2;
+    else if (!phys_from_descriptor(PhysicalAddressToMap, &ph))
+        st = STATUS_INVALID_PARAMETER_3; /* M4 */
+    else if (!LogicalAddressOut)
+        st = STATUS_INVALID_PARAMETER_7;
+    else if (d->has_allocator ? ExplicitLogicalAddress != NULL : true)
+        st = d->has_allocator ? STATUS_NOT_SUPPORTED /* M6, documented code */
+           : !ExplicitLogicalAddress ? STATUS_NOT_SUPPORTED /* M5 */
+           : (*ExplicitLogicalAddress & (PAGE_SIZE - 1)) || *ExplicitLogicalAddress >= slpt_iova_limit(&d->core.tables)
+               ? STATUS_INVALID_PARAMETER_4 /* M7, documented code; M8: Min/Max ignored */
+               : STATUS_SUCCESS;
+    if (NT_SUCCESS(st) && !phys_may_map(&ph))
+        st = STATUS_ACCESS_DENIED;
+    if (!NT_SUCCESS(st)) {
+        domain_put(d);
+        return st;
+    }
+    uint64_t iova = 0, size = ph.pages * PAGE_SIZE;
+    lock_acquire(&d->layout_lock);
+    if (d->has_allocator) {
+        /* An allocated range is the allocator's to give: no token can be in it. */
+        uint64_t min = MinLogicalAddress ? *MinLogicalAddress : 0;
+        uint64_t max = MaxLogicalAddress ? *MaxLogicalAddress : UINT64_MAX;
+        enum iommu_status s = iova_alloc(&d->iova, size, min, max, &iova);
+        st = s == IOMMU_OK ? STATUS_SUCCESS
+           : s == IOMMU_EINVAL ? STATUS_INVALID_PARAMETER_3
+           : s == IOMMU_ENOMEM ? STATUS_INSUFFICIENT_RESOURCES
+                               : STATUS_INVALID_PARAMETER_MIX; /* M10, documented code */
+    } else {
+        iova = *ExplicitLogicalAddress;
+        if (range_has_token(d, iova, size))
+            st = STATUS_RESOURCE_IN_USE;
+    }
+    if (NT_SUCCESS(st)) {
+        enum iommu_status s = map_phys(d, iova, &ph, Permissions);
+        st = s == IOMMU_EINVAL || s == IOMMU_ERANGE ? STATUS_INVALID_PARAMETER_4 : status_of(s);
+        if (!NT_SUCCESS(st) && d->has_allocator)
+            iova_free(&d->iova, iova, size); /* M15 */
+    }
+    lock_release(&d->layout_lock);
+    if (NT_SUCCESS(st))
+        *LogicalAddressOut = iova; /* M13: only on success */
+    domain_put(d);
+    return st;
+}
+
+static NTSTATUS NTAPI UnmapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONGLONG LogicalAddress, ULONGLONG NumberOfPages)
+{
+    struct ddi_domain *d = domain_get(Domain);
+    if (!d)
+        return STATUS_INVALID_PARAMETER_1;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!os_managed(d))
+        st = STATUS_INVALID_PARAMETER_1; /* M16 */
+    else if (LogicalAddress & (PAGE_SIZE - 1) || LogicalAddress >= slpt_iova_limit(&d->core.tables))
+        st = STATUS_INVALID_PARAMETER_2;
+    else if (!NumberOfPages || NumberOfPages > DDI_MAX_MAP_PAGES ||
+             NumberOfPages > (slpt_iova_limit(&d->core.tables) - LogicalAddress) / PAGE_SIZE)
+        st = STATUS_INVALID_PARAMETER_3;
+    else {
+        uint64_t size = NumberOfPages * PAGE_SIZE;
+        lock_acquire(&d->layout_lock);
+        st = range_has_token(d, LogicalAddress, size) ? STATUS_RESOURCE_IN_USE
+                                                      : status_of(domain_unmap(&d->core, LogicalAddress, size)); /* M17 */
+        /* An allocator range goes back once none of it is mapped. A range the allocator gave
+         * is its block's head: mapped from the start of the block for its whole length, the
+         * rest of the block never mapped. So when [LogicalAddress, +size) was such a range,
+         * the block is the smallest one holding size and nothing after size in it is
+         * mapped; iova_free checks that the block was handed out. A part of a range, unmapped
+         * on its own, matches no block and the range stays allocated (docs/ddi.md, M18). */
+        uint64_t block = iova_block_size(size);
+        if (NT_SUCCESS(st) && d->has_allocator && !any_mapped(d, LogicalAddress + size, block - size))
+            iova_free(&d->iova, LogicalAddress, block);
+        lock_release(&d->layout_lock);
+    }
+    domain_put(d);
+    return st;
+}
+
+/* Identity maps, V1 (MDL) and Ex (descriptor): bad_descriptor is the status for a descriptor
+ * that cannot be used, which differs between map and unmap. */
+static NTSTATUS identity(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions, bool map, bool have_phys, const struct phys *ph,
+                         NTSTATUS bad_descriptor)
+{
+    struct ddi_domain *d = domain_get(Domain);
+    if (!d)
+        return STATUS_INVALID_PARAMETER_1;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (d->kind == KIND_PASSTHROUGH)
+        st = STATUS_SUCCESS; /* I1: nothing to do */
+    else if (!os_managed(d))
+        st = STATUS_INVALID_PARAMETER_1; /* I2 */
+    else if (map && !perm_valid(Permissions))
+        st = STATUS_INVALID_PARAMETER_2;
+    else if (!have_phys)
+        st = bad_descriptor; /* I3 */
+    else if (d->has_allocator)
+        st = STATUS_NOT_SUPPORTED; /* I4 */
+    else if (map && !phys_may_map(ph))
+        st = STATUS_ACCESS_DENIED;
+    else {
+        lock_acquire(&d->layout_lock);
+        if (phys_has_token(d, ph))
+            st = STATUS_RESOURCE_IN_USE;
+        else if (map) {
+            enum iommu_status s = map_identity(d, ph, Permissions);
+            st = s == IOMMU_EINVAL || s == IOMMU_ERANGE ? bad_descriptor : status_of(s); /* I5 */
+        } else
+            unmap_identity(d, ph);
+        lock_release(&d->layout_lock);
+    }
+    domain_put(d);
+    return st;
+}
+
+static NTSTATUS NTAPI MapIdentityRange(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions, PMDL Mdl)
+{
+    struct phys ph;
+    bool ok = phys_from_mdl(Mdl, &ph);
+    return identity(Domain, Permissions, true, ok, &ph, STATUS_INVALID_PARAMETER_3);
+}
+
+static NTSTATUS NTAPI UnmapIdentityRange(PIOMMU_DMA_DOMAIN Domain, PMDL Mdl)
+{
+    struct phys ph;
+    bool ok = phys_from_mdl(Mdl, &ph);
+    return identity(Domain, 0, false, ok, &ph, STATUS_INVALID_PARAMETER_2);
+}
+
+static NTSTATUS NTAPI MapIdentityRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions,
+                                         PIOMMU_MAP_PHYSICAL_ADDRESS PhysicalAddressToMap)
+{
+    struct phys ph;
+    bool ok = phys_from_descriptor(PhysicalAddressToMap, &ph);
+    return identity(Domain, Permissions, true, ok, &ph, STATUS_INVALID_PARAMETER_3);
+}
+
+static NTSTATUS NTAPI UnmapIdentityRangeEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_MAP_PHYSICAL_ADDRESS MappedPhysicalAddress)
+{
+    struct phys ph;
+    bool ok = phys_from_descriptor(MappedPhysicalAddress, &ph);
+    return identity(Domain, 0, false, ok, &ph, STATUS_INVALID_PARAMETER_2);
+}
+
+/* ---- reserved logical ranges (tokens) ---- */
+
+static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_T Size,
+                                                 PIOMMU_DMA_LOGICAL_ADDRESS ExplicitLogicalAddress,
+                                                 PIOMMU_DMA_LOGICAL_ADDRESS MinLogicalAddress,
+                                                 PIOMMU_DMA_LOGICAL_ADDRESS MaxLogicalAddress,
+                                                 PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN *LogicalAddressToken)
+{
+    if (LogicalAddressToken)
+        *LogicalAddressToken = NULL; /* R5 */
+    if (!Size || (Size & (PAGE_SIZE - 1)) || Size / PAGE_SIZE > DDI_MAX_MAP_PAGES)
+        return STATUS_INVALID_PARAMETER_2; /* R2: before the domain */
+    struct ddi_domain *d = domain_get(Domain);
+    if (!d)
+        return STATUS_INVALID_PARAMETER_1;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!os_managed(d))
+        st = STATUS_INVALID_PARAMETER_1; /* R1 */
+    else if (!LogicalAddressToken)
+        st = STATUS_INVALID_PARAMETER_6;
+    else if (d->has_allocator && ExplicitLogicalAddress)
+        st = STATUS_NOT_SUPPORTED; /* R4 */
+    else if (!d->has_allocator && !ExplicitLogicalAddress)
+        st = STATUS_NOT_SUPPORTED;
+    else if (!d->has_allocator &&
+             ((*ExplicitLogicalAddress & (PAGE_SIZE - 1)) || *ExplicitLogicalAddress >= slpt_iova_limit(&d->core.tables) ||
+              Size > slpt_iova_limit(&d->core.tables) - *ExplicitLogicalAddress))
+        st = STATUS_INVALID_PARAMETER_3; /* R3 */
+    if (!NT_SUCCESS(st)) {
+        domain_put(d);
+        return st;
+    }
+    uint64_t base = 0;
+    bool allocated = false;
+    struct ddi_token *t = NULL;
+    lock_acquire(&d->layout_lock);
+    if (d->has_allocator) {
+        uint64_t min = MinLogicalAddress ? *MinLogicalAddress : 0;
+        uint64_t max = MaxLogicalAddress ? *MaxLogicalAddress : UINT64_MAX;
+        enum iommu_status s = iova_alloc(&d->iova, Size, min, max, &base);
+        st = s == IOMMU_OK ? STATUS_SUCCESS
+           : s == IOMMU_EINVAL ? STATUS_INVALID_PARAMETER_2
+           : s == IOMMU_ENOMEM ? STATUS_INSUFFICIENT_RESOURCES
+                               : STATUS_INVALID_PARAMETER_MIX;
+        allocated = s == IOMMU_OK;
+    } else {
+        base = *ExplicitLogicalAddress;
+        if (range_has_token(d, base, Size) || any_mapped(d, base, Size))
+            st = STATUS_RESOURCE_IN_USE; /* R6 */
+    }
+    if (NT_SUCCESS(st)) {
+        lock_acquire(&P.lock);
+        for (unsigned k = 0; k < DDI_MAX_TOKENS && !t; k++) {
+            unsigned i = (P.next_token + k) % DDI_MAX_TOKENS;
+            if (!P.token[i].in_use) {
+                t = &P.token[i];
+                P.next_token = (i + 1) % DDI_MAX_TOKENS;
+            }
+        }
+        if (t) {
+            *t = (struct ddi_token){.pub = {base, Size}, .in_use = true, .from_allocator = allocated,
+                                    .domain = (int)domain_index(d)};
+            d->tokens++;
+        }
+        lock_release(&P.lock);
+        if (!t)
+            st = STATUS_INSUFFICIENT_RESOURCES;
+    }
+    if (t) {
+        lock_acquire(&d->core.lock);
+        enum iommu_status s = slpt_prepare(&d->core.tables, base, Size); /* every table, now */
+        lock_release(&d->core.lock);
+        if (s != IOMMU_OK) {
+            st = s == IOMMU_EEXIST ? STATUS_RESOURCE_IN_USE : status_of(s);
+            lock_acquire(&P.lock);
+            t->in_use = false;
+            d->tokens--;
+            lock_release(&P.lock);
+        }
+    }
+    if (!NT_SUCCESS(st) && allocated)
+        iova_free(&d->iova, base, Size);
+    lock_release(&d->layout_lock);
+    if (NT_SUCCESS(st))
+        *LogicalAddressToken = &t->pub;
+    domain_put(d);
+    return st;
+}
+
+static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN LogicalAddressToken)
+{
+    lock_acquire(&P.lock);
+    struct ddi_token *t = P.ready ? token_of(LogicalAddressToken) : NULL;
+    struct ddi_domain *d = t ? &P.domain[t->domain] : NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!t)
+        st = STATUS_INVALID_PARAMETER_1;
+    else if (t->segments)
+        st = STATUS_RESOURCE_IN_USE; /* R16 */
+    else
+        d->busy++; /* keeps the domain while the token goes */
+    lock_release(&P.lock);
+    if (!NT_SUCCESS(st))
+        return st;
+    lock_acquire(&d->layout_lock);
+    lock_acquire(&P.lock);
+    /* Checked again: another free of the same token, or a map on it, may have come first. */
+    bool still = token_of(LogicalAddressToken) == t && !t->segments;
+    st = still ? STATUS_SUCCESS : token_of(LogicalAddressToken) ? STATUS_RESOURCE_IN_USE : STATUS_INVALID_PARAMETER_1;
+    struct ddi_token gone = *t;
+    if (still)
+        t->in_use = false; /* from here no map can start on it, and the slot may be reused */
+    lock_release(&P.lock);
+    if (still) {
+        lock_acquire(&d->core.lock);
+        slpt_unprepare(&d->core.tables, gone.pub.LogicalAddressBase, gone.pub.Size);
+        lock_release(&d->core.lock);
+        if (gone.from_allocator)
+            iova_free(&d->iova, gone.pub.LogicalAddressBase, gone.pub.Size); /* R18 */
+    }
+    lock_release(&d->layout_lock);
+    lock_acquire(&P.lock);
+    if (still)
+        d->tokens--;
+    d->busy--;
+    lock_release(&P.lock);
+    return st;
+}
+
+/* Pins the token's domain; NULL if the token is not live. */
+static struct ddi_domain *token_domain_get(const void *token, struct ddi_token **out)
+{
+    lock_acquire(&P.lock);
+    struct ddi_token *t = P.ready ? token_of(token) : NULL;
+    struct ddi_domain *d = t ? &P.domain[t->domain] : NULL;
+    if (d)
+        d->busy++;
+    lock_release(&P.lock);
+    *out = t;
+    return d;
+}
+
+/* The token's domain, pinned and with its layout lock held, so the token cannot be freed
+ * while a segment is mapped or unmapped in it; NULL if the token is not live. */
+static struct ddi_domain *token_lock(const void *token, struct ddi_token **out)
+{
+    struct ddi_domain *d = token_domain_get(token, out);
+    if (!d)
+        return NULL;
+    lock_acquire(&d->layout_lock);
+    lock_acquire(&P.lock);
+    /* It may have been freed, and its slot given to another domain's token, meanwhile. */
+    bool live = token_of(token) == *out && (*out)->domain == (int)domain_index(d);
+    lock_release(&P.lock);
+    if (live)
+        return d;
+    lock_release(&d->layout_lock);
+    domain_put(d);
+    return NULL;
+}
+
+static void token_unlock(struct ddi_domain *d)
+{
+    lock_release(&d->layout_lock);
+    domain_put(d);
+}
+
+static NTSTATUS NTAPI MapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN LogicalAddressToken, SIZE_T Offset,
+                                              ULONG Permissions, PIOMMU_MAP_PHYSICAL_ADDRESS PhysicalAddressToMap,
+                                              PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT MappedSegment)
+{
+    struct ddi_token *t;
+    struct ddi_domain *d = token_lock(LogicalAddressToken, &t);
+    if (!d)
+        return LogicalAddressToken ? STATUS_UNSUCCESSFUL : STATUS_INVALID_PARAMETER_1; /* R17: gone or going */
+    struct phys ph;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (Offset & (PAGE_SIZE - 1) || Offset >= t->pub.Size)
+        st = STATUS_INVALID_PARAMETER_2; /* R7 */
+    else if (!perm_valid(Permissions))
+        st = STATUS_INVALID_PARAMETER_3;
+    else if (!phys_from_descriptor(PhysicalAddressToMap, &ph) || ph.pages > (t->pub.Size - Offset) / PAGE_SIZE)
+        st = STATUS_INVALID_PARAMETER_4; /* R8, R9: Offset + size <= token.Size */
+    else if (!MappedSegment)
+        st = STATUS_INVALID_PARAMETER_5;
+    else if (!phys_may_map(&ph))
+        st = STATUS_ACCESS_DENIED;
+    else {
+        /* The tables are all there (the range is prepared): this allocates nothing (R13). */
+        enum iommu_status s = map_phys(d, t->pub.LogicalAddressBase + Offset, &ph, Permissions);
+        st = s == IOMMU_OK ? STATUS_SUCCESS : STATUS_RESOURCE_IN_USE; /* R10 */
+    }
+    if (NT_SUCCESS(st)) {
+        lock_acquire(&P.lock);
+        t->segments++;
+        lock_release(&P.lock);
+        MappedSegment->OwningToken = &t->pub;
+        MappedSegment->Offset = Offset;
+        MappedSegment->Size = ph.pages * PAGE_SIZE; /* R12 */
+    }
+    token_unlock(d);
+    return st;
+}
+
+static NTSTATUS NTAPI UnmapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT MappedSegment)
+{
+    if (!MappedSegment)
+        return STATUS_INVALID_PARAMETER;
+    struct ddi_token *t;
+    struct ddi_domain *d = token_lock(MappedSegment->OwningToken, &t);
+    if (!d)
+        return STATUS_INVALID_PARAMETER;
+    NTSTATUS st = STATUS_SUCCESS;
+    uint64_t off = MappedSegment->Offset, size = MappedSegment->Size;
+    if (!t->segments || !size || (off | size) & (PAGE_SIZE - 1) || off >= t->pub.Size || size > t->pub.Size - off ||
+        !slpt_lookup(&d->core.tables, t->pub.LogicalAddressBase + off, NULL, NULL, NULL))
+        st = STATUS_INVALID_PARAMETER; /* R14 */
+    else {
+        /* The tables stay (pinned): this frees nothing (R13). */
+        domain_unmap(&d->core, t->pub.LogicalAddressBase + off, size);
+        lock_acquire(&P.lock);
+        t->segments--;
+        lock_release(&P.lock);
+        MappedSegment->Offset = 0; /* R15 */
+        MappedSegment->Size = 0;
+    }
+    token_unlock(d);
+    return st;
+}
+
+/* ---- caller-managed domains, flushes, and what x64 does not have ---- */
+
+static NTSTATUS NTAPI ConfigureDomain(PIOMMU_DMA_DOMAIN Domain, PDOMAIN_CONFIGURATION Configuration)
+{
+    struct ddi_domain *d = domain_get(Domain);
+    if (!d)
+        return STATUS_INVALID_PARAMETER_1;
+    NTSTATUS st;
+    if (d->kind != KIND_V1_CALLER_MANAGED)
+        st = STATUS_INVALID_PARAMETER_1; /* C1, C2 */
+    else if (!Configuration || (unsigned)Configuration->Type >= DomainConfigurationInvalid)
+        st = STATUS_INVALID_PARAMETER_2; /* C5 */
+    else
+        st = STATUS_NOT_SUPPORTED; /* C3 (X64, reserved for the system); ARM64 tables on x64 */
+    domain_put(d);
+    return st;
+}
+
+static NTSTATUS flush_caller_managed(struct ddi_domain *d)
+{
+    if (d->kind != KIND_V1_CALLER_MANAGED)
+        return STATUS_INVALID_PARAMETER_1; /* C7: OS-managed domains flush themselves */
+    for (unsigned i = 0; i < d->core.unit_count; i++)
+        vtd_flush_domain(d->core.units[i], domain_id(d));
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS NTAPI FlushDomain(PIOMMU_DMA_DOMAIN Domain)
+{
+    struct ddi_domain *d = domain_get(Domain);
+    if (!d)
+        return STATUS_INVALID_PARAMETER_1;
+    NTSTATUS st = flush_caller_managed(d);
+    domain_put(d);
+    return st;
+}
+
+static NTSTATUS NTAPI FlushDomainByVaList(PIOMMU_DMA_DOMAIN Domain, BOOLEAN LastLevel, ULONG Number, PVOID VaList)
+{
+    (void)LastLevel;
+    struct ddi_domain *d = domain_get(Domain);
+    if (!d)
+        return STATUS_INVALID_PARAMETER_1;
+    NTSTATUS st;
+    if (d->kind != KIND_V1_CALLER_MANAGED)
+        st = STATUS_INVALID_PARAMETER_1;
+    else if (Number > DDI_MAX_FLUSH_VAS)
+        st = STATUS_INVALID_PARAMETER_3;
+    else if (Number && !VaList)
+        st = STATUS_INVALID_PARAMETER_4;
+    else
+        st = flush_caller_managed(d); /* a domain-selective flush covers every address listed */
+    domain_put(d);
+    return st;
+}
+
+static NTSTATUS NTAPI QueryInputMappings(PDEVICE_OBJECT PhysicalDeviceObject, PINPUT_MAPPING_ELEMENT Buffer,
+                                         ULONG BufferLength, PULONG ReturnLength)
+{
+    (void)PhysicalDeviceObject;
+    (void)Buffer;
+    (void)BufferLength;
+    (void)ReturnLength;
+    return STATUS_NOT_SUPPORTED; /* A11: ARM64 only */
+}
+
+static NTSTATUS NTAPI SetDeviceFaultReportingEx(PIOMMU_DMA_DEVICE DmaDevice, ULONG InputMappingIdBase, BOOLEAN Enable,
+                                                PDEVICE_FAULT_CONFIGURATION FaultConfig)
+{
+    (void)DmaDevice;
+    (void)InputMappingIdBase;
+    (void)Enable;
+    (void)FaultConfig;
+    return STATUS_NOT_IMPLEMENTED; /* A10, F1 */
+}
+
+/* ---- fault reporting (V1) ---- */
+
+static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObject, ULONG InputMappingIdBase,
+                                              BOOLEAN Enable, PDEVICE_FAULT_CONFIGURATION FaultConfig)
+{
+    uint16_t segment, sid;
+    if (!pdo_location(PhysicalDeviceObject, &segment, &sid))
+        return STATUS_INVALID_PARAMETER_1;
+    if (InputMappingIdBase != 0)
+        return STATUS_INVALID_PARAMETER_2;
+    if (Enable && (!FaultConfig || !FaultConfig->FaultHandler))
+        return STATUS_INVALID_PARAMETER_4;
+    lock_acquire(&P.lock);
+    struct ddi_device *dev = P.ready ? device_at(segment, sid) : NULL;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!dev || dev->domain < 0)
+        st = STATUS_INVALID_PARAMETER_1; /* only for a device a domain holds */
+    else {
+        dev->fault_reporting = Enable;
+        if (Enable)
+            dev->fault_config = *FaultConfig; /* F3: ignored when disabling */
+    }
+    lock_release(&P.lock);
+    return st;
+}
+
+/* VT-d fault reasons as the wdm fault types (docs/ddi.md). */
+static FAULT_INFORMATION_X64_TYPE fault_type(uint8_t reason)
+{
+    switch (reason) {
+    case 0x4:
+        return AddressSizeFault;
+    case 0x5:
+    case 0x6:
+        return TranslationFault;
+    case 0x7:
+    case 0x8:
+    case 0x9:
+        return ExternalFault;
+    default:
+        return UnsupportedUpstreamTransaction;
+    }
+}
+
+unsigned ddi_dispatch_faults(void)
+{
+    unsigned delivered = 0;
+    for (unsigned u = 0; u < P.plat.unit_count; u++) {
+        struct vtd_unit *unit = P.plat.units[u];
+        vtd_drain_faults(unit);
+        struct vtd_fault f;
+        while (vtd_fault_take(unit, &f)) {
+            lock_acquire(&P.lock);
+            struct ddi_device *dev = device_at(unit->segment, f.sid);
+            DEVICE_FAULT_CONFIGURATION cfg = {0};
+            FAULT_INFORMATION info = {0};
+            if (dev && dev->unit == u && dev->fault_reporting && dev->domain >= 0) {
+                cfg = dev->fault_config;
+                struct ddi_domain *d = &P.domain[dev->domain];
+                info.Type = FaultInformationX64;
+                info.IsStage1 = FALSE;
+                info.X64.DomainHandle = make_handle(TAG_DOMAIN, d->generation, (unsigned)dev->domain);
+                info.X64.FaultAddress = (PVOID)(uintptr_t)f.address;
+                info.X64.Flags.FaultAddressValid = 1;
+                info.X64.Type = fault_type(f.reason);
+                info.X64.IommuBaseAddress = unit->base;
+                info.X64.PciSegment = unit->segment;
+            }
+            lock_release(&P.lock);
+            if (cfg.FaultHandler) {
+                cfg.FaultHandler(cfg.FaultContext, &info);
+                delivered++;
+            }
+        }
+    }
+    return delivered;
+}
+
+/* ---- the interface ---- */
+
+static void fill_v1(DMA_IOMMU_INTERFACE_V1 *v)
+{
+    v->CreateDomain = CreateDomain;
+    v->DeleteDomain = DeleteDomain;
+    v->AttachDevice = AttachDevice;
+    v->DetachDevice = DetachDevice;
+    v->FlushDomain = FlushDomain;
+    v->FlushDomainByVaList = FlushDomainByVaList;
+    v->QueryInputMappings = QueryInputMappings;
+    v->MapLogicalRange = MapLogicalRange;
+    v->UnmapLogicalRange = UnmapLogicalRange;
+    v->MapIdentityRange = MapIdentityRange;
+    v->UnmapIdentityRange = UnmapIdentityRange;
+    v->SetDeviceFaultReporting = SetDeviceFaultReporting;
+    v->ConfigureDomain = ConfigureDomain;
+}
+
+static void fill_v2(DMA_IOMMU_INTERFACE_V2 *v)
+{
+    v->CreateDomainEx = CreateDomainEx;
+    v->DeleteDomain = DeleteDomain;
+    v->AttachDeviceEx = AttachDeviceEx;
+    v->DetachDeviceEx = DetachDeviceEx;
+    v->FlushDomain = FlushDomain;
+    v->FlushDomainByVaList = FlushDomainByVaList;
+    v->QueryInputMappings = QueryInputMappings;
+    v->MapLogicalRangeEx = MapLogicalRangeEx;
+    v->UnmapLogicalRange = UnmapLogicalRange;
+    v->MapIdentityRangeEx = MapIdentityRangeEx;
+    v->UnmapIdentityRangeEx = UnmapIdentityRangeEx;
+    v->SetDeviceFaultReportingEx = SetDeviceFaultReportingEx;
+    v->ConfigureDomain = ConfigureDomain;
+    v->QueryAvailableDomainTypes = QueryAvailableDomainTypes;
+    v->RegisterInterfaceStateChangeCallback = RegisterInterfaceStateChangeCallback;
+    v->UnregisterInterfaceStateChangeCallback = UnregisterInterfaceStateChangeCallback;
+    v->ReserveLogicalAddressRange = ReserveLogicalAddressRange;
+    v->FreeReservedLogicalAddressRange = FreeReservedLogicalAddressRange;
+    v->MapReservedLogicalRange = MapReservedLogicalRange;
+    v->UnmapReservedLogicalRange = UnmapReservedLogicalRange;
+    v->CreateDevice = CreateDevice;
+    v->DeleteDevice = DeleteDevice;
+}
+
+NTSTATUS NTAPI IoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE InterfaceOut)
+{
+    if (Version != DMA_IOMMU_INTERFACE_VERSION_1)
+        return STATUS_INVALID_PARAMETER_1; /* A6 */
+    if (!InterfaceOut)
+        return STATUS_INVALID_PARAMETER_2; /* A5 */
+    if (!P.ready)
+        return STATUS_NOT_SUPPORTED;
+    DMA_IOMMU_INTERFACE_V1 v;
+    fill_v1(&v);
+    *InterfaceOut = (DMA_IOMMU_INTERFACE){0}; /* padding after Version included */
+    InterfaceOut->Version = DMA_IOMMU_INTERFACE_VERSION_1;
+    InterfaceOut->CreateDomain = v.CreateDomain;
+    InterfaceOut->DeleteDomain = v.DeleteDomain;
+    InterfaceOut->AttachDevice = v.AttachDevice;
+    InterfaceOut->DetachDevice = v.DetachDevice;
+    InterfaceOut->FlushDomain = v.FlushDomain;
+    InterfaceOut->FlushDomainByVaList = v.FlushDomainByVaList;
+    InterfaceOut->QueryInputMappings = v.QueryInputMappings;
+    InterfaceOut->MapLogicalRange = v.MapLogicalRange;
+    InterfaceOut->UnmapLogicalRange = v.UnmapLogicalRange;
+    InterfaceOut->MapIdentityRange = v.MapIdentityRange;
+    InterfaceOut->UnmapIdentityRange = v.UnmapIdentityRange;
+    InterfaceOut->SetDeviceFaultReporting = v.SetDeviceFaultReporting;
+    InterfaceOut->ConfigureDomain = v.ConfigureDomain;
+    return STATUS_SUCCESS;
+}
+
+NTSTATUS NTAPI IoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_INTERFACE_EX InterfaceOut)
+{
+    /* Version 3 (PASID) is not provided: outside 1..MAX like any other (A3). */
+    if (Version < DMA_IOMMU_INTERFACE_EX_VERSION_1 || Version > DMA_IOMMU_INTERFACE_EX_VERSION_2)
+        return STATUS_INVALID_PARAMETER_1;
+    if (!InterfaceOut)
+        return STATUS_INVALID_PARAMETER_2;
+    if (Flags)
+        return STATUS_INVALID_PARAMETER_3; /* A4 */
+    if (!P.ready)
+        return STATUS_NOT_SUPPORTED;
+    /* Only the bytes of the version asked for are written (A2): a caller built against an
+     * older header has a smaller structure. */
+    if (Version == DMA_IOMMU_INTERFACE_EX_VERSION_1) {
+        DMA_IOMMU_INTERFACE_V1 v;
+        fill_v1(&v);
+        InterfaceOut->Size = DMA_IOMMU_INTERFACE_EX_V1_SIZE;
+        InterfaceOut->Version = Version;
+        *(ULONG *)((UCHAR *)InterfaceOut + offsetof(DMA_IOMMU_INTERFACE_EX, Version) + sizeof(ULONG)) = 0;
+        InterfaceOut->V1 = v;
+    } else {
+        DMA_IOMMU_INTERFACE_V2 v;
+        fill_v2(&v);
+        InterfaceOut->Size = DMA_IOMMU_INTERFACE_EX_V2_SIZE;
+        InterfaceOut->Version = Version;
+        *(ULONG *)((UCHAR *)InterfaceOut + offsetof(DMA_IOMMU_INTERFACE_EX, Version) + sizeof(ULONG)) = 0;
+        InterfaceOut->V2 = v;
+    }
+    return STATUS_SUCCESS;
+}
+
+/* ---- set-up ---- */
+
+enum iommu_status ddi_provider_init(const struct ddi_platform *platform)
+{
+    if (!platform->pool || !platform->unit_count || platform->unit_count > 16 || !platform->first_domain_id)
+        return IOMMU_EINVAL;
+    unsigned levels = vtd_common_levels(platform->units, platform->unit_count);
+    if (!levels)
+        return IOMMU_ENODEV;
+    ddi_provider_reset();
+    lock_acquire(&P.lock);
+    P.plat = *platform;
+    P.levels = levels;
+    P.superpages = vtd_common_superpages(platform->units, platform->unit_count);
+    uint32_t ids = UINT32_MAX;
+    for (unsigned i = 0; i < platform->unit_count; i++)
+        if (platform->units[i]->caps.domains < ids)
+            ids = platform->units[i]->caps.domains;
+    P.max_domain_id = (uint16_t)(ids > 0xffff ? 0xffff : ids);
+    P.dma_guard = false;
+    P.ready = true;
+    lock_release(&P.lock);
+    return IOMMU_OK;
+}
+
+void ddi_provider_reset(void)
+{
+    for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
+        if (P.device[i].in_use && P.device[i].domain >= 0)
+            detach_locked(&P.device[i]);
+    for (unsigned i = 0; i < DDI_MAX_DOMAINS; i++)
+        if (P.domain[i].in_use) {
+            for (unsigned k = 0; k < DDI_MAX_TOKENS; k++)
+                if (P.token[k].in_use && P.token[k].domain == (int)i)
+                    P.token[k].in_use = false;
+            destroy_domain(&P.domain[i]);
+        }
+    lock_acquire(&P.lock);
+    for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
+        P.device[i].in_use = false;
+    P.ready = false;
+    lock_release(&P.lock);
+}
+
+struct ddi_counts ddi_provider_counts(void)
+{
+    struct ddi_counts c = {0};
+    lock_acquire(&P.lock);
+    for (unsigned i = 0; i < DDI_MAX_DOMAINS; i++) {
+        c.domains += P.domain[i].in_use;
+        /* Changed under the domain core's lock, which cannot be taken here (it ranks
+         * below this one and maps hold it for long): a relaxed read is what a leak check
+         * needs. */
+        if (P.domain[i].in_use && P.domain[i].kind != KIND_PASSTHROUGH)
+            c.table_pages += __atomic_load_n(&P.domain[i].core.tables.table_pages, __ATOMIC_RELAXED);
+    }
+    for (unsigned i = 0; i < DDI_MAX_DEVICES; i++) {
+        c.devices += P.device[i].in_use;
+        c.callbacks += P.device[i].in_use && P.device[i].callback;
+    }
+    for (unsigned i = 0; i < DDI_MAX_TOKENS; i++) {
+        c.tokens += P.token[i].in_use;
+        c.mapped_segments += P.token[i].in_use ? P.token[i].segments : 0;
+    }
+    lock_release(&P.lock);
+    return c;
+}

@@ -1,0 +1,225 @@
+#include "sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "iommu/pci.h"
+#include "iommu/ranges.h"
+
+#define UNIT_BASE 0xfed90000ull
+#define UNIT_STRIDE 0x1000ull
+
+struct sim {
+    struct sim_config cfg;
+    uint8_t *pool_mem;       /* at pool_pa */
+    uint64_t pool_pa;
+    uint8_t *ram;            /* at SIM_RAM_BASE */
+    struct vtd_model *model[SIM_MAX_UNITS];
+    struct vtd_unit unit[SIM_MAX_UNITS];
+    struct platform plat;
+    struct page_pool pool;
+    struct pci_inventory inv;
+    struct slpt default_tables;
+    uint64_t clock_ns;
+};
+
+static uint8_t *host_of(struct sim *s, uint64_t pa, size_t len)
+{
+    if (pa >= s->pool_pa && pa - s->pool_pa < SIM_POOL_BYTES && len <= SIM_POOL_BYTES - (pa - s->pool_pa))
+        return s->pool_mem + (pa - s->pool_pa);
+    uint64_t ram_bytes = (uint64_t)SIM_RAM_PAGES * PAGE_SIZE;
+    if (pa >= SIM_RAM_BASE && pa - SIM_RAM_BASE < ram_bytes && len <= ram_bytes - (pa - SIM_RAM_BASE))
+        return s->ram + (pa - SIM_RAM_BASE);
+    return NULL;
+}
+
+static bool mem_read(void *ctx, uint64_t pa, void *buf, size_t len)
+{
+    uint8_t *p = host_of(ctx, pa, len);
+    if (p)
+        memcpy(buf, p, len);
+    return p != NULL;
+}
+
+static bool mem_write(void *ctx, uint64_t pa, const void *buf, size_t len)
+{
+    uint8_t *p = host_of(ctx, pa, len);
+    if (p)
+        memcpy(p, buf, len);
+    return p != NULL;
+}
+
+static struct vtd_model *model_at(struct sim *s, uint64_t pa, uint32_t *off)
+{
+    unsigned u = (unsigned)((pa - UNIT_BASE) / UNIT_STRIDE);
+    if (pa < UNIT_BASE || u >= s->cfg.units)
+        abort(); /* the driver touched an address no unit decodes */
+    *off = (uint32_t)(pa - UNIT_BASE - u * UNIT_STRIDE);
+    return s->model[u];
+}
+
+static uint32_t rd32(void *ctx, uint64_t pa)
+{
+    uint32_t off;
+    struct vtd_model *m = model_at(ctx, pa, &off);
+    return vtd_model_read32(m, off);
+}
+static uint64_t rd64(void *ctx, uint64_t pa)
+{
+    uint32_t off;
+    struct vtd_model *m = model_at(ctx, pa, &off);
+    return vtd_model_read64(m, off);
+}
+static void wr32(void *ctx, uint64_t pa, uint32_t v)
+{
+    uint32_t off;
+    struct vtd_model *m = model_at(ctx, pa, &off);
+    vtd_model_write32(m, off, v);
+}
+static void wr64(void *ctx, uint64_t pa, uint64_t v)
+{
+    uint32_t off;
+    struct vtd_model *m = model_at(ctx, pa, &off);
+    vtd_model_write64(m, off, v);
+}
+static uint64_t now_ns(void *ctx)
+{
+    struct sim *s = ctx;
+    return __atomic_add_fetch(&s->clock_ns, 1000, __ATOMIC_RELAXED);
+}
+
+struct sim_config sim_default_config(void)
+{
+    struct sim_config c = {.units = 1, .unit = {vtd_model_config_qemu(39)}, .functions = 3, .default_domain = true};
+    c.function[0] = (struct sim_function){0, 0, 3, 0, 0};
+    c.function[1] = (struct sim_function){0, 0, 4, 0, 0};
+    c.function[2] = (struct sim_function){0, 0, 5, 0, -1};
+    return c;
+}
+
+struct sim *sim_create(const struct sim_config *cfg)
+{
+    if (!cfg->units || cfg->units > SIM_MAX_UNITS || cfg->functions > SIM_MAX_FUNCTIONS)
+        return NULL;
+    struct sim *s = calloc(1, sizeof *s);
+    s->cfg = *cfg;
+    s->pool_mem = aligned_alloc(PAGE_SIZE, SIM_POOL_BYTES);
+    s->ram = aligned_alloc(PAGE_SIZE, (size_t)SIM_RAM_PAGES * PAGE_SIZE);
+    memset(s->ram, 0, (size_t)SIM_RAM_PAGES * PAGE_SIZE);
+    s->pool_pa = 0x40000000;
+    struct vtd_model_memory mem = {.ctx = s, .read = mem_read, .write = mem_write};
+    s->plat = (struct platform){.ctx = s, .mmio_read32 = rd32, .mmio_read64 = rd64, .mmio_write32 = wr32,
+                                .mmio_write64 = wr64, .now_ns = now_ns};
+    if (!page_pool_init(&s->pool, s->pool_mem, s->pool_pa, SIM_POOL_BYTES))
+        abort();
+    struct ddi_platform dp = {.pool = &s->pool, .unit_count = cfg->units, .pci = &s->inv,
+                              .protected_base = s->pool_pa, .protected_size = SIM_POOL_BYTES,
+                              .first_domain_id = 2};
+    for (unsigned u = 0; u < cfg->units; u++) {
+        s->model[u] = vtd_model_create(&cfg->unit[u], &mem);
+        if (!s->model[u] || vtd_unit_init(&s->unit[u], &s->plat, &s->pool, UNIT_BASE + u * UNIT_STRIDE, 0, u) != IOMMU_OK)
+            abort();
+        dp.units[u] = &s->unit[u];
+    }
+    for (unsigned i = 0; i < cfg->functions; i++) {
+        const struct sim_function *f = &cfg->function[i];
+        s->inv.fn[s->inv.count++] = (struct pci_function){.segment = f->segment, .bus = f->bus, .dev = f->dev,
+                                                           .fn = f->fn, .vendor = 0x1234, .device = 0x11e8,
+                                                           .unit = f->unit};
+    }
+    unsigned levels = vtd_common_levels(dp.units, cfg->units);
+    if (cfg->default_domain) {
+        /* The platform's default domain: RAM one to one, as the loader builds it. */
+        if (slpt_init(&s->default_tables, &s->pool, levels, vtd_common_superpages(dp.units, cfg->units)) != IOMMU_OK ||
+            slpt_map(&s->default_tables, SIM_RAM_BASE, SIM_RAM_BASE, (uint64_t)SIM_RAM_PAGES * PAGE_SIZE,
+                     SLPT_READ | SLPT_WRITE) != IOMMU_OK)
+            abort();
+        dp.has_default_context = true;
+        dp.default_context = (struct vtd_context){VTD_TRANSLATE, 1, s->default_tables.root_pa, levels};
+    }
+    for (unsigned i = 0; i < cfg->functions; i++) {
+        const struct pci_function *f = &s->inv.fn[i];
+        if (cfg->default_domain && f->unit >= 0 &&
+            vtd_set_context(&s->unit[f->unit], pci_sid(f), &dp.default_context) != IOMMU_OK)
+            abort();
+    }
+    for (unsigned u = 0; u < cfg->units; u++)
+        if (vtd_unit_enable(&s->unit[u]) != IOMMU_OK)
+            abort();
+    if (ddi_provider_init(&dp) != IOMMU_OK)
+        abort();
+    return s;
+}
+
+void sim_destroy(struct sim *s)
+{
+    ddi_provider_reset();
+    if (s->cfg.default_domain)
+        slpt_destroy(&s->default_tables);
+    for (unsigned u = 0; u < s->cfg.units; u++)
+        vtd_model_destroy(s->model[u]);
+    free(s->pool_mem);
+    free(s->ram);
+    free(s);
+}
+
+void sim_device_object(const struct sim *s, unsigned function, DEVICE_OBJECT *pdo)
+{
+    const struct sim_function *f = &s->cfg.function[function];
+    IommuPciDeviceObject(pdo, f->segment, f->bus, f->dev, f->fn);
+}
+
+struct vtd_model_result sim_dma(struct sim *s, unsigned function, uint64_t iova, bool write)
+{
+    const struct sim_function *f = &s->cfg.function[function];
+    if (f->unit < 0)
+        return (struct vtd_model_result){.ok = true, .pa = iova};
+    uint16_t sid = (uint16_t)(f->bus << 8 | f->dev << 3 | f->fn);
+    struct vtd_model_result r = vtd_model_dma(s->model[f->unit], sid, iova, write);
+    uint8_t *p = r.ok ? host_of(s, r.pa, 1) : NULL;
+    if (p && write)
+        *p = 0xa5; /* what the device wrote */
+    return r;
+}
+
+uint64_t sim_ram_page(const struct sim *s, unsigned n)
+{
+    (void)s;
+    return SIM_RAM_BASE + (uint64_t)n * PAGE_SIZE;
+}
+
+uint8_t *sim_ram(struct sim *s, uint64_t pa)
+{
+    return host_of(s, pa, 1);
+}
+
+uint64_t sim_protected_base(const struct sim *s)
+{
+    return s->pool_pa;
+}
+
+MDL *sim_mdl(const struct sim *s, const unsigned *pages, unsigned count)
+{
+    MDL *mdl = calloc(1, sizeof *mdl + count * sizeof(PFN_NUMBER));
+    mdl->ByteCount = count * PAGE_SIZE;
+    mdl->ByteOffset = 0;
+    PFN_NUMBER *pfn = MmGetMdlPfnArray(mdl);
+    for (unsigned i = 0; i < count; i++)
+        pfn[i] = sim_ram_page(s, pages[i]) >> PAGE_SHIFT;
+    return mdl;
+}
+
+struct vtd_model *sim_unit_model(struct sim *s, unsigned u)
+{
+    return s->model[u];
+}
+
+struct vtd_unit *sim_unit(struct sim *s, unsigned u)
+{
+    return &s->unit[u];
+}
+
+struct page_pool *sim_pool(struct sim *s)
+{
+    return &s->pool;
+}

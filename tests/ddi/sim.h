@@ -1,0 +1,76 @@
+/* A simulated platform for testing code against the wdm DMA IOMMU interface on the host,
+ * with no QEMU: VT-d units (the software model, tests/model) with the CAP/ECAP you choose,
+ * PCI functions behind them, RAM, and the project's provider of the interface on top.
+ *
+ *   struct sim_config cfg = sim_default_config();      // one unit, QEMU's capabilities
+ *   struct sim *s = sim_create(&cfg);
+ *   DMA_IOMMU_INTERFACE_EX ex;
+ *   IoGetIommuInterfaceEx(2, 0, &ex);                 // then call ex.V2.* as a driver would
+ *   DEVICE_OBJECT pdo;
+ *   sim_device_object(s, 0, &pdo);                    // the PDO of PCI function 0
+ *   struct vtd_model_result r = sim_dma(s, 0, iova, true);   // function 0 writes at iova
+ *   sim_destroy(s);
+ *
+ * See docs/ddi.md for the whole API and an example test. */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ddi/provider.h"
+#include "ddi/wdm_iommu.h"
+#include "vtd_model.h"
+
+#define SIM_MAX_UNITS 4
+#define SIM_MAX_FUNCTIONS 32
+#define SIM_RAM_BASE 0x100000000ull   /* simulated RAM: 16 MiB of pages for DMA */
+#define SIM_RAM_PAGES 4096u
+#define SIM_POOL_BYTES (8u << 20)      /* the project's memory: tables (protected) */
+
+struct sim_function {
+    uint16_t segment;
+    uint8_t bus, dev, fn;
+    int unit;                          /* -1: behind no remapping unit */
+};
+
+struct sim_config {
+    unsigned units;
+    struct vtd_model_config unit[SIM_MAX_UNITS];
+    unsigned functions;
+    struct sim_function function[SIM_MAX_FUNCTIONS];
+    bool default_domain;               /* detached devices go to an identity domain of RAM */
+};
+
+/* One unit with QEMU 7.2's capabilities (aw-bits 39, queued invalidation), two PCI
+ * functions behind it (00:03.0 and 00:04.0) and one behind none (00:05.0). */
+struct sim_config sim_default_config(void);
+
+struct sim;
+/* Builds the platform, enables the units and sets the provider up. NULL on a bad config. */
+struct sim *sim_create(const struct sim_config *cfg);
+void sim_destroy(struct sim *s);
+
+/* The PDO a driver would pass for PCI function i of the config. */
+void sim_device_object(const struct sim *s, unsigned function, DEVICE_OBJECT *pdo);
+
+/* Function i reads or writes one byte at iova, through its unit (or straight to memory when
+ * it is behind none). Faults are recorded by the unit as hardware would. */
+struct vtd_model_result sim_dma(struct sim *s, unsigned function, uint64_t iova, bool write);
+
+/* Page n of simulated RAM (physical address), and its contents. */
+uint64_t sim_ram_page(const struct sim *s, unsigned n);
+uint8_t *sim_ram(struct sim *s, uint64_t pa);
+
+/* The memory the provider must never let a domain map (where the tables live). */
+uint64_t sim_protected_base(const struct sim *s);
+
+/* An MDL over 'count' pages of simulated RAM given by page number; free with free(). */
+MDL *sim_mdl(const struct sim *s, const unsigned *pages, unsigned count);
+
+/* The software model of unit u, for inspection (invalidations done, misuse). */
+struct vtd_model *sim_unit_model(struct sim *s, unsigned u);
+struct vtd_unit *sim_unit(struct sim *s, unsigned u);
+struct page_pool *sim_pool(struct sim *s);
+
+#endif

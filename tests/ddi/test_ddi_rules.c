@@ -1,0 +1,916 @@
+/* The rules of section 4 of the DDI reference (../shared/spec/ddi-reference.md) that apply to
+ * V1 and V2, one test per rule or group of rules, named by their numbers. Each checks the
+ * status and the state afterwards; translations and faults are checked with DMA through the
+ * simulated VT-d units (tests/ddi/sim.h). Where the reference leaves a code open, the test
+ * checks the choice recorded in docs/ddi.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+#include "test_util.h"
+
+static struct sim *s;
+static DMA_IOMMU_INTERFACE_EX ex;
+static DMA_IOMMU_INTERFACE_V2 *v2;
+static DMA_IOMMU_INTERFACE v1;
+
+static int setup(void **state)
+{
+    (void)state;
+    struct sim_config cfg = sim_default_config();
+    s = sim_create(&cfg);
+    assert_int_equal(IoGetIommuInterfaceEx(2, 0, &ex), STATUS_SUCCESS);
+    v2 = &ex.V2;
+    assert_int_equal(IoGetIommuInterface(1, &v1), STATUS_SUCCESS);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    /* Every test cleans up after itself: nothing may be left behind. */
+    struct ddi_counts c = ddi_provider_counts();
+    sim_destroy(s);
+    assert_int_equal(c.domains + c.devices + c.tokens + c.callbacks, 0);
+    return 0;
+}
+
+#define OK(call) assert_int_equal((call), STATUS_SUCCESS)
+
+static PIOMMU_DMA_DOMAIN translate(bool buddy)
+{
+    IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG cfg = {.LogicalAllocatorType = IommuDmaLogicalAllocatorBuddy, .BuddyAllocatorConfig = {.AddressWidth = 39}};
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS flags = {0};
+    PIOMMU_DMA_DOMAIN d = NULL;
+    OK(v2->CreateDomainEx(DomainTypeTranslate, flags, buddy ? &cfg : NULL, NULL, &d));
+    assert_non_null(d);
+    return d;
+}
+
+static PIOMMU_DMA_DEVICE device(unsigned function)
+{
+    DEVICE_OBJECT pdo;
+    sim_device_object(s, function, &pdo);
+    PIOMMU_DMA_DEVICE dev = NULL;
+    OK(v2->CreateDevice(&pdo, NULL, &dev));
+    return dev;
+}
+
+static IOMMU_MAP_PHYSICAL_ADDRESS range(uint64_t pa, uint64_t size)
+{
+    IOMMU_MAP_PHYSICAL_ADDRESS m = {.MapType = MapPhysicalAddressTypeContiguousRange};
+    m.ContiguousRange.Base.QuadPart = (LONGLONG)pa;
+    m.ContiguousRange.Size = size;
+    return m;
+}
+
+static void dma_reaches(unsigned fn, uint64_t iova, bool write, uint64_t pa)
+{
+    struct vtd_model_result r = sim_dma(s, fn, iova, write);
+    if (!r.ok || r.pa != pa)
+        fail_msg("function %u %s 0x%lx: %s 0x%lx (reason %u), want 0x%lx", fn, write ? "write" : "read",
+                 (unsigned long)iova, r.ok ? "reached" : "faulted", (unsigned long)r.pa, r.reason, (unsigned long)pa);
+}
+
+static void dma_faults(unsigned fn, uint64_t iova, bool write)
+{
+    struct vtd_model_result r = sim_dma(s, fn, iova, write);
+    if (r.ok)
+        fail_msg("function %u %s 0x%lx reached 0x%lx, want a fault", fn, write ? "write" : "read",
+                 (unsigned long)iova, (unsigned long)r.pa);
+    ddi_dispatch_faults(); /* clears the unit's record for the next fault */
+}
+
+/* ---- 4.1 interface acquisition ---- */
+
+static void test_A1_A2_A7_sizes_and_canary(void **state)
+{
+    (void)state;
+    for (ULONG version = 1; version <= 2; version++) {
+        uint8_t buf[sizeof(DMA_IOMMU_INTERFACE_EX) + 16];
+        memset(buf, 0xcc, sizeof buf);
+        PDMA_IOMMU_INTERFACE_EX e = (PDMA_IOMMU_INTERFACE_EX)buf;
+        OK(IoGetIommuInterfaceEx(version, 0, e));
+        size_t size = version == 1 ? DMA_IOMMU_INTERFACE_EX_V1_SIZE : DMA_IOMMU_INTERFACE_EX_V2_SIZE;
+        assert_int_equal(e->Size, size);
+        assert_int_equal(e->Version, version);
+        for (size_t i = size; i < sizeof buf; i++) /* A2: nothing beyond the version's size */
+            assert_int_equal(buf[i], 0xcc);
+        void *const *slot = (void *const *)&e->V1;
+        for (size_t i = 0; i < (size - offsetof(DMA_IOMMU_INTERFACE_EX, V1)) / sizeof(void *); i++)
+            assert_non_null(slot[i]);
+        assert_int_equal(*(ULONG *)(buf + offsetof(DMA_IOMMU_INTERFACE_EX, Version) + 4), 0);
+    }
+    /* A7: the V1 table is the legacy one without Version */
+    assert_ptr_equal(ex.V2.DeleteDomain, v1.DeleteDomain);
+    DMA_IOMMU_INTERFACE_EX e1;
+    OK(IoGetIommuInterfaceEx(1, 0, &e1));
+    assert_memory_equal(&e1.V1, &v1.CreateDomain, sizeof e1.V1);
+}
+
+static void test_A3_A4_A5_A6_bad_requests(void **state)
+{
+    (void)state;
+    DMA_IOMMU_INTERFACE_EX e;
+    memset(&e, 0x5a, sizeof e);
+    DMA_IOMMU_INTERFACE_EX before = e;
+    assert_int_equal(IoGetIommuInterfaceEx(0, 0, &e), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(IoGetIommuInterfaceEx(3, 0, &e), STATUS_INVALID_PARAMETER_1); /* no PASID yet */
+    assert_int_equal(IoGetIommuInterfaceEx(4, 0, &e), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(IoGetIommuInterfaceEx(2, 1, &e), STATUS_INVALID_PARAMETER_3);
+    assert_memory_equal(&e, &before, sizeof e);
+    assert_int_equal(IoGetIommuInterfaceEx(2, 0, NULL), STATUS_INVALID_PARAMETER_2);
+    DMA_IOMMU_INTERFACE l;
+    assert_int_equal(IoGetIommuInterface(2, &l), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(IoGetIommuInterface(1, NULL), STATUS_INVALID_PARAMETER_2);
+    assert_int_equal(v1.Version, 1);
+}
+
+static void test_A10_F1_A11_not_on_x64(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DEVICE dev = device(0);
+    DEVICE_FAULT_CONFIGURATION cfg = {0};
+    assert_int_equal(v2->SetDeviceFaultReportingEx(dev, 0, TRUE, &cfg), STATUS_NOT_IMPLEMENTED);
+    assert_int_equal(v2->SetDeviceFaultReportingEx(NULL, 7, FALSE, NULL), STATUS_NOT_IMPLEMENTED);
+    DEVICE_OBJECT pdo;
+    sim_device_object(s, 0, &pdo);
+    INPUT_MAPPING_ELEMENT buf[4];
+    ULONG len = 0;
+    assert_int_equal(v2->QueryInputMappings(&pdo, buf, sizeof buf, &len), STATUS_NOT_SUPPORTED);
+    OK(v2->DeleteDevice(dev));
+}
+
+/* ---- 4.2 domains ---- */
+
+static void test_D1_C6_v1_domains(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN os, caller;
+    OK(v1.CreateDomain(TRUE, &os));
+    OK(v1.CreateDomain(FALSE, &caller));
+    MDL *mdl = sim_mdl(s, (unsigned[]){7}, 1);
+    OK(v1.MapLogicalRange(os, IOMMU_ACCESS_READ, mdl, 0x10000));
+    assert_int_equal(v1.MapLogicalRange(caller, IOMMU_ACCESS_READ, mdl, 0x10000), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v1.UnmapLogicalRange(caller, 0x10000, 1), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v1.MapIdentityRange(caller, IOMMU_ACCESS_READ, mdl), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v1.UnmapIdentityRange(caller, mdl), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v1.FlushDomain(os), STATUS_INVALID_PARAMETER_1);
+    OK(v1.FlushDomain(caller));
+    DEVICE_OBJECT pdo;
+    sim_device_object(s, 0, &pdo);
+    OK(v1.AttachDevice(os, &pdo, 0, 1));
+    dma_reaches(0, 0x10008, false, sim_ram_page(s, 7) + 8);
+    dma_faults(0, 0x10008, true); /* read-only */
+    OK(v1.DetachDevice(os, &pdo, 0));
+    OK(v1.UnmapLogicalRange(os, 0x10000, 1));
+    free(mdl);
+    OK(v1.DeleteDomain(os));
+    OK(v1.DeleteDomain(caller)); /* D11 */
+}
+
+static void test_D2_D5_D6_D8_create_ex_arguments(void **state)
+{
+    (void)state;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {0}, one = {.AsUlonglong = 1};
+    PIOMMU_DMA_DOMAIN d = (PIOMMU_DMA_DOMAIN)0x1;
+    assert_int_equal(v2->CreateDomainEx(DomainTypeMax, zero, NULL, NULL, &d), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v2->CreateDomainEx((IOMMU_DMA_DOMAIN_TYPE)77, zero, NULL, NULL, &d), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslate, one, NULL, NULL, &d), STATUS_INVALID_PARAMETER_2);
+    IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG bad = {.LogicalAllocatorType = IommuDmaLogicalAllocatorMax, .BuddyAllocatorConfig = {.AddressWidth = 39}};
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslate, zero, &bad, NULL, &d), STATUS_INVALID_PARAMETER_1);
+    IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG narrow = {.LogicalAllocatorType = IommuDmaLogicalAllocatorBuddy, .BuddyAllocatorConfig = {.AddressWidth = 12}};
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslate, zero, &narrow, NULL, &d), STATUS_INVALID_PARAMETER_3);
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, NULL, NULL), STATUS_INVALID_PARAMETER_5);
+    assert_ptr_equal(d, (PIOMMU_DMA_DOMAIN)0x1); /* untouched on failure */
+    assert_int_equal(ddi_provider_counts().domains, 0);
+    OK(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, NULL, &d)); /* D2 */
+    OK(v2->DeleteDomain(d));
+}
+
+static void test_D3_D7_types_not_offered(void **state)
+{
+    (void)state;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    PIOMMU_DMA_DOMAIN d;
+    assert_int_equal(v2->CreateDomainEx(DomainTypeUnmanaged, zero, NULL, NULL, &d), STATUS_NOT_SUPPORTED);
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslateS1, zero, NULL, NULL, &d), STATUS_NOT_SUPPORTED);
+    IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG buddy = {.LogicalAllocatorType = IommuDmaLogicalAllocatorBuddy, .BuddyAllocatorConfig = {.AddressWidth = 39}};
+    assert_int_equal(v2->CreateDomainEx(DomainTypePassThrough, zero, &buddy, NULL, &d), STATUS_INVALID_PARAMETER);
+    IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG none = {.LogicalAllocatorType = IommuDmaLogicalAllocatorNone, .BuddyAllocatorConfig = {.AddressWidth = 0}};
+    OK(v2->CreateDomainEx(DomainTypePassThrough, zero, &none, NULL, &d));
+    OK(v2->DeleteDomain(d));
+}
+
+static void test_D9_D10_reserved_regions(void **state)
+{
+    (void)state;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    IOMMU_DMA_RESERVED_REGION second = {NULL, sim_ram_page(s, 20), 2, FALSE};
+    IOMMU_DMA_RESERVED_REGION first = {&second, sim_ram_page(s, 10), 3, TRUE};
+    IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG buddy = {.LogicalAllocatorType = IommuDmaLogicalAllocatorBuddy, .BuddyAllocatorConfig = {.AddressWidth = 39}};
+    PIOMMU_DMA_DOMAIN d;
+    OK(v2->CreateDomainEx(DomainTypeTranslate, zero, &buddy, &first, &d));
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    dma_reaches(0, sim_ram_page(s, 12) + 5, true, sim_ram_page(s, 12) + 5); /* mapped RW, identity */
+    dma_faults(0, sim_ram_page(s, 20), false);                              /* only reserved */
+    /* the allocator never hands out reserved ranges */
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 1), 1u << 20);
+    IOMMU_DMA_LOGICAL_ADDRESS min = sim_ram_page(s, 8), max = sim_ram_page(s, 24) - 1, out = 0;
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, NULL, &min, &max, &out),
+                     STATUS_INVALID_PARAMETER_MIX);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+    /* D10: a bad region fails the creation and leaves nothing */
+    uint32_t pages = sim_pool(s)->in_use;
+    IOMMU_DMA_RESERVED_REGION bad = {NULL, sim_ram_page(s, 30) + 1, 1, TRUE};
+    first.RegionNext = &bad;
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, &first, &d), STATUS_INVALID_PARAMETER_4);
+    assert_int_equal(ddi_provider_counts().domains, 0);
+    assert_int_equal(sim_pool(s)->in_use, pages);
+    /* and the project's memory can never be a region to map */
+    IOMMU_DMA_RESERVED_REGION mine = {NULL, sim_protected_base(s), 1, TRUE};
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, &mine, &d), STATUS_ACCESS_DENIED);
+}
+
+static void test_D12_D13_D14_delete(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    assert_int_equal(v2->DeleteDomain(d), STATUS_RESOURCE_IN_USE); /* D12 */
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 3), PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x5000, out;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, &at, NULL, NULL, &out));
+    dma_reaches(0, 0x5000, false, sim_ram_page(s, 3)); /* intact after the refusal */
+    OK(v2->DetachDeviceEx(dev));
+    PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token;
+    IOMMU_DMA_LOGICAL_ADDRESS tat = 0x100000;
+    OK(v2->ReserveLogicalAddressRange(d, 0x10000, &tat, NULL, NULL, &token));
+    assert_int_equal(v2->DeleteDomain(d), STATUS_RESOURCE_IN_USE); /* D14: a token is alive */
+    OK(v2->FreeReservedLogicalAddressRange(token));
+    uint32_t before = sim_pool(s)->in_use;
+    OK(v2->DeleteDomain(d)); /* D13: with a live mapping */
+    assert_true(sim_pool(s)->in_use < before);
+    assert_int_equal(v2->DeleteDomain(d), STATUS_INVALID_PARAMETER_1); /* stale */
+    OK(v2->DeleteDevice(dev));
+}
+
+/* D4: out of domain slots, or out of table memory, gives STATUS_INSUFFICIENT_RESOURCES and
+ * leaves nothing behind. */
+static void test_D4_out_of_resources(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN made[DDI_MAX_DOMAINS + 1];
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    unsigned n = 0;
+    NTSTATUS st;
+    while ((st = v2->CreateDomainEx(DomainTypePassThrough, zero, NULL, NULL, &made[n])) == STATUS_SUCCESS)
+        assert_true(++n <= DDI_MAX_DOMAINS);
+    assert_int_equal(st, STATUS_INSUFFICIENT_RESOURCES);
+    assert_true(n > 0);
+    assert_int_equal(ddi_provider_counts().domains, n);
+    OK(v2->DeleteDomain(made[--n])); /* a freed slot can be used again */
+    OK(v2->CreateDomainEx(DomainTypePassThrough, zero, NULL, NULL, &made[n++]));
+    while (n)
+        OK(v2->DeleteDomain(made[--n]));
+
+    uint32_t pages = sim_pool(s)->in_use;
+    PIOMMU_DMA_DOMAIN d = (PIOMMU_DMA_DOMAIN)0x1;
+    sim_pool(s)->fail_at = sim_pool(s)->attempts + 1; /* the root table */
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, NULL, &d), STATUS_INSUFFICIENT_RESOURCES);
+    sim_pool(s)->fail_at = sim_pool(s)->attempts + 1;
+    assert_int_equal(v1.CreateDomain(TRUE, &d), STATUS_INSUFFICIENT_RESOURCES);
+    sim_pool(s)->fail_at = 0;
+    assert_ptr_equal(d, (PIOMMU_DMA_DOMAIN)0x1);
+    assert_int_equal(ddi_provider_counts().domains, 0);
+    assert_int_equal(sim_pool(s)->in_use, pages);
+}
+
+/* ---- 4.3 caller-managed ---- */
+
+static void test_C1_C2_C3_C4_C5_C7_configure_and_flush(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN os, caller, ext = translate(false);
+    OK(v1.CreateDomain(TRUE, &os));
+    OK(v1.CreateDomain(FALSE, &caller));
+    DOMAIN_CONFIGURATION x64 = {.Type = DomainConfigurationX64};
+    DOMAIN_CONFIGURATION invalid = {.Type = DomainConfigurationInvalid};
+    assert_int_equal(v1.ConfigureDomain(os, &x64), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v2->ConfigureDomain(ext, &x64), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v1.ConfigureDomain(caller, &x64), STATUS_NOT_SUPPORTED);
+    assert_int_equal(v1.ConfigureDomain(caller, &invalid), STATUS_INVALID_PARAMETER_2);
+    assert_int_equal(v1.ConfigureDomain(caller, NULL), STATUS_INVALID_PARAMETER_2);
+    /* C4: never configured, so a device in it reaches nothing */
+    DEVICE_OBJECT pdo;
+    sim_device_object(s, 1, &pdo);
+    assert_int_equal(v1.AttachDevice(caller, &pdo, 0, 1), STATUS_ACCESS_DENIED); /* Unmanaged is not offered */
+    assert_int_equal(v2->FlushDomainByVaList(caller, TRUE, 2, NULL), STATUS_INVALID_PARAMETER_4);
+    ULONGLONG vas[2] = {0x1000, 0x2000};
+    OK(v2->FlushDomainByVaList(caller, TRUE, 2, vas));
+    assert_int_equal(v2->FlushDomainByVaList(os, TRUE, 2, vas), STATUS_INVALID_PARAMETER_1);
+    /* C7: on an OS-managed domain the flushes are refused and the mappings stay */
+    MDL *mdl = sim_mdl(s, (unsigned[]){9}, 1);
+    OK(v1.MapLogicalRange(os, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, mdl, 0x20000));
+    OK(v1.AttachDevice(os, &pdo, 0, 1));
+    assert_int_equal(v1.FlushDomain(os), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v2->FlushDomainByVaList(os, FALSE, 2, vas), STATUS_INVALID_PARAMETER_1);
+    dma_reaches(1, 0x20010, true, sim_ram_page(s, 9) + 0x10);
+    OK(v1.DetachDevice(os, &pdo, 0));
+    OK(v1.UnmapLogicalRange(os, 0x20000, 1));
+    free(mdl);
+    OK(v1.DeleteDomain(os));
+    OK(v1.DeleteDomain(caller));
+    OK(v2->DeleteDomain(ext));
+}
+
+/* ---- 4.4 logical mapping ---- */
+
+static void test_M1_M2_M16_v1_arguments(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d;
+    OK(v1.CreateDomain(TRUE, &d));
+    MDL *mdl = sim_mdl(s, (unsigned[]){4, 5}, 2);
+    mdl->ByteOffset = 0x10;
+    assert_int_equal(v1.MapLogicalRange(d, IOMMU_ACCESS_READ, mdl, 0x1000), STATUS_INVALID_PARAMETER_3);
+    mdl->ByteOffset = 0;
+    mdl->ByteCount = 0x1800;
+    assert_int_equal(v1.MapLogicalRange(d, IOMMU_ACCESS_READ, mdl, 0x1000), STATUS_INVALID_PARAMETER_3);
+    mdl->ByteCount = 0x2000;
+    assert_int_equal(v1.MapLogicalRange(d, IOMMU_ACCESS_READ, mdl, 0x1010), STATUS_INVALID_PARAMETER_4);
+    assert_int_equal(v1.MapLogicalRange(d, 4, mdl, 0x1000), STATUS_INVALID_PARAMETER_2); /* M19 choice */
+    assert_int_equal(v1.MapLogicalRange(d, 0, mdl, 0x1000), STATUS_INVALID_PARAMETER_2);
+    OK(v1.MapLogicalRange(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, mdl, 0x1000));
+    assert_int_equal(v1.UnmapLogicalRange(d, 0x1010, 2), STATUS_INVALID_PARAMETER_2);
+    PIOMMU_DMA_DOMAIN pt;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    OK(v2->CreateDomainEx(DomainTypePassThrough, zero, NULL, NULL, &pt));
+    assert_int_equal(v1.UnmapLogicalRange(pt, 0x1000, 2), STATUS_INVALID_PARAMETER_1); /* M16 */
+    assert_int_equal(v1.MapLogicalRange(pt, IOMMU_ACCESS_READ, mdl, 0x1000), STATUS_INVALID_PARAMETER_1);
+    OK(v1.UnmapLogicalRange(d, 0x1000, 2));
+    free(mdl);
+    OK(v1.DeleteDomain(d));
+    OK(v1.DeleteDomain(pt));
+}
+
+static void test_M3_M4_M5_M7_M8_M13_ex_explicit(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false), pt;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    OK(v2->CreateDomainEx(DomainTypePassThrough, zero, NULL, NULL, &pt));
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 9), 2 * PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x40000, min = 0x80000000, max = 0x80001fff, out = 0xdead;
+    assert_int_equal(v2->MapLogicalRangeEx(pt, IOMMU_ACCESS_READ, &m, &at, NULL, NULL, &out), STATUS_INVALID_PARAMETER_1);
+    IOMMU_MAP_PHYSICAL_ADDRESS bad = range(sim_ram_page(s, 9) + 8, PAGE_SIZE);
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &bad, &at, NULL, NULL, &out), STATUS_INVALID_PARAMETER_3);
+    bad = range(sim_ram_page(s, 9), 0);
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &bad, &at, NULL, NULL, &out), STATUS_INVALID_PARAMETER_3);
+    bad.MapType = MapPhysicalAddressTypeMax;
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &bad, &at, NULL, NULL, &out), STATUS_INVALID_PARAMETER_3);
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, NULL, NULL, NULL, &out), STATUS_NOT_SUPPORTED); /* M5 */
+    IOMMU_DMA_LOGICAL_ADDRESS odd = 0x40010;
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, &odd, NULL, NULL, &out), STATUS_INVALID_PARAMETER_4);
+    assert_int_equal(out, 0xdead); /* M13 */
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, &at, &min, &max, &out)); /* M8: ignored */
+    assert_int_equal(out, at);
+    PIOMMU_DMA_DEVICE dev = device(1);
+    OK(v2->AttachDeviceEx(d, dev));
+    dma_reaches(1, 0x41004, false, sim_ram_page(s, 10) + 4);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->UnmapLogicalRange(d, at, 2));
+    OK(v2->DeleteDomain(d));
+    OK(v2->DeleteDomain(pt));
+}
+
+static void test_M6_M9_M10_M11_M12_M15_M17_buddy(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(true);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    IOMMU_MAP_PHYSICAL_ADDRESS m12 = range(sim_ram_page(s, 40), 3 * PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x40000, out = 0, prev = 0;
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m12, &at, NULL, NULL, &out), STATUS_NOT_SUPPORTED);
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m12, NULL, NULL, NULL, &out));
+    assert_int_equal(out % 0x4000, 0); /* M11: 12 KiB -> a 16 KiB-aligned block */
+    IOMMU_DMA_LOGICAL_ADDRESS first = out;
+    IOMMU_MAP_PHYSICAL_ADDRESS m4 = range(sim_ram_page(s, 50), PAGE_SIZE);
+    for (int i = 0; i < 4; i++) {
+        OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_WRITE, &m4, NULL, NULL, NULL, &out));
+        assert_true(out > prev && out < (1u << 20)); /* low, ascending */
+        prev = out;
+    }
+    IOMMU_DMA_LOGICAL_ADDRESS min = 0x7000000, max = 0x7003fff;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m12, NULL, &min, &max, &out)); /* M9 */
+    assert_true(out >= min && out + 0x4000 - 1 <= max);
+    max = 0x7004fff;
+    min = 0x7001000;
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m12, NULL, &min, &max, &out),
+                     STATUS_INVALID_PARAMETER_MIX); /* M10: too small once aligned */
+    min = 1ull << 39;
+    max = UINT64_MAX;
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m4, NULL, &min, &max, &out),
+                     STATUS_INVALID_PARAMETER_MIX); /* M12: beyond the width */
+    /* M15: a failed map gives its block back */
+    IOMMU_MAP_PHYSICAL_ADDRESS mine = range(sim_protected_base(s), PAGE_SIZE);
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &mine, NULL, NULL, NULL, &out), STATUS_ACCESS_DENIED);
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m4, NULL, NULL, NULL, &out));
+    assert_int_equal(out, prev + PAGE_SIZE);
+    /* M17: after unmap DMA faults and the address is handed out again */
+    dma_reaches(0, first + 0x2010, false, sim_ram_page(s, 42) + 0x10);
+    OK(v2->UnmapLogicalRange(d, first, 3));
+    dma_faults(0, first + 0x2010, false);
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m12, NULL, NULL, NULL, &out));
+    assert_int_equal(out, first);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+}
+
+static void test_M14_overlap_changes_nothing(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    IOMMU_MAP_PHYSICAL_ADDRESS a = range(sim_ram_page(s, 60), 2 * PAGE_SIZE), b = range(sim_ram_page(s, 70), 4 * PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x202000, over = 0x200000, out;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &a, &at, NULL, NULL, &out));
+    uint32_t pages = sim_pool(s)->in_use;
+    NTSTATUS st = v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &b, &over, NULL, NULL, &out);
+    assert_false(NT_SUCCESS(st));
+    assert_int_equal(st, STATUS_RESOURCE_IN_USE); /* docs/ddi.md: for the reference's STATUS_IN_USE */
+    assert_int_equal(sim_pool(s)->in_use, pages);
+    dma_faults(0, 0x200000, false); /* no partial new mapping */
+    dma_reaches(0, 0x202000, false, sim_ram_page(s, 60));
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+}
+
+/* M18 leaves unmapping what was never mapped, or part of an allocator range, open. Choice
+ * (docs/ddi.md): pages that are not mapped are skipped and the call succeeds; a part of an
+ * allocator range unmaps exactly those pages, and the range goes back to the allocator only
+ * when the whole of it has been unmapped. */
+static void test_M18_unmap_unmapped_and_part(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(true);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    uint32_t pages = sim_pool(s)->in_use;
+    OK(v2->UnmapLogicalRange(d, 0x40000000, 4)); /* never mapped */
+    assert_int_equal(sim_pool(s)->in_use, pages);
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 40), 4 * PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS out = 0;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, NULL, NULL, NULL, &out));
+    OK(v2->UnmapLogicalRange(d, out + PAGE_SIZE, 1)); /* the second page only */
+    dma_reaches(0, out, false, sim_ram_page(s, 40));
+    dma_faults(0, out + PAGE_SIZE, false);
+    dma_reaches(0, out + 2 * PAGE_SIZE, false, sim_ram_page(s, 42));
+    /* the allocator has not taken the range back: a new map lands elsewhere */
+    IOMMU_DMA_LOGICAL_ADDRESS other = 0;
+    IOMMU_MAP_PHYSICAL_ADDRESS one = range(sim_ram_page(s, 50), PAGE_SIZE);
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &one, NULL, NULL, NULL, &other));
+    assert_true(other < out || other >= out + 4 * PAGE_SIZE);
+    dma_reaches(0, out + 3 * PAGE_SIZE, false, sim_ram_page(s, 43));
+    OK(v2->UnmapLogicalRange(d, other, 1));
+    OK(v2->UnmapLogicalRange(d, out, 4)); /* the rest, with the hole in it */
+    dma_faults(0, out, false);
+    dma_faults(0, out + 3 * PAGE_SIZE, false);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+}
+
+static void test_M19_permissions(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 80), PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS r = 0x300000, w = 0x301000, out;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, &r, NULL, NULL, &out));
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_WRITE, &m, &w, NULL, NULL, &out));
+    dma_reaches(0, r, false, sim_ram_page(s, 80));
+    dma_faults(0, r + 0x100, true);
+    dma_reaches(0, w, true, sim_ram_page(s, 80));
+    dma_faults(0, w + 0x100, false);
+    IOMMU_DMA_LOGICAL_ADDRESS z = 0x302000;
+    assert_int_equal(v2->MapLogicalRangeEx(d, 0x8, &m, &z, NULL, NULL, &out), STATUS_INVALID_PARAMETER_2);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+}
+
+/* ---- 4.5 identity ---- */
+
+static void test_I1_I2_I3_I4_I5_I6_identity(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false), buddy = translate(true), pt, caller;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    OK(v2->CreateDomainEx(DomainTypePassThrough, zero, NULL, NULL, &pt));
+    OK(v1.CreateDomain(FALSE, &caller));
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 90), 2 * PAGE_SIZE), bad = range(sim_ram_page(s, 90), 100);
+    OK(v2->MapIdentityRangeEx(pt, IOMMU_ACCESS_READ, &m)); /* I1 */
+    OK(v2->UnmapIdentityRangeEx(pt, &m));
+    assert_int_equal(v2->MapIdentityRangeEx(caller, IOMMU_ACCESS_READ, &m), STATUS_INVALID_PARAMETER_1); /* I2 */
+    assert_int_equal(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ, &bad), STATUS_INVALID_PARAMETER_3);    /* I3 */
+    assert_int_equal(v2->UnmapIdentityRangeEx(d, &bad), STATUS_INVALID_PARAMETER_2);
+    assert_int_equal(v2->MapIdentityRangeEx(buddy, IOMMU_ACCESS_READ, &m), STATUS_NOT_SUPPORTED); /* I4 */
+    assert_int_equal(v2->UnmapIdentityRangeEx(buddy, &m), STATUS_NOT_SUPPORTED);
+    OK(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m));
+    assert_false(NT_SUCCESS(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ, &m))); /* I5 */
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    dma_reaches(0, sim_ram_page(s, 91) + 9, true, sim_ram_page(s, 91) + 9); /* I6 */
+    OK(v2->UnmapIdentityRangeEx(d, &m));
+    dma_faults(0, sim_ram_page(s, 91), false);
+    /* V1 forms, with an MDL of scattered pages */
+    MDL *mdl = sim_mdl(s, (unsigned[]){95, 97}, 2);
+    OK(v1.MapIdentityRange(d, IOMMU_ACCESS_READ, mdl));
+    dma_reaches(0, sim_ram_page(s, 97), false, sim_ram_page(s, 97));
+    OK(v1.UnmapIdentityRange(d, mdl));
+    dma_faults(0, sim_ram_page(s, 95), false);
+    mdl->ByteCount = 5;
+    assert_int_equal(v1.MapIdentityRange(d, IOMMU_ACCESS_READ, mdl), STATUS_INVALID_PARAMETER_3);
+    assert_int_equal(v1.UnmapIdentityRange(d, mdl), STATUS_INVALID_PARAMETER_2);
+    free(mdl);
+    IOMMU_MAP_PHYSICAL_ADDRESS mine = range(sim_protected_base(s), PAGE_SIZE);
+    assert_int_equal(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ, &mine), STATUS_ACCESS_DENIED);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+    OK(v2->DeleteDomain(buddy));
+    OK(v2->DeleteDomain(pt));
+    OK(v1.DeleteDomain(caller));
+}
+
+/* ---- 4.6 tokens ---- */
+
+static void test_R1_to_R6_reserve(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false), buddy = translate(true), pt;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    OK(v2->CreateDomainEx(DomainTypePassThrough, zero, NULL, NULL, &pt));
+    PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN t = (PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN)0x1;
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x400000, odd = 0x400010;
+    assert_int_equal(v2->ReserveLogicalAddressRange(pt, 0x3000, &at, NULL, NULL, &t), STATUS_INVALID_PARAMETER_1);
+    assert_null(t); /* R5: NULL on failure */
+    assert_int_equal(v2->ReserveLogicalAddressRange(pt, 0x3001, &at, NULL, NULL, &t), STATUS_INVALID_PARAMETER_2);
+    assert_int_equal(v2->ReserveLogicalAddressRange(d, 0, &at, NULL, NULL, &t), STATUS_INVALID_PARAMETER_2);
+    assert_int_equal(v2->ReserveLogicalAddressRange(d, 0x3000, &odd, NULL, NULL, &t), STATUS_INVALID_PARAMETER_3);
+    assert_int_equal(v2->ReserveLogicalAddressRange(d, 0x3000, NULL, NULL, NULL, &t), STATUS_NOT_SUPPORTED);
+    assert_int_equal(v2->ReserveLogicalAddressRange(buddy, 0x3000, &at, NULL, NULL, &t), STATUS_NOT_SUPPORTED);
+    IOMMU_DMA_LOGICAL_ADDRESS min = 0x1000, max = 0x2fff;
+    assert_int_equal(v2->ReserveLogicalAddressRange(buddy, 0x4000, NULL, &min, &max, &t), STATUS_INVALID_PARAMETER_MIX);
+    OK(v2->ReserveLogicalAddressRange(d, 0x3000, &at, NULL, NULL, &t));
+    assert_int_equal(t->LogicalAddressBase, at);
+    assert_int_equal(t->Size, 0x3000);
+    PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN t2;
+    IOMMU_DMA_LOGICAL_ADDRESS inside = 0x402000;
+    assert_int_equal(v2->ReserveLogicalAddressRange(d, 0x1000, &inside, NULL, NULL, &t2), STATUS_RESOURCE_IN_USE); /* R6 */
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 2), PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS mapped = 0x500000, out;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, &mapped, NULL, NULL, &out));
+    assert_int_equal(v2->ReserveLogicalAddressRange(d, 0x2000, &mapped, NULL, NULL, &t2), STATUS_RESOURCE_IN_USE);
+    OK(v2->ReserveLogicalAddressRange(buddy, 0x5000, NULL, NULL, NULL, &t2));
+    assert_int_equal(t2->LogicalAddressBase % 0x8000, 0);
+    OK(v2->FreeReservedLogicalAddressRange(t2));
+    OK(v2->FreeReservedLogicalAddressRange(t));
+    OK(v2->UnmapLogicalRange(d, mapped, 1));
+    OK(v2->DeleteDomain(d));
+    OK(v2->DeleteDomain(buddy));
+    OK(v2->DeleteDomain(pt));
+}
+
+static void test_R7_to_R18_segments(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN t;
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x600000;
+    OK(v2->ReserveLogicalAddressRange(d, 0x8000, &at, NULL, NULL, &t));
+    IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT seg1, seg2, seg3;
+    IOMMU_MAP_PHYSICAL_ADDRESS two = range(sim_ram_page(s, 100), 2 * PAGE_SIZE), one = range(sim_ram_page(s, 110), PAGE_SIZE);
+    IOMMU_MAP_PHYSICAL_ADDRESS bad = range(sim_ram_page(s, 100) + 4, PAGE_SIZE);
+    assert_int_equal(v2->MapReservedLogicalRange(t, 0x800, IOMMU_ACCESS_READ, &two, &seg1), STATUS_INVALID_PARAMETER_2);
+    assert_int_equal(v2->MapReservedLogicalRange(t, 0, IOMMU_ACCESS_READ, &bad, &seg1), STATUS_INVALID_PARAMETER_4);
+    assert_int_equal(v2->MapReservedLogicalRange(t, 0x7000, IOMMU_ACCESS_READ, &two, &seg1), STATUS_INVALID_PARAMETER_4); /* R9 */
+    /* R13: no allocation, even when the pool would refuse every one */
+    sim_pool(s)->fail_at = sim_pool(s)->attempts + 1;
+    uint64_t attempts = sim_pool(s)->attempts;
+    OK(v2->MapReservedLogicalRange(t, 0x1000, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &two, &seg1));
+    OK(v2->MapReservedLogicalRange(t, 0x4000, IOMMU_ACCESS_READ, &one, &seg2)); /* R11 */
+    assert_int_equal(sim_pool(s)->attempts, attempts);
+    assert_ptr_equal(seg1.OwningToken, t); /* R12 */
+    assert_int_equal(seg1.Offset, 0x1000);
+    assert_int_equal(seg1.Size, 0x2000);
+    dma_reaches(0, at + 0x2004, true, sim_ram_page(s, 101) + 4);
+    dma_reaches(0, at + 0x4000, false, sim_ram_page(s, 110));
+    assert_int_equal(v2->MapReservedLogicalRange(t, 0x2000, IOMMU_ACCESS_READ, &one, &seg3), STATUS_RESOURCE_IN_USE); /* R10 */
+    dma_reaches(0, at + 0x2004, true, sim_ram_page(s, 101) + 4);
+    assert_int_equal(v2->FreeReservedLogicalAddressRange(t), STATUS_RESOURCE_IN_USE); /* R16 */
+    uint32_t pages = sim_pool(s)->in_use;
+    OK(v2->UnmapReservedLogicalRange(&seg1));
+    assert_int_equal(sim_pool(s)->in_use, pages); /* R13: nothing freed */
+    assert_int_equal(seg1.Offset, 0);
+    assert_int_equal(seg1.Size, 0);
+    dma_faults(0, at + 0x2004, true); /* R15 */
+    assert_int_equal(v2->UnmapReservedLogicalRange(&seg1), STATUS_INVALID_PARAMETER); /* R14 */
+    OK(v2->MapReservedLogicalRange(t, 0x1000, IOMMU_ACCESS_READ, &two, &seg1));
+    sim_pool(s)->fail_at = 0;
+    OK(v2->UnmapReservedLogicalRange(&seg1));
+    OK(v2->UnmapReservedLogicalRange(&seg2));
+    OK(v2->FreeReservedLogicalAddressRange(t));
+    /* R17/R18: the token is gone; its range can be used again */
+    assert_int_equal(v2->MapReservedLogicalRange(t, 0, IOMMU_ACCESS_READ, &one, &seg3), STATUS_UNSUCCESSFUL);
+    assert_int_equal(v2->FreeReservedLogicalAddressRange(t), STATUS_INVALID_PARAMETER_1);
+    IOMMU_DMA_LOGICAL_ADDRESS out;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &one, &at, NULL, NULL, &out));
+    OK(v2->UnmapLogicalRange(d, at, 1));
+    /* a forged token */
+    IOMMU_DMA_LOGICAL_ADDRESS_TOKEN fake = {at, 0x8000};
+    assert_int_equal(v2->FreeReservedLogicalAddressRange(&fake), STATUS_INVALID_PARAMETER_1);
+    seg3.OwningToken = &fake;
+    seg3.Offset = 0;
+    seg3.Size = PAGE_SIZE;
+    assert_int_equal(v2->UnmapReservedLogicalRange(&seg3), STATUS_INVALID_PARAMETER);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+}
+
+static void test_R19_reserve_out_of_memory(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN t = NULL;
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x40000000;
+    uint32_t pages = sim_pool(s)->in_use;
+    sim_pool(s)->fail_at = sim_pool(s)->attempts + 2;
+    assert_int_equal(v2->ReserveLogicalAddressRange(d, 16u << 20, &at, NULL, NULL, &t), STATUS_INSUFFICIENT_RESOURCES);
+    sim_pool(s)->fail_at = 0;
+    assert_null(t);
+    assert_int_equal(sim_pool(s)->in_use, pages);
+    assert_int_equal(ddi_provider_counts().tokens, 0);
+    OK(v2->DeleteDomain(d));
+}
+
+/* ---- 4.7 devices ---- */
+
+static void test_E1_E2_E3_create_device(void **state)
+{
+    (void)state;
+    DEVICE_OBJECT pdo;
+    PIOMMU_DMA_DEVICE dev;
+    sim_device_object(s, 2, &pdo); /* behind no unit */
+    assert_int_equal(v2->CreateDevice(&pdo, NULL, &dev), STATUS_NOT_FOUND);
+    sim_device_object(s, 0, &pdo);
+    /* E3: an ACPI configuration has no meaning for a PCI function on x64 */
+    IOMMU_DEVICE_CREATION_CONFIGURATION cfg = {.ConfigType = IommuDeviceCreationConfigTypeAcpi};
+    assert_int_equal(v2->CreateDevice(&pdo, &cfg, &dev), STATUS_INVALID_PARAMETER_2);
+    DEVICE_OBJECT junk;
+    memset(&junk, 0x77, sizeof junk);
+    assert_int_equal(v2->CreateDevice(&junk, NULL, &dev), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v2->CreateDevice(NULL, NULL, &dev), STATUS_INVALID_PARAMETER_1);
+    OK(v2->CreateDevice(&pdo, NULL, &dev));
+    PIOMMU_DMA_DEVICE again;
+    assert_int_equal(v2->CreateDevice(&pdo, NULL, &again), STATUS_RESOURCE_IN_USE); /* one per function */
+    OK(v2->DeleteDevice(dev));
+    assert_int_equal(v2->DeleteDevice(dev), STATUS_INVALID_PARAMETER_1); /* stale */
+}
+
+static void test_E4_E5_E6_E7_E8_E12_E13_D15_attach(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN a = translate(false), b = translate(false);
+    PIOMMU_DMA_DEVICE dev = device(0), other = device(1);
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 120), PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x700000, out;
+    OK(v2->MapLogicalRangeEx(a, IOMMU_ACCESS_READ, &m, &at, NULL, NULL, &out));
+    assert_int_equal(v2->DetachDeviceEx(dev), STATUS_INVALID_PARAMETER_1); /* E7 */
+    OK(v2->AttachDeviceEx(a, dev));
+    OK(v2->AttachDeviceEx(a, dev));                                         /* E6 */
+    assert_int_equal(v2->AttachDeviceEx(b, dev), STATUS_INVALID_PARAMETER); /* E5 */
+    dma_reaches(0, at, false, sim_ram_page(s, 120));
+    dma_faults(0, at + 0x1000, false); /* E13 */
+    OK(v2->DetachDeviceEx(dev));
+    dma_reaches(0, sim_ram_page(s, 5), true, sim_ram_page(s, 5)); /* back in the default domain */
+    OK(v2->AttachDeviceEx(b, dev));                               /* E8 */
+    dma_faults(0, at, false);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->AttachDeviceEx(a, other)); /* E12: the mappings stayed */
+    dma_reaches(1, at, false, sim_ram_page(s, 120));
+    OK(v2->DetachDeviceEx(other));
+    /* E4, D15: under DMA Guard PassThrough is withdrawn; creating the domain is not
+     * device-specific and still succeeds, the attach is what is refused. */
+    PIOMMU_DMA_DOMAIN pt;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    ddi_set_dma_guard(true);
+    OK(v2->CreateDomainEx(DomainTypePassThrough, zero, NULL, NULL, &pt));
+    dma_reaches(0, sim_ram_page(s, 5), true, sim_ram_page(s, 5)); /* refused attach left it where it was */
+    assert_int_equal(v2->AttachDeviceEx(pt, dev), STATUS_ACCESS_DENIED);
+    ddi_set_dma_guard(false);
+    OK(v2->AttachDeviceEx(pt, dev));
+    dma_reaches(0, 0x12345000, true, 0x12345000);
+    OK(v2->DetachDeviceEx(dev));
+    assert_int_equal(v2->AttachDeviceEx((PIOMMU_DMA_DOMAIN)0x1234, dev), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(v2->AttachDeviceEx(a, (PIOMMU_DMA_DEVICE)0xdead), STATUS_INVALID_PARAMETER_2);
+    OK(v2->UnmapLogicalRange(a, at, 1));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDevice(other));
+    OK(v2->DeleteDomain(a));
+    OK(v2->DeleteDomain(b));
+    OK(v2->DeleteDomain(pt));
+}
+
+static ULONG last_types;
+static unsigned calls;
+static PVOID last_context;
+static ULONG last_present;
+static VOID NTAPI on_change(PIOMMU_INTERFACE_STATE_CHANGE change, PVOID context)
+{
+    calls++;
+    last_types = change->AvailableDomainTypes;
+    last_present = change->PresentFields.AsULONG;
+    last_context = context;
+}
+
+static VOID NTAPI on_change_other(PIOMMU_INTERFACE_STATE_CHANGE change, PVOID context)
+{
+    (void)change;
+    (void)context;
+}
+
+static void test_E9_E10_E16_S1_to_S6_S8_callbacks(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DEVICE dev = device(0);
+    ULONG mask = 0;
+    v2->QueryAvailableDomainTypes(dev, &mask);
+    assert_int_equal(mask, 0x3); /* E16: Translate and PassThrough; nothing else */
+    IOMMU_INTERFACE_STATE_CHANGE_FIELDS none = {.AsULONG = 0}, watch = {.AsULONG = 1};
+    assert_int_equal(v2->RegisterInterfaceStateChangeCallback(on_change, &calls, dev, &none), STATUS_INVALID_PARAMETER_4);
+    calls = 0;
+    OK(v2->RegisterInterfaceStateChangeCallback(on_change, &calls, dev, &watch));
+    assert_int_equal(calls, 1); /* S2 */
+    assert_int_equal(last_types, 0x3);
+    assert_int_equal(last_present, 1);
+    assert_ptr_equal(last_context, &calls);
+    assert_int_equal(v2->RegisterInterfaceStateChangeCallback(on_change_other, NULL, dev, &watch), STATUS_UNSUCCESSFUL);
+    assert_int_equal(v2->DeleteDevice(dev), STATUS_RESOURCE_IN_USE); /* E10 */
+    ddi_set_dma_guard(true); /* S6 */
+    assert_int_equal(calls, 2);
+    assert_int_equal(last_types, 0x1);
+    v2->QueryAvailableDomainTypes(dev, &mask);
+    assert_int_equal(mask, 0x1);
+    ddi_set_dma_guard(true); /* no change, no call */
+    assert_int_equal(calls, 2);
+    assert_int_equal(v2->UnregisterInterfaceStateChangeCallback(on_change_other, dev), STATUS_UNSUCCESSFUL); /* S4 */
+    OK(v2->UnregisterInterfaceStateChangeCallback(on_change, dev));
+    ddi_set_dma_guard(false);
+    assert_int_equal(calls, 2); /* S5 */
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    OK(v2->AttachDeviceEx(d, dev));
+    assert_int_equal(v2->DeleteDevice(dev), STATUS_RESOURCE_IN_USE); /* E9 */
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+    mask = 0xff;
+    v2->QueryAvailableDomainTypes(dev, &mask); /* stale device: nothing available */
+    assert_int_equal(mask, 0);
+}
+
+static void test_E14_v1_attach_ids(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d;
+    OK(v1.CreateDomain(TRUE, &d));
+    DEVICE_OBJECT pdo, none;
+    sim_device_object(s, 0, &pdo);
+    sim_device_object(s, 2, &none);
+    assert_int_equal(v1.AttachDevice(d, &pdo, 1, 1), STATUS_INVALID_PARAMETER_3);
+    assert_int_equal(v1.AttachDevice(d, &pdo, 0, 2), STATUS_INVALID_PARAMETER_4);
+    assert_int_equal(v1.AttachDevice(d, &none, 0, 1), STATUS_INVALID_PARAMETER_2);
+    OK(v1.AttachDevice(d, &pdo, 0, 1));
+    assert_int_equal(v1.DetachDevice(d, &pdo, 1), STATUS_INVALID_PARAMETER_3);
+    OK(v1.DetachDevice(d, &pdo, 0));
+    assert_int_equal(v1.DetachDevice(d, &pdo, 0), STATUS_INVALID_PARAMETER_2);
+    OK(v1.DeleteDomain(d));
+}
+
+/* ---- 4.9 fault reporting ---- */
+
+static unsigned faults;
+static FAULT_INFORMATION last_fault;
+static PVOID fault_context;
+static VOID NTAPI on_fault(PVOID context, PFAULT_INFORMATION info)
+{
+    faults++;
+    last_fault = *info;
+    fault_context = context;
+}
+
+static void test_F2_F3_fault_handler(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d;
+    OK(v1.CreateDomain(TRUE, &d));
+    DEVICE_OBJECT pdo;
+    sim_device_object(s, 0, &pdo);
+    DEVICE_FAULT_CONFIGURATION cfg = {on_fault, &faults};
+    assert_int_equal(v1.SetDeviceFaultReporting(&pdo, 0, TRUE, &cfg), STATUS_INVALID_PARAMETER_1); /* not attached */
+    OK(v1.AttachDevice(d, &pdo, 0, 1));
+    assert_int_equal(v1.SetDeviceFaultReporting(&pdo, 0, TRUE, NULL), STATUS_INVALID_PARAMETER_4);
+    OK(v1.SetDeviceFaultReporting(&pdo, 0, TRUE, &cfg));
+    faults = 0;
+    assert_false(sim_dma(s, 0, 0x9000, true).ok);
+    assert_int_equal(ddi_dispatch_faults(), 1);
+    assert_int_equal(faults, 1);
+    assert_ptr_equal(fault_context, &faults);
+    assert_int_equal(last_fault.Type, FaultInformationX64);
+    assert_ptr_equal(last_fault.X64.FaultAddress, (PVOID)0x9000);
+    assert_int_equal(last_fault.X64.Flags.FaultAddressValid, 1);
+    assert_int_equal(last_fault.X64.Type, TranslationFault);
+    assert_int_equal(last_fault.X64.IommuBaseAddress, sim_unit(s, 0)->base);
+    assert_non_null(last_fault.X64.DomainHandle);
+    /* another device of the same domain, without reporting: its faults reach no handler */
+    DEVICE_OBJECT quiet;
+    sim_device_object(s, 1, &quiet);
+    OK(v1.AttachDevice(d, &quiet, 0, 1));
+    assert_false(sim_dma(s, 1, 0x9000, false).ok);
+    assert_int_equal(ddi_dispatch_faults(), 0);
+    assert_int_equal(faults, 1);
+    OK(v1.DetachDevice(d, &quiet, 0));
+    /* every fault of the reporting device is delivered, reads as well as writes. Like QEMU's,
+     * the unit drops a fault from a source that still has one waiting to be drained (fault
+     * compression), so each DMA here is drained before the next. */
+    assert_false(sim_dma(s, 0, 0xb000, false).ok);
+    assert_int_equal(ddi_dispatch_faults(), 1);
+    assert_false(sim_dma(s, 0, 0xc000, true).ok);
+    assert_int_equal(ddi_dispatch_faults(), 1);
+    assert_int_equal(faults, 3);
+    assert_ptr_equal(last_fault.X64.FaultAddress, (PVOID)0xc000);
+    uint64_t compressed = vtd_model_stats(sim_unit_model(s, 0)).faults_compressed;
+    assert_false(sim_dma(s, 0, 0xd000, false).ok);
+    assert_false(sim_dma(s, 0, 0xe000, false).ok);
+    assert_int_equal(ddi_dispatch_faults(), 1);
+    assert_ptr_equal(last_fault.X64.FaultAddress, (PVOID)0xd000);
+    assert_int_equal(vtd_model_stats(sim_unit_model(s, 0)).faults_compressed, compressed + 1);
+    OK(v1.SetDeviceFaultReporting(&pdo, 0, FALSE, NULL)); /* F3 */
+    assert_false(sim_dma(s, 0, 0xa000, false).ok);
+    assert_int_equal(ddi_dispatch_faults(), 0);
+    assert_int_equal(faults, 4); /* none since F3 */
+    OK(v1.DetachDevice(d, &pdo, 0));
+    OK(v1.DeleteDomain(d));
+}
+
+static void test_stale_and_forged_handles(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    OK(v2->DeleteDomain(d));
+    PIOMMU_DMA_DOMAIN again = translate(false); /* may reuse the slot: the old handle stays dead */
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(sim_ram_page(s, 1), PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x1000, out;
+    assert_int_equal(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &m, &at, NULL, NULL, &out), STATUS_INVALID_PARAMETER_1);
+    const uintptr_t junk[] = {0, 1, 0xffffffffffffffff, 0xd0d0000000000000, 0xd0d000000000ffff, (uintptr_t)&m};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        assert_int_equal(v2->DeleteDomain((PIOMMU_DMA_DOMAIN)junk[i]), STATUS_INVALID_PARAMETER_1);
+        assert_int_equal(v2->UnmapLogicalRange((PIOMMU_DMA_DOMAIN)junk[i], 0, 1), STATUS_INVALID_PARAMETER_1);
+        assert_int_equal(v2->DetachDeviceEx((PIOMMU_DMA_DEVICE)junk[i]), STATUS_INVALID_PARAMETER_1);
+        assert_int_equal(v2->FreeReservedLogicalAddressRange((PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN)junk[i]),
+                         STATUS_INVALID_PARAMETER_1);
+    }
+    OK(v2->DeleteDomain(again));
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_A1_A2_A7_sizes_and_canary), T(test_A3_A4_A5_A6_bad_requests), T(test_A10_F1_A11_not_on_x64),
+        T(test_D1_C6_v1_domains), T(test_D2_D5_D6_D8_create_ex_arguments), T(test_D3_D7_types_not_offered),
+        T(test_D9_D10_reserved_regions), T(test_D12_D13_D14_delete), T(test_D4_out_of_resources), T(test_C1_C2_C3_C4_C5_C7_configure_and_flush),
+        T(test_M1_M2_M16_v1_arguments), T(test_M3_M4_M5_M7_M8_M13_ex_explicit),
+        T(test_M6_M9_M10_M11_M12_M15_M17_buddy), T(test_M14_overlap_changes_nothing), T(test_M18_unmap_unmapped_and_part), T(test_M19_permissions),
+        T(test_I1_I2_I3_I4_I5_I6_identity), T(test_R1_to_R6_reserve), T(test_R7_to_R18_segments),
+        T(test_R19_reserve_out_of_memory), T(test_E1_E2_E3_create_device), T(test_E4_E5_E6_E7_E8_E12_E13_D15_attach),
+        T(test_E9_E10_E16_S1_to_S6_S8_callbacks), T(test_E14_v1_attach_ids), T(test_F2_F3_fault_handler),
+        T(test_stale_and_forged_handles),
+    };
+    return cmocka_run_group_tests_name("ddi_rules", tests, NULL, NULL);
+}
