@@ -1,0 +1,183 @@
+/* Concurrent DDI calls on shared domains: the provider's locking, checked by what the callers
+ * can see and, in the ThreadSanitizer build, by the race detector.
+ *
+ * Two threads work on the same two domains at once: a Buddy domain (allocated maps and
+ * tokens) and one without allocator (explicit maps and tokens in one small window, so the
+ * threads claim the same addresses). Every range a call reports as granted (a map, a token)
+ * is entered in a shared registry, which fails the test if it overlaps a range the other
+ * thread holds: the allocator must never hand out a range twice, and "this range is free"
+ * must hold until the call that relied on it is done. At the end everything is given back
+ * and the provider must be empty and the page pool back where it started. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+#include "test_util.h"
+
+#define ROUNDS 20000
+#define WINDOW_BASE 0x400000ull
+#define WINDOW_PAGES 64u
+#define MAX_CLAIMS 256
+
+struct claim {
+    bool live;
+    int domain;
+    uint64_t base, end;
+    int owner;
+};
+
+static struct {
+    struct sim *s;
+    DMA_IOMMU_INTERFACE_V2 *v2;
+    PIOMMU_DMA_DOMAIN domain[2]; /* 0: Buddy, 1: explicit addresses */
+    pthread_mutex_t lock;
+    pthread_barrier_t start;
+    struct claim claims[MAX_CLAIMS];
+    unsigned granted, refused;
+    char failure[256];
+} G;
+
+static void note_failure(const char *what, uint64_t a, uint64_t b)
+{
+    pthread_mutex_lock(&G.lock);
+    if (!G.failure[0])
+        snprintf(G.failure, sizeof G.failure, "%s: 0x%llx-0x%llx", what, (unsigned long long)a, (unsigned long long)b);
+    pthread_mutex_unlock(&G.lock);
+}
+
+/* Records a granted range; a clash with a live one is the failure this test looks for. */
+static int claim(int owner, int domain, uint64_t base, uint64_t size)
+{
+    pthread_mutex_lock(&G.lock);
+    int slot = -1;
+    for (int i = 0; i < MAX_CLAIMS; i++) {
+        struct claim *c = &G.claims[i];
+        if (c->live && c->domain == domain && base < c->end && c->base < base + size && !G.failure[0])
+            snprintf(G.failure, sizeof G.failure, "domain %d: 0x%llx-0x%llx granted to thread %d over thread %d's range",
+                     domain, (unsigned long long)base, (unsigned long long)(base + size), owner, c->owner);
+        if (!c->live && slot < 0)
+            slot = i;
+    }
+    if (slot >= 0)
+        G.claims[slot] = (struct claim){true, domain, base, base + size, owner};
+    G.granted++;
+    pthread_mutex_unlock(&G.lock);
+    return slot;
+}
+
+static void release(int slot)
+{
+    pthread_mutex_lock(&G.lock);
+    if (slot >= 0)
+        G.claims[slot].live = false;
+    pthread_mutex_unlock(&G.lock);
+}
+
+static void count_refusal(void)
+{
+    pthread_mutex_lock(&G.lock);
+    G.refused++;
+    pthread_mutex_unlock(&G.lock);
+}
+
+static IOMMU_MAP_PHYSICAL_ADDRESS ram(unsigned page, unsigned pages)
+{
+    IOMMU_MAP_PHYSICAL_ADDRESS m = {.MapType = MapPhysicalAddressTypeContiguousRange};
+    m.ContiguousRange.Base.QuadPart = (LONGLONG)sim_ram_page(G.s, page);
+    m.ContiguousRange.Size = (SIZE_T)pages * PAGE_SIZE;
+    return m;
+}
+
+static void *worker(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    uint64_t rng = 0x243F6A8885A308D3ull * (uint64_t)(me + 1);
+    pthread_barrier_wait(&G.start); /* both threads in the loop at once */
+    for (unsigned round = 0; round < ROUNDS && !G.failure[0]; round++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        unsigned pages = 1 + (unsigned)(rng % 4), what = (unsigned)(rng >> 8) % 4;
+        int domain = (int)((rng >> 16) & 1);
+        uint64_t at = WINDOW_BASE + ((rng >> 24) % WINDOW_PAGES) * PAGE_SIZE;
+        IOMMU_DMA_LOGICAL_ADDRESS explicit_at = at, out = 0;
+        IOMMU_MAP_PHYSICAL_ADDRESS m = ram((unsigned)(rng >> 32) % 1024, pages);
+        if (what < 2) { /* map, then unmap */
+            NTSTATUS st = G.v2->MapLogicalRangeEx(G.domain[domain], IOMMU_ACCESS_READ, &m,
+                                                  domain ? &explicit_at : NULL, NULL, NULL, &out);
+            if (st != STATUS_SUCCESS) {
+                if (!domain || st != STATUS_RESOURCE_IN_USE)
+                    note_failure("MapLogicalRangeEx refused", st, at);
+                count_refusal();
+                continue;
+            }
+            int slot = claim(me, domain, out, pages * PAGE_SIZE);
+            release(slot); /* before the unmap: once unmapped, the other thread may take it */
+            if (G.v2->UnmapLogicalRange(G.domain[domain], out, pages) != STATUS_SUCCESS)
+                note_failure("UnmapLogicalRange refused", out, pages);
+        } else { /* a token, a segment in it, and back */
+            PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token = NULL;
+            NTSTATUS st = G.v2->ReserveLogicalAddressRange(G.domain[domain], (SIZE_T)pages * PAGE_SIZE,
+                                                           domain ? &explicit_at : NULL, NULL, NULL, &token);
+            if (st != STATUS_SUCCESS) {
+                if (!domain || st != STATUS_RESOURCE_IN_USE)
+                    note_failure("ReserveLogicalAddressRange refused", st, at);
+                count_refusal();
+                continue;
+            }
+            int slot = claim(me, domain, token->LogicalAddressBase, token->Size);
+            IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT seg;
+            if (G.v2->MapReservedLogicalRange(token, 0, IOMMU_ACCESS_WRITE, &m, &seg) != STATUS_SUCCESS ||
+                G.v2->UnmapReservedLogicalRange(&seg) != STATUS_SUCCESS)
+                note_failure("segment refused", token->LogicalAddressBase, token->Size);
+            release(slot); /* before the free: once freed, the other thread may take it */
+            if (G.v2->FreeReservedLogicalAddressRange(token) != STATUS_SUCCESS)
+                note_failure("FreeReservedLogicalAddressRange refused", 0, 0);
+        }
+    }
+    return NULL;
+}
+
+static void test_two_threads_share_domains(void **state)
+{
+    (void)state;
+    pthread_mutex_init(&G.lock, NULL);
+    pthread_barrier_init(&G.start, NULL, 2);
+    struct sim_config cfg = sim_default_config();
+    G.s = sim_create(&cfg);
+    DMA_IOMMU_INTERFACE_EX ex;
+    assert_int_equal(IoGetIommuInterfaceEx(2, 0, &ex), STATUS_SUCCESS);
+    G.v2 = &ex.V2;
+    uint32_t baseline = sim_pool(G.s)->in_use;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS flags = {.AsUlonglong = 0};
+    IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG buddy = {.LogicalAllocatorType = IommuDmaLogicalAllocatorBuddy,
+                                                .BuddyAllocatorConfig = {.AddressWidth = 24}};
+    assert_int_equal(G.v2->CreateDomainEx(DomainTypeTranslate, flags, &buddy, NULL, &G.domain[0]), STATUS_SUCCESS);
+    assert_int_equal(G.v2->CreateDomainEx(DomainTypeTranslate, flags, NULL, NULL, &G.domain[1]), STATUS_SUCCESS);
+
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    printf("ddi threads: %u ranges granted, %u claims refused as overlapping\n", G.granted, G.refused);
+    if (G.failure[0])
+        fail_msg("%s", G.failure);
+    assert_true(G.granted > ROUNDS / 2);
+
+    struct ddi_counts c = ddi_provider_counts();
+    assert_int_equal(c.tokens + c.mapped_segments, 0);
+    assert_int_equal(c.table_pages, 2); /* everything unmapped: the roots alone */
+    assert_int_equal(G.v2->DeleteDomain(G.domain[0]), STATUS_SUCCESS);
+    assert_int_equal(G.v2->DeleteDomain(G.domain[1]), STATUS_SUCCESS);
+    assert_int_equal(sim_pool(G.s)->in_use, baseline);
+    sim_destroy(G.s);
+    pthread_mutex_destroy(&G.lock);
+    pthread_barrier_destroy(&G.start);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_two_threads_share_domains)};
+    return cmocka_run_group_tests_name("ddi_threads", tests, NULL, NULL);
+}
