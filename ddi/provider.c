@@ -826,6 +826,15 @@ void ddi_set_dma_guard(bool blocking)
 
 /* ---- logical and identity mappings ---- */
 
+/* Maps ph at iova unless a token holds any of it; with the layout lock held. */
+static NTSTATUS map_unclaimed(struct ddi_domain *d, uint64_t iova, const struct phys *ph, ULONG perm)
+{
+    if (range_has_token(d, iova, ph->pages * PAGE_SIZE))
+        return STATUS_RESOURCE_IN_USE;
+    enum iommu_status s = map_phys(d, iova, ph, perm);
+    return s == IOMMU_EINVAL || s == IOMMU_ERANGE ? STATUS_INVALID_PARAMETER_4 : status_of(s);
+}
+
 static NTSTATUS NTAPI MapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions, PMDL Mdl, ULONGLONG LogicalAddress)
 {
     struct ddi_domain *d = domain_get(Domain);
@@ -847,12 +856,7 @@ static NTSTATUS NTAPI MapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONG Permission
         st = STATUS_ACCESS_DENIED;
     else {
         lock_acquire(&d->layout_lock);
-        if (range_has_token(d, LogicalAddress, ph.pages * PAGE_SIZE))
-            st = STATUS_RESOURCE_IN_USE;
-        else {
-            enum iommu_status s = map_phys(d, LogicalAddress, &ph, Permissions);
-            st = s == IOMMU_EINVAL || s == IOMMU_ERANGE ? STATUS_INVALID_PARAMETER_4 : status_of(s);
-        }
+        st = map_unclaimed(d, LogicalAddress, &ph, Permissions);
         lock_release(&d->layout_lock);
     }
     domain_put(d);
@@ -879,12 +883,13 @@ static NTSTATUS NTAPI MapLogicalRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissi
         st = STATUS_INVALID_PARAMETER_3; /* M4 */
     else if (!LogicalAddressOut)
         st = STATUS_INVALID_PARAMETER_7;
-    else if (d->has_allocator ? ExplicitLogicalAddress != NULL : true)
-        st = d->has_allocator ? STATUS_NOT_SUPPORTED /* M6, documented code */
-           : !ExplicitLogicalAddress ? STATUS_NOT_SUPPORTED /* M5 */
-           : (*ExplicitLogicalAddress & (PAGE_SIZE - 1)) || *ExplicitLogicalAddress >= slpt_iova_limit(&d->core.tables)
-               ? STATUS_INVALID_PARAMETER_4 /* M7, documented code; M8: Min/Max ignored */
-               : STATUS_SUCCESS;
+    else if (d->has_allocator && ExplicitLogicalAddress)
+        st = STATUS_NOT_SUPPORTED; /* M6, documented code */
+    else if (!d->has_allocator && !ExplicitLogicalAddress)
+        st = STATUS_NOT_SUPPORTED; /* M5 */
+    else if (!d->has_allocator && ((*ExplicitLogicalAddress & (PAGE_SIZE - 1)) ||
+                                   *ExplicitLogicalAddress >= slpt_iova_limit(&d->core.tables)))
+        st = STATUS_INVALID_PARAMETER_4; /* M7, documented code; M8: Min/Max ignored */
     if (NT_SUCCESS(st) && !phys_may_map(&ph))
         st = STATUS_ACCESS_DENIED;
     if (!NT_SUCCESS(st)) {
@@ -894,7 +899,6 @@ static NTSTATUS NTAPI MapLogicalRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissi
     uint64_t iova = 0, size = ph.pages * PAGE_SIZE;
     lock_acquire(&d->layout_lock);
     if (d->has_allocator) {
-        /* An allocated range is the allocator's to give: no token can be in it. */
         uint64_t min = MinLogicalAddress ? *MinLogicalAddress : 0;
         uint64_t max = MaxLogicalAddress ? *MaxLogicalAddress : UINT64_MAX;
         enum iommu_status s = iova_alloc(&d->iova, size, min, max, &iova);
@@ -902,14 +906,10 @@ static NTSTATUS NTAPI MapLogicalRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissi
            : s == IOMMU_EINVAL ? STATUS_INVALID_PARAMETER_3
            : s == IOMMU_ENOMEM ? STATUS_INSUFFICIENT_RESOURCES
                                : STATUS_INVALID_PARAMETER_MIX; /* M10, documented code */
-    } else {
+    } else
         iova = *ExplicitLogicalAddress;
-        if (range_has_token(d, iova, size))
-            st = STATUS_RESOURCE_IN_USE;
-    }
     if (NT_SUCCESS(st)) {
-        enum iommu_status s = map_phys(d, iova, &ph, Permissions);
-        st = s == IOMMU_EINVAL || s == IOMMU_ERANGE ? STATUS_INVALID_PARAMETER_4 : status_of(s);
+        st = map_unclaimed(d, iova, &ph, Permissions);
         if (!NT_SUCCESS(st) && d->has_allocator)
             iova_free(&d->iova, iova, size); /* M15 */
     }

@@ -427,7 +427,7 @@ static bool failed_by_injection(NTSTATUS got, NTSTATUS want)
     return false;
 }
 
-static bool is_live_translate(const struct m_domain *d)
+static bool translates(const struct m_domain *d)
 {
     return d->kind != PASSTHROUGH;
 }
@@ -886,7 +886,7 @@ static void op_guard(void)
 static void op_v1_flush(void)
 {
     /* OS-managed domains flush themselves; the caller-managed-only routines refuse them (C7). */
-    struct m_domain *d = pick_domain(is_live_translate);
+    struct m_domain *d = pick_domain(translates);
     if (!d)
         return;
     expect(W.v1.FlushDomain(d->h), STATUS_INVALID_PARAMETER_1, "FlushDomain");
