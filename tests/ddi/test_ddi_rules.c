@@ -143,7 +143,7 @@ static void test_A10_F1_A11_not_on_x64(void **state)
 
 /* ---- 4.2 domains ---- */
 
-static void test_D1_C6_v1_domains(void **state)
+static void test_D1_C6_D11_v1_domains(void **state)
 {
     (void)state;
     PIOMMU_DMA_DOMAIN os, caller;
@@ -903,7 +903,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_A1_A2_A7_sizes_and_canary), T(test_A3_A4_A5_A6_bad_requests), T(test_A10_F1_A11_not_on_x64),
-        T(test_D1_C6_v1_domains), T(test_D2_D5_D6_D8_create_ex_arguments), T(test_D3_D7_types_not_offered),
+        T(test_D1_C6_D11_v1_domains), T(test_D2_D5_D6_D8_create_ex_arguments), T(test_D3_D7_types_not_offered),
         T(test_D9_D10_reserved_regions), T(test_D12_D13_D14_delete), T(test_D4_out_of_resources), T(test_C1_C2_C3_C4_C5_C7_configure_and_flush),
         T(test_M1_M2_M16_v1_arguments), T(test_M3_M4_M5_M7_M8_M13_ex_explicit),
         T(test_M6_M9_M10_M11_M12_M15_M17_buddy), T(test_M14_overlap_changes_nothing), T(test_M18_unmap_unmapped_and_part), T(test_M19_permissions),
