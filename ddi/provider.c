@@ -15,16 +15,17 @@
  * Callbacks and fault handlers are called with no lock held. */
 #include "ddi/provider.h"
 
+#include "ddi/interface_tables.h"
 #include "iommu/domain.h"
 #include "iommu/iova.h"
 #include "iommu/lock.h"
 #include "iommu/slpt.h"
 
 #define ALLOCATOR_BYTES (32u << 10) /* per domain: 768 live allocations, 512 free blocks */
-#define MAX_RESERVED_REGIONS 64
 #define HANDLE_TAG_SHIFT 48
 #define TAG_DOMAIN 0xd0d0ull
 #define TAG_DEVICE 0xde71ull
+#define TAG_TOKEN 0x70c3ull
 
 /* The device object a driver passes: a PCI function (see wdm_iommu.h). */
 static bool pdo_location(const DEVICE_OBJECT *pdo, uint16_t *segment, uint16_t *sid)
@@ -78,6 +79,7 @@ struct ddi_device {
 struct ddi_token {
     IOMMU_DMA_LOGICAL_ADDRESS_TOKEN pub; /* first: callers read it */
     bool in_use;
+    uint16_t generation;          /* for ddi_token_id */
     bool from_allocator;
     int domain;
     unsigned segments;            /* mapped now */
@@ -447,7 +449,7 @@ static NTSTATUS reserve_regions(struct ddi_domain *d, PIOMMU_DMA_RESERVED_REGION
     PIOMMU_DMA_RESERVED_REGION r = regions;
     for (; r && NT_SUCCESS(st); r = r->RegionNext, n++) {
         uint64_t base = r->Base, size = r->NumberOfPages * PAGE_SIZE;
-        if (n == MAX_RESERVED_REGIONS || (base & (PAGE_SIZE - 1)) || !r->NumberOfPages ||
+        if (n == DDI_MAX_RESERVED_REGIONS || (base & (PAGE_SIZE - 1)) || !r->NumberOfPages ||
             r->NumberOfPages > DDI_MAX_MAP_PAGES || base + size < base || base + size > slpt_iova_limit(&d->core.tables)) {
             st = STATUS_INVALID_PARAMETER_4;
             break;
@@ -1078,8 +1080,9 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
             }
         }
         if (t) {
+            uint16_t generation = (uint16_t)(t->generation + 1);
             *t = (struct ddi_token){.pub = {base, Size}, .in_use = true, .from_allocator = allocated,
-                                    .domain = (int)domain_index(d)};
+                                    .domain = (int)domain_index(d), .generation = generation ? generation : 1};
             d->tokens++;
         }
         lock_release(&P.lock);
@@ -1145,6 +1148,27 @@ static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS
     d->busy--;
     lock_release(&P.lock);
     return st;
+}
+
+uint64_t ddi_token_id(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token)
+{
+    lock_acquire(&P.lock);
+    struct ddi_token *t = P.ready ? token_of(token) : NULL;
+    uint64_t id = t ? (uint64_t)(uintptr_t)make_handle(TAG_TOKEN, t->generation, (unsigned)(t - P.token)) : 0;
+    lock_release(&P.lock);
+    return id;
+}
+
+PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN ddi_token_by_id(uint64_t id)
+{
+    unsigned index = (unsigned)(id & 0xffff) - 1;
+    if (id >> HANDLE_TAG_SHIFT != TAG_TOKEN || index >= DDI_MAX_TOKENS)
+        return NULL;
+    lock_acquire(&P.lock);
+    struct ddi_token *t = &P.token[index];
+    bool live = P.ready && t->in_use && t->generation == (uint16_t)(id >> 16);
+    lock_release(&P.lock);
+    return live ? &t->pub : NULL;
 }
 
 /* Pins the token's domain; NULL if the token is not live. */
@@ -1457,21 +1481,7 @@ NTSTATUS NTAPI IoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE Interface
         return STATUS_NOT_SUPPORTED;
     DMA_IOMMU_INTERFACE_V1 v;
     fill_v1(&v);
-    *InterfaceOut = (DMA_IOMMU_INTERFACE){0}; /* padding after Version included */
-    InterfaceOut->Version = DMA_IOMMU_INTERFACE_VERSION_1;
-    InterfaceOut->CreateDomain = v.CreateDomain;
-    InterfaceOut->DeleteDomain = v.DeleteDomain;
-    InterfaceOut->AttachDevice = v.AttachDevice;
-    InterfaceOut->DetachDevice = v.DetachDevice;
-    InterfaceOut->FlushDomain = v.FlushDomain;
-    InterfaceOut->FlushDomainByVaList = v.FlushDomainByVaList;
-    InterfaceOut->QueryInputMappings = v.QueryInputMappings;
-    InterfaceOut->MapLogicalRange = v.MapLogicalRange;
-    InterfaceOut->UnmapLogicalRange = v.UnmapLogicalRange;
-    InterfaceOut->MapIdentityRange = v.MapIdentityRange;
-    InterfaceOut->UnmapIdentityRange = v.UnmapIdentityRange;
-    InterfaceOut->SetDeviceFaultReporting = v.SetDeviceFaultReporting;
-    InterfaceOut->ConfigureDomain = v.ConfigureDomain;
+    ddi_write_interface(InterfaceOut, &v);
     return STATUS_SUCCESS;
 }
 
@@ -1486,23 +1496,11 @@ NTSTATUS NTAPI IoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_
         return STATUS_INVALID_PARAMETER_3; /* A4 */
     if (!P.ready)
         return STATUS_NOT_SUPPORTED;
-    /* Only the bytes of the version asked for are written (A2): a caller built against an
-     * older header has a smaller structure. */
-    if (Version == DMA_IOMMU_INTERFACE_EX_VERSION_1) {
-        DMA_IOMMU_INTERFACE_V1 v;
-        fill_v1(&v);
-        InterfaceOut->Size = DMA_IOMMU_INTERFACE_EX_V1_SIZE;
-        InterfaceOut->Version = Version;
-        *(ULONG *)((UCHAR *)InterfaceOut + offsetof(DMA_IOMMU_INTERFACE_EX, Version) + sizeof(ULONG)) = 0;
-        InterfaceOut->V1 = v;
-    } else {
-        DMA_IOMMU_INTERFACE_V2 v;
-        fill_v2(&v);
-        InterfaceOut->Size = DMA_IOMMU_INTERFACE_EX_V2_SIZE;
-        InterfaceOut->Version = Version;
-        *(ULONG *)((UCHAR *)InterfaceOut + offsetof(DMA_IOMMU_INTERFACE_EX, Version) + sizeof(ULONG)) = 0;
-        InterfaceOut->V2 = v;
-    }
+    DMA_IOMMU_INTERFACE_V1 v1;
+    DMA_IOMMU_INTERFACE_V2 v2;
+    fill_v1(&v1);
+    fill_v2(&v2);
+    ddi_write_interface_ex(InterfaceOut, Version, &v1, &v2);
     return STATUS_SUCCESS;
 }
 

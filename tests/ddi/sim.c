@@ -1,5 +1,8 @@
 #include "sim.h"
 
+#include "ddi/hc_server.h"
+#include "ddi/shim.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +24,7 @@ struct sim {
     struct pci_inventory inv;
     struct slpt default_tables;
     uint64_t clock_ns;
+    uint64_t hypercalls;
 };
 
 static uint8_t *host_of(struct sim *s, uint64_t pa, size_t len)
@@ -222,4 +226,56 @@ struct vtd_unit *sim_unit(struct sim *s, unsigned u)
 struct page_pool *sim_pool(struct sim *s)
 {
     return &s->pool;
+}
+
+/* ---- the hypercall path ---- */
+
+/* Guest memory is the test's own: a guest-physical address is a host address. */
+static void guest_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+    (void)ctx;
+    memcpy(buf, (const void *)(uintptr_t)gpa, len);
+}
+
+static void guest_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
+{
+    (void)ctx;
+    memcpy((void *)(uintptr_t)gpa, buf, len);
+}
+
+static uint64_t hypercall(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx)
+{
+    struct sim *s = ctx;
+    s->hypercalls++;
+    return hc_dispatch(rax, rcx, rdx);
+}
+
+static uint64_t gpa_of(void *ctx, const void *p)
+{
+    (void)ctx;
+    return (uint64_t)(uintptr_t)p;
+}
+
+void sim_use_hypercalls(struct sim *s)
+{
+    /* Guest RAM is everything but the first page and the pool, which stands for the
+     * hypervisor's own memory. */
+    uint64_t pool = (uint64_t)(uintptr_t)s->pool_mem, top = 1ull << 47;
+    struct hc_server_config cfg = {.ctx = s, .read = guest_read, .write = guest_write, .ram_count = 2};
+    cfg.ram[0] = (struct hc_ram_range){PAGE_SIZE, pool - PAGE_SIZE};
+    cfg.ram[1] = (struct hc_ram_range){pool + SIM_POOL_BYTES, top - (pool + SIM_POOL_BYTES)};
+    if (hc_server_init(&cfg) != IOMMU_OK)
+        abort();
+    struct shim_config shim = {.ctx = s, .hypercall = hypercall, .gpa_of = gpa_of};
+    shim_init(&shim);
+}
+
+uint64_t sim_hypercalls(const struct sim *s)
+{
+    return s->hypercalls;
+}
+
+const void *sim_hypervisor_memory(const struct sim *s)
+{
+    return s->pool_mem;
 }

@@ -73,4 +73,14 @@ struct vtd_model *sim_unit_model(struct sim *s, unsigned u);
 struct vtd_unit *sim_unit(struct sim *s, unsigned u);
 struct page_pool *sim_pool(struct sim *s);
 
+/* Routes calls through the hypercall path instead: the hypervisor's server
+ * (ddi/hc_server.h) over the provider, and the guest shim (ddi/shim.h), with the test's own
+ * memory as guest memory. Then ShimIoGetIommuInterface(Ex) hands out the tables a guest
+ * driver gets, each call one hypercall; shim_poll delivers faults and state changes to the
+ * handlers, and hc_set_dma_guard changes the policy. */
+void sim_use_hypercalls(struct sim *s);
+uint64_t sim_hypercalls(const struct sim *s);  /* made so far */
+/* Memory the guest may not name in a hypercall (the pool stands for the hypervisor's). */
+const void *sim_hypervisor_memory(const struct sim *s);
+
 #endif

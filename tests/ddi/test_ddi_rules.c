@@ -9,6 +9,24 @@
 #include "sim.h"
 #include "test_util.h"
 
+/* Built twice: calling the provider directly, and (DDI_THROUGH_HYPERCALLS) as a guest driver
+ * does, through the shim, one hypercall per call, and the hypervisor's server. */
+#ifdef DDI_THROUGH_HYPERCALLS
+#include "ddi/hc_server.h"
+#include "ddi/shim.h"
+#define GET_INTERFACE_EX ShimIoGetIommuInterfaceEx
+#define GET_INTERFACE ShimIoGetIommuInterface
+#define DELIVER_FAULTS() shim_poll()
+#define SET_DMA_GUARD(on) (hc_set_dma_guard(on), shim_poll())
+#define USE_PATH(s) sim_use_hypercalls(s)
+#else
+#define GET_INTERFACE_EX IoGetIommuInterfaceEx
+#define GET_INTERFACE IoGetIommuInterface
+#define DELIVER_FAULTS() ddi_dispatch_faults()
+#define SET_DMA_GUARD(on) ddi_set_dma_guard(on)
+#define USE_PATH(s) ((void)(s))
+#endif
+
 static struct sim *s;
 static DMA_IOMMU_INTERFACE_EX ex;
 static DMA_IOMMU_INTERFACE_V2 *v2;
@@ -19,9 +37,10 @@ static int setup(void **state)
     (void)state;
     struct sim_config cfg = sim_default_config();
     s = sim_create(&cfg);
-    assert_int_equal(IoGetIommuInterfaceEx(2, 0, &ex), STATUS_SUCCESS);
+    USE_PATH(s);
+    assert_int_equal(GET_INTERFACE_EX(2, 0, &ex), STATUS_SUCCESS);
     v2 = &ex.V2;
-    assert_int_equal(IoGetIommuInterface(1, &v1), STATUS_SUCCESS);
+    assert_int_equal(GET_INTERFACE(1, &v1), STATUS_SUCCESS);
     return 0;
 }
 
@@ -30,6 +49,9 @@ static int teardown(void **state)
     (void)state;
     /* Every test cleans up after itself: nothing may be left behind. */
     struct ddi_counts c = ddi_provider_counts();
+#ifdef DDI_THROUGH_HYPERCALLS
+    assert_true(sim_hypercalls(s) > 0); /* the calls did go the guest's way */
+#endif
     sim_destroy(s);
     assert_int_equal(c.domains + c.devices + c.tokens + c.callbacks, 0);
     return 0;
@@ -78,7 +100,7 @@ static void dma_faults(unsigned fn, uint64_t iova, bool write)
     if (r.ok)
         fail_msg("function %u %s 0x%lx reached 0x%lx, want a fault", fn, write ? "write" : "read",
                  (unsigned long)iova, (unsigned long)r.pa);
-    ddi_dispatch_faults(); /* clears the unit's record for the next fault */
+    DELIVER_FAULTS(); /* clears the unit's record for the next fault */
 }
 
 /* ---- 4.1 interface acquisition ---- */
@@ -90,7 +112,7 @@ static void test_A1_A2_A7_sizes_and_canary(void **state)
         uint8_t buf[sizeof(DMA_IOMMU_INTERFACE_EX) + 16];
         memset(buf, 0xcc, sizeof buf);
         PDMA_IOMMU_INTERFACE_EX e = (PDMA_IOMMU_INTERFACE_EX)buf;
-        OK(IoGetIommuInterfaceEx(version, 0, e));
+        OK(GET_INTERFACE_EX(version, 0, e));
         size_t size = version == 1 ? DMA_IOMMU_INTERFACE_EX_V1_SIZE : DMA_IOMMU_INTERFACE_EX_V2_SIZE;
         assert_int_equal(e->Size, size);
         assert_int_equal(e->Version, version);
@@ -104,7 +126,7 @@ static void test_A1_A2_A7_sizes_and_canary(void **state)
     /* A7: the V1 table is the legacy one without Version */
     assert_ptr_equal(ex.V2.DeleteDomain, v1.DeleteDomain);
     DMA_IOMMU_INTERFACE_EX e1;
-    OK(IoGetIommuInterfaceEx(1, 0, &e1));
+    OK(GET_INTERFACE_EX(1, 0, &e1));
     assert_memory_equal(&e1.V1, &v1.CreateDomain, sizeof e1.V1);
 }
 
@@ -114,15 +136,15 @@ static void test_A3_A4_A5_A6_bad_requests(void **state)
     DMA_IOMMU_INTERFACE_EX e;
     memset(&e, 0x5a, sizeof e);
     DMA_IOMMU_INTERFACE_EX before = e;
-    assert_int_equal(IoGetIommuInterfaceEx(0, 0, &e), STATUS_INVALID_PARAMETER_1);
-    assert_int_equal(IoGetIommuInterfaceEx(3, 0, &e), STATUS_INVALID_PARAMETER_1); /* no PASID yet */
-    assert_int_equal(IoGetIommuInterfaceEx(4, 0, &e), STATUS_INVALID_PARAMETER_1);
-    assert_int_equal(IoGetIommuInterfaceEx(2, 1, &e), STATUS_INVALID_PARAMETER_3);
+    assert_int_equal(GET_INTERFACE_EX(0, 0, &e), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(GET_INTERFACE_EX(3, 0, &e), STATUS_INVALID_PARAMETER_1); /* no PASID yet */
+    assert_int_equal(GET_INTERFACE_EX(4, 0, &e), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(GET_INTERFACE_EX(2, 1, &e), STATUS_INVALID_PARAMETER_3);
     assert_memory_equal(&e, &before, sizeof e);
-    assert_int_equal(IoGetIommuInterfaceEx(2, 0, NULL), STATUS_INVALID_PARAMETER_2);
+    assert_int_equal(GET_INTERFACE_EX(2, 0, NULL), STATUS_INVALID_PARAMETER_2);
     DMA_IOMMU_INTERFACE l;
-    assert_int_equal(IoGetIommuInterface(2, &l), STATUS_INVALID_PARAMETER_1);
-    assert_int_equal(IoGetIommuInterface(1, NULL), STATUS_INVALID_PARAMETER_2);
+    assert_int_equal(GET_INTERFACE(2, &l), STATUS_INVALID_PARAMETER_1);
+    assert_int_equal(GET_INTERFACE(1, NULL), STATUS_INVALID_PARAMETER_2);
     assert_int_equal(v1.Version, 1);
 }
 
@@ -335,7 +357,9 @@ static void test_M1_M2_M16_v1_arguments(void **state)
     (void)state;
     PIOMMU_DMA_DOMAIN d;
     OK(v1.CreateDomain(TRUE, &d));
-    MDL *mdl = sim_mdl(s, (unsigned[]){4, 5}, 2);
+    /* Three frames: a two-page buffer that starts 0x10 into a page spans three. */
+    MDL *mdl = sim_mdl(s, (unsigned[]){4, 5, 6}, 3);
+    mdl->ByteCount = 0x2000;
     mdl->ByteOffset = 0x10;
     assert_int_equal(v1.MapLogicalRange(d, IOMMU_ACCESS_READ, mdl, 0x1000), STATUS_INVALID_PARAMETER_3);
     mdl->ByteOffset = 0;
@@ -719,11 +743,11 @@ static void test_E4_E5_E6_E7_E8_E12_E13_D15_attach(void **state)
      * device-specific and still succeeds, the attach is what is refused. */
     PIOMMU_DMA_DOMAIN pt;
     IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
-    ddi_set_dma_guard(true);
+    SET_DMA_GUARD(true);
     OK(v2->CreateDomainEx(DomainTypePassThrough, zero, NULL, NULL, &pt));
     dma_reaches(0, sim_ram_page(s, 5), true, sim_ram_page(s, 5)); /* refused attach left it where it was */
     assert_int_equal(v2->AttachDeviceEx(pt, dev), STATUS_ACCESS_DENIED);
-    ddi_set_dma_guard(false);
+    SET_DMA_GUARD(false);
     OK(v2->AttachDeviceEx(pt, dev));
     dma_reaches(0, 0x12345000, true, 0x12345000);
     OK(v2->DetachDeviceEx(dev));
@@ -772,16 +796,16 @@ static void test_E9_E10_E16_S1_to_S6_S8_callbacks(void **state)
     assert_ptr_equal(last_context, &calls);
     assert_int_equal(v2->RegisterInterfaceStateChangeCallback(on_change_other, NULL, dev, &watch), STATUS_UNSUCCESSFUL);
     assert_int_equal(v2->DeleteDevice(dev), STATUS_RESOURCE_IN_USE); /* E10 */
-    ddi_set_dma_guard(true); /* S6 */
+    SET_DMA_GUARD(true); /* S6 */
     assert_int_equal(calls, 2);
     assert_int_equal(last_types, 0x1);
     v2->QueryAvailableDomainTypes(dev, &mask);
     assert_int_equal(mask, 0x1);
-    ddi_set_dma_guard(true); /* no change, no call */
+    SET_DMA_GUARD(true); /* no change, no call */
     assert_int_equal(calls, 2);
     assert_int_equal(v2->UnregisterInterfaceStateChangeCallback(on_change_other, dev), STATUS_UNSUCCESSFUL); /* S4 */
     OK(v2->UnregisterInterfaceStateChangeCallback(on_change, dev));
-    ddi_set_dma_guard(false);
+    SET_DMA_GUARD(false);
     assert_int_equal(calls, 2); /* S5 */
     PIOMMU_DMA_DOMAIN d = translate(false);
     OK(v2->AttachDeviceEx(d, dev));
@@ -838,7 +862,7 @@ static void test_F2_F3_fault_handler(void **state)
     OK(v1.SetDeviceFaultReporting(&pdo, 0, TRUE, &cfg));
     faults = 0;
     assert_false(sim_dma(s, 0, 0x9000, true).ok);
-    assert_int_equal(ddi_dispatch_faults(), 1);
+    assert_int_equal(DELIVER_FAULTS(), 1);
     assert_int_equal(faults, 1);
     assert_ptr_equal(fault_context, &faults);
     assert_int_equal(last_fault.Type, FaultInformationX64);
@@ -852,27 +876,27 @@ static void test_F2_F3_fault_handler(void **state)
     sim_device_object(s, 1, &quiet);
     OK(v1.AttachDevice(d, &quiet, 0, 1));
     assert_false(sim_dma(s, 1, 0x9000, false).ok);
-    assert_int_equal(ddi_dispatch_faults(), 0);
+    assert_int_equal(DELIVER_FAULTS(), 0);
     assert_int_equal(faults, 1);
     OK(v1.DetachDevice(d, &quiet, 0));
     /* every fault of the reporting device is delivered, reads as well as writes. Like QEMU's,
      * the unit drops a fault from a source that still has one waiting to be drained (fault
      * compression), so each DMA here is drained before the next. */
     assert_false(sim_dma(s, 0, 0xb000, false).ok);
-    assert_int_equal(ddi_dispatch_faults(), 1);
+    assert_int_equal(DELIVER_FAULTS(), 1);
     assert_false(sim_dma(s, 0, 0xc000, true).ok);
-    assert_int_equal(ddi_dispatch_faults(), 1);
+    assert_int_equal(DELIVER_FAULTS(), 1);
     assert_int_equal(faults, 3);
     assert_ptr_equal(last_fault.X64.FaultAddress, (PVOID)0xc000);
     uint64_t compressed = vtd_model_stats(sim_unit_model(s, 0)).faults_compressed;
     assert_false(sim_dma(s, 0, 0xd000, false).ok);
     assert_false(sim_dma(s, 0, 0xe000, false).ok);
-    assert_int_equal(ddi_dispatch_faults(), 1);
+    assert_int_equal(DELIVER_FAULTS(), 1);
     assert_ptr_equal(last_fault.X64.FaultAddress, (PVOID)0xd000);
     assert_int_equal(vtd_model_stats(sim_unit_model(s, 0)).faults_compressed, compressed + 1);
     OK(v1.SetDeviceFaultReporting(&pdo, 0, FALSE, NULL)); /* F3 */
     assert_false(sim_dma(s, 0, 0xa000, false).ok);
-    assert_int_equal(ddi_dispatch_faults(), 0);
+    assert_int_equal(DELIVER_FAULTS(), 0);
     assert_int_equal(faults, 4); /* none since F3 */
     OK(v1.DetachDevice(d, &pdo, 0));
     OK(v1.DeleteDomain(d));

@@ -107,11 +107,7 @@ static struct {
 
 static uint64_t next(void)
 {
-    /* xorshift64*: enough for choosing calls, and the same on every host */
-    W.rng ^= W.rng >> 12;
-    W.rng ^= W.rng << 25;
-    W.rng ^= W.rng >> 27;
-    return W.rng * 0x2545F4914F6CDD1Dull;
+    return test_rand(&W.rng);
 }
 
 static unsigned below(unsigned n)

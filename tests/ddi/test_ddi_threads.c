@@ -96,7 +96,7 @@ static void *worker(void *arg)
     uint64_t rng = 0x243F6A8885A308D3ull * (uint64_t)(me + 1);
     pthread_barrier_wait(&G.start); /* both threads in the loop at once */
     for (unsigned round = 0; round < ROUNDS && !G.failure[0]; round++) {
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        test_rand(&rng);
         unsigned pages = 1 + (unsigned)(rng % 4), what = (unsigned)(rng >> 8) % 4;
         int domain = (int)((rng >> 16) & 1);
         uint64_t at = WINDOW_BASE + ((rng >> 24) % WINDOW_PAGES) * PAGE_SIZE;

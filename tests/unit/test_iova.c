@@ -104,10 +104,7 @@ static bool overlaps_any(const struct held *h, unsigned n, uint64_t addr, uint64
 static uint64_t rng = 0x1234;
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return test_rand(&rng);
 }
 
 static void property_run(unsigned width, unsigned steps)

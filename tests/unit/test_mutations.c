@@ -164,9 +164,7 @@ static void byte_flips(const uint8_t *b, size_t len, bool iort, struct counts *c
     for (unsigned round = 0; round < 2000; round++) {
         memcpy(m, b, len);
         for (unsigned k = 0; k < 1 + round % 4; k++) {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            test_rand(&rng);
             size_t at = 36 + (size_t)(rng % (len - 36)); /* keep the signature */
             m[at] = (uint8_t)(rng >> 32);
         }

@@ -2,7 +2,7 @@
  *
  * The routines drivers call are reached only through IoGetIommuInterface(Ex), as in Windows.
  * This header is for whoever sets the provider up: the hypervisor, and host tests through
- * the simulated platform (tests/ddi/harness.h). There is one provider per system; its state
+ * the simulated platform (tests/ddi/sim.h). There is one provider per system; its state
  * is static, so it needs no allocation beyond the page pool it is given.
  *
  * Policy lives here and nowhere else: which domain types a device may use (PassThrough is
@@ -26,6 +26,7 @@
  * parameter position gives): 4 GiB of pages per map, 1024 addresses per VA-list flush. */
 #define DDI_MAX_MAP_PAGES (1ull << 20)
 #define DDI_MAX_FLUSH_VAS 1024u
+#define DDI_MAX_RESERVED_REGIONS 64    /* per CreateDomainEx */
 
 struct ddi_platform {
     struct page_pool *pool;             /* tables and allocator bookkeeping come from here */
@@ -54,6 +55,13 @@ void ddi_set_dma_guard(bool blocking);
  * SetDeviceFaultReporting for each fault of a device that has reporting on. Returns how many
  * faults reached a handler. */
 unsigned ddi_dispatch_faults(void);
+
+/* Tokens as opaque values, for a caller that must not hand out pointers into the provider
+ * (the hypercall server): an id names one token for its life, and once the token is freed
+ * it names nothing, even after its slot is used again (within 65,535 reuses). 0 and NULL
+ * mean "not a live token". */
+uint64_t ddi_token_id(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token);
+PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN ddi_token_by_id(uint64_t id);
 
 /* What exists, for leak checks. */
 struct ddi_counts {

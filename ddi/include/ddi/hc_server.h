@@ -1,0 +1,59 @@
+/* The hypervisor's side of the DDI hypercalls (ddi/include/ddi/hypercall.h): takes one
+ * VMMCALL's registers, copies and checks the parameter block and everything it points to,
+ * calls the provider's routine, and writes the outputs back.
+ *
+ * Guest memory is reached only through the copy functions of the configuration, and only
+ * after the server has checked that the whole range lies in guest RAM (the ranges given,
+ * which leave out the hypervisor's region and device MMIO). Nothing is read from the guest
+ * twice: a block or list is copied once and then checked, so the guest cannot change it in
+ * between. Calls are serialised by one lock: a handle looked up is the one used, and the
+ * queue of reports needs no lock of its own. */
+#ifndef DDI_HC_SERVER_H
+#define DDI_HC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ddi/hypercall.h"
+#include "iommu/status.h"
+
+#define HC_MAX_RAM_RANGES 64
+#define HC_REPORT_QUEUE 256 /* reports waiting for a poll; more are counted as lost */
+
+struct hc_ram_range {
+    uint64_t base, size;
+};
+
+struct hc_server_config {
+    void *ctx;
+    /* Copy len bytes from or to guest-physical gpa; only ever called for ranges inside
+     * ram[], so they cannot fail. */
+    void (*read)(void *ctx, uint64_t gpa, void *buf, size_t len);
+    void (*write)(void *ctx, uint64_t gpa, const void *buf, size_t len);
+    struct hc_ram_range ram[HC_MAX_RAM_RANGES]; /* guest RAM, sorted or not */
+    unsigned ram_count;
+};
+
+/* Over a provider already set up (ddi_provider_init). */
+enum iommu_status hc_server_init(const struct hc_server_config *cfg);
+
+/* One hypercall: RAX, RCX, RDX as the guest left them; returns the new RAX (an NTSTATUS). */
+uint64_t hc_dispatch(uint64_t rax, uint64_t rcx, uint64_t rdx);
+
+/* Moves the units' recorded faults to the report queue (for devices with reporting on); the
+ * hypervisor calls it on every exit, and HC_POLL does too. */
+void hc_collect_faults(void);
+
+/* DMA-Guard policy changes go through here, so that the state-change reports they cause
+ * are queued under the server's lock. */
+void hc_set_dma_guard(bool blocking);
+
+struct hc_server_stats {
+    uint64_t calls, refused_before_routine; /* the latter: bad version, call, size or address */
+    unsigned queued, lost;
+    unsigned fault_registrations, callback_registrations;
+};
+struct hc_server_stats hc_server_stats(void);
+
+#endif

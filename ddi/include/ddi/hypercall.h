@@ -1,0 +1,325 @@
+/* The hypercall ABI between the guest shim and the hypervisor's DDI server: one VMMCALL per
+ * wdm routine call. Shared by both sides; docs/hypercall.md describes it for anyone writing
+ * another shim.
+ *
+ * Registers (x86-64, VMMCALL):
+ *   RAX = HC_ABI_VERSION << 16 | call number       (bits 32-63 zero)
+ *   RCX = guest-physical address of the call's parameter block (8-byte aligned)
+ *   RDX = size of the block in bytes: exactly sizeof the call's block
+ * On return RAX holds an NTSTATUS (zero-extended); the hypervisor has written the block's
+ * output fields; no other register changes.
+ *
+ * Blocks hold only fixed-width integers: no pointer of either side crosses. Guest addresses
+ * in a block (frame lists, VA lists, reserved-region arrays, poll buffers) are guest-physical
+ * and must lie in guest RAM. Domain, device and token handles are opaque 64-bit values made
+ * by the hypervisor. A pointer argument of the wdm routine is carried as a present flag (the
+ * routine sees NULL when it is clear) and, for an input, its value. */
+#ifndef DDI_HYPERCALL_H
+#define DDI_HYPERCALL_H
+
+#include "ddi/wdm_iommu.h"
+
+#define HC_ABI_VERSION 1u
+
+/* Errors of the hypercall itself, before any routine runs (real NTSTATUS values). */
+#define STATUS_INFO_LENGTH_MISMATCH ((NTSTATUS)0xC0000004u)  /* RDX is not the call's block size */
+#define STATUS_ACCESS_VIOLATION ((NTSTATUS)0xC0000005u)      /* a guest address outside guest RAM */
+#define STATUS_INVALID_SYSTEM_SERVICE ((NTSTATUS)0xC000001Cu) /* unknown call number */
+#define STATUS_REVISION_MISMATCH ((NTSTATUS)0xC0000059u)     /* another ABI version */
+
+/* Limits of one call (the hypervisor copies these lists into its own memory first). */
+#define HC_MAX_FRAMES 16384u      /* frames of one physical descriptor: 64 MiB per call */
+#define HC_MAX_REGIONS 65u        /* reserved regions of one CreateDomainEx (the DDI takes 64) */
+#define HC_MAX_FLUSH_VAS 1024u    /* addresses of one FlushDomainByVaList */
+#define HC_MAX_POLL 64u           /* reports collected by one poll */
+
+enum hc_call {
+    HC_VERSION = 0,
+    HC_GET_INTERFACE,
+    /* V1 (and the routines V2 shares with it) */
+    HC_CREATE_DOMAIN,
+    HC_DELETE_DOMAIN,
+    HC_ATTACH_DEVICE,
+    HC_DETACH_DEVICE,
+    HC_FLUSH_DOMAIN,
+    HC_FLUSH_DOMAIN_VA_LIST,
+    HC_QUERY_INPUT_MAPPINGS,
+    HC_MAP_LOGICAL_RANGE,
+    HC_UNMAP_LOGICAL_RANGE,
+    HC_MAP_IDENTITY_RANGE,
+    HC_UNMAP_IDENTITY_RANGE,
+    HC_SET_DEVICE_FAULT_REPORTING,
+    HC_CONFIGURE_DOMAIN,
+    /* V2 */
+    HC_CREATE_DOMAIN_EX,
+    HC_ATTACH_DEVICE_EX,
+    HC_DETACH_DEVICE_EX,
+    HC_MAP_LOGICAL_RANGE_EX,
+    HC_MAP_IDENTITY_RANGE_EX,
+    HC_UNMAP_IDENTITY_RANGE_EX,
+    HC_SET_DEVICE_FAULT_REPORTING_EX,
+    HC_QUERY_AVAILABLE_DOMAIN_TYPES,
+    HC_REGISTER_STATE_CHANGE,
+    HC_UNREGISTER_STATE_CHANGE,
+    HC_RESERVE_LOGICAL_RANGE,
+    HC_FREE_RESERVED_LOGICAL_RANGE,
+    HC_MAP_RESERVED_LOGICAL_RANGE,
+    HC_UNMAP_RESERVED_LOGICAL_RANGE,
+    HC_CREATE_DEVICE,
+    HC_DELETE_DEVICE,
+    /* pending fault reports and state changes */
+    HC_POLL,
+    HC_CALLS
+};
+
+static inline uint64_t hc_rax(enum hc_call call)
+{
+    return (uint64_t)HC_ABI_VERSION << 16 | (uint64_t)call;
+}
+
+/* ---- pieces of blocks ---- */
+
+/* A PCI function in place of a DEVICE_OBJECT pointer. */
+struct hc_device {
+    uint8_t present; /* 0: the routine gets NULL */
+    uint8_t bus, device, function;
+    uint16_t segment;
+    uint16_t reserved;
+    uint32_t type;   /* DEVICE_OBJECT.Type, passed on (the DDI refuses a wrong one) */
+    uint32_t reserved2;
+};
+
+/* An optional input value: a pointer argument such as ExplicitLogicalAddress. */
+struct hc_opt_u64 {
+    uint64_t present;
+    uint64_t value;
+};
+
+/* Physical memory in place of an MDL pointer (V1) or an IOMMU_MAP_PHYSICAL_ADDRESS pointer (V2). */
+#define HC_PHYS_NULL 0xFFFFFFFFu /* map_type: the routine gets a NULL descriptor (or NULL MDL) */
+#define HC_PHYS_MDL_NULL 1u      /* flags, with map_type Mdl: the descriptor names a NULL MDL */
+struct hc_phys {
+    uint32_t map_type;        /* IOMMU_MAP_PHYSICAL_ADDRESS_TYPE, passed on as given, or HC_PHYS_NULL */
+    uint32_t flags;
+    uint64_t base;            /* ContiguousRange.Base; Pfn and Mdl: guest-physical address of the frame array */
+    uint64_t count;           /* ContiguousRange.Size (bytes); Pfn: NumberOfPages */
+    uint32_t mdl_byte_count;  /* Mdl: ByteCount and ByteOffset; its frames are */
+    uint32_t mdl_byte_offset; /*   ceil((ByteOffset + ByteCount) / 4096) */
+};
+
+/* ---- the blocks, one per call ---- */
+
+struct hc_version_block {     /* out */
+    uint32_t abi_version, max_frames, max_regions, max_flush_vas;
+    uint32_t max_poll, reserved;
+};
+
+struct hc_get_interface_block {
+    uint32_t version;
+    uint8_t ex;               /* 1: IoGetIommuInterfaceEx; 0: IoGetIommuInterface */
+    uint8_t out_present;      /* the InterfaceOut pointer was not NULL */
+    uint8_t reserved[2];
+    uint64_t flags;           /* IoGetIommuInterfaceEx's Flags */
+};
+
+struct hc_create_domain_block {
+    uint8_t os_managed;
+    uint8_t out_present;
+    uint8_t reserved[6];
+    uint64_t domain;          /* out */
+};
+
+struct hc_domain_block {      /* DeleteDomain, FlushDomain */
+    uint64_t domain;
+};
+
+struct hc_attach_device_block {
+    uint64_t domain;
+    struct hc_device device;
+    uint32_t input_mapping_id_base, mapping_count;
+};
+
+struct hc_detach_device_block {
+    uint64_t domain;
+    struct hc_device device;
+    uint32_t input_mapping_id, reserved;
+};
+
+struct hc_flush_va_list_block {
+    uint64_t domain;
+    uint8_t last_level;
+    uint8_t list_present;
+    uint8_t reserved[2];
+    uint32_t number;
+    uint64_t list;            /* guest-physical address of Number 64-bit addresses */
+};
+
+struct hc_query_input_mappings_block {
+    struct hc_device device;
+    uint32_t buffer_length, reserved;
+    uint32_t return_length;   /* out */
+    uint32_t reserved2;
+};
+
+struct hc_map_logical_block { /* V1 MapLogicalRange */
+    uint64_t domain;
+    uint32_t permissions, reserved;
+    struct hc_phys mdl;
+    uint64_t logical_address;
+};
+
+struct hc_unmap_logical_block {
+    uint64_t domain;
+    uint64_t logical_address;
+    uint64_t number_of_pages;
+};
+
+struct hc_identity_block {    /* Map/UnmapIdentityRange (MDL) and their Ex forms (descriptor) */
+    uint64_t domain;
+    uint32_t permissions, reserved; /* unmaps: 0 */
+    struct hc_phys phys;
+};
+
+struct hc_fault_reporting_block { /* V1 SetDeviceFaultReporting */
+    struct hc_device device;
+    uint32_t input_mapping_id_base;
+    uint8_t enable;
+    uint8_t config_present;   /* FaultConfig was not NULL */
+    uint8_t handler_present;  /* FaultConfig->FaultHandler was not NULL */
+    uint8_t reserved;
+    uint64_t cookie;          /* the guest's name for this registration, returned with each fault */
+};
+
+struct hc_configure_domain_block {
+    uint64_t domain;
+    uint32_t config_present;
+    uint32_t type;            /* DOMAIN_CONFIGURATION.Type */
+};
+
+struct hc_reserved_region {
+    uint64_t base, number_of_pages;
+    uint8_t should_map;
+    uint8_t reserved[7];
+};
+
+struct hc_create_domain_ex_block {
+    uint32_t domain_type, reserved;
+    uint64_t flags;
+    uint8_t allocator_present;
+    uint8_t out_present;
+    uint8_t reserved2[2];
+    uint32_t allocator_type, address_width, region_count;
+    uint64_t regions;         /* guest-physical address of region_count hc_reserved_region, in list order */
+    uint64_t domain;          /* out */
+};
+
+struct hc_attach_device_ex_block {
+    uint64_t domain, device;
+};
+
+struct hc_device_handle_block { /* DetachDeviceEx, DeleteDevice */
+    uint64_t device;
+};
+
+struct hc_map_logical_ex_block {
+    uint64_t domain;
+    uint32_t permissions;
+    uint32_t out_present;
+    struct hc_phys phys;
+    struct hc_opt_u64 explicit_address, min_address, max_address;
+    uint64_t logical_address; /* out */
+};
+
+struct hc_fault_reporting_ex_block {
+    uint64_t device;
+    uint32_t input_mapping_id_base;
+    uint8_t enable, config_present;
+    uint8_t reserved[2];
+};
+
+struct hc_query_domain_types_block {
+    uint64_t device;
+    uint32_t out_present;
+    uint32_t available;       /* out */
+};
+
+struct hc_state_change_block { /* Register and Unregister; the first call of a
+                                * registration (S2) arrives as a report, by HC_POLL */
+    uint64_t device;
+    uint64_t cookie;          /* the guest's name for its callback (0 means NULL) */
+    uint32_t fields_present, fields; /* register: StateFields */
+};
+
+struct hc_reserve_block {
+    uint64_t domain;
+    uint64_t size;
+    struct hc_opt_u64 explicit_address, min_address, max_address;
+    uint32_t out_present, reserved;
+    uint64_t token;           /* out */
+    uint64_t token_base, token_size; /* out: the token's public fields */
+};
+
+struct hc_token_block {       /* FreeReservedLogicalAddressRange */
+    uint64_t token;
+};
+
+struct hc_map_reserved_block {
+    uint64_t token;           /* 0: NULL */
+    uint64_t offset;
+    uint32_t permissions;
+    uint32_t segment_present;
+    struct hc_phys phys;
+    uint64_t segment_offset, segment_size; /* out */
+};
+
+struct hc_unmap_reserved_block {
+    uint32_t segment_present, reserved;
+    uint64_t token;           /* the segment's OwningToken */
+    uint64_t segment_offset, segment_size; /* in, and out (zero once unmapped) */
+};
+
+struct hc_create_device_block {
+    struct hc_device device;
+    uint8_t config_present;
+    uint8_t out_present;
+    uint8_t reserved[6];
+    uint64_t dma_device;      /* out */
+};
+
+/* Reports waiting for the guest: faults of devices with reporting on, and state changes of
+ * devices with a callback. The hypervisor queues them as they happen (faults are drained on
+ * every exit and by this call) and this call moves up to capacity of them to the guest. */
+enum hc_report_kind { HC_REPORT_FAULT = 1, HC_REPORT_STATE_CHANGE = 2 };
+
+struct hc_report {
+    uint32_t kind;
+    uint32_t available;       /* state change: AvailableDomainTypes; fault: FAULT_INFORMATION_X64 Type */
+    uint64_t cookie;          /* from the registration */
+    uint64_t domain;          /* fault: the device's domain handle */
+    uint64_t fault_address;   /* fault: page address; flags bit 0 = address valid */
+    uint64_t iommu_base;
+    uint32_t pci_segment;
+    uint32_t flags;           /* state change: PresentFields */
+    uint16_t segment;         /* the PCI function concerned */
+    uint8_t bus, device, function;
+    uint8_t reserved[3];
+};
+
+struct hc_poll_block {
+    uint64_t buffer;          /* guest-physical address of capacity hc_report */
+    uint32_t capacity;        /* at most HC_MAX_POLL */
+    uint32_t count;           /* out: reports written */
+    uint32_t pending;         /* out: reports still waiting */
+    uint32_t lost;            /* out: reports dropped since the last poll (queue full) */
+};
+
+/* Every block is a whole number of 8-byte words, so the sizes are the same for any
+ * compiler of either side. */
+_Static_assert(sizeof(struct hc_device) == 16, "hc_device");
+_Static_assert(sizeof(struct hc_phys) == 32, "hc_phys");
+_Static_assert(sizeof(struct hc_report) == 56, "hc_report");
+_Static_assert(sizeof(struct hc_map_logical_ex_block) == 104, "hc_map_logical_ex_block");
+_Static_assert(sizeof(struct hc_create_domain_ex_block) == 48, "hc_create_domain_ex_block");
+_Static_assert(sizeof(struct hc_reserve_block) == 96, "hc_reserve_block");
+
+#endif

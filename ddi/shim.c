@@ -1,0 +1,579 @@
+/* The guest shim: wdm routines as hypercalls. See ddi/include/ddi/shim.h and
+ * docs/hypercall.md. Every routine builds its block on the stack, makes one hypercall, and
+ * copies the outputs to the driver's pointers only when the call succeeded (where the
+ * provider does the same). */
+#include "ddi/shim.h"
+
+#include "ddi/interface_tables.h"
+
+/* A token as drivers see it: the public part first, the hypervisor's id behind it. */
+struct shim_token {
+    IOMMU_DMA_LOGICAL_ADDRESS_TOKEN pub;
+    uint64_t id;
+    bool in_use;
+};
+
+/* A driver's callback or fault handler, known to the hypervisor by its cookie. */
+enum registration_kind { REG_STATE_CHANGE = 1, REG_FAULT };
+
+struct registration {
+    enum registration_kind kind;   /* 0: free */
+    uint16_t generation;
+    uint64_t device;               /* state change: the DMA device handle */
+    struct hc_device where;        /* fault: the PCI function */
+    PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK callback;
+    PIOMMU_DEVICE_FAULT_HANDLER handler;
+    PVOID context;
+};
+
+static struct {
+    struct shim_config cfg;
+    struct shim_token tokens[SHIM_MAX_TOKENS];
+    unsigned next_token;
+    struct registration regs[SHIM_MAX_REGISTRATIONS];
+} G;
+
+/* A cookie that names no registration: sent to unregister a callback that is not the one
+ * registered, so that the hypervisor answers as for any mismatch. */
+#define NO_REGISTRATION (~0ull)
+
+static NTSTATUS call(enum hc_call c, void *block, uint64_t size)
+{
+    return (NTSTATUS)G.cfg.hypercall(G.cfg.ctx, hc_rax(c), G.cfg.gpa_of(G.cfg.ctx, block), size);
+}
+
+static uint64_t gpa(const void *p)
+{
+    return p ? G.cfg.gpa_of(G.cfg.ctx, p) : 0;
+}
+
+static uint64_t handle_value(const void *h)
+{
+    return (uint64_t)(uintptr_t)h;
+}
+
+/* ---- arguments ---- */
+
+static struct hc_device device_of(const DEVICE_OBJECT *pdo)
+{
+    if (!pdo)
+        return (struct hc_device){0};
+    return (struct hc_device){.present = 1, .bus = pdo->Bus, .device = pdo->Device, .function = pdo->Function,
+                              .segment = pdo->Segment, .type = pdo->Type};
+}
+
+static struct hc_opt_u64 opt(const IOMMU_DMA_LOGICAL_ADDRESS *p)
+{
+    return p ? (struct hc_opt_u64){1, *p} : (struct hc_opt_u64){0, 0};
+}
+
+static struct hc_phys phys_of_mdl(const MDL *mdl)
+{
+    if (!mdl)
+        return (struct hc_phys){.map_type = MapPhysicalAddressTypeMdl, .flags = HC_PHYS_MDL_NULL};
+    /* The page numbers follow the MDL: the hypervisor reads them where they are. */
+    return (struct hc_phys){.map_type = MapPhysicalAddressTypeMdl, .base = gpa(MmGetMdlPfnArray(mdl)),
+                            .mdl_byte_count = mdl->ByteCount, .mdl_byte_offset = mdl->ByteOffset};
+}
+
+static struct hc_phys phys_of(const IOMMU_MAP_PHYSICAL_ADDRESS *d)
+{
+    if (!d)
+        return (struct hc_phys){.map_type = HC_PHYS_NULL};
+    switch (d->MapType) {
+    case MapPhysicalAddressTypeMdl:
+        return phys_of_mdl(d->Mdl.Mdl);
+    case MapPhysicalAddressTypeContiguousRange:
+        return (struct hc_phys){.map_type = d->MapType, .base = (uint64_t)d->ContiguousRange.Base.QuadPart,
+                                .count = d->ContiguousRange.Size};
+    case MapPhysicalAddressTypePfn:
+        return (struct hc_phys){.map_type = d->MapType, .base = gpa(d->PfnArray.PageFrame),
+                                .count = d->PfnArray.NumberOfPages};
+    default:
+        return (struct hc_phys){.map_type = (uint32_t)d->MapType}; /* for the provider to refuse */
+    }
+}
+
+/* A V1 MDL argument: NULL is passed as NULL. */
+static struct hc_phys phys_of_v1_mdl(const MDL *mdl)
+{
+    return mdl ? phys_of_mdl(mdl) : (struct hc_phys){.map_type = HC_PHYS_NULL};
+}
+
+/* The hypervisor's id of a token pointer a driver passes: 0 for NULL, and an id that names
+ * no token for anything that is not a live token of this shim. */
+static uint64_t token_id(const void *p)
+{
+    if (!p)
+        return 0;
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)&G.tokens[0];
+    if (a < base || a >= base + sizeof G.tokens || (a - base) % sizeof G.tokens[0])
+        return NO_REGISTRATION;
+    const struct shim_token *t = (const struct shim_token *)a;
+    return t->in_use ? t->id : NO_REGISTRATION;
+}
+
+static struct shim_token *new_token(void)
+{
+    for (unsigned k = 0; k < SHIM_MAX_TOKENS; k++) {
+        unsigned i = (G.next_token + k) % SHIM_MAX_TOKENS;
+        if (!G.tokens[i].in_use) {
+            G.next_token = (i + 1) % SHIM_MAX_TOKENS; /* in turn, as the provider does */
+            return &G.tokens[i];
+        }
+    }
+    return NULL;
+}
+
+static uint64_t cookie_of(const struct registration *r)
+{
+    return (uint64_t)r->generation << 32 | (uint64_t)(r - G.regs + 1);
+}
+
+static struct registration *registration_of(uint64_t cookie)
+{
+    uint64_t index = (cookie & 0xffffffffu) - 1;
+    if (index >= SHIM_MAX_REGISTRATIONS)
+        return NULL;
+    struct registration *r = &G.regs[index];
+    return r->kind && r->generation == (uint16_t)(cookie >> 32) ? r : NULL;
+}
+
+static struct registration *new_registration(enum registration_kind kind)
+{
+    for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++)
+        if (!G.regs[i].kind) {
+            uint16_t generation = (uint16_t)(G.regs[i].generation + 1);
+            G.regs[i] = (struct registration){.kind = kind, .generation = generation ? generation : 1};
+            return &G.regs[i];
+        }
+    return NULL;
+}
+
+static struct registration *fault_registration_of(const struct hc_device *where)
+{
+    for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++) {
+        struct registration *r = &G.regs[i];
+        if (r->kind == REG_FAULT && r->where.segment == where->segment && r->where.bus == where->bus &&
+            r->where.device == where->device && r->where.function == where->function)
+            return r;
+    }
+    return NULL;
+}
+
+/* ---- V1 routines (and those V2 shares) ---- */
+
+static NTSTATUS NTAPI CreateDomain(BOOLEAN OsManagedPageTable, PIOMMU_DMA_DOMAIN *DomainOut)
+{
+    struct hc_create_domain_block b = {.os_managed = OsManagedPageTable != 0, .out_present = DomainOut != NULL};
+    NTSTATUS st = call(HC_CREATE_DOMAIN, &b, sizeof b);
+    if (NT_SUCCESS(st))
+        *DomainOut = (PIOMMU_DMA_DOMAIN)(uintptr_t)b.domain;
+    return st;
+}
+
+static NTSTATUS NTAPI DeleteDomain(PIOMMU_DMA_DOMAIN Domain)
+{
+    struct hc_domain_block b = {handle_value(Domain)};
+    return call(HC_DELETE_DOMAIN, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI AttachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject,
+                                   ULONG InputMappingIdBase, ULONG MappingCount)
+{
+    struct hc_attach_device_block b = {handle_value(Domain), device_of(PhysicalDeviceObject), InputMappingIdBase,
+                                       MappingCount};
+    return call(HC_ATTACH_DEVICE, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI DetachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject,
+                                   ULONG InputMappingId)
+{
+    struct hc_detach_device_block b = {handle_value(Domain), device_of(PhysicalDeviceObject), InputMappingId, 0};
+    return call(HC_DETACH_DEVICE, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI FlushDomain(PIOMMU_DMA_DOMAIN Domain)
+{
+    struct hc_domain_block b = {handle_value(Domain)};
+    return call(HC_FLUSH_DOMAIN, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI FlushDomainByVaList(PIOMMU_DMA_DOMAIN Domain, BOOLEAN LastLevel, ULONG Number, PVOID VaList)
+{
+    struct hc_flush_va_list_block b = {.domain = handle_value(Domain), .last_level = LastLevel != 0,
+                                       .list_present = VaList != NULL, .number = Number, .list = gpa(VaList)};
+    return call(HC_FLUSH_DOMAIN_VA_LIST, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI QueryInputMappings(PDEVICE_OBJECT PhysicalDeviceObject, PINPUT_MAPPING_ELEMENT Buffer,
+                                         ULONG BufferLength, PULONG ReturnLength)
+{
+    (void)Buffer; /* ARM64 only: never filled on x64 */
+    struct hc_query_input_mappings_block b = {.device = device_of(PhysicalDeviceObject), .buffer_length = BufferLength};
+    NTSTATUS st = call(HC_QUERY_INPUT_MAPPINGS, &b, sizeof b);
+    if (NT_SUCCESS(st) && ReturnLength)
+        *ReturnLength = b.return_length;
+    return st;
+}
+
+static NTSTATUS NTAPI MapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions, PMDL Mdl, ULONGLONG LogicalAddress)
+{
+    struct hc_map_logical_block b = {.domain = handle_value(Domain), .permissions = Permissions,
+                                     .mdl = phys_of_v1_mdl(Mdl), .logical_address = LogicalAddress};
+    return call(HC_MAP_LOGICAL_RANGE, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI UnmapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONGLONG LogicalAddress, ULONGLONG NumberOfPages)
+{
+    struct hc_unmap_logical_block b = {handle_value(Domain), LogicalAddress, NumberOfPages};
+    return call(HC_UNMAP_LOGICAL_RANGE, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI MapIdentityRange(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions, PMDL Mdl)
+{
+    struct hc_identity_block b = {.domain = handle_value(Domain), .permissions = Permissions,
+                                  .phys = phys_of_v1_mdl(Mdl)};
+    return call(HC_MAP_IDENTITY_RANGE, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI UnmapIdentityRange(PIOMMU_DMA_DOMAIN Domain, PMDL Mdl)
+{
+    struct hc_identity_block b = {.domain = handle_value(Domain), .phys = phys_of_v1_mdl(Mdl)};
+    return call(HC_UNMAP_IDENTITY_RANGE, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObject, ULONG InputMappingIdBase,
+                                              BOOLEAN Enable, PDEVICE_FAULT_CONFIGURATION FaultConfig)
+{
+    struct hc_fault_reporting_block b = {.device = device_of(PhysicalDeviceObject),
+                                         .input_mapping_id_base = InputMappingIdBase, .enable = Enable != 0,
+                                         .config_present = FaultConfig != NULL,
+                                         .handler_present = FaultConfig && FaultConfig->FaultHandler};
+    /* One registration per PCI function, reused while reporting stays on. */
+    struct registration *r = b.device.present ? fault_registration_of(&b.device) : NULL;
+    bool made = false;
+    if (!r && b.device.present && Enable) {
+        r = new_registration(REG_FAULT);
+        if (!r)
+            return STATUS_INSUFFICIENT_RESOURCES;
+        made = true;
+    }
+    b.cookie = r ? cookie_of(r) : 0;
+    NTSTATUS st = call(HC_SET_DEVICE_FAULT_REPORTING, &b, sizeof b);
+    if (!NT_SUCCESS(st)) {
+        if (made)
+            r->kind = 0;
+        return st;
+    }
+    if (r && Enable) {
+        r->where = b.device;
+        r->handler = FaultConfig->FaultHandler;
+        r->context = FaultConfig->FaultContext;
+    } else if (r)
+        r->kind = 0; /* F3: reporting off */
+    return st;
+}
+
+static NTSTATUS NTAPI ConfigureDomain(PIOMMU_DMA_DOMAIN Domain, PDOMAIN_CONFIGURATION Configuration)
+{
+    struct hc_configure_domain_block b = {handle_value(Domain), Configuration != NULL,
+                                          Configuration ? (uint32_t)Configuration->Type : 0};
+    return call(HC_CONFIGURE_DOMAIN, &b, sizeof b);
+}
+
+/* ---- V2 routines ---- */
+
+static NTSTATUS NTAPI CreateDomainEx(IOMMU_DMA_DOMAIN_TYPE DomainType, IOMMU_DMA_DOMAIN_CREATION_FLAGS Flags,
+                                     PIOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG LogicalAllocatorConfig,
+                                     PIOMMU_DMA_RESERVED_REGION ReservedRegions, PIOMMU_DMA_DOMAIN *DomainOut)
+{
+    /* The list, flattened; a list longer than the hypervisor takes is cut one past its
+     * bound, which is enough for the provider to refuse it (and ends a looped list). */
+    struct hc_reserved_region regions[HC_MAX_REGIONS];
+    uint32_t n = 0;
+    for (PIOMMU_DMA_RESERVED_REGION r = ReservedRegions; r && n < HC_MAX_REGIONS; r = r->RegionNext, n++)
+        regions[n] = (struct hc_reserved_region){.base = r->Base, .number_of_pages = r->NumberOfPages,
+                                                 .should_map = r->ShouldMap != 0};
+    struct hc_create_domain_ex_block b = {
+        .domain_type = (uint32_t)DomainType, .flags = Flags.AsUlonglong,
+        .allocator_present = LogicalAllocatorConfig != NULL, .out_present = DomainOut != NULL,
+        .allocator_type = LogicalAllocatorConfig ? (uint32_t)LogicalAllocatorConfig->LogicalAllocatorType : 0,
+        .address_width = LogicalAllocatorConfig ? LogicalAllocatorConfig->BuddyAllocatorConfig.AddressWidth : 0,
+        .region_count = n, .regions = n ? gpa(regions) : 0};
+    NTSTATUS st = call(HC_CREATE_DOMAIN_EX, &b, sizeof b);
+    if (NT_SUCCESS(st))
+        *DomainOut = (PIOMMU_DMA_DOMAIN)(uintptr_t)b.domain;
+    return st;
+}
+
+static NTSTATUS NTAPI AttachDeviceEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_DMA_DEVICE DmaDevice)
+{
+    struct hc_attach_device_ex_block b = {handle_value(Domain), handle_value(DmaDevice)};
+    return call(HC_ATTACH_DEVICE_EX, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI DetachDeviceEx(PIOMMU_DMA_DEVICE DmaDevice)
+{
+    struct hc_device_handle_block b = {handle_value(DmaDevice)};
+    return call(HC_DETACH_DEVICE_EX, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI MapLogicalRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions,
+                                        PIOMMU_MAP_PHYSICAL_ADDRESS PhysicalAddressToMap,
+                                        PIOMMU_DMA_LOGICAL_ADDRESS ExplicitLogicalAddress,
+                                        PIOMMU_DMA_LOGICAL_ADDRESS MinLogicalAddress,
+                                        PIOMMU_DMA_LOGICAL_ADDRESS MaxLogicalAddress,
+                                        PIOMMU_DMA_LOGICAL_ADDRESS LogicalAddressOut)
+{
+    struct hc_map_logical_ex_block b = {.domain = handle_value(Domain), .permissions = Permissions,
+                                        .out_present = LogicalAddressOut != NULL,
+                                        .phys = phys_of(PhysicalAddressToMap),
+                                        .explicit_address = opt(ExplicitLogicalAddress),
+                                        .min_address = opt(MinLogicalAddress), .max_address = opt(MaxLogicalAddress)};
+    NTSTATUS st = call(HC_MAP_LOGICAL_RANGE_EX, &b, sizeof b);
+    if (NT_SUCCESS(st))
+        *LogicalAddressOut = b.logical_address;
+    return st;
+}
+
+static NTSTATUS NTAPI MapIdentityRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions,
+                                         PIOMMU_MAP_PHYSICAL_ADDRESS PhysicalAddressToMap)
+{
+    struct hc_identity_block b = {.domain = handle_value(Domain), .permissions = Permissions,
+                                  .phys = phys_of(PhysicalAddressToMap)};
+    return call(HC_MAP_IDENTITY_RANGE_EX, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI UnmapIdentityRangeEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_MAP_PHYSICAL_ADDRESS MappedPhysicalAddress)
+{
+    struct hc_identity_block b = {.domain = handle_value(Domain), .phys = phys_of(MappedPhysicalAddress)};
+    return call(HC_UNMAP_IDENTITY_RANGE_EX, &b, sizeof b);
+}
+
+static NTSTATUS NTAPI SetDeviceFaultReportingEx(PIOMMU_DMA_DEVICE DmaDevice, ULONG InputMappingIdBase, BOOLEAN Enable,
+                                                PDEVICE_FAULT_CONFIGURATION FaultConfig)
+{
+    struct hc_fault_reporting_ex_block b = {.device = handle_value(DmaDevice),
+                                            .input_mapping_id_base = InputMappingIdBase, .enable = Enable != 0,
+                                            .config_present = FaultConfig != NULL};
+    return call(HC_SET_DEVICE_FAULT_REPORTING_EX, &b, sizeof b);
+}
+
+static VOID NTAPI QueryAvailableDomainTypes(PIOMMU_DMA_DEVICE DmaDevice, PULONG AvailableDomains)
+{
+    struct hc_query_domain_types_block b = {.device = handle_value(DmaDevice), .out_present = AvailableDomains != NULL};
+    if (NT_SUCCESS(call(HC_QUERY_AVAILABLE_DOMAIN_TYPES, &b, sizeof b)) && AvailableDomains)
+        *AvailableDomains = b.available;
+}
+
+static struct registration *callback_registration_of(PIOMMU_DMA_DEVICE device, PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK cb)
+{
+    for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++) {
+        struct registration *r = &G.regs[i];
+        if (r->kind == REG_STATE_CHANGE && r->device == handle_value(device) && r->callback == cb)
+            return r;
+    }
+    return NULL;
+}
+
+static NTSTATUS NTAPI RegisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK StateChangeCallback,
+                                                           PVOID Context, PIOMMU_DMA_DEVICE DmaDevice,
+                                                           PIOMMU_INTERFACE_STATE_CHANGE_FIELDS StateFields)
+{
+    struct registration *r = StateChangeCallback ? new_registration(REG_STATE_CHANGE) : NULL;
+    if (StateChangeCallback && !r)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    struct hc_state_change_block b = {.device = handle_value(DmaDevice), .cookie = r ? cookie_of(r) : 0,
+                                      .fields_present = StateFields != NULL,
+                                      .fields = StateFields ? StateFields->AsULONG : 0};
+    NTSTATUS st = call(HC_REGISTER_STATE_CHANGE, &b, sizeof b);
+    if (!NT_SUCCESS(st)) {
+        if (r)
+            r->kind = 0;
+        return st;
+    }
+    r->device = b.device;
+    r->callback = StateChangeCallback;
+    r->context = Context;
+    shim_poll(); /* S2: the first call, before this returns */
+    return st;
+}
+
+static NTSTATUS NTAPI UnregisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK StateChangeCallback,
+                                                             PIOMMU_DMA_DEVICE DmaDevice)
+{
+    struct registration *r = StateChangeCallback ? callback_registration_of(DmaDevice, StateChangeCallback) : NULL;
+    struct hc_state_change_block b = {.device = handle_value(DmaDevice),
+                                      .cookie = !StateChangeCallback ? 0 : r ? cookie_of(r) : NO_REGISTRATION};
+    NTSTATUS st = call(HC_UNREGISTER_STATE_CHANGE, &b, sizeof b);
+    if (NT_SUCCESS(st) && r)
+        r->kind = 0;
+    return st;
+}
+
+static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_T Size,
+                                                 PIOMMU_DMA_LOGICAL_ADDRESS ExplicitLogicalAddress,
+                                                 PIOMMU_DMA_LOGICAL_ADDRESS MinLogicalAddress,
+                                                 PIOMMU_DMA_LOGICAL_ADDRESS MaxLogicalAddress,
+                                                 PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN *LogicalAddressToken)
+{
+    if (LogicalAddressToken)
+        *LogicalAddressToken = NULL; /* R5 */
+    struct shim_token *t = new_token();
+    if (!t)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    struct hc_reserve_block b = {.domain = handle_value(Domain), .size = Size,
+                                 .explicit_address = opt(ExplicitLogicalAddress), .min_address = opt(MinLogicalAddress),
+                                 .max_address = opt(MaxLogicalAddress), .out_present = LogicalAddressToken != NULL};
+    NTSTATUS st = call(HC_RESERVE_LOGICAL_RANGE, &b, sizeof b);
+    if (NT_SUCCESS(st)) {
+        *t = (struct shim_token){.pub = {b.token_base, b.token_size}, .id = b.token, .in_use = true};
+        *LogicalAddressToken = &t->pub;
+    }
+    return st;
+}
+
+static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN LogicalAddressToken)
+{
+    struct hc_token_block b = {token_id(LogicalAddressToken)};
+    NTSTATUS st = call(HC_FREE_RESERVED_LOGICAL_RANGE, &b, sizeof b);
+    if (NT_SUCCESS(st))
+        ((struct shim_token *)LogicalAddressToken)->in_use = false; /* it was live: the id matched */
+    return st;
+}
+
+static NTSTATUS NTAPI MapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN LogicalAddressToken, SIZE_T Offset,
+                                              ULONG Permissions, PIOMMU_MAP_PHYSICAL_ADDRESS PhysicalAddressToMap,
+                                              PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT MappedSegment)
+{
+    struct hc_map_reserved_block b = {.token = token_id(LogicalAddressToken), .offset = Offset,
+                                      .permissions = Permissions, .segment_present = MappedSegment != NULL,
+                                      .phys = phys_of(PhysicalAddressToMap)};
+    NTSTATUS st = call(HC_MAP_RESERVED_LOGICAL_RANGE, &b, sizeof b);
+    if (NT_SUCCESS(st)) {
+        MappedSegment->OwningToken = LogicalAddressToken;
+        MappedSegment->Offset = b.segment_offset;
+        MappedSegment->Size = b.segment_size;
+    }
+    return st;
+}
+
+static NTSTATUS NTAPI UnmapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT MappedSegment)
+{
+    struct hc_unmap_reserved_block b = {.segment_present = MappedSegment != NULL};
+    if (MappedSegment) {
+        b.token = token_id(MappedSegment->OwningToken);
+        b.segment_offset = MappedSegment->Offset;
+        b.segment_size = MappedSegment->Size;
+    }
+    NTSTATUS st = call(HC_UNMAP_RESERVED_LOGICAL_RANGE, &b, sizeof b);
+    if (NT_SUCCESS(st)) {
+        MappedSegment->Offset = b.segment_offset; /* R15: zero */
+        MappedSegment->Size = b.segment_size;
+    }
+    return st;
+}
+
+static NTSTATUS NTAPI CreateDevice(PDEVICE_OBJECT DeviceObject, PIOMMU_DEVICE_CREATION_CONFIGURATION DeviceConfig,
+                                   PIOMMU_DMA_DEVICE *DmaDeviceOut)
+{
+    struct hc_create_device_block b = {.device = device_of(DeviceObject), .config_present = DeviceConfig != NULL,
+                                       .out_present = DmaDeviceOut != NULL};
+    NTSTATUS st = call(HC_CREATE_DEVICE, &b, sizeof b);
+    if (NT_SUCCESS(st))
+        *DmaDeviceOut = (PIOMMU_DMA_DEVICE)(uintptr_t)b.dma_device;
+    return st;
+}
+
+static NTSTATUS NTAPI DeleteDevice(PIOMMU_DMA_DEVICE DmaDevice)
+{
+    struct hc_device_handle_block b = {handle_value(DmaDevice)};
+    return call(HC_DELETE_DEVICE, &b, sizeof b);
+}
+
+/* ---- tables, retrieval and reports ---- */
+
+static const DMA_IOMMU_INTERFACE_V1 shim_v1 = {
+    CreateDomain, DeleteDomain, AttachDevice, DetachDevice, FlushDomain, FlushDomainByVaList, QueryInputMappings,
+    MapLogicalRange, UnmapLogicalRange, MapIdentityRange, UnmapIdentityRange, SetDeviceFaultReporting,
+    ConfigureDomain,
+};
+
+static const DMA_IOMMU_INTERFACE_V2 shim_v2 = {
+    CreateDomainEx, DeleteDomain, AttachDeviceEx, DetachDeviceEx, FlushDomain, FlushDomainByVaList,
+    QueryInputMappings, MapLogicalRangeEx, UnmapLogicalRange, MapIdentityRangeEx, UnmapIdentityRangeEx,
+    SetDeviceFaultReportingEx, ConfigureDomain, QueryAvailableDomainTypes, RegisterInterfaceStateChangeCallback,
+    UnregisterInterfaceStateChangeCallback, ReserveLogicalAddressRange, FreeReservedLogicalAddressRange,
+    MapReservedLogicalRange, UnmapReservedLogicalRange, CreateDevice, DeleteDevice,
+};
+
+void shim_init(const struct shim_config *cfg)
+{
+    G.cfg = *cfg;
+    G.next_token = 0;
+    for (unsigned i = 0; i < SHIM_MAX_TOKENS; i++)
+        G.tokens[i].in_use = false;
+    for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++)
+        G.regs[i].kind = 0;
+}
+
+/* The checks are the hypervisor's (the provider's own); the tables are the shim's. */
+NTSTATUS ShimIoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE InterfaceOut)
+{
+    struct hc_get_interface_block b = {.version = Version, .ex = 0, .out_present = InterfaceOut != NULL};
+    NTSTATUS st = call(HC_GET_INTERFACE, &b, sizeof b);
+    if (NT_SUCCESS(st))
+        ddi_write_interface(InterfaceOut, &shim_v1);
+    return st;
+}
+
+NTSTATUS ShimIoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_INTERFACE_EX InterfaceOut)
+{
+    struct hc_get_interface_block b = {.version = Version, .ex = 1, .out_present = InterfaceOut != NULL,
+                                       .flags = Flags};
+    NTSTATUS st = call(HC_GET_INTERFACE, &b, sizeof b);
+    if (NT_SUCCESS(st))
+        ddi_write_interface_ex(InterfaceOut, Version, &shim_v1, &shim_v2);
+    return st;
+}
+
+static unsigned deliver(const struct hc_report *rep)
+{
+    struct registration *r = registration_of(rep->cookie);
+    if (!r)
+        return 0; /* ended since it was queued */
+    if (rep->kind == HC_REPORT_STATE_CHANGE && r->kind == REG_STATE_CHANGE) {
+        IOMMU_INTERFACE_STATE_CHANGE change = {.AvailableDomainTypes = rep->available};
+        change.PresentFields.AsULONG = rep->flags;
+        r->callback(&change, r->context);
+        return 1;
+    }
+    if (rep->kind == HC_REPORT_FAULT && r->kind == REG_FAULT) {
+        FAULT_INFORMATION info = {.Type = FaultInformationX64};
+        info.X64.DomainHandle = (PVOID)(uintptr_t)rep->domain;
+        info.X64.FaultAddress = (PVOID)(uintptr_t)rep->fault_address;
+        info.X64.Flags.FaultAddressValid = rep->flags & 1;
+        info.X64.Type = (FAULT_INFORMATION_X64_TYPE)rep->available;
+        info.X64.IommuBaseAddress = rep->iommu_base;
+        info.X64.PciSegment = rep->pci_segment;
+        r->handler(r->context, &info);
+        return 1;
+    }
+    return 0;
+}
+
+unsigned shim_poll(void)
+{
+    unsigned delivered = 0;
+    struct hc_report reports[8];
+    struct hc_poll_block b;
+    do {
+        b = (struct hc_poll_block){.buffer = gpa(reports), .capacity = sizeof reports / sizeof reports[0]};
+        if (!NT_SUCCESS(call(HC_POLL, &b, sizeof b)))
+            break;
+        for (uint32_t i = 0; i < b.count; i++)
+            delivered += deliver(&reports[i]);
+    } while (b.pending && b.count);
+    return delivered;
+}
