@@ -120,7 +120,7 @@ static uint64_t *walk_create(struct slpt *t, uint64_t iova, unsigned level, enum
                 *why = NO_MEMORY;
                 goto undo;
             }
-            set_entry(t, e, child_pa | SLPTE_R | SLPTE_W);
+            set_entry(t, e, child_pa | SLPTE_R | SLPTE_W | t->entry_bits);
             count_entries(t, table, +1);
             created_at[n_created] = e;
             created_in[n_created] = table;
@@ -156,9 +156,10 @@ static unsigned choose_leaf(const struct slpt *t, uint64_t iova, uint64_t pa, ui
     return 1;
 }
 
-static uint64_t leaf_bits(unsigned perm, unsigned level)
+static uint64_t leaf_bits(const struct slpt *t, unsigned perm, unsigned level)
 {
-    return (perm & SLPT_READ ? SLPTE_R : 0) | (perm & SLPT_WRITE ? SLPTE_W : 0) | (level > 1 ? SLPTE_PS : 0);
+    return (perm & SLPT_READ ? SLPTE_R : 0) | (perm & SLPT_WRITE ? SLPTE_W : 0) | (level > 1 ? SLPTE_PS : 0) |
+           t->entry_bits;
 }
 
 /* Maps one physically contiguous run. Within one table, consecutive leaves are written in
@@ -183,7 +184,7 @@ static enum place map_run(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t s
             }
             return OVERLAP;
         }
-        uint64_t span = 1ull << level_shift(leaf), bits = leaf_bits(perm, leaf);
+        uint64_t span = 1ull << level_shift(leaf), bits = leaf_bits(t, perm, leaf);
         uint64_t fit = left >> level_shift(leaf);
         unsigned n = ENTRIES - first < fit ? ENTRIES - first : (unsigned)fit, k = 0;
         uint64_t *e = &table[first], next_pa = cur_pa;
@@ -251,7 +252,7 @@ enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t 
     /* Frame numbers are checked as they are stored (a bad one undoes the map): a separate
      * pass over a long list would cost as much memory traffic as the map itself. */
     const uint64_t max_frame = SLPTE_ADDR >> PAGE_SHIFT;
-    uint64_t bits = leaf_bits(perm, 1), i = 0;
+    uint64_t bits = leaf_bits(t, perm, 1), i = 0;
     enum place why = PLACED;
     while (i < count) {
         uint64_t cur = iova + (i << PAGE_SHIFT);
@@ -330,10 +331,10 @@ static enum iommu_status split_at(struct slpt *t, uint64_t iova)
             uint64_t child_span = span / ENTRIES;
             uint64_t base = *e & SLPTE_ADDR, perm = *e & (SLPTE_R | SLPTE_W);
             for (unsigned i = 0; i < ENTRIES; i++)
-                child[i] = (base + i * child_span) | perm | (level - 1 > 1 ? SLPTE_PS : 0);
+                child[i] = (base + i * child_span) | perm | (level - 1 > 1 ? SLPTE_PS : 0) | t->entry_bits;
             sync(t, child, PAGE_SIZE);
             page_pool_meta(t->pool, child)->entries = ENTRIES;
-            set_entry(t, e, child_pa | SLPTE_R | SLPTE_W);
+            set_entry(t, e, child_pa | SLPTE_R | SLPTE_W | t->entry_bits);
         }
         table = table_va(t, *e);
     }

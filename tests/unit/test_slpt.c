@@ -491,6 +491,47 @@ static void test_leaf_choice_and_split(void **state)
     test_pool_free(&pool);
 }
 
+/* Every entry on the walk to iova, from the root down to its leaf, has all of bits. */
+static void assert_walk_has(const struct slpt *t, const struct page_pool *pool, uint64_t iova, uint64_t bits)
+{
+    const uint64_t *table = t->root;
+    for (unsigned level = t->levels; level >= 1; level--) {
+        uint64_t e = table[(iova >> (12 + 9 * (level - 1))) & 511];
+        assert_true(e & SLPTE_R);
+        if ((e & bits) != bits)
+            fail_msg("level %u entry 0x%llx for 0x%llx lacks 0x%llx", level, (unsigned long long)e,
+                     (unsigned long long)iova, (unsigned long long)bits);
+        if (level == 1 || (e & SLPTE_PS))
+            return;
+        table = page_pool_va(pool, e & SLPTE_ADDR);
+    }
+}
+
+/* Tables of another format with this layout (AMD nested page tables) get their extra bits
+ * in every entry: new tables, leaves of each size, tables made by a split, frame maps. */
+static void test_entry_bits(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 64, 0x10000000);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    t.entry_bits = 0x4;
+    assert_int_equal(slpt_map(&t, 0, 0, 4ull << 30, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    assert_walk_has(&t, &pool, 0x12345000, 0x4 | SLPTE_W);
+    assert_int_equal(slpt_unmap(&t, 0x40201000, PAGE_SIZE, NULL), IOMMU_OK); /* splits 1G and 2M */
+    assert_walk_has(&t, &pool, 0x40200000, 0x4 | SLPTE_W);
+    assert_walk_has(&t, &pool, 0x40202000, 0x4 | SLPTE_W);
+    assert_walk_has(&t, &pool, 0x40400000, 0x4 | SLPTE_W);
+    uint64_t frames[3] = {0x500, 0x9, 0x77};
+    assert_int_equal(slpt_map_frames(&t, 1ull << 40, frames, 3, SLPT_READ), IOMMU_OK);
+    assert_walk_has(&t, &pool, (1ull << 40) + PAGE_SIZE, 0x4);
+    assert_false(*slpt_leaf_entry(&t, (1ull << 40) + PAGE_SIZE) & SLPTE_W);
+    slpt_destroy(&t);
+    assert_int_equal(pool.in_use, 0);
+    test_pool_free(&pool);
+}
+
 static void test_prepared_range(void **state)
 {
     (void)state;
@@ -582,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_leaf_choice_and_split),
         cmocka_unit_test(test_every_failure_point),
         cmocka_unit_test(test_prepared_range),
+        cmocka_unit_test(test_entry_bits),
         cmocka_unit_test(test_frames_every_failure_point),
         cmocka_unit_test(test_random_3level_superpages),
         cmocka_unit_test(test_random_4level_2m_only),

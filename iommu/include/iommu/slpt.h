@@ -41,6 +41,11 @@ struct slpt {
      * page), when the unit's walks are not cache coherent; NULL otherwise. */
     void (*sync)(void *ctx, const void *va, size_t len);
     void *sync_ctx;
+    /* Bits set in every entry, table and leaf, for tables of another format with the same
+     * layout: AMD nested page tables use R as present and W as writable, and need the
+     * user bit (2) at every level. 0 for VT-d, whose bit 2 is the execute permission. Set
+     * before the first map. */
+    uint64_t entry_bits;
 };
 
 /* What an unmap removed, so the caller can invalidate exactly that. */
