@@ -1,0 +1,50 @@
+/* What the hypervisor does on each #VMEXIT: freestanding, over a VMCB and the guest's
+ * general registers, so the same code runs in BOOTX64.EFI and in the host tests.
+ *
+ *   VMMCALL     a DDI hypercall (ddi/include/ddi/hypercall.h) from guest CPL 0; #UD from
+ *               any other privilege level
+ *   CPUID       the host's answer, with the hypervisor bit set, SVM hidden, and leaves
+ *               0x40000000 (signature "iommu-hv-ddi") and 0x40000001 (ABI version)
+ *   MSR         EFER: the guest reads and writes its own view while SVME stays set
+ *               underneath (VMMCALL needs it); any other intercepted MSR: #GP
+ *   VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT: #UD (no nested virtualization)
+ *   nested page fault: recorded (address, access, RIP) and #GP(0) injected
+ *   shutdown, and anything unexpected: the guest stops
+ * The IOMMU's fault records are collected on every exit. */
+#ifndef BOOT_VMEXIT_H
+#define BOOT_VMEXIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "svm.h"
+
+/* The guest registers the VMCB does not hold, as the exit stub saves them. */
+struct guest_regs {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rbx, rdx, rcx;
+};
+
+struct hv_exit_ops {
+    void *ctx;
+    uint64_t (*hypercall)(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx);
+    void (*cpuid)(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+    void (*collect_faults)(void *ctx);
+};
+
+/* Per-CPU state of the exit handler. */
+struct hv_vcpu {
+    uint64_t guest_efer;  /* EFER as the guest last wrote it */
+    uint64_t exits, hypercalls, cpuids, injected;
+    uint64_t npf_count, npf_gpa, npf_info, npf_rip; /* the last nested page fault */
+    uint64_t stop_code;   /* the exit that stopped the guest */
+};
+
+#define HV_CPUID_SIGNATURE_LEAF 0x40000000u
+#define HV_CPUID_VERSION_LEAF 0x40000001u
+
+enum hv_exit_result { HV_RESUME, HV_STOP };
+
+enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v,
+                                   const struct hv_exit_ops *ops);
+
+#endif
