@@ -12,7 +12,9 @@
 #include "iommu/dmar.h"
 #include "iommu/pci.h"
 #include "iommu/vtd_cap.h"
+#include "ddi/hypercall.h"
 #include "edu_demo.h"
+#include "hv.h"
 #include "remap.h"
 #include "report.h"
 #include "uefi_platform.h"
@@ -171,6 +173,60 @@ static const struct pci_inventory *discover_pci(const struct platform *plat, con
     return &inv;
 }
 
+/* One hypercall from the guest. */
+static uint64_t vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
+{
+    __asm__ volatile("vmmcall" : "+a"(rax) : "c"(rcx), "d"(rdx) : "memory");
+    return rax;
+}
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static __attribute__((noinline)) uint64_t plain_call(uint64_t rax, uint64_t rcx, uint64_t rdx)
+{
+    __asm__ volatile("" : "+r"(rax) : "r"(rcx), "r"(rdx));
+    return rax;
+}
+
+/* The hypervisor, started under the firmware, and a first look from the guest's side. */
+static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct remapping *r,
+                             const struct pci_inventory *inv, const struct dmar_table *dmar, struct checks *c)
+{
+    sink_printf(out, "--- hypervisor ---\n");
+    static struct hv hv;
+    EFI_LOADED_IMAGE *loaded = NULL;
+    uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
+    if (!hv_prepare(&hv, up, r, inv, dmar, loaded ? loaded->ImageBase : NULL, loaded ? loaded->ImageSize : 0, c))
+        return;
+    if (!check(c, hv_launch_this_cpu(&hv, 0), "cpu 0 runs the firmware as a guest"))
+        return;
+    /* From here on this is the guest. */
+    uint32_t r4[4];
+    __asm__ volatile("cpuid" : "=a"(r4[0]), "=b"(r4[1]), "=c"(r4[2]), "=d"(r4[3]) : "a"(0x40000000u), "c"(0));
+    char sig[13] = {0};
+    __builtin_memcpy(sig, &r4[1], 12);
+    checkf(c, sig[0] == 'i' && r4[0] >= 0x40000001u, "guest: CPUID 0x40000000 says \"%s\"", sig);
+    struct hc_version_block v = {0};
+    uint64_t st = vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
+    checkf(c, st == 0 && v.abi_version == HC_ABI_VERSION, "guest: hypercall HC_VERSION: status 0x%lx, ABI %u", st,
+           v.abi_version);
+    enum { ROUNDS = 1000 };
+    uint64_t t0 = rdtsc();
+    for (unsigned i = 0; i < ROUNDS; i++)
+        vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
+    uint64_t t1 = rdtsc();
+    for (unsigned i = 0; i < ROUNDS; i++)
+        plain_call(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
+    uint64_t t2 = rdtsc();
+    sink_printf(out, "hv: null hypercall round trip %lu TSC cycles, plain call %lu (mean of %u)\n",
+                (t1 - t0) / ROUNDS, (t2 - t1) / ROUNDS, ROUNDS);
+}
+
 /* Discovery, then DMA remapping and its demonstration when the platform has an IOMMU. */
 static void run(struct uefi_platform *up, EFI_HANDLE image, struct checks *c)
 {
@@ -203,6 +259,7 @@ static void run(struct uefi_platform *up, EFI_HANDLE image, struct checks *c)
     remap_check_firmware_dma(up, image, c);
     sink_printf(out, "--- edu demo ---\n");
     edu_demo(up, &r, inv, c);
+    start_hypervisor(up, image, &r, inv, dmar, c);
 }
 
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)

@@ -110,7 +110,8 @@ struct hc_phys {
 /* ---- the blocks, one per call ---- */
 
 struct hc_version_block {     /* out */
-    uint32_t abi_version, max_frames, max_regions, max_flush_vas;
+    _Alignas(8) uint32_t abi_version;
+    uint32_t max_frames, max_regions, max_flush_vas;
     uint32_t max_poll, reserved;
 };
 
@@ -155,7 +156,7 @@ struct hc_flush_va_list_block {
 };
 
 struct hc_query_input_mappings_block {
-    struct hc_device device;
+    _Alignas(8) struct hc_device device;
     uint32_t buffer_length, reserved;
     uint32_t return_length;   /* out */
     uint32_t reserved2;
@@ -313,8 +314,34 @@ struct hc_poll_block {
     uint32_t lost;            /* out: reports dropped since the last poll (queue full) */
 };
 
-/* Every block is a whole number of 8-byte words, so the sizes are the same for any
- * compiler of either side. */
+/* Every block is a whole number of 8-byte words and 8-byte aligned (the ABI requires the
+ * alignment), so the sizes are the same for any compiler of either side. */
+_Static_assert(_Alignof(struct hc_version_block) == 8 && sizeof(struct hc_version_block) % 8 == 0, "hc_version_block");
+_Static_assert(_Alignof(struct hc_get_interface_block) == 8 && sizeof(struct hc_get_interface_block) % 8 == 0, "hc_get_interface_block");
+_Static_assert(_Alignof(struct hc_create_domain_block) == 8 && sizeof(struct hc_create_domain_block) % 8 == 0, "hc_create_domain_block");
+_Static_assert(_Alignof(struct hc_domain_block) == 8 && sizeof(struct hc_domain_block) % 8 == 0, "hc_domain_block");
+_Static_assert(_Alignof(struct hc_attach_device_block) == 8 && sizeof(struct hc_attach_device_block) % 8 == 0, "hc_attach_device_block");
+_Static_assert(_Alignof(struct hc_detach_device_block) == 8 && sizeof(struct hc_detach_device_block) % 8 == 0, "hc_detach_device_block");
+_Static_assert(_Alignof(struct hc_flush_va_list_block) == 8 && sizeof(struct hc_flush_va_list_block) % 8 == 0, "hc_flush_va_list_block");
+_Static_assert(_Alignof(struct hc_query_input_mappings_block) == 8 && sizeof(struct hc_query_input_mappings_block) % 8 == 0, "hc_query_input_mappings_block");
+_Static_assert(_Alignof(struct hc_map_logical_block) == 8 && sizeof(struct hc_map_logical_block) % 8 == 0, "hc_map_logical_block");
+_Static_assert(_Alignof(struct hc_unmap_logical_block) == 8 && sizeof(struct hc_unmap_logical_block) % 8 == 0, "hc_unmap_logical_block");
+_Static_assert(_Alignof(struct hc_identity_block) == 8 && sizeof(struct hc_identity_block) % 8 == 0, "hc_identity_block");
+_Static_assert(_Alignof(struct hc_fault_reporting_block) == 8 && sizeof(struct hc_fault_reporting_block) % 8 == 0, "hc_fault_reporting_block");
+_Static_assert(_Alignof(struct hc_configure_domain_block) == 8 && sizeof(struct hc_configure_domain_block) % 8 == 0, "hc_configure_domain_block");
+_Static_assert(_Alignof(struct hc_create_domain_ex_block) == 8 && sizeof(struct hc_create_domain_ex_block) % 8 == 0, "hc_create_domain_ex_block");
+_Static_assert(_Alignof(struct hc_attach_device_ex_block) == 8 && sizeof(struct hc_attach_device_ex_block) % 8 == 0, "hc_attach_device_ex_block");
+_Static_assert(_Alignof(struct hc_device_handle_block) == 8 && sizeof(struct hc_device_handle_block) % 8 == 0, "hc_device_handle_block");
+_Static_assert(_Alignof(struct hc_map_logical_ex_block) == 8 && sizeof(struct hc_map_logical_ex_block) % 8 == 0, "hc_map_logical_ex_block");
+_Static_assert(_Alignof(struct hc_fault_reporting_ex_block) == 8 && sizeof(struct hc_fault_reporting_ex_block) % 8 == 0, "hc_fault_reporting_ex_block");
+_Static_assert(_Alignof(struct hc_query_domain_types_block) == 8 && sizeof(struct hc_query_domain_types_block) % 8 == 0, "hc_query_domain_types_block");
+_Static_assert(_Alignof(struct hc_state_change_block) == 8 && sizeof(struct hc_state_change_block) % 8 == 0, "hc_state_change_block");
+_Static_assert(_Alignof(struct hc_reserve_block) == 8 && sizeof(struct hc_reserve_block) % 8 == 0, "hc_reserve_block");
+_Static_assert(_Alignof(struct hc_token_block) == 8 && sizeof(struct hc_token_block) % 8 == 0, "hc_token_block");
+_Static_assert(_Alignof(struct hc_map_reserved_block) == 8 && sizeof(struct hc_map_reserved_block) % 8 == 0, "hc_map_reserved_block");
+_Static_assert(_Alignof(struct hc_unmap_reserved_block) == 8 && sizeof(struct hc_unmap_reserved_block) % 8 == 0, "hc_unmap_reserved_block");
+_Static_assert(_Alignof(struct hc_create_device_block) == 8 && sizeof(struct hc_create_device_block) % 8 == 0, "hc_create_device_block");
+_Static_assert(_Alignof(struct hc_poll_block) == 8 && sizeof(struct hc_poll_block) % 8 == 0, "hc_poll_block");
 _Static_assert(sizeof(struct hc_device) == 16, "hc_device");
 _Static_assert(sizeof(struct hc_phys) == 32, "hc_phys");
 _Static_assert(sizeof(struct hc_report) == 56, "hc_report");

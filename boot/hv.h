@@ -1,0 +1,58 @@
+/* The hypervisor: turns the running firmware into a guest of AMD SVM with nested paging,
+ * and serves the DDI hypercalls (docs/hypervisor.md).
+ *
+ * Everything it owns lives in the reserved region (VMCBs, host-save areas, stacks, the
+ * MSR permission map, the nested page tables) or in the loader image; the nested page
+ * tables map all else one to one for the guest, and leave out the region and the IOMMU's
+ * register pages, so a guest access there is a nested page fault the hypervisor turns into
+ * #GP. */
+#ifndef BOOT_HV_H
+#define BOOT_HV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iommu/pci.h"
+#include "remap.h"
+#include "report.h"
+#include "svm.h"
+#include "vmexit.h"
+
+#define HV_MAX_CPUS 64
+#define HV_STACK_PAGES 4
+
+/* Per logical CPU. The assembly (boot/hv_entry.S) knows the first three fields' offsets. */
+struct hv_cpu {
+    struct vmcb *vmcb;        /* offset 0 */
+    uint64_t vmcb_pa;         /* offset 8 */
+    uint8_t *stack_top;       /* offset 16 */
+    uint64_t hsave_pa;
+    unsigned index;
+    bool launched;
+    struct hv_vcpu vcpu;
+};
+
+struct hv {
+    struct hv_cpu cpu[HV_MAX_CPUS];
+    unsigned cpus;
+    struct slpt npt;
+    uint8_t *msrpm;
+    uint64_t msrpm_pa;
+    uint64_t npt_top;         /* guest-physical space mapped: [0, npt_top) */
+    bool one_gib_pages;
+};
+
+/* Checks the CPU (SVM, nested paging), sets up the DDI provider and hypercall server over
+ * the remapping, builds the nested page tables and the MSR map. */
+bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
+                const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, struct checks *c);
+
+/* Runs the calling CPU as a guest from here on: returns, in guest mode, true; false (still
+ * on bare metal) when the CPU could not be launched. */
+bool hv_launch_this_cpu(struct hv *hv, unsigned index);
+
+/* For the assembly: one exit of the CPU; nonzero stops the guest. */
+int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs);
+void hv_enter(struct hv_cpu *cpu);       /* hv_entry.S: launches; returns as the guest */
+
+#endif

@@ -1,0 +1,105 @@
+/* Entering and running the guest (boot/hv.h). SysV calling convention.
+ *
+ * hv_enter(cpu) makes the caller's own context the guest: the guest's RIP is label 1 below
+ * and its RSP the caller's stack, so the guest resumes by returning from hv_enter, while
+ * this CPU, on the host stack, runs the VMRUN loop from then on and never returns.
+ * The VMCB's save area other than RIP, RSP and RFLAGS was filled by hv_launch_this_cpu. */
+
+#define CPU_VMCB 0
+#define CPU_VMCB_PA 8
+#define CPU_STACK_TOP 16
+#define VMCB_RFLAGS (0x400 + 0x170)
+#define VMCB_RIP (0x400 + 0x178)
+#define VMCB_RSP (0x400 + 0x1D8)
+#define VMCB_RAX (0x400 + 0x1F8)
+
+    .text
+    .globl hv_enter
+    .type hv_enter, @function
+hv_enter:
+    /* What the guest needs when it returns: the callee-saved registers, on its stack. */
+    push %rbp
+    push %rbx
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov CPU_VMCB(%rdi), %rax
+    lea 1f(%rip), %rcx
+    mov %rcx, VMCB_RIP(%rax)
+    mov %rsp, VMCB_RSP(%rax)
+    pushfq
+    pop %rcx
+    mov %rcx, VMCB_RFLAGS(%rax)
+    movq $0, VMCB_RAX(%rax)
+    /* From here this CPU is the host: its own stack, the CPU pointer on top of it, and no
+     * interrupts (GIF stays clear outside the guest). */
+    cli
+    clgi
+    mov CPU_STACK_TOP(%rdi), %rsp
+    push %rdi
+    jmp .Lrun
+
+    /* The guest: back in the caller's context. */
+1:  pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbx
+    pop %rbp
+    ret
+    .size hv_enter, . - hv_enter
+
+.Lrun:
+    /* [rsp] = cpu. Guest registers other than RAX and RSP live in the registers here. */
+    mov (%rsp), %rax
+    mov CPU_VMCB_PA(%rax), %rax
+    vmload %rax
+    vmrun %rax
+    vmsave %rax
+    /* struct guest_regs, from r15 at the lowest address up to rcx */
+    push %rcx
+    push %rdx
+    push %rbx
+    push %rbp
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rsi
+    mov 14*8(%rsp), %rdi
+    sub $8, %rsp            /* 16-byte alignment for the call */
+    call hv_exit
+    add $8, %rsp
+    test %eax, %eax
+    jnz .Lstop
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rbp
+    pop %rbx
+    pop %rdx
+    pop %rcx
+    jmp .Lrun
+
+.Lstop:
+    /* The guest cannot go on (a triple fault, or an exit nothing handles): this CPU halts
+     * with interrupts off. hv_exit has said why on the serial console. */
+    cli
+    hlt
+    jmp .Lstop
+
+    .section .note.GNU-stack, "", @progbits
