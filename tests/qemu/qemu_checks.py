@@ -35,7 +35,8 @@ def boot(build, timeout):
                 "--run-dir", os.path.join(build, "run", f"test-{machine}"), *MACHINES[machine], "--"]
         for event in TRACE_EVENTS:
             args += ["-trace", event]
-        args += ["-D", log_path(build, machine, "trace")]
+        # in_asm also makes TCG log every VMRUN ("vmrun!") and #VMEXIT ("vmexit(code, ...)").
+        args += ["-d", "in_asm", "-D", log_path(build, machine, "trace")]
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
     # Two cores: two QEMU instances at a time. Whether each machine booted and passed is
@@ -212,6 +213,27 @@ def c_summary(r):
     return ok and m is not None and m.group(2) == m.group(3) == "5" and m.group(4) == "0", m.group(0) if m else line
 
 
+def c_hypervisor_launched(r):
+    ok = all(r.check_passed(p)[0] for p in (r"CPU has SVM with nested paging and ASIDs",
+                                             r"nested page tables: .*",
+                                             r"cpu 0 runs the firmware as a guest",
+                                             r'guest: CPUID 0x40000000 says "iommu-hv-ddi"',
+                                             r"guest: hypercall HC_VERSION: status 0x0, ABI 1"))
+    m = re.search(r"^hv: null hypercall round trip (\d+) TSC cycles, plain call (\d+)", r.out, re.M)
+    return ok and m is not None, m.group(0) if m else "no round-trip figure"
+
+
+def c_qemu_logs_vmexits(r):
+    """QEMU's own log: every hypercall the guest made is a VMMCALL #VMEXIT (0x81), and every
+    exit follows a VMRUN of the hypervisor."""
+    vmruns = len(re.findall(r"^vmrun! ", r.trace, re.M))
+    exits = re.findall(r"^vmexit\(([0-9a-f]{8}),", r.trace, re.M)
+    vmmcalls = exits.count("00000081")
+    made = 1 + 1000  # HC_VERSION once, then the 1000 of the round-trip measurement
+    ok = vmmcalls == made and vmruns >= len(exits) > 0
+    return ok, f"{vmruns} vmrun, {len(exits)} vmexit of which {vmmcalls} VMMCALL (guest made {made})"
+
+
 def c_no_iommu_fails(r):
     ok = (re.search(r"^run\.sh: FAIL no-iommu in ", r.out, re.M) and r.has("check: FAIL DMAR table present")
           and re.search(r"^RESULT: FAIL \(1 of \d+ checks failed\)$", r.out, re.M))
@@ -233,6 +255,7 @@ CHECKS = {
         "fault_read_only": c_fault_read_only, "unmap_invalidation": c_unmap_invalidation,
         "default_domain_dma": c_default_domain_dma, "reserved_region": c_reserved_region,
         "faults_match_trace": c_faults_match_trace, "summary": c_summary,
+        "hypervisor_launched": c_hypervisor_launched, "qemu_logs_vmexits": c_qemu_logs_vmexits,
     },
     "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
 }
