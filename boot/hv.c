@@ -89,8 +89,10 @@ static bool is_ram(UINT32 type)
            type == EfiConventionalMemory || type == EfiACPIReclaimMemory || type == EfiACPIMemoryNVS;
 }
 
-/* Guest RAM for the hypercall server: the memory map's RAM without the hypervisor's. */
-static void guest_ram(struct hc_server_config *cfg, const struct remapping *r, uint64_t *top)
+/* Guest RAM for the hypercall server: the memory map's RAM without the hypervisor's (the
+ * reserved region and the loader image). */
+static void guest_ram(struct hc_server_config *cfg, const struct remapping *r, uint64_t image_base,
+                      uint64_t image_end, uint64_t *top)
 {
     static struct addr_range ranges[MAX_RANGES + 1];
     unsigned n = 0;
@@ -110,6 +112,7 @@ static void guest_ram(struct hc_server_config *cfg, const struct remapping *r, u
         FreePool(map);
     n = ranges_merge(ranges, n);
     n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);
+    n = ranges_remove(ranges, n, MAX_RANGES + 1, image_base, image_end);
     cfg->ram_count = 0;
     for (unsigned i = 0; i < n && i < MAX_RANGES && cfg->ram_count < HC_MAX_RAM_RANGES; i++)
         cfg->ram[cfg->ram_count++] = (struct hc_ram_range){ranges[i].base, ranges[i].end - ranges[i].base};
@@ -148,13 +151,15 @@ static bool start_ddi(struct remapping *r, const struct pci_inventory *inv, stru
 /* The guest's physical address space, one to one, without the hypervisor's region and the
  * IOMMU's registers. */
 static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_table *dmar, uint64_t top,
-                      struct checks *c)
+                      uint64_t image_base, uint64_t image_end, struct checks *c)
 {
     hv->npt_top = top > NPT_MIN_TOP ? (top + (1ull << 30) - 1) & ~((1ull << 30) - 1) : NPT_MIN_TOP;
     static struct addr_range ranges[2 * REMAP_MAX_UNITS + 2];
     unsigned n = 1, cap = 2 * REMAP_MAX_UNITS + 2;
     ranges[0] = (struct addr_range){0, hv->npt_top};
     n = ranges_remove(ranges, n, cap, r->region_pa, r->region_pa + r->region_bytes);
+    /* The loader image is the hypervisor's code and data: the guest never runs it again. */
+    n = ranges_remove(ranges, n, cap, image_base, image_end);
     struct dmar_struct s;
     unsigned holes = 0;
     for (uint32_t cur = 0; dmar_next_struct(dmar, &cur, &s) && n <= cap;) {
@@ -172,8 +177,8 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
         st = ranges_identity_map(&hv->npt, ranges, n, SLPT_READ | SLPT_WRITE);
     }
     return checkf(c, st == IOMMU_OK,
-                  "nested page tables: [0, %lu GiB) one to one in %u pages, without the reserved region and %u "
-                  "IOMMU register ranges (%s)",
+                  "nested page tables: [0, %lu GiB) one to one in %u pages, without the reserved region, the "
+                  "loader image and %u IOMMU register ranges (%s)",
                   hv->npt_top >> 30, hv->npt.table_pages, holes, iommu_status_name(st));
 }
 
@@ -200,14 +205,13 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
                 const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, struct checks *c)
 {
     (void)up;
-    (void)image_base;
-    (void)image_bytes;
     if (!check(c, svm_supported(&hv->one_gib_pages), "CPU has SVM with nested paging and ASIDs"))
         return false;
     static struct hc_server_config cfg;
-    uint64_t top;
-    guest_ram(&cfg, r, &top);
-    if (!start_ddi(r, inv, &cfg, c) || !build_npt(hv, r, dmar, top, c))
+    uint64_t top, image = (uint64_t)(uintptr_t)image_base & ~(uint64_t)(PAGE_SIZE - 1);
+    uint64_t image_end = ((uint64_t)(uintptr_t)image_base + image_bytes + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+    guest_ram(&cfg, r, image, image_end, &top);
+    if (!start_ddi(r, inv, &cfg, c) || !build_npt(hv, r, dmar, top, image, image_end, c))
         return false;
     hv->msrpm = region_pages(r, MSRPM_BYTES / PAGE_SIZE, &hv->msrpm_pa);
     if (!check(c, hv->msrpm != NULL, "MSR permission map in the reserved region"))
@@ -254,7 +258,7 @@ static void segment_from_gdt(struct vmcb_segment *s, uint16_t selector, const st
 
 #define READ_SEG(name, var) __asm__ volatile("mov %%" name ", %0" : "=r"(var))
 
-bool hv_launch_this_cpu(struct hv *hv, unsigned index)
+void hv_launch_this_cpu(struct hv *hv, unsigned index, uint64_t resume)
 {
     struct hv_cpu *cpu = &hv->cpu[index];
     struct vmcb *v = cpu->vmcb;
@@ -302,6 +306,5 @@ bool hv_launch_this_cpu(struct hv *hv, unsigned index)
     (void)gs;
     __asm__ volatile("vmsave %%rax" : : "a"(cpu->vmcb_pa) : "memory");
     cpu->launched = true;
-    hv_enter(cpu);
-    return true; /* as the guest */
+    hv_enter(cpu, resume);
 }

@@ -47,12 +47,12 @@ struct hv {
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
                 const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, struct checks *c);
 
-/* Runs the calling CPU as a guest from here on: returns, in guest mode, true; false (still
- * on bare metal) when the CPU could not be launched. */
-bool hv_launch_this_cpu(struct hv *hv, unsigned index);
+/* Runs the calling CPU as a guest from here on. With resume 0 it returns, in guest mode;
+ * otherwise the guest goes on at resume, on the caller's stack, and this never returns. */
+void hv_launch_this_cpu(struct hv *hv, unsigned index, uint64_t resume);
 
 /* For the assembly: one exit of the CPU; nonzero stops the guest. */
 int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs);
-void hv_enter(struct hv_cpu *cpu);       /* hv_entry.S: launches; returns as the guest */
+void hv_enter(struct hv_cpu *cpu, uint64_t resume); /* hv_entry.S; see there */
 
 #endif

@@ -1,8 +1,9 @@
 /* Entering and running the guest (boot/hv.h). SysV calling convention.
  *
- * hv_enter(cpu) makes the caller's own context the guest: the guest's RIP is label 1 below
- * and its RSP the caller's stack, so the guest resumes by returning from hv_enter, while
- * this CPU, on the host stack, runs the VMRUN loop from then on and never returns.
+ * hv_enter(cpu, resume) makes the caller's own context the guest: its RSP is the caller's
+ * stack, and its RIP is resume or, when that is 0, label 1 below, so that the guest resumes
+ * by returning from hv_enter. This CPU, on the host stack, runs the VMRUN loop from then
+ * on and never returns.
  * The VMCB's save area other than RIP, RSP and RFLAGS was filled by hv_launch_this_cpu. */
 
 #define CPU_VMCB 0
@@ -26,6 +27,8 @@ hv_enter:
     push %r15
     mov CPU_VMCB(%rdi), %rax
     lea 1f(%rip), %rcx
+    test %rsi, %rsi
+    cmovnz %rsi, %rcx
     mov %rcx, VMCB_RIP(%rax)
     mov %rsp, VMCB_RSP(%rax)
     pushfq

@@ -12,9 +12,9 @@
 #include "iommu/dmar.h"
 #include "iommu/pci.h"
 #include "iommu/vtd_cap.h"
-#include "ddi/hypercall.h"
 #include "edu_demo.h"
 #include "hv.h"
+#include "selftest.h"
 #include "remap.h"
 #include "report.h"
 #include "uefi_platform.h"
@@ -173,58 +173,68 @@ static const struct pci_inventory *discover_pci(const struct platform *plat, con
     return &inv;
 }
 
-/* One hypercall from the guest. */
-static uint64_t vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
+/* The guest resumes in a copy of boot/guest_trampoline.S in the firmware's memory. */
+extern const uint8_t guest_trampoline_start[], guest_trampoline_data[], guest_trampoline_end[];
+struct trampoline_data {
+    void *start_image, *reset_system, *image;
+};
+
+/* Loads the payload and prepares where the guest resumes; returns that address, or 0. */
+static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, const struct remapping *r,
+                                struct selftest_options **options, struct checks *c)
 {
-    __asm__ volatile("vmmcall" : "+a"(rax) : "c"(rcx), "d"(rdx) : "memory");
-    return rax;
+    EFI_DEVICE_PATH *path = FileDevicePath(loaded->DeviceHandle, L"\\EFI\\BOOT\\SELFTEST.EFI");
+    EFI_HANDLE payload = NULL;
+    EFI_STATUS st = path ? uefi_call_wrapper(BS->LoadImage, 6, FALSE, image, path, NULL, 0, &payload) : EFI_NOT_FOUND;
+    if (!checkf(c, !EFI_ERROR(st), "payload \\EFI\\BOOT\\SELFTEST.EFI loaded (status %lu)", (uint64_t)st))
+        return 0;
+    EFI_LOADED_IMAGE *pl = NULL;
+    struct selftest_options *o = AllocatePool(sizeof *o);
+    st = uefi_call_wrapper(BS->HandleProtocol, 3, payload, &LoadedImageProtocol, (void **)&pl);
+    if (!check(c, !EFI_ERROR(st) && o, "payload options in the firmware's memory"))
+        return 0;
+    *o = (struct selftest_options){.magic = SELFTEST_OPTIONS_MAGIC, .iommu_units = r->units,
+                                   .region_base = r->region_pa, .region_bytes = r->region_bytes,
+                                   .image_base = (uint64_t)(uintptr_t)loaded->ImageBase,
+                                   .image_bytes = loaded->ImageSize};
+    for (unsigned i = 0; i < r->units && i < 4; i++)
+        o->iommu_base[i] = r->unit[i].base;
+    pl->LoadOptions = o;
+    pl->LoadOptionsSize = sizeof *o;
+    *options = o;
+    /* The trampoline, in a page of its own the firmware gives out as code. */
+    EFI_PHYSICAL_ADDRESS page = 0xffffffff;
+    st = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiBootServicesCode, 1, &page);
+    if (!check(c, !EFI_ERROR(st), "guest resume page"))
+        return 0;
+    size_t bytes = (size_t)(guest_trampoline_end - guest_trampoline_start);
+    __builtin_memcpy((void *)(uintptr_t)page, guest_trampoline_start, bytes);
+    struct trampoline_data *d = (struct trampoline_data *)(uintptr_t)(page + (guest_trampoline_data - guest_trampoline_start));
+    *d = (struct trampoline_data){(void *)BS->StartImage, (void *)RT->ResetSystem, payload};
+    return page;
 }
 
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return (uint64_t)hi << 32 | lo;
-}
-
-static __attribute__((noinline)) uint64_t plain_call(uint64_t rax, uint64_t rcx, uint64_t rdx)
-{
-    __asm__ volatile("" : "+r"(rax) : "r"(rcx), "r"(rdx));
-    return rax;
-}
-
-/* The hypervisor, started under the firmware, and a first look from the guest's side. */
+/* The hypervisor, started under the firmware; the firmware goes on as its guest and runs
+ * the payload. Returns only when the hypervisor could not start. */
 static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct remapping *r,
                              const struct pci_inventory *inv, const struct dmar_table *dmar, struct checks *c)
 {
     sink_printf(out, "--- hypervisor ---\n");
     static struct hv hv;
     EFI_LOADED_IMAGE *loaded = NULL;
-    uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
-    if (!hv_prepare(&hv, up, r, inv, dmar, loaded ? loaded->ImageBase : NULL, loaded ? loaded->ImageSize : 0, c))
+    EFI_STATUS st = uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
+    if (!check(c, !EFI_ERROR(st) && loaded, "loader image located"))
         return;
-    if (!check(c, hv_launch_this_cpu(&hv, 0), "cpu 0 runs the firmware as a guest"))
+    if (!hv_prepare(&hv, up, r, inv, dmar, loaded->ImageBase, loaded->ImageSize, c))
         return;
-    /* From here on this is the guest. */
-    uint32_t r4[4];
-    __asm__ volatile("cpuid" : "=a"(r4[0]), "=b"(r4[1]), "=c"(r4[2]), "=d"(r4[3]) : "a"(0x40000000u), "c"(0));
-    char sig[13] = {0};
-    __builtin_memcpy(sig, &r4[1], 12);
-    checkf(c, sig[0] == 'i' && r4[0] >= 0x40000001u, "guest: CPUID 0x40000000 says \"%s\"", sig);
-    struct hc_version_block v = {0};
-    uint64_t st = vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
-    checkf(c, st == 0 && v.abi_version == HC_ABI_VERSION, "guest: hypercall HC_VERSION: status 0x%lx, ABI %u", st,
-           v.abi_version);
-    enum { ROUNDS = 1000 };
-    uint64_t t0 = rdtsc();
-    for (unsigned i = 0; i < ROUNDS; i++)
-        vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
-    uint64_t t1 = rdtsc();
-    for (unsigned i = 0; i < ROUNDS; i++)
-        plain_call(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
-    uint64_t t2 = rdtsc();
-    sink_printf(out, "hv: null hypercall round trip %lu TSC cycles, plain call %lu (mean of %u)\n",
-                (t1 - t0) / ROUNDS, (t2 - t1) / ROUNDS, ROUNDS);
+    struct selftest_options *options = NULL;
+    uint64_t resume = prepare_payload(image, loaded, r, &options, c);
+    if (!resume || c->failed)
+        return; /* a failed loader check ends the run here, with its RESULT line */
+    check(c, true, "cpu 0 goes on as a guest: the self-test reports from here");
+    options->loader_checks = c->run;
+    options->loader_failed = c->failed;
+    hv_launch_this_cpu(&hv, 0, resume);
 }
 
 /* Discovery, then DMA remapping and its demonstration when the platform has an IOMMU. */

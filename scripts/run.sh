@@ -55,7 +55,10 @@ if ((do_build)); then
   fi
 fi
 efi=$build/BOOTX64.EFI
-[[ -f $efi ]] || { echo "run.sh: $efi is missing; run without --no-build" >&2; exit 1; }
+payload=$build/SELFTEST.EFI
+for f in "$efi" "$payload"; do
+  [[ -f $f ]] || { echo "run.sh: $f is missing; run without --no-build" >&2; exit 1; }
+done
 
 machine=aw$aw_bits
 ((iommu)) || machine=no-iommu
@@ -63,6 +66,7 @@ run_dir=${run_dir:-$build/run/$machine}
 rm -rf "$run_dir"
 mkdir -p "$run_dir/esp/EFI/BOOT"
 cp "$efi" "$run_dir/esp/EFI/BOOT/BOOTX64.EFI"
+cp "$payload" "$run_dir/esp/EFI/BOOT/SELFTEST.EFI"
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$run_dir/vars.fd"
 serial_log=$run_dir/serial.log
 qemu_log=$run_dir/qemu.log

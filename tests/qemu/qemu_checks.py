@@ -216,8 +216,9 @@ def c_summary(r):
 def c_hypervisor_launched(r):
     ok = all(r.check_passed(p)[0] for p in (r"CPU has SVM with nested paging and ASIDs",
                                              r"nested page tables: .*",
-                                             r"cpu 0 runs the firmware as a guest",
-                                             r'guest: CPUID 0x40000000 says "iommu-hv-ddi"',
+                                             r"cpu 0 goes on as a guest: the self-test reports from here",
+                                             r"guest: started by the loader, with its options",
+                                             r'guest: CPUID 0x40000000 says "iommu-hv-ddi", leaf 0x40000001 ABI 1',
                                              r"guest: hypercall HC_VERSION: status 0x0, ABI 1"))
     m = re.search(r"^hv: null hypercall round trip (\d+) TSC cycles, plain call (\d+)", r.out, re.M)
     return ok and m is not None, m.group(0) if m else "no round-trip figure"
@@ -229,9 +230,23 @@ def c_qemu_logs_vmexits(r):
     vmruns = len(re.findall(r"^vmrun! ", r.trace, re.M))
     exits = re.findall(r"^vmexit\(([0-9a-f]{8}),", r.trace, re.M)
     vmmcalls = exits.count("00000081")
-    made = 1 + 1000  # HC_VERSION once, then the 1000 of the round-trip measurement
-    ok = vmmcalls == made and vmruns >= len(exits) > 0
+    m = re.search(r"^selftest: (\d+) hypercalls made$", r.out, re.M)
+    made = int(m.group(1)) if m else -1
+    ok = vmmcalls == made > 1000 and vmruns >= len(exits) > 0
     return ok, f"{vmruns} vmrun, {len(exits)} vmexit of which {vmmcalls} VMMCALL (guest made {made})"
+
+
+def c_guest_isolation(r):
+    """From the guest, the hypervisor's memory and the IOMMU's registers are out of reach: each
+    read and write the self-test tries is a nested page fault the hypervisor logs and turns
+    into #GP, and hypercall blocks there are refused."""
+    refused = re.findall(r"^check: (PASS|FAIL) guest: .* at 0x[0-9a-f]+: read and write each refused with #GP$", r.out,
+                         re.M)
+    blocks = [r.check_passed(p)[0] for p in (r"guest: hypercall block in the reserved region refused: 0xc0000005",
+                                              r"guest: hypercall block in the loader image refused: 0xc0000005")]
+    npf = re.findall(r"^hv: cpu 0: guest access to 0x[0-9a-f]+ \(error code 0x1000000(0[46])\)", r.out, re.M)
+    ok = len(refused) >= 4 and set(refused) == {"PASS"} and all(blocks) and len(npf) == 2 * len(refused)
+    return ok, f"{len(refused)} places refused, {len(npf)} nested page faults logged"
 
 
 def c_no_iommu_fails(r):
@@ -256,6 +271,7 @@ CHECKS = {
         "default_domain_dma": c_default_domain_dma, "reserved_region": c_reserved_region,
         "faults_match_trace": c_faults_match_trace, "summary": c_summary,
         "hypervisor_launched": c_hypervisor_launched, "qemu_logs_vmexits": c_qemu_logs_vmexits,
+        "guest_isolation": c_guest_isolation,
     },
     "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
 }

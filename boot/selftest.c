@@ -1,0 +1,157 @@
+/* SELFTEST.EFI: the default payload. The firmware starts it as a guest of the hypervisor;
+ * it checks, from the guest's side, what the hypervisor promises, and ends the run with the
+ * RESULT line (counting the loader's checks, passed in its LoadOptions).
+ *
+ *   - CPUID shows the hypervisor's leaves;
+ *   - hypercalls work, and a null one's round trip is measured against a plain call;
+ *   - the hypervisor's memory (the reserved region, the loader image) and the IOMMU's
+ *     registers are out of reach: each read and write raises #GP, caught here;
+ *   - a hypercall naming the hypervisor's memory as its parameter block is refused. */
+#include <efi.h>
+#include <efilib.h>
+
+#include "ddi/hypercall.h"
+#include "report.h"
+#include "selftest.h"
+
+extern void selftest_gp_handler(void);
+extern volatile uint64_t selftest_gp_count;
+
+static unsigned hypercalls;
+
+static uint64_t vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
+{
+    hypercalls++;
+    __asm__ volatile("vmmcall" : "+a"(rax) : "c"(rcx), "d"(rdx) : "memory");
+    return rax;
+}
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static __attribute__((noinline)) uint64_t plain_call(uint64_t rax, uint64_t rcx, uint64_t rdx)
+{
+    __asm__ volatile("" : "+r"(rax) : "r"(rcx), "r"(rdx));
+    return rax;
+}
+
+static void check_cpuid(struct checks *c)
+{
+    uint32_t r[4];
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0x40000000u), "c"(0));
+    char signature[13] = {0};
+    __builtin_memcpy(signature, &r[1], 12);
+    uint32_t max = r[0];
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0x40000001u), "c"(0));
+    checkf(c, max >= 0x40000001u && r[0] == HC_ABI_VERSION && signature[0] == 'i',
+           "guest: CPUID 0x40000000 says \"%s\", leaf 0x40000001 ABI %u", signature, r[0]);
+}
+
+static void check_hypercalls(struct checks *c)
+{
+    struct hc_version_block v = {0};
+    uint64_t st = vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
+    checkf(c, st == 0 && v.abi_version == HC_ABI_VERSION, "guest: hypercall HC_VERSION: status 0x%lx, ABI %u", st,
+           v.abi_version);
+    enum { ROUNDS = 1000 };
+    uint64_t t0 = rdtsc();
+    for (unsigned i = 0; i < ROUNDS; i++)
+        vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
+    uint64_t t1 = rdtsc();
+    for (unsigned i = 0; i < ROUNDS; i++)
+        plain_call(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
+    uint64_t t2 = rdtsc();
+    sink_printf(out, "hv: null hypercall round trip %lu TSC cycles, plain call %lu (mean of %u)\n",
+                (t1 - t0) / ROUNDS, (t2 - t1) / ROUNDS, ROUNDS);
+}
+
+/* ---- what the guest must not reach ---- */
+
+struct idt_gate {
+    uint16_t offset_low, selector;
+    uint8_t ist, type;
+    uint16_t offset_mid;
+    uint32_t offset_high, reserved;
+};
+
+struct descriptor_table {
+    uint16_t limit;
+    uint64_t base;
+} __attribute__((packed));
+
+static uint8_t read_byte(uint64_t addr)
+{
+    uint8_t v = 0;
+    __asm__ volatile(".byte 0x8a, 0x07" : "+a"(v) : "D"(addr) : "memory"); /* mov (%rdi), %al */
+    return v;
+}
+
+static void write_byte(uint64_t addr, uint8_t v)
+{
+    __asm__ volatile(".byte 0x88, 0x07" : : "a"(v), "D"(addr) : "memory"); /* mov %al, (%rdi) */
+}
+
+/* One read and one write at addr: each must raise #GP. */
+static void check_refused(struct checks *c, const char *what, uint64_t addr)
+{
+    uint64_t before = selftest_gp_count;
+    read_byte(addr);
+    uint64_t after_read = selftest_gp_count;
+    write_byte(addr, 0x5a);
+    uint64_t after_write = selftest_gp_count;
+    checkf(c, after_read == before + 1 && after_write == before + 2,
+           "guest: %s at 0x%lx: read and write each refused with #GP", what, addr);
+}
+
+static void check_isolation(const struct selftest_options *o, struct checks *c)
+{
+    struct descriptor_table idt;
+    __asm__ volatile("sidt %0" : "=m"(idt));
+    struct idt_gate *gate = (struct idt_gate *)(uintptr_t)(idt.base + 13 * sizeof(struct idt_gate));
+    struct idt_gate saved = *gate;
+    uint64_t handler = (uint64_t)(uintptr_t)selftest_gp_handler;
+    uint16_t cs;
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    *gate = (struct idt_gate){(uint16_t)handler, cs, 0, 0x8E, (uint16_t)(handler >> 16), (uint32_t)(handler >> 32), 0};
+
+    check_refused(c, "the hypervisor's reserved region", o->region_base);
+    check_refused(c, "the end of the reserved region", o->region_base + o->region_bytes - 1);
+    check_refused(c, "the hypervisor's code (the loader image)", o->image_base + 0x1000);
+    for (unsigned i = 0; i < o->iommu_units && i < 4; i++)
+        check_refused(c, "the IOMMU's registers", o->iommu_base[i]);
+    *gate = saved;
+
+    /* The hypervisor's memory is not guest RAM for the hypercalls either. */
+    uint64_t st = vmmcall(hc_rax(HC_VERSION), o->region_base, sizeof(struct hc_version_block));
+    checkf(c, (NTSTATUS)st == STATUS_ACCESS_VIOLATION, "guest: hypercall block in the reserved region refused: 0x%lx",
+           st);
+    st = vmmcall(hc_rax(HC_VERSION), o->image_base + 0x1000, sizeof(struct hc_version_block));
+    checkf(c, (NTSTATUS)st == STATUS_ACCESS_VIOLATION, "guest: hypercall block in the loader image refused: 0x%lx", st);
+}
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+{
+    InitializeLib(image, systab);
+    sink_printf(out, "--- self-test (guest) ---\n");
+    struct checks c = {0};
+    EFI_LOADED_IMAGE *loaded = NULL;
+    EFI_STATUS st = uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
+    const struct selftest_options *o = loaded ? loaded->LoadOptions : NULL;
+    if (check(&c, !EFI_ERROR(st) && o && loaded->LoadOptionsSize == sizeof *o && o->magic == SELFTEST_OPTIONS_MAGIC,
+              "guest: started by the loader, with its options")) {
+        check_cpuid(&c);
+        check_hypercalls(&c);
+        check_isolation(o, &c);
+    }
+    sink_printf(out, "selftest: %u hypercalls made\n", hypercalls);
+    unsigned run = c.run + (o ? o->loader_checks : 0), failed = c.failed + (o ? o->loader_failed : 0);
+    if (failed)
+        sink_printf(out, "RESULT: FAIL (%u of %u checks failed)\n", failed, run);
+    else
+        sink_printf(out, "RESULT: PASS (%u checks)\n", run);
+    return failed ? EFI_ABORTED : EFI_SUCCESS;
+}

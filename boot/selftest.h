@@ -1,0 +1,20 @@
+/* What the loader tells the self-test payload (SELFTEST.EFI), through its LoadOptions:
+ * the loader's own check counts, so that the self-test's RESULT line covers the whole
+ * run, and the addresses the security checks must find refused. */
+#ifndef BOOT_SELFTEST_H
+#define BOOT_SELFTEST_H
+
+#include <stdint.h>
+
+#define SELFTEST_OPTIONS_MAGIC 0x54534c48u /* "HLST" */
+
+struct selftest_options {
+    uint32_t magic;
+    uint32_t loader_checks, loader_failed;
+    uint32_t iommu_units;
+    uint64_t region_base, region_bytes;   /* the hypervisor's reserved region */
+    uint64_t iommu_base[4];               /* register pages of the first units */
+    uint64_t image_base, image_bytes;     /* the loader image (the hypervisor's code) */
+};
+
+#endif
