@@ -1,8 +1,13 @@
 /* Where the guest resumes after the launch: a few position-independent instructions that
  * the loader copies, with their data, into a page of the firmware's own (guest) memory, so
  * the guest never runs code in the loader image, which the nested page tables leave out.
- * They start the payload image and, when it returns, shut the machine down with its status.
- * Microsoft x64 calls: arguments in RCX, RDX, R8, R9, 32 bytes of shadow space. */
+ *
+ * The boot CPU starts the payload image and, when it returns, shuts the machine down with
+ * its status. Microsoft x64 calls: arguments in RCX, RDX, R8, R9, 32 bytes of shadow space.
+ *
+ * Each application processor makes one hypercall (HC_VERSION), counts it when it succeeds,
+ * and returns to the firmware's AP loop, as the procedure the firmware ran on it would
+ * have: only RAX, RCX and RDX change, which the convention lets a callee change. */
     .text
     .globl guest_trampoline_start
     .globl guest_trampoline_data
@@ -21,6 +26,19 @@ guest_trampoline_start:
     call *tr_reset_system(%rip)      /* ResetSystem(shutdown, status, 0, NULL) */
 1:  hlt
     jmp 1b
+
+    .globl guest_ap_trampoline
+guest_ap_trampoline:
+    lea tr_ap_block(%rip), %rcx
+    mov $24, %edx                    /* sizeof(struct hc_version_block) */
+    mov tr_ap_rax(%rip), %rax
+    vmmcall
+    test %rax, %rax
+    jnz 2f
+    lock incl tr_ap_ok(%rip)
+2:  xor %eax, %eax
+    ret
+
     .balign 8
 guest_trampoline_data:
 tr_start_image:
@@ -29,6 +47,12 @@ tr_reset_system:
     .quad 0
 tr_image:
     .quad 0
+tr_ap_rax:
+    .quad 0
+tr_ap_ok:
+    .quad 0
+tr_ap_block:
+    .quad 0, 0, 0
 guest_trampoline_end:
 
     .section .note.GNU-stack, "", @progbits

@@ -7,6 +7,7 @@
 
 #include "ddi/hc_server.h"
 #include "ddi/provider.h"
+#include "mp_services.h"
 #include "iommu/ranges.h"
 
 #define MAX_RANGES 512
@@ -218,11 +219,24 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
         return false;
     /* EFER (0xC0000080): second block at 0x800, two bits per MSR, read then write. */
     hv->msrpm[0x800 + (0x80 * 2) / 8] |= 0x3 << ((0x80 * 2) % 8);
-    hv->cpus = 1;
+    /* Every logical CPU the firmware knows (one when it has no MP services). */
+    EFI_GUID mp_guid = MP_SERVICES_PROTOCOL_GUID;
+    struct mp_services_protocol *mp = NULL;
+    UINTN total = 1, enabled = 1;
+    if (EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &mp_guid, NULL, (void **)&mp)) ||
+        EFI_ERROR(mp->get_number_of_processors(mp, &total, &enabled)))
+        mp = NULL, total = enabled = 1;
+    if (!checkf(c, total <= HV_MAX_CPUS && enabled == total, "%lu logical CPUs, all enabled", (uint64_t)total))
+        return false;
+    hv->cpus = (unsigned)total;
+    hv->mp = mp;
     for (unsigned i = 0; i < hv->cpus; i++) {
         struct hv_cpu *cpu = &hv->cpu[i];
         uint64_t stack_pa;
         cpu->index = i;
+        struct mp_processor_information info = {0};
+        if (mp && !EFI_ERROR(mp->get_processor_info(mp, i, &info)))
+            cpu->apic_id = (uint32_t)info.processor_id;
         cpu->vmcb = region_pages(r, 1, &cpu->vmcb_pa);
         uint8_t *hsave = region_pages(r, 1, &cpu->hsave_pa);
         uint8_t *stack = region_pages(r, HV_STACK_PAGES, &stack_pa);
@@ -258,9 +272,10 @@ static void segment_from_gdt(struct vmcb_segment *s, uint16_t selector, const st
 
 #define READ_SEG(name, var) __asm__ volatile("mov %%" name ", %0" : "=r"(var))
 
-void hv_launch_this_cpu(struct hv *hv, unsigned index, uint64_t resume)
+/* This CPU's VMCB from its state now, all but RIP, RSP, RFLAGS and RAX (hv_entry.S sets
+ * those where the guest resumes). */
+static void setup_this_cpu(struct hv *hv, struct hv_cpu *cpu)
 {
-    struct hv_cpu *cpu = &hv->cpu[index];
     struct vmcb *v = cpu->vmcb;
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
     wrmsr(MSR_VM_HSAVE_PA, cpu->hsave_pa);
@@ -306,5 +321,41 @@ void hv_launch_this_cpu(struct hv *hv, unsigned index, uint64_t resume)
     (void)gs;
     __asm__ volatile("vmsave %%rax" : : "a"(cpu->vmcb_pa) : "memory");
     cpu->launched = true;
-    hv_enter(cpu, resume);
+}
+
+void hv_launch_this_cpu(struct hv *hv, unsigned index, uint64_t resume)
+{
+    setup_this_cpu(hv, &hv->cpu[index]);
+    hv_enter(&hv->cpu[index], resume);
+}
+
+struct hv_cpu *hv_prepare_this_ap(struct hv *hv)
+{
+    uint32_t r[4];
+    cpuid(1, 0, r);
+    uint32_t apic_id = r[1] >> 24;
+    for (unsigned i = 1; i < hv->cpus; i++)
+        if (hv->cpu[i].apic_id == apic_id && !hv->cpu[i].launched) {
+            setup_this_cpu(hv, &hv->cpu[i]);
+            return &hv->cpu[i];
+        }
+    return NULL; /* unknown to the loader: it stays on bare metal, and the check says so */
+}
+
+extern void hv_ap_procedure(void *hv);
+
+bool hv_launch_aps(struct hv *hv, uint64_t ap_resume, struct checks *c)
+{
+    struct mp_services_protocol *mp = hv->mp;
+    if (hv->cpus == 1)
+        return true;
+    for (unsigned i = 1; i < hv->cpus; i++)
+        hv->cpu[i].resume = ap_resume;
+    /* One at a time; each is back in the firmware's AP loop, as a guest, before the next. */
+    EFI_STATUS st = mp->startup_all_aps(mp, (MP_AP_PROCEDURE)hv_ap_procedure, TRUE, NULL, 10 * 1000 * 1000, hv, NULL);
+    unsigned launched = 0;
+    for (unsigned i = 1; i < hv->cpus; i++)
+        launched += hv->cpu[i].launched;
+    return checkf(c, !EFI_ERROR(st) && launched == hv->cpus - 1, "%u application processors run as guests (status %lu)",
+                  launched, (uint64_t)st);
 }

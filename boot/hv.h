@@ -21,14 +21,16 @@
 #define HV_MAX_CPUS 64
 #define HV_STACK_PAGES 4
 
-/* Per logical CPU. The assembly (boot/hv_entry.S) knows the first three fields' offsets. */
+/* Per logical CPU. The assembly (boot/hv_entry.S) knows the first four fields' offsets. */
 struct hv_cpu {
     struct vmcb *vmcb;        /* offset 0 */
     uint64_t vmcb_pa;         /* offset 8 */
     uint8_t *stack_top;       /* offset 16 */
+    uint64_t resume;          /* offset 24: APs: where the guest resumes (0: the firmware) */
     uint64_t hsave_pa;
     unsigned index;
-    bool launched;
+    uint32_t apic_id;
+    volatile bool launched;
     struct hv_vcpu vcpu;
 };
 
@@ -40,6 +42,7 @@ struct hv {
     uint64_t msrpm_pa;
     uint64_t npt_top;         /* guest-physical space mapped: [0, npt_top) */
     bool one_gib_pages;
+    void *mp;                 /* the firmware's MP services, or NULL */
 };
 
 /* Checks the CPU (SVM, nested paging), sets up the DDI provider and hypercall server over
@@ -47,12 +50,19 @@ struct hv {
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
                 const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, struct checks *c);
 
-/* Runs the calling CPU as a guest from here on. With resume 0 it returns, in guest mode;
- * otherwise the guest goes on at resume, on the caller's stack, and this never returns. */
+/* Runs every application processor as a guest: each resumes at ap_resume (0: straight back
+ * to the firmware's AP loop, as if the procedure it was given had returned). False when
+ * one could not be launched. */
+bool hv_launch_aps(struct hv *hv, uint64_t ap_resume, struct checks *c);
+
+/* Runs the calling CPU (the BSP) as a guest from here on. With resume 0 it returns, in
+ * guest mode; otherwise the guest goes on at resume, on the caller's stack, and this never
+ * returns. */
 void hv_launch_this_cpu(struct hv *hv, unsigned index, uint64_t resume);
 
 /* For the assembly: one exit of the CPU; nonzero stops the guest. */
 int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs);
 void hv_enter(struct hv_cpu *cpu, uint64_t resume); /* hv_entry.S; see there */
+struct hv_cpu *hv_prepare_this_ap(struct hv *hv);    /* for hv_entry.S's AP procedure */
 
 #endif

@@ -9,6 +9,7 @@
 #define CPU_VMCB 0
 #define CPU_VMCB_PA 8
 #define CPU_STACK_TOP 16
+#define CPU_RESUME 24
 #define VMCB_RFLAGS (0x400 + 0x170)
 #define VMCB_RIP (0x400 + 0x178)
 #define VMCB_RSP (0x400 + 0x1D8)
@@ -82,6 +83,7 @@ hv_enter:
     add $8, %rsp
     test %eax, %eax
     jnz .Lstop
+.Lresume:
     pop %r15
     pop %r14
     pop %r13
@@ -97,6 +99,76 @@ hv_enter:
     pop %rdx
     pop %rcx
     jmp .Lrun
+
+/* hv_ap_procedure(hv): the procedure the firmware's MP services run on each application
+ * processor (Microsoft x64 convention: hv in RCX). It sets up this CPU's VMCB
+ * (hv_prepare_this_ap), then makes the firmware's own context the guest, with every
+ * register the firmware expects preserved as it was on entry, resuming either at the CPU's
+ * resume address with this RSP (code that returns to the firmware itself) or, when that is
+ * 0, as if this procedure had returned. */
+    .globl hv_ap_procedure
+    .type hv_ap_procedure, @function
+hv_ap_procedure:
+    push %rbx
+    push %rbp
+    push %rdi
+    push %rsi
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    sub $8, %rsp
+    mov %rcx, %rdi
+    call hv_prepare_this_ap  /* SysV: returns the CPU, or NULL */
+    add $8, %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rsi
+    pop %rdi
+    pop %rbp
+    pop %rbx
+    test %rax, %rax
+    jz 2f
+    mov CPU_VMCB(%rax), %rcx
+    mov CPU_RESUME(%rax), %rdx
+    test %rdx, %rdx
+    jz 3f
+    mov %rdx, VMCB_RIP(%rcx)         /* code that returns to the firmware itself */
+    mov %rsp, VMCB_RSP(%rcx)
+    jmp 4f
+3:  mov (%rsp), %rdx                 /* straight back to the firmware */
+    mov %rdx, VMCB_RIP(%rcx)
+    lea 8(%rsp), %rdx
+    mov %rdx, VMCB_RSP(%rcx)
+4:
+    pushfq
+    pop %rdx
+    mov %rdx, VMCB_RFLAGS(%rcx)
+    movq $0, VMCB_RAX(%rcx)
+    cli
+    clgi
+    mov CPU_STACK_TOP(%rax), %rsp
+    push %rax
+    /* the guest's registers as they are now, in struct guest_regs order */
+    push %rcx
+    push %rdx
+    push %rbx
+    push %rbp
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    jmp .Lresume
+2:  ret
+    .size hv_ap_procedure, . - hv_ap_procedure
 
 .Lstop:
     /* The guest cannot go on (a triple fault, or an exit nothing handles): this CPU halts

@@ -13,6 +13,7 @@
 #include "iommu/pci.h"
 #include "iommu/vtd_cap.h"
 #include "edu_demo.h"
+#include "ddi/hypercall.h"
 #include "hv.h"
 #include "selftest.h"
 #include "remap.h"
@@ -174,9 +175,12 @@ static const struct pci_inventory *discover_pci(const struct platform *plat, con
 }
 
 /* The guest resumes in a copy of boot/guest_trampoline.S in the firmware's memory. */
-extern const uint8_t guest_trampoline_start[], guest_trampoline_data[], guest_trampoline_end[];
+extern const uint8_t guest_trampoline_start[], guest_ap_trampoline[], guest_trampoline_data[], guest_trampoline_end[];
 struct trampoline_data {
     void *start_image, *reset_system, *image;
+    uint64_t ap_rax;     /* the APs' hypercall */
+    uint32_t ap_ok, pad; /* APs whose hypercall succeeded */
+    uint64_t ap_block[3];
 };
 
 /* Loads the payload and prepares where the guest resumes; returns that address, or 0. */
@@ -210,7 +214,8 @@ static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded
     size_t bytes = (size_t)(guest_trampoline_end - guest_trampoline_start);
     __builtin_memcpy((void *)(uintptr_t)page, guest_trampoline_start, bytes);
     struct trampoline_data *d = (struct trampoline_data *)(uintptr_t)(page + (guest_trampoline_data - guest_trampoline_start));
-    *d = (struct trampoline_data){(void *)BS->StartImage, (void *)RT->ResetSystem, payload};
+    *d = (struct trampoline_data){.start_image = (void *)BS->StartImage, .reset_system = (void *)RT->ResetSystem,
+                                  .image = payload, .ap_rax = hc_rax(HC_VERSION)};
     return page;
 }
 
@@ -231,6 +236,15 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
     uint64_t resume = prepare_payload(image, loaded, r, &options, c);
     if (!resume || c->failed)
         return; /* a failed loader check ends the run here, with its RESULT line */
+    const struct trampoline_data *d =
+        (const struct trampoline_data *)(uintptr_t)(resume + (guest_trampoline_data - guest_trampoline_start));
+    if (!hv_launch_aps(&hv, resume + (guest_ap_trampoline - guest_trampoline_start), c) ||
+        !checkf(c, d->ap_ok == hv.cpus - 1, "%u of %u application processors made a hypercall as guests", d->ap_ok,
+                hv.cpus - 1))
+        return;
+    if (hv.cpus > 1)
+        sink_printf(out, "hv: note: an AP stays a guest until the firmware sends it INIT (OVMF wakes halted APs so); "
+                         "QEMU's TCG has no INIT intercept, see docs/hypervisor.md\n");
     check(c, true, "cpu 0 goes on as a guest: the self-test reports from here");
     options->loader_checks = c->run;
     options->loader_failed = c->failed;

@@ -9,9 +9,10 @@ build=${IOMMU_BUILD_DIR:-$root/build}
 
 usage() {
   cat <<USAGE
-usage: scripts/run.sh [--aw-bits 39|48] [--memory MiB] [--timeout SECONDS]
+usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--memory MiB] [--timeout SECONDS]
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
   --aw-bits N     IOMMU address width: 39 (3-level tables, QEMU's default) or 48 (adds 4-level)
+  --smp N         logical CPUs (default 1); the hypervisor runs each as a guest
   --no-iommu      leave out -device intel-iommu (the loader then reports FAIL: no DMAR)
   --memory MiB    guest RAM (default 512)
   --timeout S     wall-clock bound on the QEMU run (default 120)
@@ -23,11 +24,12 @@ usage: scripts/run.sh [--aw-bits 39|48] [--memory MiB] [--timeout SECONDS]
 USAGE
 }
 
-aw_bits=39 iommu=1 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
+aw_bits=39 smp=1 iommu=1 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
 qemu_extra=()
 while (($#)); do
   case $1 in
     --aw-bits) aw_bits=${2:?--aw-bits needs a value}; shift 2 ;;
+    --smp) smp=${2:?--smp needs a value}; shift 2 ;;
     --no-iommu) iommu=0; shift ;;
     --memory) memory=${2:?--memory needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
@@ -40,7 +42,8 @@ while (($#)); do
   esac
 done
 case $aw_bits in 39|48) ;; *) echo "run.sh: --aw-bits must be 39 or 48 (QEMU 7.2 accepts no other)" >&2; exit 2 ;; esac
-[[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ ]] || { echo "run.sh: --memory and --timeout take whole numbers" >&2; exit 2; }
+[[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ && $smp =~ ^[1-9][0-9]*$ ]] ||
+  { echo "run.sh: --memory, --timeout and --smp take whole numbers" >&2; exit 2; }
 
 "$root/scripts/bootstrap.sh"
 
@@ -61,6 +64,7 @@ for f in "$efi" "$payload"; do
 done
 
 machine=aw$aw_bits
+((smp == 1)) || machine+=-smp$smp
 ((iommu)) || machine=no-iommu
 run_dir=${run_dir:-$build/run/$machine}
 rm -rf "$run_dir"
@@ -72,7 +76,7 @@ serial_log=$run_dir/serial.log
 qemu_log=$run_dir/qemu.log
 
 qemu_cmd=(qemu-system-x86_64
-  -machine q35 -cpu max -m "$memory" -display none -monitor none -no-reboot
+  -machine q35 -cpu max -smp "$smp" -m "$memory" -display none -monitor none -no-reboot
   -serial "file:$serial_log"
   -device edu,dma_mask=0xffffffffffffffff
   -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
@@ -108,5 +112,8 @@ elif grep -q '^RESULT: PASS' <<<"$report"; then
 else
   why=$(grep '^RESULT:' <<<"$report" || echo "no RESULT line: the loader stopped early")
 fi
-echo "run.sh: $verdict ${machine/aw/aw-bits=} in ${elapsed} s${why:+: $why} (serial log: $serial_log)"
+label="aw-bits=$aw_bits"
+((smp == 1)) || label+=" smp=$smp"
+((iommu)) || label=no-iommu
+echo "run.sh: $verdict $label in ${elapsed} s${why:+: $why} (serial log: $serial_log)"
 [[ $verdict == PASS ]]
