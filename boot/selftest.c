@@ -6,11 +6,13 @@
  *   - hypercalls work, and a null one's round trip is measured against a plain call;
  *   - the hypervisor's memory (the reserved region, the loader image) and the IOMMU's
  *     registers are out of reach: each read and write raises #GP, caught here;
- *   - a hypercall naming the hypervisor's memory as its parameter block is refused. */
+ *   - a hypercall naming the hypervisor's memory as its parameter block is refused;
+ *   - the ACPI tables the guest finds list no DMAR, and are well formed. */
 #include <efi.h>
 #include <efilib.h>
 
 #include "ddi/hypercall.h"
+#include "iommu/acpi.h"
 #include "report.h"
 #include "selftest.h"
 
@@ -67,6 +69,30 @@ static void check_hypercalls(struct checks *c)
     uint64_t t2 = rdtsc();
     sink_printf(out, "hv: null hypercall round trip %lu TSC cycles, plain call %lu (mean of %u)\n",
                 (t1 - t0) / ROUNDS, (t2 - t1) / ROUNDS, ROUNDS);
+}
+
+/* ---- what the guest must not find ---- */
+
+static const void *identity(void *ctx, uint64_t pa, size_t len)
+{
+    (void)ctx;
+    (void)len;
+    return (const void *)(uintptr_t)pa;
+}
+
+static void check_acpi(struct checks *c)
+{
+    EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
+    void *rsdp = NULL;
+    struct acpi_tables tables;
+    struct diag d;
+    diag_clear(&d);
+    struct platform plat = {.map_phys = identity};
+    bool ok = LibGetSystemConfigurationTable(&acpi20, &rsdp) == EFI_SUCCESS && rsdp &&
+              acpi_discover(&plat, (uint64_t)(uintptr_t)rsdp, &tables, &d);
+    diag_print(&d, "guest acpi", out);
+    checkf(c, ok && !d.warnings && !acpi_find(&tables, "DMAR") && acpi_find(&tables, "FACP"),
+           "guest: the XSDT lists %u tables, no DMAR among them, all checksums right", ok ? tables.count : 0);
 }
 
 /* ---- what the guest must not reach ---- */
@@ -145,6 +171,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
               "guest: started by the loader, with its options")) {
         check_cpuid(&c);
         check_hypercalls(&c);
+        check_acpi(&c);
         check_isolation(o, &c);
     }
     sink_printf(out, "selftest: %u hypercalls made\n", hypercalls);

@@ -190,6 +190,34 @@ const struct acpi_table_ref *acpi_find(const struct acpi_tables *t, const char *
     return NULL;
 }
 
+int acpi_root_remove(uint8_t *root, size_t avail, unsigned entry_size, const struct platform *plat,
+                     const char *signature, struct diag *d)
+{
+    struct acpi_header hdr;
+    if ((entry_size != 4 && entry_size != 8) || !acpi_header_parse(root, avail, NULL, &hdr, d))
+        return -1;
+    uint32_t n = (hdr.length - ACPI_HEADER_LEN) / entry_size, kept = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = root + ACPI_HEADER_LEN + (size_t)i * entry_size;
+        uint64_t pa = entry_size == 8 ? le64(e) : le32(e);
+        const uint8_t *t = map(plat, pa, ACPI_HEADER_LEN);
+        if (t && same_chars(t, signature, 4))
+            continue;
+        uint8_t *to = root + ACPI_HEADER_LEN + (size_t)kept * entry_size;
+        for (unsigned b = 0; b < entry_size; b++)
+            to[b] = e[b]; /* forward, never past the entry read */
+        kept++;
+    }
+    uint32_t length = ACPI_HEADER_LEN + kept * entry_size;
+    for (uint32_t b = length; b < hdr.length; b++)
+        root[b] = 0;
+    for (unsigned b = 0; b < 4; b++)
+        root[4 + b] = (uint8_t)(length >> (8 * b));
+    root[9] = 0;
+    root[9] = (uint8_t)(0x100 - acpi_checksum(root, length));
+    return (int)(n - kept);
+}
+
 const uint8_t *acpi_map_table(const struct platform *plat, const struct acpi_table_ref *ref)
 {
     return map(plat, ref->pa, ref->length);

@@ -263,6 +263,12 @@ def c_every_cpu_a_guest(r):
     return ok, f"{r.cpus} CPUs"
 
 
+def c_dmar_hidden(r):
+    ok1, line = r.check_passed(r"DMAR hidden from the guest: 1 XSDT and \d+ RSDT entries removed")
+    ok2, line2 = r.check_passed(r"guest: the XSDT lists \d+ tables, no DMAR among them, all checksums right")
+    return ok1 and ok2, f"{line} / {line2}"
+
+
 def c_no_iommu_fails(r):
     ok = (re.search(r"^run\.sh: FAIL no-iommu in ", r.out, re.M) and r.has("check: FAIL DMAR table present")
           and re.search(r"^RESULT: FAIL \(1 of \d+ checks failed\)$", r.out, re.M))
@@ -286,6 +292,7 @@ CHECKS = {
         "faults_match_trace": c_faults_match_trace, "summary": c_summary,
         "hypervisor_launched": c_hypervisor_launched, "qemu_logs_vmexits": c_qemu_logs_vmexits,
         "guest_isolation": c_guest_isolation, "every_cpu_a_guest": c_every_cpu_a_guest,
+        "dmar_hidden": c_dmar_hidden,
     },
     "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
 }

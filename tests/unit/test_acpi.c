@@ -161,6 +161,54 @@ static void test_bad_rsdp_and_xsdt(void **state)
     assert_int_equal(d.warnings, 3);
 }
 
+/* The DMAR taken out of the XSDT (and the RSDT): the list shortened, the checksum right,
+ * the table itself where it was. */
+static void test_root_remove(void **state)
+{
+    (void)state;
+    const uint64_t entries[] = {MEM_BASE + 0x2000, MEM_BASE + 0x3000, MEM_BASE + 0x4000, MEM_BASE + 0x5000,
+                                MEM_BASE + 0xF000 + 0x10000};
+    make_rsdp_xsdt(entries, 5); /* the last entry points outside memory: it stays */
+    make_table(entries[0], "DMAR", 80);
+    make_table(entries[1], "FACP", 244);
+    make_table(entries[2], "DMAR", 48);
+    make_table(entries[3], "MCFG", 60);
+    uint8_t *x = mem + (XSDT_PA - MEM_BASE);
+    struct diag d;
+    diag_clear(&d);
+    assert_int_equal(acpi_root_remove(x, 36 + 8 * 5, 8, &plat, "DMAR", &d), 2);
+    assert_int_equal(le32(x + 4), 36 + 8 * 3);
+    assert_int_equal(acpi_checksum(x, 36 + 8 * 3), 0);
+    assert_int_equal(le64(x + 36), entries[1]);
+    assert_int_equal(le64(x + 44), entries[3]);
+    assert_int_equal(le64(x + 52), entries[4]);
+    assert_int_equal(le64(x + 60), 0); /* the freed tail */
+    assert_memory_equal(mem + 0x2000, "DMAR", 4);
+    struct acpi_tables t;
+    assert_true(acpi_discover(&plat, RSDP_PA, &t, &d));
+    assert_null(acpi_find(&t, "DMAR"));
+    assert_non_null(acpi_find(&t, "MCFG"));
+    assert_true(acpi_find(&t, "FACP")->checksum_ok);
+    /* again: nothing more to take */
+    assert_int_equal(acpi_root_remove(x, 36 + 8 * 3, 8, &plat, "DMAR", &d), 0);
+    assert_int_equal(le32(x + 4), 36 + 8 * 3);
+    /* an RSDT, 4-byte entries */
+    uint8_t *rsdt = mem + 0x6000;
+    make_table(MEM_BASE + 0x6000, "RSDT", 36 + 4 * 2);
+    put32(rsdt + 36, (uint32_t)entries[2]);
+    put32(rsdt + 40, (uint32_t)entries[3]);
+    seal(rsdt);
+    assert_int_equal(acpi_root_remove(rsdt, 44, 4, &plat, "DMAR", &d), 1);
+    assert_int_equal(le32(rsdt + 4), 40);
+    assert_int_equal(le32(rsdt + 36), (uint32_t)entries[3]);
+    assert_int_equal(acpi_checksum(rsdt, 40), 0);
+    /* a root table whose length does not fit: refused, unchanged */
+    uint8_t before[48];
+    memcpy(before, rsdt, sizeof before);
+    assert_int_equal(acpi_root_remove(rsdt, 36, 4, &plat, "DMAR", &d), -1);
+    assert_memory_equal(rsdt, before, sizeof before);
+}
+
 static void test_mcfg(void **state)
 {
     (void)state;
@@ -208,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_bad_entries_are_skipped),
         cmocka_unit_test(test_bad_rsdp_and_xsdt),
         cmocka_unit_test(test_mcfg),
+        cmocka_unit_test(test_root_remove),
     };
     return cmocka_run_group_tests_name("acpi", tests, NULL, NULL);
 }

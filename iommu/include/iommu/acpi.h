@@ -67,6 +67,15 @@ bool acpi_discover(const struct platform *plat, uint64_t rsdp_pa, struct acpi_ta
 /* The first table with this signature, or NULL. */
 const struct acpi_table_ref *acpi_find(const struct acpi_tables *t, const char *signature);
 
+/* Removes from a root table (the XSDT, with 8-byte entries, or the RSDT, with 4-byte ones),
+ * held writable at 'root' with 'avail' bytes there, every entry whose table has
+ * 'signature' (read through plat; an entry it cannot read stays). The table is shortened,
+ * the freed tail zeroed and the checksum fixed. Returns how many entries went, or -1 when the
+ * root table's header is invalid (nothing is changed then). The hypervisor uses it to take
+ * the DMAR out of what the guest sees. */
+int acpi_root_remove(uint8_t *root, size_t avail, unsigned entry_size, const struct platform *plat,
+                     const char *signature, struct diag *d);
+
 /* Maps a table found by acpi_discover, whole. */
 const uint8_t *acpi_map_table(const struct platform *plat, const struct acpi_table_ref *ref);
 
