@@ -62,13 +62,6 @@ static bool edu_dma(struct edu *e, uint64_t iova, uint32_t len, bool to_ram)
     return true;
 }
 
-static void print_fault(const struct vtd_unit *u, const struct vtd_fault *f)
-{
-    sink_printf(out, "fault: vtd[%u] sid %02x:%02x.%x %s 0x%lx reason %u (%s)\n", u->index, f->sid >> 8,
-                (f->sid >> 3) & 0x1f, f->sid & 7, f->write ? "write" : "read", f->address, f->reason,
-                vtd_fault_reason_name(f->reason));
-}
-
 /* Drains the unit and takes every fault; returns whether exactly the expected one (or, with
  * want_reason 0, none) was there. */
 static bool faults_after_dma(struct demo *d, uint64_t iova, bool write, uint8_t want_reason)
@@ -79,7 +72,7 @@ static bool faults_after_dma(struct demo *d, uint64_t iova, bool write, uint8_t 
     unsigned matching = 0, other = 0;
     for (unsigned i = 0; i < d->r->units; i++)
         while (vtd_fault_take(&d->r->unit[i], &f)) {
-            print_fault(&d->r->unit[i], &f);
+            remap_print_fault(&d->r->unit[i], &f);
             d->faults_seen++;
             if (want_reason && &d->r->unit[i] == u && f.sid == d->edu.sid && f.reason == want_reason &&
                 f.write == write && f.address == (iova & ~(uint64_t)(PAGE_SIZE - 1)))
@@ -180,7 +173,7 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
     for (unsigned i = 0; i < r->units; i++) { /* start the demo with empty logs */
         struct vtd_fault f;
         while (vtd_fault_take(&r->unit[i], &f))
-            print_fault(&r->unit[i], &f);
+            remap_print_fault(&r->unit[i], &f);
     }
 
     /* 2. DMA through the tables: RAM -> device from IOVA_SRC, device -> RAM to IOVA_DST. */

@@ -131,13 +131,20 @@ static void guest_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
     __builtin_memcpy((void *)(uintptr_t)gpa, buf, len);
 }
 
+/* Every DMA fault the host collects goes to the console, reported to the guest or not. */
+static void log_fault(void *ctx, const struct vtd_unit *unit, const struct vtd_fault *fault)
+{
+    (void)ctx;
+    remap_print_fault(unit, fault);
+}
+
 static bool start_ddi(struct remapping *r, const struct pci_inventory *inv, struct hc_server_config *cfg,
                       struct checks *c)
 {
     struct ddi_platform p = {.pool = &r->pool, .unit_count = r->units, .pci = inv, .protected_base = r->region_pa,
                              .protected_size = r->region_bytes, .has_default_context = true,
                              .default_context = {VTD_TRANSLATE, DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels},
-                             .first_domain_id = DEFAULT_DOMAIN_ID + 1};
+                             .first_domain_id = DEFAULT_DOMAIN_ID + 1, .fault_seen = log_fault};
     for (unsigned i = 0; i < r->units; i++)
         p.units[i] = &r->unit[i];
     enum iommu_status st = ddi_provider_init(&p);

@@ -183,14 +183,33 @@ struct trampoline_data {
     uint64_t ap_block[3];
 };
 
+/* An image from the loader's own directory on the boot disk; NULL when it is not there. */
+static EFI_HANDLE load_image(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, CHAR16 *path, const char *name,
+                             struct checks *c)
+{
+    EFI_DEVICE_PATH *dp = FileDevicePath(loaded->DeviceHandle, path);
+    EFI_HANDLE h = NULL;
+    EFI_STATUS st = dp ? uefi_call_wrapper(BS->LoadImage, 6, FALSE, image, dp, NULL, 0, &h) : EFI_NOT_FOUND;
+    checkf(c, !EFI_ERROR(st), "%s loaded (status %lu)", name, (uint64_t)st);
+    return EFI_ERROR(st) ? NULL : h;
+}
+
+/* The guest's wdm interface: DDISHIM.EFI installs it as a protocol and stays resident. It
+ * makes no hypercall until the firmware runs as a guest. */
+static bool start_shim_driver(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, struct checks *c)
+{
+    EFI_HANDLE h = load_image(image, loaded, L"\\EFI\\BOOT\\DDISHIM.EFI", "DDISHIM.EFI, the guest's DDI shim,", c);
+    EFI_STATUS st = h ? uefi_call_wrapper(BS->StartImage, 3, h, NULL, NULL) : EFI_NOT_FOUND;
+    return h && checkf(c, !EFI_ERROR(st), "DDI protocol installed for the guest (status %lu)", (uint64_t)st);
+}
+
 /* Loads the payload and prepares where the guest resumes; returns that address, or 0. */
 static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, const struct remapping *r,
-                                struct selftest_options **options, struct checks *c)
+                                const struct pci_inventory *inv, struct selftest_options **options, struct checks *c)
 {
-    EFI_DEVICE_PATH *path = FileDevicePath(loaded->DeviceHandle, L"\\EFI\\BOOT\\SELFTEST.EFI");
-    EFI_HANDLE payload = NULL;
-    EFI_STATUS st = path ? uefi_call_wrapper(BS->LoadImage, 6, FALSE, image, path, NULL, 0, &payload) : EFI_NOT_FOUND;
-    if (!checkf(c, !EFI_ERROR(st), "payload \\EFI\\BOOT\\SELFTEST.EFI loaded (status %lu)", (uint64_t)st))
+    EFI_HANDLE payload = load_image(image, loaded, L"\\EFI\\BOOT\\SELFTEST.EFI", "payload SELFTEST.EFI", c);
+    EFI_STATUS st;
+    if (!payload)
         return 0;
     EFI_LOADED_IMAGE *pl = NULL;
     struct selftest_options *o = AllocatePool(sizeof *o);
@@ -203,6 +222,13 @@ static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded
                                    .image_bytes = loaded->ImageSize};
     for (unsigned i = 0; i < r->units && i < 4; i++)
         o->iommu_base[i] = r->unit[i].base;
+    for (uint32_t i = 0; i < inv->count; i++) { /* edu, for the self-test's DMA */
+        const struct pci_function *f = &inv->fn[i];
+        if (f->vendor == EDU_VENDOR && f->device == EDU_DEVICE && f->unit >= 0) {
+            o->edu_bar = *(volatile uint32_t *)(uintptr_t)(f->config_pa + 0x10) & ~0xfull;
+            o->edu_segment = f->segment, o->edu_bus = f->bus, o->edu_device = f->dev, o->edu_function = f->fn;
+        }
+    }
     pl->LoadOptions = o;
     pl->LoadOptionsSize = sizeof *o;
     *options = o;
@@ -251,7 +277,9 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
     if (!hv_prepare(&hv, up, r, inv, dmar, loaded->ImageBase, loaded->ImageSize, c))
         return;
     struct selftest_options *options = NULL;
-    uint64_t resume = prepare_payload(image, loaded, r, &options, c);
+    if (!start_shim_driver(image, loaded, c))
+        return;
+    uint64_t resume = prepare_payload(image, loaded, r, inv, &options, c);
     hide_dmar(up, tables, c);
     if (!resume || c->failed)
         return; /* a failed loader check ends the run here, with its RESULT line */

@@ -179,6 +179,13 @@ void remap_check_firmware_dma(struct uefi_platform *up, EFI_HANDLE image, struct
            (uint64_t)st, ms);
 }
 
+void remap_print_fault(const struct vtd_unit *u, const struct vtd_fault *f)
+{
+    sink_printf(out, "fault: vtd[%u] sid %02x:%02x.%x %s 0x%lx reason %u (%s)\n", u->index, f->sid >> 8,
+                (f->sid >> 3) & 0x1f, f->sid & 7, f->write ? "write" : "read", f->address, f->reason,
+                vtd_fault_reason_name(f->reason));
+}
+
 void remap_drain_faults(struct remapping *r)
 {
     for (unsigned i = 0; i < r->units; i++)

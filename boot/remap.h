@@ -39,6 +39,10 @@ bool remap_setup(struct uefi_platform *up, const struct dmar_table *dmar, const 
  * from must succeed at once (a device without a context entry times out after about 31 s). */
 void remap_check_firmware_dma(struct uefi_platform *up, EFI_HANDLE image, struct checks *c);
 
+/* One fault as the loader and the hypervisor print it:
+ * "fault: vtd[N] sid BB:DD.F read|write 0xADDR reason R (name)". */
+void remap_print_fault(const struct vtd_unit *u, const struct vtd_fault *f);
+
 /* Drains every unit's fault records into its log. */
 void remap_drain_faults(struct remapping *r);
 

@@ -15,6 +15,10 @@ struct selftest_options {
     uint64_t region_base, region_bytes;   /* the hypervisor's reserved region */
     uint64_t iommu_base[4];               /* register pages of the first units */
     uint64_t image_base, image_bytes;     /* the loader image (the hypervisor's code) */
+    uint64_t edu_bar;                     /* 0: no edu device behind a unit */
+    uint16_t edu_segment;
+    uint8_t edu_bus, edu_device, edu_function;
+    uint8_t reserved[3];
 };
 
 #endif

@@ -1400,6 +1400,8 @@ unsigned ddi_dispatch_faults(void)
         vtd_drain_faults(unit);
         struct vtd_fault f;
         while (vtd_fault_take(unit, &f)) {
+            if (P.plat.fault_seen)
+                P.plat.fault_seen(P.plat.fault_ctx, unit, &f);
             lock_acquire(&P.lock);
             struct ddi_device *dev = device_at(unit->segment, f.sid);
             DEVICE_FAULT_CONFIGURATION cfg = {0};

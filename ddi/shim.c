@@ -31,6 +31,8 @@ static struct {
     struct shim_token tokens[SHIM_MAX_TOKENS];
     unsigned next_token;
     struct registration regs[SHIM_MAX_REGISTRATIONS];
+    uint64_t hypercalls;
+    volatile bool polling;
 } G;
 
 /* A cookie that names no registration: sent to unregister a callback that is not the one
@@ -39,6 +41,7 @@ static struct {
 
 static NTSTATUS call(enum hc_call c, void *block, uint64_t size)
 {
+    G.hypercalls++;
     return (NTSTATUS)G.cfg.hypercall(G.cfg.ctx, hc_rax(c), G.cfg.gpa_of(G.cfg.ctx, block), size);
 }
 
@@ -260,17 +263,22 @@ static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObjec
         made = true;
     }
     b.cookie = r ? cookie_of(r) : 0;
+    /* Complete before the call: a poll may deliver a fault as soon as it returns. */
+    struct registration before = r ? *r : (struct registration){0};
+    if (r && Enable && FaultConfig && FaultConfig->FaultHandler) {
+        r->where = b.device;
+        r->handler = FaultConfig->FaultHandler;
+        r->context = FaultConfig->FaultContext;
+    }
     NTSTATUS st = call(HC_SET_DEVICE_FAULT_REPORTING, &b, sizeof b);
     if (!NT_SUCCESS(st)) {
         if (made)
             r->kind = 0;
+        else if (r)
+            *r = before;
         return st;
     }
-    if (r && Enable) {
-        r->where = b.device;
-        r->handler = FaultConfig->FaultHandler;
-        r->context = FaultConfig->FaultContext;
-    } else if (r)
+    if (r && !Enable)
         r->kind = 0; /* F3: reporting off */
     return st;
 }
@@ -384,6 +392,11 @@ static NTSTATUS NTAPI RegisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STAT
     struct registration *r = StateChangeCallback ? new_registration(REG_STATE_CHANGE) : NULL;
     if (StateChangeCallback && !r)
         return STATUS_INSUFFICIENT_RESOURCES;
+    if (r) { /* complete before the call: its first report may be delivered at once */
+        r->device = handle_value(DmaDevice);
+        r->callback = StateChangeCallback;
+        r->context = Context;
+    }
     struct hc_state_change_block b = {.device = handle_value(DmaDevice), .cookie = r ? cookie_of(r) : 0,
                                       .fields_present = StateFields != NULL,
                                       .fields = StateFields ? StateFields->AsULONG : 0};
@@ -393,9 +406,6 @@ static NTSTATUS NTAPI RegisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STAT
             r->kind = 0;
         return st;
     }
-    r->device = b.device;
-    r->callback = StateChangeCallback;
-    r->context = Context;
     shim_poll(); /* S2: the first call, before this returns */
     return st;
 }
@@ -512,6 +522,8 @@ void shim_init(const struct shim_config *cfg)
 {
     G.cfg = *cfg;
     G.next_token = 0;
+    G.hypercalls = 0;
+    G.polling = false;
     for (unsigned i = 0; i < SHIM_MAX_TOKENS; i++)
         G.tokens[i].in_use = false;
     for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++)
@@ -519,7 +531,7 @@ void shim_init(const struct shim_config *cfg)
 }
 
 /* The checks are the hypervisor's (the provider's own); the tables are the shim's. */
-NTSTATUS ShimIoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE InterfaceOut)
+NTSTATUS NTAPI ShimIoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE InterfaceOut)
 {
     struct hc_get_interface_block b = {.version = Version, .ex = 0, .out_present = InterfaceOut != NULL};
     NTSTATUS st = call(HC_GET_INTERFACE, &b, sizeof b);
@@ -528,7 +540,7 @@ NTSTATUS ShimIoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE InterfaceOu
     return st;
 }
 
-NTSTATUS ShimIoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_INTERFACE_EX InterfaceOut)
+NTSTATUS NTAPI ShimIoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_INTERFACE_EX InterfaceOut)
 {
     struct hc_get_interface_block b = {.version = Version, .ex = 1, .out_present = InterfaceOut != NULL,
                                        .flags = Flags};
@@ -563,8 +575,16 @@ static unsigned deliver(const struct hc_report *rep)
     return 0;
 }
 
+uint64_t shim_hypercalls(void)
+{
+    return G.hypercalls;
+}
+
 unsigned shim_poll(void)
 {
+    if (G.polling)
+        return 0; /* a poll interrupted by another: the first one delivers */
+    G.polling = true;
     unsigned delivered = 0;
     struct hc_report reports[8];
     struct hc_poll_block b;
@@ -575,5 +595,6 @@ unsigned shim_poll(void)
         for (uint32_t i = 0; i < b.count; i++)
             delivered += deliver(&reports[i]);
     } while (b.pending && b.count);
+    G.polling = false;
     return delivered;
 }

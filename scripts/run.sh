@@ -59,7 +59,8 @@ if ((do_build)); then
 fi
 efi=$build/BOOTX64.EFI
 payload=$build/SELFTEST.EFI
-for f in "$efi" "$payload"; do
+shim=$build/DDISHIM.EFI
+for f in "$efi" "$payload" "$shim"; do
   [[ -f $f ]] || { echo "run.sh: $f is missing; run without --no-build" >&2; exit 1; }
 done
 
@@ -71,6 +72,7 @@ rm -rf "$run_dir"
 mkdir -p "$run_dir/esp/EFI/BOOT"
 cp "$efi" "$run_dir/esp/EFI/BOOT/BOOTX64.EFI"
 cp "$payload" "$run_dir/esp/EFI/BOOT/SELFTEST.EFI"
+cp "$shim" "$run_dir/esp/EFI/BOOT/DDISHIM.EFI"
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$run_dir/vars.fd"
 serial_log=$run_dir/serial.log
 qemu_log=$run_dir/qemu.log

@@ -206,7 +206,8 @@ def c_faults_match_trace(r):
     traced = r.trace_faults()
     sid = r.edu_sid()
     expected = {(sid, 6, False, 0x200000), (sid, 5, True, 0x201000), (sid, 5, True, 0x102000), (sid, 5, True, 0x101000)}
-    ok = loader == traced and expected <= loader and len(loader) == 5
+    # The loader prints the demo's faults, and the hypervisor every fault it collects later.
+    ok = loader == traced and expected <= loader
     return ok, f"loader {sorted(loader)} trace {sorted(traced)}"
 
 
@@ -229,15 +230,16 @@ def c_hypervisor_launched(r):
 
 def c_qemu_logs_vmexits(r):
     """QEMU's own log: every hypercall the guest made is a VMMCALL #VMEXIT (0x81), and every
-    exit follows a VMRUN of the hypervisor."""
+    exit follows a VMRUN of the hypervisor. The guest counts its hypercalls just before it
+    ends; only the DDI shim's 10 ms poll timer makes more after that, until the shutdown."""
     vmruns = len(re.findall(r"^vmrun! ", r.trace, re.M))
     exits = re.findall(r"^vmexit\(([0-9a-f]{8}),", r.trace, re.M)
     vmmcalls = exits.count("00000081")
-    m = re.search(r"^selftest: (\d+) hypercalls made$", r.out, re.M)
-    made = int(m.group(1)) if m else -1
+    m = re.search(r"^selftest: (\d+) hypercalls made, (\d+) more through the DDI shim$", r.out, re.M)
+    made = int(m.group(1)) + int(m.group(2)) if m else -1
     made += r.cpus - 1  # each application processor's one hypercall at launch
-    ok = vmmcalls == made > 1000 and vmruns >= len(exits) > 0
-    return ok, f"{vmruns} vmrun, {len(exits)} vmexit of which {vmmcalls} VMMCALL (guests made {made})"
+    ok = made > 1000 and made <= vmmcalls <= made + 300 and vmruns >= len(exits) > 0
+    return ok, f"{vmruns} vmrun, {len(exits)} vmexit of which {vmmcalls} VMMCALL (guests counted {made})"
 
 
 def c_guest_isolation(r):
@@ -269,6 +271,28 @@ def c_dmar_hidden(r):
     return ok1 and ok2, f"{line} / {line2}"
 
 
+def c_guest_ddi(r):
+    """The DDI from the guest, through the shim's protocol: edu DMA through a domain made by the
+    calls, a 256-page map in one hypercall, a fault reaching the handler, the hypervisor's
+    region refused and unreachable."""
+    patterns = [r"guest: DDI protocol found, .*", r"guest: CreateDevice for edu: status 0x0, domain types 0x3",
+                r"guest: state-change callback called once at registration, types 0x3",
+                r"guest: Translate domain with the Buddy allocator, edu attached, fault reporting on \(0x0\)",
+                r"guest: edu DMA through the DDI: .*", r"guest: 256-page frame-list map in 1 hypercall, .*",
+                r"guest: DMA to an unmapped IOVA: fault handler called .*",
+                r"guest: mapping the hypervisor's region refused: 0xc0000022",
+                r"guest: edu DMA to the region's address from the translated domain faults",
+                r"guest: detached, edu reaches RAM one to one through the default domain",
+                r"guest: edu DMA into the hypervisor's region from the default domain: .*",
+                r"guest: callback unregistered, device and domain deleted .*"]
+    failed = [p for p in patterns if not r.check_passed(p)[0]]
+    m = re.search(r"^check: PASS guest: the hypervisor's reserved region at (0x[0-9a-f]+)", r.out, re.M)
+    region = int(m.group(1), 16) if m else None
+    traced_region = [f for f in r.trace_faults() if f[3] == region]
+    ok = not failed and len(traced_region) >= 1
+    return ok, f"failed: {failed}" if failed else f"{len(traced_region)} DMA faults at the region in QEMU's trace"
+
+
 def c_no_iommu_fails(r):
     ok = (re.search(r"^run\.sh: FAIL no-iommu in ", r.out, re.M) and r.has("check: FAIL DMAR table present")
           and re.search(r"^RESULT: FAIL \(1 of \d+ checks failed\)$", r.out, re.M))
@@ -292,7 +316,7 @@ CHECKS = {
         "faults_match_trace": c_faults_match_trace, "summary": c_summary,
         "hypervisor_launched": c_hypervisor_launched, "qemu_logs_vmexits": c_qemu_logs_vmexits,
         "guest_isolation": c_guest_isolation, "every_cpu_a_guest": c_every_cpu_a_guest,
-        "dmar_hidden": c_dmar_hidden,
+        "dmar_hidden": c_dmar_hidden, "guest_ddi": c_guest_ddi,
     },
     "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
 }

@@ -40,6 +40,10 @@ struct ddi_platform {
     bool has_default_context;
     struct vtd_context default_context;
     uint16_t first_domain_id;           /* domain ids below this belong to the platform */
+    /* Told of every fault ddi_dispatch_faults takes, reported to a handler or not (the
+     * hypervisor logs them); may be NULL. */
+    void (*fault_seen)(void *ctx, const struct vtd_unit *unit, const struct vtd_fault *fault);
+    void *fault_ctx;
 };
 
 /* Sets the provider up over the platform (units enabled already). */

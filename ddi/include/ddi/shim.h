@@ -11,7 +11,9 @@
  * the first state-change call (S2) happens before RegisterInterfaceStateChangeCallback
  * returns.
  *
- * Not reentrant: the UEFI glue runs every routine and shim_poll at one TPL. */
+ * Callers: one thread, as under UEFI. shim_poll may interrupt a routine (the UEFI glue calls
+ * it from a timer): a registration is complete before its hypercall, and a poll that finds
+ * another poll running returns at once. */
 #ifndef DDI_SHIM_H
 #define DDI_SHIM_H
 
@@ -32,8 +34,11 @@ struct shim_config {
 void shim_init(const struct shim_config *cfg);
 
 /* The driver's entry points: the same contract as the provider's IoGetIommuInterface(Ex). */
-NTSTATUS ShimIoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE InterfaceOut);
-NTSTATUS ShimIoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_INTERFACE_EX InterfaceOut);
+NTSTATUS NTAPI ShimIoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE InterfaceOut);
+NTSTATUS NTAPI ShimIoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_INTERFACE_EX InterfaceOut);
+
+/* Hypercalls made so far (one per routine call, plus polls). */
+uint64_t shim_hypercalls(void);
 
 /* Collects the reports waiting in the hypervisor and calls the drivers' handlers; returns
  * how many handler calls it made. */
