@@ -14,6 +14,7 @@
 #include "iommu/vtd_cap.h"
 #include "edu_demo.h"
 #include "ddi/hypercall.h"
+#include "config.h"
 #include "hv.h"
 #include "selftest.h"
 #include "remap.h"
@@ -203,19 +204,59 @@ static bool start_shim_driver(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, 
     return h && checkf(c, !EFI_ERROR(st), "DDI protocol installed for the guest (status %lu)", (uint64_t)st);
 }
 
-/* Loads the payload and prepares where the guest resumes; returns that address, or 0. */
-static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, const struct remapping *r,
-                                const struct pci_inventory *inv, struct selftest_options **options, struct checks *c)
+/* The firmware's own UEFI shell, from its firmware volume (OVMF builds it in). */
+static EFI_HANDLE load_shell(EFI_HANDLE image, struct checks *c)
 {
-    EFI_HANDLE payload = load_image(image, loaded, L"\\EFI\\BOOT\\SELFTEST.EFI", "payload SELFTEST.EFI", c);
-    EFI_STATUS st;
-    if (!payload)
-        return 0;
+    static EFI_GUID fv2 = {0x220e73b6, 0x6bdb, 0x4413, {0x84, 0x05, 0xb9, 0x74, 0xb1, 0x08, 0x61, 0x9a}};
+    static const EFI_GUID shell = {0x7c04a583, 0x9e3e, 0x4f1c, {0xad, 0x65, 0xe0, 0x52, 0x68, 0xd0, 0xb4, 0xd1}};
+    struct {
+        EFI_DEVICE_PATH header;
+        EFI_GUID file;
+    } __attribute__((packed)) node = {{MEDIA_DEVICE_PATH, 6 /* PIWG firmware file */, {20, 0}}, shell};
+    UINTN n = 0;
+    EFI_HANDLE *fvs = NULL, h = NULL;
+    if (EFI_ERROR(uefi_call_wrapper(BS->LocateHandleBuffer, 5, ByProtocol, &fv2, NULL, &n, &fvs)))
+        n = 0;
+    for (UINTN i = 0; i < n && !h; i++) {
+        EFI_DEVICE_PATH *dp = DevicePathFromHandle(fvs[i]);
+        EFI_DEVICE_PATH *file = dp ? AppendDevicePathNode(dp, &node.header) : NULL;
+        if (file && EFI_ERROR(uefi_call_wrapper(BS->LoadImage, 6, FALSE, image, file, NULL, 0, &h)))
+            h = NULL;
+        if (file)
+            FreePool(file);
+    }
+    if (fvs)
+        FreePool(fvs);
+    checkf(c, h != NULL, "payload: the firmware's UEFI shell loaded from one of its %lu firmware volumes", (uint64_t)n);
+    return h;
+}
+
+static EFI_HANDLE load_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, const struct loader_config *cfg,
+                               struct checks *c)
+{
+    if (cfg->payload == PAYLOAD_SHELL)
+        return load_shell(image, c);
+    if (cfg->payload == PAYLOAD_PATH) {
+        CHAR16 path[CONFIG_PATH_MAX];
+        unsigned i = 0;
+        for (; cfg->payload_path[i]; i++)
+            path[i] = (CHAR16)(unsigned char)cfg->payload_path[i];
+        path[i] = 0;
+        return load_image(image, loaded, path, "payload from the configuration", c);
+    }
+    return load_image(image, loaded, L"\\EFI\\BOOT\\SELFTEST.EFI", "payload SELFTEST.EFI", c);
+}
+
+/* What the loader tells the self-test, in its LoadOptions (boot/selftest.h). */
+static bool give_selftest_options(EFI_HANDLE payload, const EFI_LOADED_IMAGE *loaded, const struct remapping *r,
+                                  const struct pci_inventory *inv, struct selftest_options **options,
+                                  struct checks *c)
+{
     EFI_LOADED_IMAGE *pl = NULL;
     struct selftest_options *o = AllocatePool(sizeof *o);
-    st = uefi_call_wrapper(BS->HandleProtocol, 3, payload, &LoadedImageProtocol, (void **)&pl);
+    EFI_STATUS st = uefi_call_wrapper(BS->HandleProtocol, 3, payload, &LoadedImageProtocol, (void **)&pl);
     if (!check(c, !EFI_ERROR(st) && o, "payload options in the firmware's memory"))
-        return 0;
+        return false;
     *o = (struct selftest_options){.magic = SELFTEST_OPTIONS_MAGIC, .iommu_units = r->units,
                                    .region_base = r->region_pa, .region_bytes = r->region_bytes,
                                    .image_base = (uint64_t)(uintptr_t)loaded->ImageBase,
@@ -232,9 +273,22 @@ static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded
     pl->LoadOptions = o;
     pl->LoadOptionsSize = sizeof *o;
     *options = o;
+    return true;
+}
+
+/* Loads the payload and prepares where the guest resumes; returns that address, or 0. The
+ * self-test gets its options (*options; NULL for other payloads). */
+static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, const struct remapping *r,
+                                const struct pci_inventory *inv, const struct loader_config *cfg,
+                                struct selftest_options **options, struct checks *c)
+{
+    EFI_HANDLE payload = load_payload(image, loaded, cfg, c);
+    if (!payload ||
+        (cfg->payload == PAYLOAD_SELFTEST && !give_selftest_options(payload, loaded, r, inv, options, c)))
+        return 0;
     /* The trampoline, in a page of its own the firmware gives out as code. */
     EFI_PHYSICAL_ADDRESS page = 0xffffffff;
-    st = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiBootServicesCode, 1, &page);
+    EFI_STATUS st = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiBootServicesCode, 1, &page);
     if (!check(c, !EFI_ERROR(st), "guest resume page"))
         return 0;
     size_t bytes = (size_t)(guest_trampoline_end - guest_trampoline_start);
@@ -266,7 +320,7 @@ static void hide_dmar(const struct uefi_platform *up, const struct acpi_tables *
 
 static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct remapping *r,
                              const struct pci_inventory *inv, const struct dmar_table *dmar,
-                             const struct acpi_tables *tables, struct checks *c)
+                             const struct acpi_tables *tables, const struct loader_config *cfg, struct checks *c)
 {
     sink_printf(out, "--- hypervisor ---\n");
     static struct hv hv;
@@ -279,7 +333,7 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
     struct selftest_options *options = NULL;
     if (!start_shim_driver(image, loaded, c))
         return;
-    uint64_t resume = prepare_payload(image, loaded, r, inv, &options, c);
+    uint64_t resume = prepare_payload(image, loaded, r, inv, cfg, &options, c);
     hide_dmar(up, tables, c);
     if (!resume || c->failed)
         return; /* a failed loader check ends the run here, with its RESULT line */
@@ -292,14 +346,19 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
     if (hv.cpus > 1)
         sink_printf(out, "hv: note: an AP stays a guest until the firmware sends it INIT (OVMF wakes halted APs so); "
                          "QEMU's TCG has no INIT intercept, see docs/hypervisor.md\n");
-    check(c, true, "cpu 0 goes on as a guest: the self-test reports from here");
-    options->loader_checks = c->run;
-    options->loader_failed = c->failed;
+    if (options) {
+        check(c, true, "cpu 0 goes on as a guest: the self-test reports from here");
+        options->loader_checks = c->run;
+        options->loader_failed = c->failed;
+    } else {
+        check(c, true, "cpu 0 goes on as a guest: the payload runs from here");
+        sink_printf(out, "RESULT: PASS (%u checks, before the payload)\n", c->run);
+    }
     hv_launch_this_cpu(&hv, 0, resume);
 }
 
 /* Discovery, then DMA remapping and its demonstration when the platform has an IOMMU. */
-static void run(struct uefi_platform *up, EFI_HANDLE image, struct checks *c)
+static void run(struct uefi_platform *up, EFI_HANDLE image, const struct loader_config *cfg, struct checks *c)
 {
     const struct platform *plat = &up->ops;
     EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
@@ -325,12 +384,33 @@ static void run(struct uefi_platform *up, EFI_HANDLE image, struct checks *c)
 
     sink_printf(out, "--- DMA remapping ---\n");
     static struct remapping r;
-    if (!remap_setup(up, dmar, inv, &r, c))
+    if (!remap_setup(up, dmar, inv, (uint64_t)cfg->region_mib << 20, &r, c))
         return;
     remap_check_firmware_dma(up, image, c);
     sink_printf(out, "--- edu demo ---\n");
     edu_demo(up, &r, inv, c);
-    start_hypervisor(up, image, &r, inv, dmar, &tables, c);
+    start_hypervisor(up, image, &r, inv, dmar, &tables, cfg, c);
+}
+
+/* \EFI\BOOT\IOMMUHV.CFG from the boot disk, over the defaults; false on a bad file. */
+static bool read_config(EFI_HANDLE image, struct loader_config *cfg, struct checks *c)
+{
+    config_defaults(cfg);
+    EFI_LOADED_IMAGE *loaded = NULL;
+    EFI_FILE_HANDLE root = NULL, file = NULL;
+    if (EFI_ERROR(uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded)) ||
+        !(root = LibOpenRoot(loaded->DeviceHandle)) ||
+        EFI_ERROR(uefi_call_wrapper(root->Open, 5, root, &file, L"\\EFI\\BOOT\\IOMMUHV.CFG", EFI_FILE_MODE_READ, 0))) {
+        sink_printf(out, "config: no \\EFI\\BOOT\\IOMMUHV.CFG, defaults\n");
+        return true;
+    }
+    static char text[4096];
+    UINTN size = sizeof text;
+    EFI_STATUS st = uefi_call_wrapper(file->Read, 3, file, &size, text);
+    uefi_call_wrapper(file->Close, 1, file);
+    char error[96] = "";
+    bool ok = !EFI_ERROR(st) && size < sizeof text && config_parse(cfg, text, size, error, sizeof error);
+    return checkf(c, ok, "configuration \\EFI\\BOOT\\IOMMUHV.CFG read%s%s", ok ? "" : ": ", error);
 }
 
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
@@ -340,11 +420,15 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 
     struct checks c = {0};
     static struct uefi_platform up;
-    if (check(&c, uefi_platform_init(&up), "UEFI memory map and TSC calibration")) {
+    static struct loader_config cfg;
+    if (read_config(image, &cfg, &c) && check(&c, uefi_platform_init(&up), "UEFI memory map and TSC calibration")) {
+        sink_printf(out, "config: payload %s, reserved region %u MiB\n",
+                    cfg.payload == PAYLOAD_SHELL ? "shell" : cfg.payload == PAYLOAD_PATH ? cfg.payload_path : "selftest",
+                    cfg.region_mib);
         sink_printf(out, "--- memory map ---\n");
         report_memory_map(&up, &c);
         sink_printf(out, "--- ACPI ---\n");
-        run(&up, image, &c);
+        run(&up, image, &cfg, &c);
     }
 
     if (c.failed)

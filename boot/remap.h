@@ -13,7 +13,6 @@
 #include "uefi_platform.h"
 
 #define REMAP_MAX_UNITS 16
-#define REMAP_REGION_BYTES (16u << 20) /* tables, queues and pools; issue 6 makes it configurable */
 #define DEFAULT_DOMAIN_ID 1
 
 struct remapping {
@@ -29,11 +28,12 @@ struct remapping {
     uint64_t identity_bytes;
 };
 
-/* Reserves the region, brings up every DRHD, identity-maps RAM and RMRRs except the
- * region into the default domain, gives every PCI function a context entry in it and
- * turns translation on. Returns false (after reporting why) when remapping is not on. */
+/* Reserves the region (region_bytes: everything the hypervisor will own), brings up every
+ * DRHD, identity-maps RAM and RMRRs except the region into the default domain, gives every
+ * PCI function a context entry in it and turns translation on. Returns false (after
+ * reporting why) when remapping is not on. */
 bool remap_setup(struct uefi_platform *up, const struct dmar_table *dmar, const struct pci_inventory *inv,
-                 struct remapping *r, struct checks *c);
+                 uint64_t region_bytes, struct remapping *r, struct checks *c);
 
 /* The firmware's own DMA after translation is on: a read from the disk the loader came
  * from must succeed at once (a device without a context entry times out after about 31 s). */

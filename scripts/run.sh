@@ -9,10 +9,15 @@ build=${IOMMU_BUILD_DIR:-$root/build}
 
 usage() {
   cat <<USAGE
-usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--memory MiB] [--timeout SECONDS]
+usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|FILE.efi]
+                      [--region-mib N] [--memory MiB] [--timeout SECONDS]
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
   --aw-bits N     IOMMU address width: 39 (3-level tables, QEMU's default) or 48 (adds 4-level)
   --smp N         logical CPUs (default 1); the hypervisor runs each as a guest
+  --payload P     what the firmware runs as the hypervisor's guest: selftest (default), shell
+                  (the firmware's UEFI shell, which runs a command from startup.nsh and
+                  powers off), or an EFI image from the host, copied to the boot disk
+  --region-mib N  the hypervisor's reserved region, 4 to 1024 MiB (default 16)
   --no-iommu      leave out -device intel-iommu (the loader then reports FAIL: no DMAR)
   --memory MiB    guest RAM (default 512)
   --timeout S     wall-clock bound on the QEMU run (default 120)
@@ -24,12 +29,14 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--memory MiB] [--timeout SECO
 USAGE
 }
 
-aw_bits=39 smp=1 iommu=1 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
+aw_bits=39 smp=1 payload=selftest region_mib="" iommu=1 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
 qemu_extra=()
 while (($#)); do
   case $1 in
     --aw-bits) aw_bits=${2:?--aw-bits needs a value}; shift 2 ;;
     --smp) smp=${2:?--smp needs a value}; shift 2 ;;
+    --payload) payload=${2:?--payload needs a value}; shift 2 ;;
+    --region-mib) region_mib=${2:?--region-mib needs a value}; shift 2 ;;
     --no-iommu) iommu=0; shift ;;
     --memory) memory=${2:?--memory needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
@@ -58,9 +65,13 @@ if ((do_build)); then
   fi
 fi
 efi=$build/BOOTX64.EFI
-payload=$build/SELFTEST.EFI
+selftest=$build/SELFTEST.EFI
 shim=$build/DDISHIM.EFI
-for f in "$efi" "$payload" "$shim"; do
+case $payload in
+  selftest|shell) ;;
+  *) [[ -f $payload ]] || { echo "run.sh: --payload $payload: no such file" >&2; exit 2; } ;;
+esac
+for f in "$efi" "$selftest" "$shim"; do
   [[ -f $f ]] || { echo "run.sh: $f is missing; run without --no-build" >&2; exit 1; }
 done
 
@@ -71,8 +82,23 @@ run_dir=${run_dir:-$build/run/$machine}
 rm -rf "$run_dir"
 mkdir -p "$run_dir/esp/EFI/BOOT"
 cp "$efi" "$run_dir/esp/EFI/BOOT/BOOTX64.EFI"
-cp "$payload" "$run_dir/esp/EFI/BOOT/SELFTEST.EFI"
+cp "$selftest" "$run_dir/esp/EFI/BOOT/SELFTEST.EFI"
 cp "$shim" "$run_dir/esp/EFI/BOOT/DDISHIM.EFI"
+# The loader's configuration (docs/hypervisor.md), written only when asked for.
+config=""
+case $payload in
+  selftest) ;;
+  shell)
+    config+="payload = shell"$'\n'
+    # The shell runs startup.nsh from the first file system, then the command powers off.
+    printf '%s\r\n' "echo iommu-hv: the UEFI shell ran this command as the hypervisor's guest" "reset -s" \
+      >"$run_dir/esp/startup.nsh" ;;
+  *)
+    cp "$payload" "$run_dir/esp/EFI/BOOT/PAYLOAD.EFI"
+    config+="payload = \\EFI\\BOOT\\PAYLOAD.EFI"$'\n' ;;
+esac
+[[ -z $region_mib ]] || config+="region_mib = $region_mib"$'\n'
+[[ -z $config ]] || printf '%s' "$config" >"$run_dir/esp/EFI/BOOT/IOMMUHV.CFG"
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$run_dir/vars.fd"
 serial_log=$run_dir/serial.log
 qemu_log=$run_dir/qemu.log
@@ -109,6 +135,8 @@ elif ((qemu_rc != 0)); then
   why="QEMU exited with status $qemu_rc (see $qemu_log)"
 elif [[ -z $report ]]; then
   why="the loader printed nothing (did OVMF boot the ESP?)"
+elif [[ $payload == shell ]] && ! grep -q "iommu-hv: the UEFI shell ran this command" <<<"$report"; then
+  why="the shell's command did not run"
 elif grep -q '^RESULT: PASS' <<<"$report"; then
   verdict=PASS
 else
@@ -116,6 +144,7 @@ else
 fi
 label="aw-bits=$aw_bits"
 ((smp == 1)) || label+=" smp=$smp"
+[[ $payload == selftest ]] || label+=" payload=$payload"
 ((iommu)) || label=no-iommu
 echo "run.sh: $verdict $label in ${elapsed} s${why:+: $why} (serial log: $serial_log)"
 [[ $verdict == PASS ]]

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MACHINES = {"aw39": ["--aw-bits", "39"], "aw48": ["--aw-bits", "48"],
             "aw39-smp2": ["--aw-bits", "39", "--smp", "2"], "aw48-smp2": ["--aw-bits", "48", "--smp", "2"],
-            "no-iommu": ["--no-iommu"]}
+            "aw39-shell": ["--aw-bits", "39", "--payload", "shell"], "no-iommu": ["--no-iommu"]}
 TRACE_EVENTS = ["vtd_dmar_enable", "vtd_dmar_fault"]
 
 
@@ -43,7 +43,7 @@ def boot(build, timeout):
 
     # Two cores: two QEMU instances at a time. Whether each machine booted and passed is
     # judged by the checks; this step only records.
-    for batch in (["aw39", "aw48"], ["aw39-smp2", "aw48-smp2"], ["no-iommu"]):
+    for batch in (["aw39", "aw48"], ["aw39-smp2", "aw48-smp2"], ["aw39-shell", "no-iommu"]):
         procs = {m: start(m) for m in batch}
         for m, p in procs.items():
             out, _ = p.communicate()
@@ -293,6 +293,17 @@ def c_guest_ddi(r):
     return ok, f"failed: {failed}" if failed else f"{len(traced_region)} DMA faults at the region in QEMU's trace"
 
 
+def c_shell_ran(r):
+    """The firmware's UEFI shell as the payload: it starts after the launch, as the
+    hypervisor's guest, runs a command, and the machine powers off; meanwhile the DDI shim's
+    timer keeps making hypercalls, which QEMU logs as VMMCALL exits."""
+    launched = r.out.find("check: PASS cpu 0 goes on as a guest: the payload runs from here")
+    ran = r.out.find("\niommu-hv: the UEFI shell ran this command as the hypervisor's guest")
+    vmmcalls = len(re.findall(r"^vmexit\(00000081,", r.trace, re.M))
+    ok = 0 <= launched < ran and r.check_passed(r"payload: the firmware's UEFI shell loaded from .*")[0] and vmmcalls > 0
+    return ok, f"shell command after the launch: {0 <= launched < ran}; {vmmcalls} VMMCALL exits in QEMU's log"
+
+
 def c_no_iommu_fails(r):
     ok = (re.search(r"^run\.sh: FAIL no-iommu in ", r.out, re.M) and r.has("check: FAIL DMAR table present")
           and re.search(r"^RESULT: FAIL \(1 of \d+ checks failed\)$", r.out, re.M))
@@ -319,11 +330,13 @@ CHECKS = {
         "dmar_hidden": c_dmar_hidden, "guest_ddi": c_guest_ddi,
     },
     "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
+    "shell": {"run_passes": c_run_passes, "shell_ran": c_shell_ran, "dmar_hidden_loader": lambda r: r.check_passed(
+        r"DMAR hidden from the guest: 1 XSDT and \d+ RSDT entries removed")},
 }
 
 
 def checks_for(machine):
-    return CHECKS["no-iommu" if machine == "no-iommu" else "aw"]
+    return CHECKS["no-iommu" if machine == "no-iommu" else "shell" if machine.endswith("-shell") else "aw"]
 
 
 def main():

@@ -1,0 +1,116 @@
+/* See boot/config.h. */
+#include "config.h"
+
+#include "iommu/fmt.h"
+
+void config_defaults(struct loader_config *cfg)
+{
+    *cfg = (struct loader_config){.payload = PAYLOAD_SELFTEST, .region_mib = 16};
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* [*b, *e) trimmed of spaces at both ends. */
+static void trim(const char **b, const char **e)
+{
+    while (*b < *e && is_space(**b))
+        (*b)++;
+    while (*e > *b && is_space((*e)[-1]))
+        (*e)--;
+}
+
+static bool equals(const char *b, const char *e, const char *word)
+{
+    size_t n = 0;
+    while (word[n])
+        n++;
+    if ((size_t)(e - b) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != word[i])
+            return false;
+    return true;
+}
+
+static bool parse_line(struct loader_config *cfg, const char *b, const char *e, const char **why)
+{
+    for (const char *p = b; p < e; p++)
+        if (*p == '#') {
+            e = p;
+            break;
+        }
+    trim(&b, &e);
+    if (b == e)
+        return true;
+    const char *eq = b;
+    while (eq < e && *eq != '=')
+        eq++;
+    if (eq == e) {
+        *why = "expected key = value";
+        return false;
+    }
+    const char *kb = b, *ke = eq, *vb = eq + 1, *ve = e;
+    trim(&kb, &ke);
+    trim(&vb, &ve);
+    if (vb == ve) {
+        *why = "the value is empty";
+        return false;
+    }
+    if (equals(kb, ke, "payload")) {
+        if (equals(vb, ve, "selftest"))
+            cfg->payload = PAYLOAD_SELFTEST;
+        else if (equals(vb, ve, "shell"))
+            cfg->payload = PAYLOAD_SHELL;
+        else if (*vb == '\\' && (size_t)(ve - vb) < CONFIG_PATH_MAX) {
+            cfg->payload = PAYLOAD_PATH;
+            size_t n = (size_t)(ve - vb);
+            for (size_t i = 0; i < n; i++)
+                cfg->payload_path[i] = vb[i];
+            cfg->payload_path[n] = 0;
+        } else {
+            *why = "payload is selftest, shell, or a path on the boot disk starting with \\ (at most 127 characters)";
+            return false;
+        }
+        return true;
+    }
+    if (equals(kb, ke, "region_mib")) {
+        uint32_t v = 0;
+        for (const char *p = vb; p < ve; p++) {
+            if (*p < '0' || *p > '9' || v > 100000) {
+                *why = "region_mib is a whole number";
+                return false;
+            }
+            v = v * 10 + (uint32_t)(*p - '0');
+        }
+        if (v < 4 || v > 1024) {
+            *why = "region_mib is 4 to 1024";
+            return false;
+        }
+        cfg->region_mib = v;
+        return true;
+    }
+    *why = "unknown key (payload, region_mib)";
+    return false;
+}
+
+bool config_parse(struct loader_config *cfg, const char *text, size_t len, char *error, size_t error_len)
+{
+    struct loader_config next = *cfg;
+    unsigned line = 1;
+    for (size_t start = 0; start <= len; line++) {
+        size_t end = start;
+        while (end < len && text[end] != '\n')
+            end++;
+        const char *why = NULL;
+        if (!parse_line(&next, text + start, text + end, &why)) {
+            fmt_format(error, error_len, "line %u: %s", line, why);
+            return false;
+        }
+        start = end + 1;
+    }
+    *cfg = next;
+    return true;
+}
