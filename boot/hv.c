@@ -152,6 +152,7 @@ static bool start_ddi(struct remapping *r, const struct pci_inventory *inv, stru
         return false;
     cfg->read = guest_read;
     cfg->write = guest_write;
+    cfg->pool = &r->pool;
     st = hc_server_init(cfg);
     return checkf(c, st == IOMMU_OK, "hypercall server: %u guest RAM ranges (%s)", cfg->ram_count, iommu_status_name(st));
 }

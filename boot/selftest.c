@@ -17,7 +17,8 @@
 #include "report.h"
 #include "selftest.h"
 
-void selftest_ddi(const struct selftest_options *o, struct checks *c); /* selftest_ddi.c */
+void selftest_ddi(const struct selftest_options *o, struct checks *c);              /* selftest_ddi.c */
+unsigned selftest_random_hypercalls(const struct selftest_options *o, struct checks *c); /* selftest_fuzz.c */
 extern void selftest_gp_handler(void);
 extern volatile uint64_t selftest_gp_count;
 
@@ -176,6 +177,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
         check_acpi(&c);
         check_isolation(o, &c);
         selftest_ddi(o, &c);
+        hypercalls += selftest_random_hypercalls(o, &c);
     }
     /* Last, so that the count covers every call of the run but the shim timer's later polls. */
     EFI_GUID guid = IOMMU_HV_DDI_PROTOCOL_GUID;

@@ -8,6 +8,7 @@
 
 #include "ddi/provider.h"
 #include "iommu/lock.h"
+#include "iommu/page_pool.h"
 
 /* An MDL as the provider reads it: the header, then its page numbers. */
 struct mdl_with_frames {
@@ -58,6 +59,7 @@ union any_block {
     struct hc_unmap_reserved_block unmap_reserved;
     struct hc_create_device_block create_device;
     struct hc_poll_block poll;
+    struct hc_stats_block stats;
 };
 
 static struct server {
@@ -576,6 +578,17 @@ static NTSTATUS call_poll(union any_block *b)
     return STATUS_SUCCESS;
 }
 
+static NTSTATUS call_stats(union any_block *b)
+{
+    struct ddi_counts c = ddi_provider_counts();
+    const struct page_pool *pool = S.cfg.pool;
+    b->stats = (struct hc_stats_block){c.domains, c.devices, c.tokens, c.callbacks, c.mapped_segments,
+                                       c.table_pages, pool ? pool->in_use : 0,
+                                       pool ? pool->pages - pool->first_usable : 0, S.queue_count, S.lost,
+                                       S.stats.calls, S.stats.refused_before_routine};
+    return STATUS_SUCCESS;
+}
+
 static const struct {
     uint32_t size;
     NTSTATUS (*handler)(union any_block *b);
@@ -612,6 +625,7 @@ static const struct {
     [HC_CREATE_DEVICE] = {sizeof(struct hc_create_device_block), call_create_device},
     [HC_DELETE_DEVICE] = {sizeof(struct hc_device_handle_block), call_delete_device},
     [HC_POLL] = {sizeof(struct hc_poll_block), call_poll},
+    [HC_STATS] = {sizeof(struct hc_stats_block), call_stats},
 };
 
 /* ---- entry points ---- */

@@ -261,7 +261,8 @@ void sim_use_hypercalls(struct sim *s)
     /* Guest RAM is everything but the first page and the pool, which stands for the
      * hypervisor's own memory. */
     uint64_t pool = (uint64_t)(uintptr_t)s->pool_mem, top = 1ull << 47;
-    struct hc_server_config cfg = {.ctx = s, .read = guest_read, .write = guest_write, .ram_count = 2};
+    struct hc_server_config cfg = {.ctx = s, .read = guest_read, .write = guest_write, .ram_count = 2,
+                                   .pool = &s->pool};
     cfg.ram[0] = (struct hc_ram_range){PAGE_SIZE, pool - PAGE_SIZE};
     cfg.ram[1] = (struct hc_ram_range){pool + SIM_POOL_BYTES, top - (pool + SIM_POOL_BYTES)};
     if (hc_server_init(&cfg) != IOMMU_OK)

@@ -73,6 +73,12 @@ static void test_abi_refusals(void **state)
     assert_int_equal(hc(hc_rax(HC_VERSION), ~7ull, sizeof v), STATUS_ACCESS_VIOLATION);
     struct hc_server_stats st = hc_server_stats();
     assert_int_equal(st.refused_before_routine, 11); /* every call above but the first */
+    struct hc_stats_block books;
+    OK(raw(hc_rax(HC_STATS), &books, sizeof books));
+    assert_int_equal(books.pool_in_use, sim_pool(s)->in_use);
+    assert_int_equal(books.refused, 11);
+    assert_int_equal(books.calls, 14); /* the set-up's HC_GET_INTERFACE, the 12 above, and this one */
+    assert_int_equal(books.domains + books.devices + books.tokens, 0);
 }
 
 /* Lists a block points to are checked like the block: the hypervisor's memory is refused,
@@ -290,6 +296,15 @@ static void test_random_hypercalls(void **state)
                      counts.table_pages);
     }
     struct hc_server_stats st = hc_server_stats();
+    struct hc_stats_block books;
+    memcpy(guest, &(struct hc_stats_block){0}, sizeof books);
+    assert_int_equal(hc(hc_rax(HC_STATS), GUEST_BASE, sizeof books), STATUS_SUCCESS);
+    memcpy(&books, guest, sizeof books);
+    struct ddi_counts now = ddi_provider_counts();
+    assert_int_equal(books.domains, now.domains);
+    assert_int_equal(books.table_pages, now.table_pages);
+    assert_int_equal(books.pool_in_use, 0); /* this server was given no pool */
+    assert_int_equal(books.calls, st.calls + 1);
     printf("hypercalls: 10000 random, %u succeeded, %llu refused before any routine, %u handles seen\n", ok,
            (unsigned long long)st.refused_before_routine, nhandles);
     assert_true(st.refused_before_routine > 1000 && st.refused_before_routine < 9000);

@@ -18,6 +18,8 @@
 #include "ddi/hypercall.h"
 #include "iommu/status.h"
 
+struct page_pool;
+
 #define HC_MAX_RAM_RANGES 64
 #define HC_REPORT_QUEUE 256 /* reports waiting for a poll; more are counted as lost */
 
@@ -33,6 +35,7 @@ struct hc_server_config {
     void (*write)(void *ctx, uint64_t gpa, const void *buf, size_t len);
     struct hc_ram_range ram[HC_MAX_RAM_RANGES]; /* guest RAM, sorted or not */
     unsigned ram_count;
+    const struct page_pool *pool; /* for HC_STATS; may be NULL */
 };
 
 /* Over a provider already set up (ddi_provider_init). */

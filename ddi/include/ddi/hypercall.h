@@ -69,6 +69,8 @@ enum hc_call {
     HC_DELETE_DEVICE,
     /* pending fault reports and state changes */
     HC_POLL,
+    /* the hypervisor's books, for tests: what exists and what the page pool holds */
+    HC_STATS,
     HC_CALLS
 };
 
@@ -312,6 +314,14 @@ struct hc_poll_block {
     uint32_t count;           /* out: reports written */
     uint32_t pending;         /* out: reports still waiting */
     uint32_t lost;            /* out: reports dropped since the last poll (queue full) */
+};
+
+struct hc_stats_block {        /* out */
+    uint32_t domains, devices, tokens, callbacks, mapped_segments;
+    uint32_t table_pages;      /* page-table pages of the live DDI domains */
+    uint32_t pool_in_use, pool_pages; /* the reserved region's page pool */
+    uint32_t reports_queued, reports_lost;
+    uint64_t calls, refused;   /* hypercalls so far, and those refused before any routine */
 };
 
 /* Every block is a whole number of 8-byte words and 8-byte aligned (the ABI requires the
