@@ -16,6 +16,7 @@
 #include "ddi/hypercall.h"
 #include "config.h"
 #include "hv.h"
+#include "relocate.h"
 #include "selftest.h"
 #include "remap.h"
 #include "report.h"
@@ -175,6 +176,13 @@ static const struct pci_inventory *discover_pci(const struct platform *plat, con
     return &inv;
 }
 
+/* Set by the first stage, before it copies the image: the copy starts with them. */
+static struct loader_config cfg;
+static struct {
+    uint64_t region_pa, region_bytes; /* the reserved region, the image copy at its start */
+    uint64_t image_bytes;
+} boot;
+
 /* The guest resumes in a copy of boot/guest_trampoline.S in the firmware's memory. */
 extern const uint8_t guest_trampoline_start[], guest_ap_trampoline[], guest_trampoline_data[], guest_trampoline_end[];
 struct trampoline_data {
@@ -248,9 +256,8 @@ static EFI_HANDLE load_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded,
 }
 
 /* What the loader tells the self-test, in its LoadOptions (boot/selftest.h). */
-static bool give_selftest_options(EFI_HANDLE payload, const EFI_LOADED_IMAGE *loaded, const struct remapping *r,
-                                  const struct pci_inventory *inv, struct selftest_options **options,
-                                  struct checks *c)
+static bool give_selftest_options(EFI_HANDLE payload, const struct remapping *r, const struct pci_inventory *inv,
+                                  struct selftest_options **options, struct checks *c)
 {
     EFI_LOADED_IMAGE *pl = NULL;
     struct selftest_options *o = AllocatePool(sizeof *o);
@@ -259,8 +266,7 @@ static bool give_selftest_options(EFI_HANDLE payload, const EFI_LOADED_IMAGE *lo
         return false;
     *o = (struct selftest_options){.magic = SELFTEST_OPTIONS_MAGIC, .iommu_units = r->units,
                                    .region_base = r->region_pa, .region_bytes = r->region_bytes,
-                                   .image_base = (uint64_t)(uintptr_t)loaded->ImageBase,
-                                   .image_bytes = loaded->ImageSize};
+                                   .image_base = boot.region_pa, .image_bytes = boot.image_bytes};
     for (unsigned i = 0; i < r->units && i < 4; i++)
         o->iommu_base[i] = r->unit[i].base;
     for (uint32_t i = 0; i < inv->count; i++) { /* edu, for the self-test's DMA */
@@ -284,7 +290,7 @@ static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded
 {
     EFI_HANDLE payload = load_payload(image, loaded, cfg, c);
     if (!payload ||
-        (cfg->payload == PAYLOAD_SELFTEST && !give_selftest_options(payload, loaded, r, inv, options, c)))
+        (cfg->payload == PAYLOAD_SELFTEST && !give_selftest_options(payload, r, inv, options, c)))
         return 0;
     /* The trampoline, in a page of its own the firmware gives out as code. */
     EFI_PHYSICAL_ADDRESS page = 0xffffffff;
@@ -328,7 +334,8 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
     EFI_STATUS st = uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
     if (!check(c, !EFI_ERROR(st) && loaded, "loader image located"))
         return;
-    if (!hv_prepare(&hv, up, r, inv, dmar, loaded->ImageBase, loaded->ImageSize, c))
+    /* The hypervisor's code and data: the copy this runs from (boot/relocate.h). */
+    if (!hv_prepare(&hv, up, r, inv, dmar, (void *)(uintptr_t)boot.region_pa, boot.image_bytes, c))
         return;
     struct selftest_options *options = NULL;
     if (!start_shim_driver(image, loaded, c))
@@ -384,7 +391,7 @@ static void run(struct uefi_platform *up, EFI_HANDLE image, const struct loader_
 
     sink_printf(out, "--- DMA remapping ---\n");
     static struct remapping r;
-    if (!remap_setup(up, dmar, inv, (uint64_t)cfg->region_mib << 20, &r, c))
+    if (!remap_setup(up, dmar, inv, boot.region_pa, boot.region_bytes, boot.region_pa + boot.image_bytes, &r, c))
         return;
     remap_check_firmware_dma(up, image, c);
     sink_printf(out, "--- edu demo ---\n");
@@ -413,28 +420,49 @@ static bool read_config(EFI_HANDLE image, struct loader_config *cfg, struct chec
     return checkf(c, ok, "configuration \\EFI\\BOOT\\IOMMUHV.CFG read%s%s", ok ? "" : ": ", error);
 }
 
+/* The second stage, run in the copy of the image inside the reserved region. */
+static void loader_main(EFI_HANDLE image, struct checks *c)
+{
+    static struct uefi_platform up;
+    if (check(c, uefi_platform_init(&up), "UEFI memory map and TSC calibration")) {
+        sink_printf(out, "--- memory map ---\n");
+        report_memory_map(&up, c);
+        sink_printf(out, "--- ACPI ---\n");
+        run(&up, image, &cfg, c);
+    }
+    if (c->failed)
+        sink_printf(out, "RESULT: FAIL (%u of %u checks failed)\n", c->failed, c->run);
+    else
+        sink_printf(out, "RESULT: PASS (%u checks)\n", c->run);
+    uefi_call_wrapper(RT->ResetSystem, 4, EfiResetShutdown, c->failed ? EFI_ABORTED : EFI_SUCCESS, 0, NULL);
+}
+
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     InitializeLib(image, systab);
     sink_printf(out, "\n=== iommu-hv loader %s: discovery and DMA remapping ===\n", LOADER_VERSION);
 
     struct checks c = {0};
-    static struct uefi_platform up;
-    static struct loader_config cfg;
-    if (read_config(image, &cfg, &c) && check(&c, uefi_platform_init(&up), "UEFI memory map and TSC calibration")) {
+    EFI_LOADED_IMAGE *loaded = NULL;
+    uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
+    if (check(&c, loaded != NULL, "loader image located") && read_config(image, &cfg, &c)) {
         sink_printf(out, "config: payload %s, reserved region %u MiB\n",
                     cfg.payload == PAYLOAD_SHELL ? "shell" : cfg.payload == PAYLOAD_PATH ? cfg.payload_path : "selftest",
                     cfg.region_mib);
-        sink_printf(out, "--- memory map ---\n");
-        report_memory_map(&up, &c);
-        sink_printf(out, "--- ACPI ---\n");
-        run(&up, image, &cfg, &c);
+        /* The region, with room for this image at its start; then on in the copy there. */
+        boot.image_bytes = (loaded->ImageSize + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+        boot.region_bytes = ((uint64_t)cfg.region_mib << 20) + boot.image_bytes;
+        boot.region_pa = remap_reserve_region(boot.region_bytes);
+        const uint8_t *base = loaded->ImageBase;
+        uint8_t *copy = (uint8_t *)(uintptr_t)boot.region_pa;
+        if (checkf(&c, copy && image_copy_relocated(copy, base, loaded->ImageSize),
+                   "reserved %lu MiB below 4 GiB for everything the hypervisor owns; the loader goes on in its copy "
+                   "at 0x%lx", boot.region_bytes >> 20, boot.region_pa)) {
+            void (*in_copy)(EFI_HANDLE, struct checks *) = image_in_copy((const void *)loader_main, base, copy);
+            in_copy(image, &c);
+        }
     }
-
-    if (c.failed)
-        sink_printf(out, "RESULT: FAIL (%u of %u checks failed)\n", c.failed, c.run);
-    else
-        sink_printf(out, "RESULT: PASS (%u checks)\n", c.run);
-    uefi_call_wrapper(RT->ResetSystem, 4, EfiResetShutdown, c.failed ? EFI_ABORTED : EFI_SUCCESS, 0, NULL);
-    return c.failed ? EFI_ABORTED : EFI_SUCCESS;
+    sink_printf(out, "RESULT: FAIL (%u of %u checks failed)\n", c.failed, c.run);
+    uefi_call_wrapper(RT->ResetSystem, 4, EfiResetShutdown, EFI_ABORTED, 0, NULL);
+    return EFI_ABORTED;
 }

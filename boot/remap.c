@@ -32,19 +32,12 @@ static void sync_tables(void *ctx, const void *va, size_t len)
     p->flush_cache(p->ctx, va, len);
 }
 
-static bool reserve_region(struct uefi_platform *up, uint64_t bytes, struct remapping *r, struct checks *c)
+uint64_t remap_reserve_region(uint64_t bytes)
 {
-    /* Below 4 GiB: every unit can address it, whatever its width. */
     EFI_PHYSICAL_ADDRESS addr = 0xffffffff;
-    UINTN pages = bytes / PAGE_SIZE;
-    EFI_STATUS st = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiReservedMemoryType, pages, &addr);
-    if (!checkf(c, !EFI_ERROR(st), "reserved %lu MiB for everything the hypervisor owns", bytes >> 20))
-        return false;
-    r->region_pa = addr;
-    r->region_bytes = bytes;
-    (void)up;
-    return check(c, page_pool_init(&r->pool, (void *)(uintptr_t)addr, addr, bytes),
-                 "page pool over the reserved region");
+    EFI_STATUS st = uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiReservedMemoryType, bytes / PAGE_SIZE,
+                                      &addr);
+    return EFI_ERROR(st) ? 0 : addr;
 }
 
 static bool bring_up_units(struct uefi_platform *up, const struct dmar_table *dmar, struct remapping *r,
@@ -144,9 +137,13 @@ static bool assign_devices(const struct pci_inventory *inv, struct remapping *r,
 }
 
 bool remap_setup(struct uefi_platform *up, const struct dmar_table *dmar, const struct pci_inventory *inv,
-                 uint64_t region_bytes, struct remapping *r, struct checks *c)
+                 uint64_t region_pa, uint64_t region_bytes, uint64_t pool_pa, struct remapping *r,
+                 struct checks *c)
 {
-    if (!reserve_region(up, region_bytes, r, c) || !bring_up_units(up, dmar, r, c) || !build_default_domain(up, dmar, r, c) ||
+    r->region_pa = region_pa;
+    r->region_bytes = region_bytes;
+    if (!check(c, page_pool_init(&r->pool, (void *)(uintptr_t)pool_pa, pool_pa, region_pa + region_bytes - pool_pa),
+               "page pool over the reserved region, after the loader's copy") || !bring_up_units(up, dmar, r, c) || !build_default_domain(up, dmar, r, c) ||
         !assign_devices(inv, r, c))
         return false;
     bool all = true;

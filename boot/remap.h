@@ -28,12 +28,18 @@ struct remapping {
     uint64_t identity_bytes;
 };
 
-/* Reserves the region (region_bytes: everything the hypervisor will own), brings up every
- * DRHD, identity-maps RAM and RMRRs except the region into the default domain, gives every
- * PCI function a context entry in it and turns translation on. Returns false (after
- * reporting why) when remapping is not on. */
+/* Over the reserved region (everything the hypervisor will own, allocated already; its
+ * page pool starts at pool_pa, after the loader's own copy), brings up every DRHD,
+ * identity-maps RAM and RMRRs except the region into the default domain, gives every PCI
+ * function a context entry in it and turns translation on. Returns false (after reporting
+ * why) when remapping is not on. */
 bool remap_setup(struct uefi_platform *up, const struct dmar_table *dmar, const struct pci_inventory *inv,
-                 uint64_t region_bytes, struct remapping *r, struct checks *c);
+                 uint64_t region_pa, uint64_t region_bytes, uint64_t pool_pa, struct remapping *r,
+                 struct checks *c);
+
+/* The reserved region: below 4 GiB (every unit can address it), as EfiReservedMemoryType so
+ * that nothing after the firmware takes it. 0 when there is none. */
+uint64_t remap_reserve_region(uint64_t bytes);
 
 /* The firmware's own DMA after translation is on: a read from the disk the loader came
  * from must succeed at once (a device without a context entry times out after about 31 s). */

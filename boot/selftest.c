@@ -149,7 +149,7 @@ static void check_isolation(const struct selftest_options *o, struct checks *c)
 
     check_refused(c, "the hypervisor's reserved region", o->region_base);
     check_refused(c, "the end of the reserved region", o->region_base + o->region_bytes - 1);
-    check_refused(c, "the hypervisor's code (the loader image)", o->image_base + 0x1000);
+    check_refused(c, "the hypervisor's code (the loader's copy in the region)", o->image_base + 0x1000);
     for (unsigned i = 0; i < o->iommu_units && i < 4; i++)
         check_refused(c, "the IOMMU's registers", o->iommu_base[i]);
     *gate = saved;
@@ -159,7 +159,7 @@ static void check_isolation(const struct selftest_options *o, struct checks *c)
     checkf(c, (NTSTATUS)st == STATUS_ACCESS_VIOLATION, "guest: hypercall block in the reserved region refused: 0x%lx",
            st);
     st = vmmcall(hc_rax(HC_VERSION), o->image_base + 0x1000, sizeof(struct hc_version_block));
-    checkf(c, (NTSTATUS)st == STATUS_ACCESS_VIOLATION, "guest: hypercall block in the loader image refused: 0x%lx", st);
+    checkf(c, (NTSTATUS)st == STATUS_ACCESS_VIOLATION, "guest: hypercall block in the loader's copy refused: 0x%lx", st);
 }
 
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)

@@ -249,7 +249,7 @@ def c_guest_isolation(r):
     refused = re.findall(r"^check: (PASS|FAIL) guest: .* at 0x[0-9a-f]+: read and write each refused with #GP$", r.out,
                          re.M)
     blocks = [r.check_passed(p)[0] for p in (r"guest: hypercall block in the reserved region refused: 0xc0000005",
-                                              r"guest: hypercall block in the loader image refused: 0xc0000005")]
+                                              r"guest: hypercall block in the loader's copy refused: 0xc0000005")]
     npf = re.findall(r"^hv: cpu 0: guest access to 0x[0-9a-f]+ \(error code 0x1000000(0[46])\)", r.out, re.M)
     ok = len(refused) >= 4 and set(refused) == {"PASS"} and all(blocks) and len(npf) == 2 * len(refused)
     return ok, f"{len(refused)} places refused, {len(npf)} nested page faults logged"
