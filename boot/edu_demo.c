@@ -2,21 +2,8 @@
 
 #include <efilib.h>
 
+#include "edu.h"
 #include "iommu/slpt.h"
-
-/* edu registers (BAR0) */
-#define EDU_ID 0x00
-#define EDU_DMA_SRC 0x80
-#define EDU_DMA_DST 0x88
-#define EDU_DMA_COUNT 0x90
-#define EDU_DMA_CMD 0x98
-#define EDU_CMD_RUN 0x1
-#define EDU_CMD_TO_RAM 0x2
-/* The device's 4 KiB buffer. QEMU 7.2 aborts on a transfer that reaches its last byte
- * (off by one), so at most 4095 bytes per transfer. */
-#define EDU_BUFFER 0x40000u
-#define EDU_MAX_TRANSFER 4095u
-#define EDU_DMA_TIMEOUT_NS 2000000000ull /* a transfer takes 100 ms of virtual time */
 
 #define DEMO_DOMAIN_ID 2
 #define IOVA_SRC 0x100000u
@@ -42,24 +29,10 @@ struct demo {
     unsigned faults_expected, faults_seen, faults_unexpected;
 };
 
-/* One transfer between the device buffer and 'iova'. Returns false if the device did not
- * finish in time (it reports no other error: a faulting read yields zeroes, a faulting
- * write is dropped). */
-static bool edu_dma(struct edu *e, uint64_t iova, uint32_t len, bool to_ram)
+static bool demo_dma(struct edu *e, uint64_t iova, uint32_t len, bool to_ram)
 {
-    if (len == 0 || len > EDU_MAX_TRANSFER)
-        return false;
-    const struct platform *p = e->plat;
-    p->mmio_write64(p->ctx, e->bar + EDU_DMA_SRC, to_ram ? EDU_BUFFER : iova);
-    p->mmio_write64(p->ctx, e->bar + EDU_DMA_DST, to_ram ? iova : EDU_BUFFER);
-    p->mmio_write64(p->ctx, e->bar + EDU_DMA_COUNT, len);
-    p->mmio_write32(p->ctx, e->bar + EDU_DMA_CMD, EDU_CMD_RUN | (to_ram ? EDU_CMD_TO_RAM : 0));
     e->dmas++;
-    uint64_t start = p->now_ns(p->ctx);
-    while (p->mmio_read32(p->ctx, e->bar + EDU_DMA_CMD) & EDU_CMD_RUN)
-        if (p->now_ns(p->ctx) - start > EDU_DMA_TIMEOUT_NS)
-            return false;
-    return true;
+    return edu_dma(e->plat, e->bar, iova, len, to_ram);
 }
 
 /* Drains the unit and takes every fault; returns whether exactly the expected one (or, with
@@ -179,23 +152,23 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
     /* 2. DMA through the tables: RAM -> device from IOVA_SRC, device -> RAM to IOVA_DST. */
     fill(src, 0x11, XFER);
     fill(dst, 0xee, XFER);
-    bool ok = edu_dma(&d.edu, IOVA_SRC, XFER, false) && edu_dma(&d.edu, IOVA_DST, XFER, true);
+    bool ok = demo_dma(&d.edu, IOVA_SRC, XFER, false) && demo_dma(&d.edu, IOVA_DST, XFER, true);
     checkf(c, ok && same(src, dst, XFER) && faults_after_dma(&d, 0, false, 0),
            "DMA through domain %u: %u bytes read at IOVA 0x%x and written at IOVA 0x%x arrived at 0x%lx", DEMO_DOMAIN_ID,
            XFER, IOVA_SRC, IOVA_DST, dst_pa);
 
     /* 3. Unmapped IOVAs: a read and a write, each recorded with its reason. */
-    ok = edu_dma(&d.edu, IOVA_UNMAPPED_READ, XFER, false);
+    ok = demo_dma(&d.edu, IOVA_UNMAPPED_READ, XFER, false);
     checkf(c, ok && faults_after_dma(&d, IOVA_UNMAPPED_READ, false, 6),
            "DMA read from unmapped IOVA 0x%x: fault recorded, reason 6, sid 0x%04x", IOVA_UNMAPPED_READ, d.edu.sid);
-    ok = edu_dma(&d.edu, IOVA_UNMAPPED_WRITE, XFER, true);
+    ok = demo_dma(&d.edu, IOVA_UNMAPPED_WRITE, XFER, true);
     checkf(c, ok && faults_after_dma(&d, IOVA_UNMAPPED_WRITE, true, 5),
            "DMA write to unmapped IOVA 0x%x: fault recorded, reason 5, sid 0x%04x", IOVA_UNMAPPED_WRITE, d.edu.sid);
 
     /* 4. A write through a read-only mapping (never used before: a permission failure on
      * a cached translation is dropped without a record). */
     fill(ro, 0x5a, XFER);
-    ok = edu_dma(&d.edu, IOVA_RO, XFER, true);
+    ok = demo_dma(&d.edu, IOVA_RO, XFER, true);
     checkf(c, ok && faults_after_dma(&d, IOVA_RO, true, 5) && filled_with(ro, 0x5a, XFER),
            "DMA write through read-only IOVA 0x%x: fault recorded, reason 5, memory unchanged", IOVA_RO);
 
@@ -207,7 +180,7 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
     st = slpt_unmap(&domain, IOVA_DST, PAGE_SIZE, &un);
     if (st == IOMMU_OK)
         st = vtd_flush_range(u, DEMO_DOMAIN_ID, un.first, un.last);
-    ok = st == IOMMU_OK && edu_dma(&d.edu, IOVA_DST, XFER, true);
+    ok = st == IOMMU_OK && demo_dma(&d.edu, IOVA_DST, XFER, true);
     checkf(c, ok && faults_after_dma(&d, IOVA_DST, true, 5) && filled_with(dst, 0x77, XFER),
            "unmap of IOVA 0x%x (%lu page-selective, %lu domain-selective invalidation), then DMA write: fault, "
            "memory unchanged", IOVA_DST, u->stats.iotlb_page - psi_before, u->stats.iotlb_domain - dsi_before);
@@ -216,13 +189,13 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
     struct vtd_context def = {VTD_TRANSLATE, DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels};
     st = vtd_set_context(u, d.edu.sid, &def);
     fill(plain, 0x33, XFER);
-    ok = st == IOMMU_OK && edu_dma(&d.edu, plain_pa, XFER, false);
+    ok = st == IOMMU_OK && demo_dma(&d.edu, plain_pa, XFER, false);
     fill(plain, 0x99, XFER);
-    ok = ok && edu_dma(&d.edu, plain_pa, XFER, true);
+    ok = ok && demo_dma(&d.edu, plain_pa, XFER, true);
     checkf(c, ok && filled_with(plain, 0x33, XFER) && faults_after_dma(&d, 0, false, 0),
            "edu back in the default domain: RAM at 0x%lx read and written one to one", plain_pa);
     fill(canary, 0xc3, XFER);
-    ok = edu_dma(&d.edu, canary_pa, XFER, true);
+    ok = demo_dma(&d.edu, canary_pa, XFER, true);
     checkf(c, ok && faults_after_dma(&d, canary_pa, true, 5) && filled_with(canary, 0xc3, XFER),
            "DMA write into the project's reserved region at 0x%lx: fault recorded, memory unchanged", canary_pa);
 

@@ -3,10 +3,8 @@
 #ifndef BOOT_EDU_DEMO_H
 #define BOOT_EDU_DEMO_H
 
+#include "edu.h"
 #include "remap.h"
-
-#define EDU_VENDOR 0x1234
-#define EDU_DEVICE 0x11e8
 
 void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv, struct checks *c);
 

@@ -15,6 +15,24 @@
 #define VMCB_RSP (0x400 + 0x1D8)
 #define VMCB_RAX (0x400 + 0x1F8)
 
+/* struct guest_regs (boot/vmexit.h), from r15 at the lowest address up to rcx */
+.macro PUSH_GUEST_REGS
+    push %rcx
+    push %rdx
+    push %rbx
+    push %rbp
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+.endm
+
     .text
     .globl hv_enter
     .type hv_enter, @function
@@ -61,21 +79,7 @@ hv_enter:
     vmload %rax
     vmrun %rax
     vmsave %rax
-    /* struct guest_regs, from r15 at the lowest address up to rcx */
-    push %rcx
-    push %rdx
-    push %rbx
-    push %rbp
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    PUSH_GUEST_REGS
     mov %rsp, %rsi
     mov 14*8(%rsp), %rdi
     sub $8, %rsp            /* 16-byte alignment for the call */
@@ -151,21 +155,7 @@ hv_ap_procedure:
     clgi
     mov CPU_STACK_TOP(%rax), %rsp
     push %rax
-    /* the guest's registers as they are now, in struct guest_regs order */
-    push %rcx
-    push %rdx
-    push %rbx
-    push %rbp
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    PUSH_GUEST_REGS              /* the guest's registers as they are now */
     jmp .Lresume
 2:  ret
     .size hv_ap_procedure, . - hv_ap_procedure

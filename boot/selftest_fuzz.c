@@ -12,6 +12,7 @@
 #include <efilib.h>
 
 #include "ddi/hypercall.h"
+#include "iommu/prng.h"
 #include "report.h"
 #include "selftest.h"
 
@@ -22,10 +23,7 @@ static uint64_t rng = 0x2545F4914F6CDD1Dull;
 
 static uint64_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return prng_next(&rng);
 }
 
 static unsigned made;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "iommu/iova.h"
+#include "iommu/prng.h"
 #include "iommu/slpt.h"
 #include "iommu/vtd.h"
 
@@ -44,10 +45,7 @@ static double median(double *v, int n)
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return prng_next(&rng);
 }
 
 /* ---- a VT-d unit whose invalidations complete at once ---- */

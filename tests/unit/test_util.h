@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "iommu/fmt.h"
+#include "iommu/prng.h"
 
 /* Reads a file into a buffer of exactly its size (so AddressSanitizer sees any read past
  * the end); fails the test when the file cannot be read. Free with free(). */
@@ -32,15 +33,10 @@ struct page_pool;
 void test_pool_init(struct page_pool *p, size_t pages, uint64_t pa);
 void test_pool_free(struct page_pool *p);
 
-/* The tests' pseudo-random numbers (xorshift64): the same sequence on every host, so a
- * failing seed replays. The state is the caller's (never 0), one per thread. */
+/* The tests' pseudo-random numbers (iommu/prng.h). */
 static inline uint64_t test_rand(uint64_t *state)
 {
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
+    return prng_next(state);
 }
 
 /* A growable in-memory sink for report and JSON output. */
