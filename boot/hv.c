@@ -53,15 +53,109 @@ static void host_collect_faults(void *ctx)
     hc_collect_faults();
 }
 
-static const struct hv_exit_ops host_ops = {NULL, host_hypercall, host_cpuid, host_collect_faults};
+/* ---- the local APIC, which the guest reaches only through the exit handler ---- */
+
+static uint32_t host_apic_read(void *ctx, uint32_t offset)
+{
+    (void)ctx;
+    return *(volatile uint32_t *)(uintptr_t)(the_hv->apic_base + offset);
+}
+
+static void host_apic_write(void *ctx, uint32_t offset, uint32_t value)
+{
+    (void)ctx;
+    *(volatile uint32_t *)(uintptr_t)(the_hv->apic_base + offset) = value;
+}
+
+/* Guest-physical pages the host will read for the guest: not the hypervisor's own. */
+static bool guest_page_ok(uint64_t pa)
+{
+    return pa < the_hv->region_pa || pa >= the_hv->region_pa + the_hv->region_bytes;
+}
+
+static bool host_fetch(void *ctx, const struct vmcb *vmcb, uint64_t linear, uint8_t *buf, unsigned len)
+{
+    (void)ctx;
+    for (unsigned i = 0; i < len; i++) {
+        uint64_t va = linear + i, pa = va;
+        if (vmcb->save.cr0 & (1u << 31)) { /* paging: the guest's 4-level tables */
+            uint64_t table = vmcb->save.cr3 & 0x000FFFFFFFFFF000ull, e = 0;
+            for (int level = 4; level >= 1; level--) {
+                uint64_t at = table + ((va >> (12 + 9 * (level - 1))) & 511) * 8;
+                if (!guest_page_ok(at))
+                    return false;
+                e = *(const volatile uint64_t *)(uintptr_t)at;
+                if (!(e & 1))
+                    return false;
+                if (level == 1 || (level <= 3 && (e & 0x80))) {
+                    uint64_t span = 1ull << (12 + 9 * (level - 1));
+                    pa = (e & 0x000FFFFFFFFFF000ull & ~(span - 1)) | (va & (span - 1));
+                    break;
+                }
+                table = e & 0x000FFFFFFFFFF000ull;
+            }
+        }
+        if (!guest_page_ok(pa))
+            return false;
+        buf[i] = *(const volatile uint8_t *)(uintptr_t)pa;
+    }
+    return true;
+}
+
+/* An INIT or SIPI the guest sent: the target CPUs are guests, and a real INIT would take
+ * them out of guest mode (QEMU's TCG cannot intercept it), so it is emulated. INIT marks
+ * them; a SIPI after it is left for them, and an NMI makes them exit and take it. */
+static void host_init_sipi(void *ctx, uint32_t icr_low, uint32_t icr_high)
+{
+    (void)ctx;
+    unsigned mode = (icr_low >> 8) & 7, shorthand = (icr_low >> 18) & 3;
+    uint32_t dest = icr_high >> 24, self = (uint32_t)(host_apic_read(NULL, 0x20) >> 24);
+    bool assert_level = icr_low & (1u << 14);
+    for (unsigned i = 0; i < the_hv->cpus; i++) {
+        struct hv_cpu *cpu = &the_hv->cpu[i];
+        bool named = shorthand == 0 ? (dest == 0xFF || dest == cpu->apic_id)
+                   : shorthand == 1 ? cpu->apic_id == self
+                   : shorthand == 2 ? true
+                                    : cpu->apic_id != self;
+        if (!named || cpu->apic_id == self || !cpu->launched)
+            continue;
+        if (mode == 5 && assert_level) {
+            cpu->vcpu.init_pending = true;
+        } else if (mode == 6 && cpu->vcpu.init_pending) {
+            cpu->vcpu.sipi_vector = (uint8_t)icr_low;
+            cpu->vcpu.init_pending = false;
+            __atomic_store_n(&cpu->vcpu.sipi_pending, true, __ATOMIC_RELEASE); /* its HLT exit takes it */
+        }
+    }
+}
+
+/* An AP parked in the firmware's HLT loop waits here, on its host, for an emulated SIPI:
+ * up to a millisecond at a time, then back to the guest's HLT (and here again). */
+static bool host_wait_for_sipi(void *ctx, struct hv_vcpu *v)
+{
+    (void)ctx;
+    uint64_t start = the_hv->plat->now_ns(the_hv->plat->ctx), spins = 0;
+    while (!__atomic_load_n(&v->sipi_pending, __ATOMIC_ACQUIRE)) {
+        __asm__ volatile("pause");
+        if (++spins % 1024 == 0 && the_hv->plat->now_ns(the_hv->plat->ctx) - start > 1000000)
+            return false;
+    }
+    return true;
+}
+
+static struct hv_exit_ops host_ops = {NULL, host_hypercall, host_cpuid, host_collect_faults, 0, host_apic_read,
+                                      host_apic_write, host_fetch, host_init_sipi, host_wait_for_sipi};
 
 int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs)
 {
-    uint64_t npf_before = cpu->vcpu.npf_count;
+    uint64_t npf_before = cpu->vcpu.npf_count, sipis = cpu->vcpu.sipis;
     enum hv_exit_result r = hv_handle_exit(cpu->vmcb, regs, &cpu->vcpu, &host_ops);
     if (cpu->vcpu.npf_count != npf_before)
         sink_printf(out, "hv: cpu %u: guest access to 0x%lx (error code 0x%lx) at rip 0x%lx refused: #GP\n",
                     cpu->index, cpu->vcpu.npf_gpa, cpu->vcpu.npf_info, cpu->vcpu.npf_rip);
+    if (cpu->vcpu.sipis != sipis)
+        sink_printf(out, "hv: cpu %u: emulated INIT-SIPI, starts as a guest at %04x:0000\n", cpu->index,
+                    cpu->vmcb->save.cs.selector);
     if (r == HV_STOP)
         sink_printf(out, "hv: cpu %u: guest stopped by exit 0x%lx at rip 0x%lx\n", cpu->index,
                     cpu->vcpu.stop_code, cpu->vmcb->save.rip);
@@ -169,6 +263,9 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
     n = ranges_remove(ranges, n, cap, r->region_pa, r->region_pa + r->region_bytes);
     /* The loader image is the hypervisor's code and data: the guest never runs it again. */
     n = ranges_remove(ranges, n, cap, image_base, image_end);
+    /* The local APIC: every guest access to it is emulated (INIT and SIPI must not reach a
+     * CPU that runs as a guest: boot/vmexit.h). */
+    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + PAGE_SIZE);
     struct dmar_struct s;
     unsigned holes = 0;
     for (uint32_t cur = 0; dmar_next_struct(dmar, &cur, &s) && n <= cap;) {
@@ -213,9 +310,16 @@ static void *region_pages(struct remapping *r, unsigned pages, uint64_t *pa)
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
                 const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, struct checks *c)
 {
-    (void)up;
     if (!check(c, svm_supported(&hv->one_gib_pages), "CPU has SVM with nested paging and ASIDs"))
         return false;
+    uint64_t apic = rdmsr(0x1B); /* IA32_APIC_BASE */
+    hv->apic_base = apic & 0x000FFFFFFFFFF000ull;
+    if (!checkf(c, (apic & (1u << 11)) && !(apic & (1u << 10)), "local APIC enabled in xAPIC mode at 0x%lx",
+                hv->apic_base))
+        return false;
+    hv->region_pa = r->region_pa, hv->region_bytes = r->region_bytes;
+    hv->plat = &up->ops;
+    host_ops.apic_base = hv->apic_base;
     static struct hc_server_config cfg;
     uint64_t top, image = (uint64_t)(uintptr_t)image_base & ~(uint64_t)(PAGE_SIZE - 1);
     uint64_t image_end = ((uint64_t)(uintptr_t)image_base + image_bytes + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
@@ -288,7 +392,8 @@ static void setup_this_cpu(struct hv *hv, struct hv_cpu *cpu)
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
     wrmsr(MSR_VM_HSAVE_PA, cpu->hsave_pa);
 
-    v->control.intercept_misc1 = SVM_INTERCEPT1_CPUID | SVM_INTERCEPT1_MSR | SVM_INTERCEPT1_SHUTDOWN;
+    v->control.intercept_misc1 = SVM_INTERCEPT1_CPUID | SVM_INTERCEPT1_MSR | SVM_INTERCEPT1_SHUTDOWN |
+                                 (cpu->index ? SVM_INTERCEPT1_HLT : 0); /* APs wait there for a SIPI */
     v->control.intercept_misc2 = SVM_INTERCEPT2_VMRUN | SVM_INTERCEPT2_VMMCALL | SVM_INTERCEPT2_VMLOAD |
                                  SVM_INTERCEPT2_VMSAVE | SVM_INTERCEPT2_STGI | SVM_INTERCEPT2_CLGI |
                                  SVM_INTERCEPT2_SKINIT;

@@ -43,6 +43,9 @@ struct hv {
     uint64_t npt_top;         /* guest-physical space mapped: [0, npt_top) */
     bool one_gib_pages;
     void *mp;                 /* the firmware's MP services, or NULL */
+    uint64_t apic_base;       /* the local APIC's page, emulated for the guest */
+    uint64_t region_pa, region_bytes;
+    const struct platform *plat;  /* time, for the host's bounded waits */
 };
 
 /* Checks the CPU (SVM, nested paging), sets up the DDI provider and hypercall server over

@@ -350,9 +350,6 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
         !checkf(c, d->ap_ok == hv.cpus - 1, "%u of %u application processors made a hypercall as guests", d->ap_ok,
                 hv.cpus - 1))
         return;
-    if (hv.cpus > 1)
-        sink_printf(out, "hv: note: an AP stays a guest until the firmware sends it INIT (OVMF wakes halted APs so); "
-                         "QEMU's TCG has no INIT intercept, see docs/hypervisor.md\n");
     if (options) {
         check(c, true, "cpu 0 goes on as a guest: the self-test reports from here");
         options->loader_checks = c->run;

@@ -14,6 +14,7 @@
 #include "ddi/hypercall.h"
 #include "ddi_protocol.h"
 #include "iommu/acpi.h"
+#include "mp_services.h"
 #include "report.h"
 #include "selftest.h"
 
@@ -72,6 +73,44 @@ static void check_hypercalls(struct checks *c)
     uint64_t t2 = rdtsc();
     sink_printf(out, "hv: null hypercall round trip %lu TSC cycles, plain call %lu (mean of %u)\n",
                 (t1 - t0) / ROUNDS, (t2 - t1) / ROUNDS, ROUNDS);
+}
+
+/* ---- every CPU a guest ---- */
+
+struct ap_probe {
+    uint64_t status;
+    char signature[13];
+};
+
+/* Run on an AP by the firmware's MP services, which first wake it with INIT-SIPI-SIPI: the
+ * hypervisor emulates those, so the AP is still a guest here. */
+static VOID EFIAPI ap_probe(VOID *argument)
+{
+    struct ap_probe *p = argument;
+    uint32_t r[4];
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0x40000000u), "c"(0));
+    __builtin_memcpy(p->signature, &r[1], 12);
+    struct hc_version_block v = {0};
+    p->status = vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
+    if (p->status == 0 && v.abi_version != HC_ABI_VERSION)
+        p->status = 1;
+}
+
+static void check_every_cpu(struct checks *c)
+{
+    EFI_GUID guid = MP_SERVICES_PROTOCOL_GUID;
+    struct mp_services_protocol *mp = NULL;
+    UINTN total = 1, enabled = 1;
+    if (EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&mp)) ||
+        EFI_ERROR(mp->get_number_of_processors(mp, &total, &enabled)))
+        total = 1;
+    for (UINTN i = 1; i < total; i++) {
+        struct ap_probe p = {.status = ~0ull};
+        EFI_STATUS st = mp->startup_this_ap(mp, ap_probe, i, NULL, 5 * 1000 * 1000, &p, NULL);
+        checkf(c, !EFI_ERROR(st) && p.status == 0 && p.signature[0] == 'i',
+               "guest: cpu %lu, woken by the firmware with INIT-SIPI: CPUID says \"%s\", hypercall status 0x%lx",
+               (uint64_t)i, p.signature, p.status);
+    }
 }
 
 /* ---- what the guest must not find ---- */
@@ -174,6 +213,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
               "guest: started by the loader, with its options")) {
         check_cpuid(&c);
         check_hypercalls(&c);
+        check_every_cpu(&c);
         check_acpi(&c);
         check_isolation(o, &c);
         selftest_ddi(o, &c);

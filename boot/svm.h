@@ -112,6 +112,7 @@ _Static_assert(sizeof(struct vmcb) == 4096, "vmcb page");
 #define SVM_INTERCEPT2_SKINIT (1u << 6)
 
 /* exit codes */
+
 #define SVM_EXIT_CPUID 0x72
 #define SVM_EXIT_HLT 0x78
 #define SVM_EXIT_MSR 0x7C
@@ -130,6 +131,7 @@ _Static_assert(sizeof(struct vmcb) == 4096, "vmcb page");
 #define SVM_EVENT_VALID (1ull << 31)
 #define SVM_EVENT_ERROR_VALID (1ull << 11)
 #define SVM_EVENT_EXCEPTION (3ull << 8)
+
 #define X86_UD 6
 #define X86_GP 13
 

@@ -2,6 +2,7 @@
 #include "vmexit.h"
 
 #include "ddi/hypercall.h"
+#include "mmio_decode.h"
 
 /* Instruction lengths: TCG gives no next-RIP, and these have one encoding each. */
 #define LEN_VMMCALL 3 /* 0F 01 D9 */
@@ -73,6 +74,68 @@ static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v
     vmcb->save.rip += LEN_MSR;
 }
 
+/* General register n (the ModRM numbering) of the guest. */
+static uint64_t *guest_reg(struct vmcb *vmcb, struct guest_regs *regs, unsigned n)
+{
+    uint64_t *gprs[16] = {&vmcb->save.rax, &regs->rcx, &regs->rdx, &regs->rbx, &vmcb->save.rsp, &regs->rbp,
+                          &regs->rsi, &regs->rdi, &regs->r8, &regs->r9, &regs->r10, &regs->r11,
+                          &regs->r12, &regs->r13, &regs->r14, &regs->r15};
+    return gprs[n & 15];
+}
+
+#define APIC_ICR_LOW 0x300
+#define APIC_ICR_HIGH 0x310
+
+/* A guest access to the local APIC's page: false when it is not one this emulates. */
+static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, const struct hv_exit_ops *ops)
+{
+    uint8_t code[15];
+    struct mmio_access a;
+    uint32_t offset = (uint32_t)(vmcb->control.exit_info_2 & 0xFFF);
+    if (!ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code) ||
+        !mmio_decode(code, sizeof code, &a) || a.size != 4 || (offset & 3))
+        return false;
+    uint64_t *r = guest_reg(vmcb, regs, a.reg);
+    if (!a.write) {
+        *r = ops->apic_read(ops->ctx, offset); /* a 32-bit load clears the upper half */
+    } else {
+        uint32_t value = a.immediate ? a.value : (uint32_t)*r;
+        unsigned mode = (value >> 8) & 7;
+        if (offset == APIC_ICR_LOW && (mode == 5 || mode == 6))
+            ops->init_sipi(ops->ctx, value, ops->apic_read(ops->ctx, APIC_ICR_HIGH));
+        else
+            ops->apic_write(ops->ctx, offset, value);
+    }
+    v->apic_accesses++;
+    vmcb->save.rip += a.length;
+    return true;
+}
+
+void hv_sipi_state(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, uint8_t vector)
+{
+    struct vmcb_save *s = &vmcb->save;
+    const struct vmcb_segment data = {0, 0x93, 0xFFFF, 0};
+    s->cs = (struct vmcb_segment){(uint16_t)(vector << 8), 0x9B, 0xFFFF, (uint64_t)vector << 12};
+    s->ds = s->es = s->ss = s->fs = s->gs = data;
+    s->gdtr = s->idtr = (struct vmcb_segment){0, 0, 0xFFFF, 0};
+    s->ldtr = (struct vmcb_segment){0, 0x82, 0xFFFF, 0};
+    s->tr = (struct vmcb_segment){0, 0x8B, 0xFFFF, 0};
+    s->cr0 = 0x60000010; /* CD, NW, ET */
+    s->cr3 = s->cr4 = s->cr2 = 0;
+    s->efer = EFER_SVME;
+    v->guest_efer = 0;
+    s->rflags = 2;
+    s->rip = 0;
+    s->rsp = s->rax = 0;
+    s->dr7 = 0x400, s->dr6 = 0xFFFF0FF0;
+    s->cpl = 0;
+    s->kernel_gs_base = s->star = s->lstar = s->cstar = s->sfmask = 0;
+    s->sysenter_cs = s->sysenter_esp = s->sysenter_eip = 0;
+    *regs = (struct guest_regs){0};
+    vmcb->control.event_inject = 0;
+    v->sipis++;
+}
+
 enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v,
                                    const struct hv_exit_ops *ops)
 {
@@ -104,7 +167,18 @@ enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, s
     case SVM_EXIT_SKINIT:
         inject(vmcb, v, X86_UD, false);
         break;
+    case SVM_EXIT_HLT:
+        if (vmcb->save.rflags & (1u << 9)) {
+            vmcb->save.rip += 1; /* interrupts on: as if one had woken it */
+        } else if (ops->wait_for_sipi(ops->ctx, v)) {
+            v->sipi_pending = false; /* another CPU's emulated INIT-SIPI: start at its vector */
+            hv_sipi_state(vmcb, regs, v, v->sipi_vector);
+        } /* else the guest is back at its HLT, and here again soon */
+        break;
     case SVM_EXIT_NPF:
+        if (ops->apic_base && (vmcb->control.exit_info_2 & ~0xFFFull) == ops->apic_base &&
+            emulate_apic(vmcb, regs, v, ops))
+            break;
         /* The guest touched the hypervisor's memory or the IOMMU's registers. */
         v->npf_count++;
         v->npf_gpa = vmcb->control.exit_info_2;

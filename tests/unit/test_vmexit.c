@@ -5,7 +5,10 @@
 
 #include "ddi/hypercall.h"
 #include "test_util.h"
+#include "mmio_decode.h"
 #include "vmexit.h"
+
+#define SVM_EXIT_SMI_FOR_TEST 0x62
 
 static struct vmcb *vmcb;
 static struct guest_regs regs;
@@ -36,7 +39,52 @@ static void fake_collect(void *ctx)
     collected++;
 }
 
-static const struct hv_exit_ops ops = {NULL, fake_hypercall, fake_cpuid, fake_collect};
+/* A local APIC of 1 KiB of registers, and guest code at linear 0x1000.. */
+#define APIC_BASE 0xFEE00000ull
+static uint32_t apic[0x400 / 4];
+static uint8_t code[64];
+static unsigned init_sipis;
+static uint32_t last_icr_low, last_icr_high;
+
+static uint32_t fake_apic_read(void *ctx, uint32_t offset)
+{
+    (void)ctx;
+    return apic[offset / 4];
+}
+
+static void fake_apic_write(void *ctx, uint32_t offset, uint32_t value)
+{
+    (void)ctx;
+    apic[offset / 4] = value;
+}
+
+static bool fake_fetch(void *ctx, const struct vmcb *v, uint64_t linear, uint8_t *buf, unsigned len)
+{
+    (void)ctx;
+    (void)v;
+    if (linear < 0x1000 || linear + len > 0x1000 + sizeof code)
+        return false;
+    memcpy(buf, code + (linear - 0x1000), len);
+    return true;
+}
+
+static void fake_init_sipi(void *ctx, uint32_t low, uint32_t high)
+{
+    (void)ctx;
+    init_sipis++;
+    last_icr_low = low, last_icr_high = high;
+}
+
+static bool fake_wait_for_sipi(void *ctx, struct hv_vcpu *v)
+{
+    (void)ctx;
+    return v->sipi_pending;
+}
+
+static const struct hv_exit_ops ops = {.wait_for_sipi = fake_wait_for_sipi, .hypercall = fake_hypercall, .cpuid = fake_cpuid,
+                                       .collect_faults = fake_collect, .apic_base = APIC_BASE,
+                                       .apic_read = fake_apic_read, .apic_write = fake_apic_write,
+                                       .fetch = fake_fetch, .init_sipi = fake_init_sipi};
 
 static int setup(void **state)
 {
@@ -188,6 +236,118 @@ static void test_svm_instructions_and_npf(void **state)
     assert_int_equal(vcpu.injected, 7);
 }
 
+static void test_mmio_decode(void **state)
+{
+    (void)state;
+    struct mmio_access a;
+    static const struct {
+        uint8_t bytes[12];
+        unsigned n, length;
+        bool write, immediate;
+        unsigned size, reg;
+        uint32_t value;
+    } cases[] = {
+        {{0x8B, 0x01}, 2, 2, false, false, 4, 0, 0},                     /* mov (%rcx),%eax */
+        {{0x89, 0x11}, 2, 2, true, false, 4, 2, 0},                      /* mov %edx,(%rcx) */
+        {{0x44, 0x89, 0x41, 0x10}, 4, 4, true, false, 4, 8, 0},          /* mov %r8d,0x10(%rcx) */
+        {{0x8B, 0x84, 0x24, 0, 3, 0, 0}, 7, 7, false, false, 4, 0, 0},   /* mov 0x300(%rsp),%eax */
+        {{0x8B, 0x05, 1, 2, 3, 4}, 6, 6, false, false, 4, 0, 0},         /* mov disp32(%rip),%eax */
+        {{0xC7, 0x40, 0xB0, 0, 0, 0, 0}, 7, 7, true, true, 4, 0, 0},     /* movl $0,-0x50(%rax) */
+        {{0xC7, 0x00, 0x00, 0x05, 0x0C, 0x00}, 6, 6, true, true, 4, 0, 0xC0500}, /* movl $0xc0500,(%rax) */
+        {{0x48, 0x8B, 0x3F}, 3, 3, false, false, 8, 7, 0},               /* mov (%rdi),%rdi */
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_true(mmio_decode(cases[i].bytes, cases[i].n, &a));
+        assert_int_equal(a.length, cases[i].length);
+        assert_int_equal(a.write, cases[i].write);
+        assert_int_equal(a.immediate, cases[i].immediate);
+        assert_int_equal(a.size, cases[i].size);
+        assert_int_equal(a.reg, cases[i].reg);
+        assert_int_equal(a.value, cases[i].value);
+        assert_false(mmio_decode(cases[i].bytes, cases[i].length - 1, &a)); /* cut short */
+    }
+    static const uint8_t refused[][3] = {{0x8B, 0xC1}, {0x0F, 0xB6, 0x01}, {0xC7, 0x08}, {0x88, 0x01}};
+    for (unsigned i = 0; i < 4; i++)
+        assert_false(mmio_decode(refused[i], 3, &a));
+}
+
+static void test_apic_emulation(void **state)
+{
+    (void)state;
+    memset(apic, 0, sizeof apic);
+    init_sipis = 0;
+    apic[0x20 / 4] = 0x01000000; /* APIC ID 1 */
+    /* mov 0x20(%rcx),%eax: a read into RAX, upper half cleared, RIP past it */
+    memcpy(code, (uint8_t[]){0x8B, 0x41, 0x20}, 3);
+    vmcb->save.rip = 0x1000;
+    vmcb->save.rax = ~0ull;
+    vmcb->control.exit_info_2 = APIC_BASE + 0x20;
+    assert_int_equal(exit_with(SVM_EXIT_NPF), HV_RESUME);
+    assert_int_equal(vmcb->save.rax, 0x01000000);
+    assert_int_equal(vmcb->save.rip, 0x1003);
+    assert_int_equal(vmcb->control.event_inject, 0);
+    /* mov %edx,(%rcx) to the EOI register: written through */
+    memcpy(code + 3, (uint8_t[]){0x89, 0x11}, 2);
+    regs.rdx = 0x12345678;
+    vmcb->control.exit_info_2 = APIC_BASE + 0xB0;
+    exit_with(SVM_EXIT_NPF);
+    assert_int_equal(apic[0xB0 / 4], 0x12345678);
+    assert_int_equal(vmcb->save.rip, 0x1005);
+    /* ICR: a fixed IPI goes out; INIT and SIPI are handed over with the destination */
+    apic[0x310 / 4] = 0x02000000;
+    memcpy(code + 5, (uint8_t[]){0x89, 0x11, 0x89, 0x11, 0x89, 0x11}, 6);
+    vmcb->control.exit_info_2 = APIC_BASE + 0x300;
+    regs.rdx = 0x4030; /* fixed, vector 0x30 */
+    exit_with(SVM_EXIT_NPF);
+    assert_int_equal(apic[0x300 / 4], 0x4030);
+    assert_int_equal(init_sipis, 0);
+    regs.rdx = 0x4500; /* INIT, assert */
+    exit_with(SVM_EXIT_NPF);
+    regs.rdx = 0x4620; /* SIPI, vector 0x20 */
+    exit_with(SVM_EXIT_NPF);
+    assert_int_equal(init_sipis, 2);
+    assert_int_equal(last_icr_low, 0x4620);
+    assert_int_equal(last_icr_high, 0x02000000);
+    assert_int_equal(apic[0x300 / 4], 0x4030); /* neither reached the real ICR */
+    assert_int_equal(vmcb->save.rip, 0x100B);
+    assert_int_equal(vcpu.apic_accesses, 5);
+    /* code it cannot decode, or not in guest memory: refused as any other access */
+    vmcb->save.rip = 0x5000;
+    assert_int_equal(exit_with(SVM_EXIT_NPF), HV_RESUME);
+    assert_injected(X86_GP, true);
+    assert_int_equal(vcpu.npf_count, 1);
+}
+
+static void test_hlt_and_sipi(void **state)
+{
+    (void)state;
+    /* interrupts on: the HLT is over at once */
+    vmcb->save.rflags = 0x202;
+    assert_int_equal(exit_with(SVM_EXIT_HLT), HV_RESUME);
+    assert_int_equal(vmcb->save.rip, 0x1001);
+    /* interrupts off, no SIPI came: back to the same HLT */
+    vmcb->save.rflags = 0x2;
+    exit_with(SVM_EXIT_HLT);
+    assert_int_equal(vmcb->save.rip, 0x1001);
+    assert_int_equal(vcpu.sipis, 0);
+    /* a SIPI came (another CPU's emulated INIT-SIPI): real mode at vector << 12 */
+    vcpu.sipi_pending = true;
+    vcpu.sipi_vector = 0x9F;
+    regs.rbx = 77;
+    assert_int_equal(exit_with(SVM_EXIT_HLT), HV_RESUME);
+    assert_false(vcpu.sipi_pending);
+    assert_int_equal(vmcb->control.event_inject, 0);
+    assert_int_equal(vmcb->save.cs.selector, 0x9F00);
+    assert_int_equal(vmcb->save.cs.base, 0x9F000);
+    assert_int_equal(vmcb->save.cs.limit, 0xFFFF);
+    assert_int_equal(vmcb->save.rip, 0);
+    assert_int_equal(vmcb->save.cr0 & 1, 0); /* real mode */
+    assert_int_equal(vmcb->save.efer, EFER_SVME);
+    assert_int_equal(vcpu.guest_efer, 0);
+    assert_int_equal(regs.rbx, 0);
+    assert_int_equal(vcpu.sipis, 1);
+}
+
 static void test_stops(void **state)
 {
     (void)state;
@@ -195,7 +355,7 @@ static void test_stops(void **state)
     assert_int_equal(vcpu.stop_code, SVM_EXIT_SHUTDOWN);
     assert_int_equal(exit_with(0x00000000FFFFFFFFull), HV_STOP); /* VMEXIT_INVALID as QEMU stores it */
     assert_int_equal(vcpu.stop_code, SVM_EXIT_INVALID);
-    assert_int_equal(exit_with(SVM_EXIT_HLT), HV_STOP); /* not intercepted: not expected */
+    assert_int_equal(exit_with(SVM_EXIT_SMI_FOR_TEST), HV_STOP); /* not intercepted: not expected */
     assert_int_equal(vcpu.exits, 3);
 }
 
@@ -204,6 +364,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_vmmcall), T(test_cpuid), T(test_efer), T(test_svm_instructions_and_npf), T(test_stops),
+        T(test_mmio_decode), T(test_apic_emulation), T(test_hlt_and_sipi),
     };
     return cmocka_run_group_tests_name("vmexit", tests, NULL, NULL);
 }
