@@ -114,3 +114,27 @@ bool config_parse(struct loader_config *cfg, const char *text, size_t len, char 
     *cfg = next;
     return true;
 }
+
+size_t config_from_command_line(const uint16_t *options, size_t chars, char *text, size_t cap)
+{
+    for (size_t i = 0; i < chars && options[i]; i++)
+        if (options[i] > 0x7E || (options[i] < 0x20 && options[i] != '\t'))
+            return 0;
+    size_t len = 0;
+    for (size_t i = 0; i < chars && options[i];) {
+        while (i < chars && (options[i] == ' ' || options[i] == '\t'))
+            i++;
+        size_t start = i;
+        bool has_equals = false;
+        while (i < chars && options[i] && options[i] != ' ' && options[i] != '\t')
+            has_equals |= options[i++] == '=';
+        if (!has_equals)
+            continue;
+        if (len + (i - start) + 1 > cap)
+            return 0;
+        for (size_t k = start; k < i; k++)
+            text[len++] = (char)options[k];
+        text[len++] = '\n';
+    }
+    return len;
+}

@@ -5,6 +5,9 @@
  *                           # path of an EFI image on the boot disk, e.g. \EFI\BOOT\APP.EFI
  *   region_mib = 16         # the hypervisor's reserved region: 4 to 1024 MiB (default 16)
  *
+ * The same settings can come on the loader's command line (its LoadOptions, as the UEFI shell
+ * passes them: "BOOTX64.EFI payload=shell region_mib=32"); they win over the file.
+ *
  * Freestanding, so the host tests check it. */
 #ifndef BOOT_CONFIG_H
 #define BOOT_CONFIG_H
@@ -28,5 +31,11 @@ void config_defaults(struct loader_config *cfg);
 /* Parses text (len bytes, not NUL-terminated) over cfg. False on the first bad line, with
  * "line N: what is wrong" in error; cfg is then left as it was. */
 bool config_parse(struct loader_config *cfg, const char *text, size_t len, char *error, size_t error_len);
+
+/* The key=value words of a command line (UCS-2, 'chars' characters, as UEFI passes it), one
+ * per line into text (at most cap bytes), for config_parse; other words (the program's own
+ * name) are skipped. Returns the length written; 0 when there are none, or when the options
+ * are not printable text (firmware boot options may carry binary data). */
+size_t config_from_command_line(const uint16_t *options, size_t chars, char *text, size_t cap);
 
 #endif

@@ -397,13 +397,10 @@ static void run(struct uefi_platform *up, EFI_HANDLE image, const struct loader_
 }
 
 /* \EFI\BOOT\IOMMUHV.CFG from the boot disk, over the defaults; false on a bad file. */
-static bool read_config(EFI_HANDLE image, struct loader_config *cfg, struct checks *c)
+static bool read_config_file(const EFI_LOADED_IMAGE *loaded, struct loader_config *cfg, struct checks *c)
 {
-    config_defaults(cfg);
-    EFI_LOADED_IMAGE *loaded = NULL;
     EFI_FILE_HANDLE root = NULL, file = NULL;
-    if (EFI_ERROR(uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded)) ||
-        !(root = LibOpenRoot(loaded->DeviceHandle)) ||
+    if (!(root = LibOpenRoot(loaded->DeviceHandle)) ||
         EFI_ERROR(uefi_call_wrapper(root->Open, 5, root, &file, L"\\EFI\\BOOT\\IOMMUHV.CFG", EFI_FILE_MODE_READ, 0))) {
         sink_printf(out, "config: no \\EFI\\BOOT\\IOMMUHV.CFG, defaults\n");
         return true;
@@ -415,6 +412,22 @@ static bool read_config(EFI_HANDLE image, struct loader_config *cfg, struct chec
     char error[96] = "";
     bool ok = !EFI_ERROR(st) && size < sizeof text && config_parse(cfg, text, size, error, sizeof error);
     return checkf(c, ok, "configuration \\EFI\\BOOT\\IOMMUHV.CFG read%s%s", ok ? "" : ": ", error);
+}
+
+/* The defaults, then the file, then the command line's key=value words. */
+static bool read_config(const EFI_LOADED_IMAGE *loaded, struct loader_config *cfg, struct checks *c)
+{
+    config_defaults(cfg);
+    if (!read_config_file(loaded, cfg, c))
+        return false;
+    static char text[1024];
+    size_t n = config_from_command_line(loaded->LoadOptions, loaded->LoadOptionsSize / sizeof(CHAR16), text,
+                                        sizeof text);
+    if (!n)
+        return true;
+    char error[96] = "";
+    bool ok = config_parse(cfg, text, n, error, sizeof error);
+    return checkf(c, ok, "configuration from the command line%s%s", ok ? "" : ": ", error);
 }
 
 /* The second stage, run in the copy of the image inside the reserved region. */
@@ -442,7 +455,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     struct checks c = {0};
     EFI_LOADED_IMAGE *loaded = NULL;
     uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
-    if (check(&c, loaded != NULL, "loader image located") && read_config(image, &cfg, &c)) {
+    if (check(&c, loaded != NULL, "loader image located") && read_config(loaded, &cfg, &c)) {
         sink_printf(out, "config: payload %s, reserved region %u MiB\n",
                     cfg.payload == PAYLOAD_SHELL ? "shell" : cfg.payload == PAYLOAD_PATH ? cfg.payload_path : "selftest",
                     cfg.region_mib);

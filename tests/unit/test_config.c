@@ -65,11 +65,44 @@ static void test_errors_change_nothing(void **state)
     assert_false(parse(&c, longer, error));
 }
 
+static size_t from(const char *line, char *text, size_t cap)
+{
+    uint16_t wide[128];
+    size_t n = strlen(line);
+    for (size_t i = 0; i < n; i++)
+        wide[i] = (uint16_t)(unsigned char)line[i];
+    wide[n] = 0;
+    return config_from_command_line(wide, n + 1, text, cap);
+}
+
+static void test_command_line(void **state)
+{
+    (void)state;
+    char text[128];
+    size_t n = from("BOOTX64.EFI  payload=shell\tregion_mib=32 -v", text, sizeof text);
+    assert_int_equal(n, strlen("payload=shell\nregion_mib=32\n"));
+    assert_memory_equal(text, "payload=shell\nregion_mib=32\n", n);
+    struct loader_config c;
+    config_defaults(&c);
+    char error[96];
+    assert_true(config_parse(&c, text, n, error, sizeof error));
+    assert_int_equal(c.payload, PAYLOAD_SHELL);
+    assert_int_equal(c.region_mib, 32);
+    assert_int_equal(from("BOOTX64.EFI", text, sizeof text), 0);
+    assert_int_equal(from("payload=shell", text, 10), 0); /* does not fit */
+    uint16_t binary[] = {0x0004, 0x1234, 'a', '=', 'b', 0};
+    assert_int_equal(config_from_command_line(binary, 6, text, sizeof text), 0);
+    uint16_t wide_char[] = {'p', '=', 0x263A, 0};
+    assert_int_equal(config_from_command_line(wide_char, 4, text, sizeof text), 0);
+    assert_int_equal(config_from_command_line(binary, 0, text, sizeof text), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_errors_change_nothing),
+        cmocka_unit_test(test_command_line),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
