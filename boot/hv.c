@@ -143,8 +143,10 @@ static bool host_wait_for_sipi(void *ctx, struct hv_vcpu *v)
     return true;
 }
 
-static struct hv_exit_ops host_ops = {NULL, host_hypercall, host_cpuid, host_collect_faults, 0, host_apic_read,
-                                      host_apic_write, host_fetch, host_init_sipi, host_wait_for_sipi};
+static struct hv_exit_ops host_ops = {.hypercall = host_hypercall, .cpuid = host_cpuid,
+                                      .collect_faults = host_collect_faults, .apic_read = host_apic_read,
+                                      .apic_write = host_apic_write, .fetch = host_fetch,
+                                      .init_sipi = host_init_sipi, .wait_for_sipi = host_wait_for_sipi};
 
 int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs)
 {
@@ -320,6 +322,7 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
     hv->region_pa = r->region_pa, hv->region_bytes = r->region_bytes;
     hv->plat = &up->ops;
     host_ops.apic_base = hv->apic_base;
+    host_ops.apic_base_msr = apic & ~(1ull << 8); /* without the BSP bit, which differs per CPU */
     static struct hc_server_config cfg;
     uint64_t top, image = (uint64_t)(uintptr_t)image_base & ~(uint64_t)(PAGE_SIZE - 1);
     uint64_t image_end = ((uint64_t)(uintptr_t)image_base + image_bytes + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
@@ -331,6 +334,8 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
         return false;
     /* EFER (0xC0000080): second block at 0x800, two bits per MSR, read then write. */
     hv->msrpm[0x800 + (0x80 * 2) / 8] |= 0x3 << ((0x80 * 2) % 8);
+    /* IA32_APIC_BASE (0x1B), first block: writes only (reads show the real value). */
+    hv->msrpm[(0x1B * 2) / 8] |= 0x2 << ((0x1B * 2) % 8);
     /* Every logical CPU the firmware knows (one when it has no MP services). */
     EFI_GUID mp_guid = MP_SERVICES_PROTOCOL_GUID;
     struct mp_services_protocol *mp = NULL;

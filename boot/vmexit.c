@@ -39,7 +39,7 @@ static void do_cpuid(struct vmcb *vmcb, struct guest_regs *regs, const struct hv
     } else {
         ops->cpuid(ops->ctx, leaf, subleaf, r);
         if (leaf == 1)
-            r[2] |= 1u << 31; /* a hypervisor is present */
+            r[2] = (r[2] | 1u << 31) & ~(1u << 21); /* a hypervisor is present; no x2APIC (see do_msr) */
         else if (leaf == 0x80000001u)
             r[2] &= ~(1u << 2); /* no SVM for the guest */
         else if (leaf == 0x8000000Au)
@@ -52,10 +52,23 @@ static void do_cpuid(struct vmcb *vmcb, struct guest_regs *regs, const struct hv
     vmcb->save.rip += LEN_CPUID;
 }
 
-static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v)
+static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, const struct hv_exit_ops *ops)
 {
     bool write = vmcb->control.exit_info_1 & 1;
     uint32_t msr = (uint32_t)regs->rcx;
+    uint64_t value = (uint32_t)vmcb->save.rax | regs->rdx << 32;
+    if (msr == MSR_APIC_BASE) {
+        /* The APIC stays where the nested tables leave it out, and in xAPIC mode, whose ICR
+         * is emulated: x2APIC's ICR is an MSR INIT would pass through. Only writes are
+         * intercepted, and one may only say the same again (bit 8, "this is the BSP", is
+         * the CPU's own and read-only). */
+        if (!write || (value & ~(1ull << 8)) != ops->apic_base_msr) {
+            inject(vmcb, v, X86_GP, true);
+            return;
+        }
+        vmcb->save.rip += LEN_MSR; /* the same value: nothing to change */
+        return;
+    }
     if (msr != MSR_EFER) {
         inject(vmcb, v, X86_GP, true); /* intercepted only because it is outside the map */
         return;
@@ -63,7 +76,6 @@ static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v
     if (!write) {
         set_edx_eax(vmcb, regs, v->guest_efer);
     } else {
-        uint64_t value = (uint32_t)vmcb->save.rax | regs->rdx << 32;
         if (value & ~EFER_VALID) {
             inject(vmcb, v, X86_GP, true);
             return;
@@ -157,7 +169,7 @@ enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, s
         do_cpuid(vmcb, regs, ops);
         break;
     case SVM_EXIT_MSR:
-        do_msr(vmcb, regs, v);
+        do_msr(vmcb, regs, v, ops);
         break;
     case SVM_EXIT_VMRUN:
     case SVM_EXIT_VMLOAD:

@@ -6,7 +6,9 @@
  *   CPUID       the host's answer, with the hypervisor bit set, SVM hidden, and leaves
  *               0x40000000 (signature "iommu-hv-ddi") and 0x40000001 (ABI version)
  *   MSR         EFER: the guest reads and writes its own view while SVME stays set
- *               underneath (VMMCALL needs it); any other intercepted MSR: #GP
+ *               underneath (VMMCALL needs it); IA32_APIC_BASE writes: the same value
+ *               again is fine, any change (moving the APIC, x2APIC mode) #GP; any other
+ *               intercepted MSR: #GP. CPUID hides x2APIC.
  *   VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT: #UD (no nested virtualization)
  *   nested page fault on the local APIC's page (kept out of the nested tables): the access
  *               emulated (boot/mmio_decode.h), except that an INIT or SIPI sent to
@@ -40,8 +42,9 @@ struct hv_exit_ops {
     uint64_t (*hypercall)(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx);
     void (*cpuid)(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
     void (*collect_faults)(void *ctx);
-    /* The local APIC, whose page the guest reaches only through emulation (0: none). */
-    uint64_t apic_base;
+    /* The local APIC, whose page the guest reaches only through emulation (0: none), and
+     * IA32_APIC_BASE as the guest may see it but not change it. */
+    uint64_t apic_base, apic_base_msr;
     uint32_t (*apic_read)(void *ctx, uint32_t offset);
     void (*apic_write)(void *ctx, uint32_t offset, uint32_t value);
     /* Guest code bytes at a linear address (through the guest's page tables); false when

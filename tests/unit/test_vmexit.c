@@ -83,6 +83,7 @@ static bool fake_wait_for_sipi(void *ctx, struct hv_vcpu *v)
 
 static const struct hv_exit_ops ops = {.wait_for_sipi = fake_wait_for_sipi, .hypercall = fake_hypercall, .cpuid = fake_cpuid,
                                        .collect_faults = fake_collect, .apic_base = APIC_BASE,
+                                       .apic_base_msr = APIC_BASE | 0x800,
                                        .apic_read = fake_apic_read, .apic_write = fake_apic_write,
                                        .fetch = fake_fetch, .init_sipi = fake_init_sipi};
 
@@ -169,6 +170,7 @@ static void test_cpuid(void **state)
     assert_int_equal(vmcb->save.rax, 1 ^ 0x1000);
     assert_int_equal(regs.rbx, 7);
     assert_true(regs.rcx & (1u << 31));
+    assert_false(regs.rcx & (1u << 21)); /* no x2APIC */
     assert_int_equal(regs.rdx, 0x12345678);
     vmcb->save.rax = 0x80000001;
     exit_with(SVM_EXIT_CPUID);
@@ -206,6 +208,20 @@ static void test_efer(void **state)
     assert_injected(X86_GP, true);
     assert_int_equal(vcpu.guest_efer, 0x100);
     assert_int_equal(vmcb->save.rip, 0x1006);
+    /* IA32_APIC_BASE: the same value (BSP bit or not) is fine; x2APIC or a move: #GP */
+    regs.rcx = MSR_APIC_BASE;
+    vmcb->save.rax = (uint32_t)(APIC_BASE | 0x900), regs.rdx = 0;
+    exit_with(SVM_EXIT_MSR);
+    assert_int_equal(vmcb->control.event_inject, 0);
+    assert_int_equal(vmcb->save.rip, 0x1008);
+    vmcb->save.rax = (uint32_t)(APIC_BASE | 0xC00); /* EXTD: x2APIC mode */
+    exit_with(SVM_EXIT_MSR);
+    assert_injected(X86_GP, true);
+    vmcb->save.rax = 0xFEC00000u | 0x800; /* elsewhere */
+    exit_with(SVM_EXIT_MSR);
+    assert_injected(X86_GP, true);
+    assert_int_equal(vmcb->save.rip, 0x1008);
+    vmcb->save.rip = 0x1006;
     /* another MSR that exits (outside the permission map's ranges): #GP */
     regs.rcx = 0x40000000;
     exit_with(SVM_EXIT_MSR);
