@@ -1,0 +1,463 @@
+/* See boot/scenario.h and docs/scenarios.md. */
+#include "scenario.h"
+
+#include "iommu/fmt.h"
+
+/* Namespaces of names. */
+enum ns { NS_NONE, NS_DOMAIN, NS_DEVICE, NS_BUFFER, NS_TOKEN, NS_IOVA };
+
+struct spec {
+    const char *verb;
+    unsigned min_args, max_args;
+    enum ns arg_ns[SCENARIO_MAX_ARGS]; /* what each positional names (NS_NONE: a word) */
+    int declares;                      /* the positional that declares a new name, or -1 */
+    const char *keys;                  /* allowed options, space-separated */
+    const char *required;              /* of those, the ones that must be there */
+};
+
+static const struct spec specs[STEP_KINDS] = {
+    [STEP_DOMAIN] = {"domain", 2, 2, {NS_DOMAIN, NS_NONE}, 0, "width status", ""},
+    [STEP_DELETE_DOMAIN] = {"delete-domain", 1, 1, {NS_DOMAIN}, -1, "status", ""},
+    [STEP_DEVICE] = {"device", 2, 2, {NS_DEVICE, NS_NONE}, 0, "status", ""},
+    [STEP_DELETE_DEVICE] = {"delete-device", 1, 1, {NS_DEVICE}, -1, "status", ""},
+    [STEP_ATTACH] = {"attach", 2, 2, {NS_DOMAIN, NS_DEVICE}, -1, "status", ""},
+    [STEP_DETACH] = {"detach", 1, 1, {NS_DEVICE}, -1, "status", ""},
+    [STEP_BUFFER] = {"buffer", 1, 1, {NS_BUFFER}, 0, "pages fill", "pages"},
+    [STEP_MAP] = {"map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova perm pages as status", "iova perm"},
+    [STEP_UNMAP] = {"unmap", 1, 1, {NS_DOMAIN}, -1, "iova pages status", "iova pages"},
+    [STEP_MAP_IDENTITY] = {"map-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "perm status", "perm"},
+    [STEP_UNMAP_IDENTITY] = {"unmap-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "status", ""},
+    [STEP_RESERVE] = {"reserve", 2, 2, {NS_TOKEN, NS_DOMAIN}, 0, "pages iova status", "pages"},
+    [STEP_MAP_RESERVED] = {"map-reserved", 2, 2, {NS_TOKEN, NS_BUFFER}, -1, "offset perm pages status", "offset perm"},
+    [STEP_UNMAP_RESERVED] = {"unmap-reserved", 1, 1, {NS_TOKEN}, -1, "status", ""},
+    [STEP_FREE_RESERVED] = {"free-reserved", 1, 1, {NS_TOKEN}, -1, "status", ""},
+    [STEP_REPORTING] = {"reporting", 2, 2, {NS_DEVICE, NS_NONE}, -1, "status", ""},
+    [STEP_GUARD] = {"guard", 1, 1, {NS_NONE}, -1, "", ""},
+    [STEP_DMA] = {"dma", 2, 2, {NS_DEVICE, NS_NONE}, -1, "at len expect reason address", "at len expect"},
+    [STEP_INJECT] = {"inject", 1, 1, {NS_NONE}, -1, "at", ""},
+    [STEP_HYPERCALL] = {"hypercall", 1, 1, {NS_NONE}, -1, "status", "status"},
+    [STEP_EXPECT_REPORTS] = {"expect-reports", 0, 0, {NS_NONE}, -1, "count reasons lost", "count"},
+};
+
+static const char *const domain_types[] = {"translate", "translate-buddy", "passthrough", "v1-os-managed",
+                                           "v1-caller-managed", "unmanaged", "translate-s1"};
+static const char *const status_names[] = {"success", "unsuccessful", "not-implemented", "invalid-parameter",
+                                           "access-denied", "invalid-parameter-mix", "insufficient-resources",
+                                           "not-supported", "invalid-parameter-1", "invalid-parameter-2",
+                                           "invalid-parameter-3", "invalid-parameter-4", "invalid-parameter-5",
+                                           "invalid-parameter-6", "invalid-parameter-7", "not-found",
+                                           "resource-in-use", "access-violation", "invalid-system-service",
+                                           "revision-mismatch", "info-length-mismatch"};
+
+const char *scenario_verb(enum step_kind kind)
+{
+    return kind < STEP_KINDS ? specs[kind].verb : "?";
+}
+
+/* ---- small text helpers ---- */
+
+static bool same(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+static bool one_of(const char *word, const char *const *list, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (same(word, list[i]))
+            return true;
+    return false;
+}
+
+/* Whether word is one of the space-separated words of list. */
+static bool in_list(const char *word, const char *list)
+{
+    while (*list) {
+        const char *w = word;
+        while (*list && *list != ' ' && *w == *list)
+            w++, list++;
+        if (!*w && (!*list || *list == ' '))
+            return true;
+        while (*list && *list != ' ')
+            list++;
+        while (*list == ' ')
+            list++;
+    }
+    return false;
+}
+
+static bool parse_number(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    unsigned base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        base = 16, s += 2;
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        unsigned d = *s >= '0' && *s <= '9' ? (unsigned)(*s - '0')
+                   : *s >= 'a' && *s <= 'f' ? (unsigned)(*s - 'a' + 10)
+                   : *s >= 'A' && *s <= 'F' ? (unsigned)(*s - 'A' + 10)
+                                            : 99;
+        if (d >= base || v > (UINT64_MAX - d) / base)
+            return false;
+        v = v * base + d;
+    }
+    *out = v;
+    return true;
+}
+
+const char *scenario_option(const struct scenario_step *s, const char *key)
+{
+    for (unsigned i = 0; i < s->options; i++)
+        if (same(s->option[i].key, key))
+            return s->option[i].value;
+    return NULL;
+}
+
+uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_t fallback)
+{
+    const char *v = scenario_option(s, key);
+    uint64_t n;
+    return v && parse_number(v, &n) ? n : fallback;
+}
+
+/* ---- the parser ---- */
+
+struct names {
+    char name[SCENARIO_MAX_NAMES][SCENARIO_WORD];
+    enum ns ns[SCENARIO_MAX_NAMES];
+    unsigned count;
+};
+
+static enum ns lookup(const struct names *n, const char *name)
+{
+    for (unsigned i = 0; i < n->count; i++)
+        if (same(n->name[i], name))
+            return n->ns[i];
+    return NS_NONE;
+}
+
+/* Splits a line into words (at most max, each < SCENARIO_WORD); false if one is too long or
+ * there are too many. */
+static bool split(const char *b, const char *e, char words[][SCENARIO_WORD], unsigned max, unsigned *n)
+{
+    *n = 0;
+    while (b < e) {
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        if (b == e)
+            break;
+        if (*n == max)
+            return false;
+        unsigned len = 0;
+        while (b < e && *b != ' ' && *b != '\t') {
+            if (len + 1 == SCENARIO_WORD)
+                return false;
+            words[*n][len++] = *b++;
+        }
+        words[(*n)++][len] = 0;
+    }
+    return true;
+}
+
+/* The checks one option's value must pass; NULL when fine, else what is wrong. */
+static const char *check_option(enum step_kind kind, const char *key, const char *value, const struct names *names)
+{
+    uint64_t n;
+    if (same(key, "status"))
+        return one_of(value, status_names, sizeof status_names / sizeof status_names[0]) || parse_number(value, &n)
+                   ? NULL
+                   : "status is a status name (success, access-denied, resource-in-use, invalid-parameter-N, ...) "
+                     "or a hex NTSTATUS";
+    if (same(key, "perm"))
+        return same(value, "r") || same(value, "w") || same(value, "rw") || same(value, "none") ? NULL
+                                                                                                 : "perm is r, w, rw or none";
+    if (same(key, "expect"))
+        return same(value, "ok") || same(value, "fault") ? NULL : "expect is ok or fault";
+    if (same(key, "as"))
+        return lookup(names, value) == NS_NONE ? NULL : "as names a new mapping";
+    if (same(key, "reasons")) {
+        for (const char *p = value; *p; p++)
+            if ((*p < '0' || *p > '9') && *p != ',')
+                return "reasons is a list of fault reasons, like 5,6";
+        return NULL;
+    }
+    if (same(key, "iova") && (kind == STEP_MAP && same(value, "alloc")))
+        return NULL;
+    if (same(key, "iova") && kind == STEP_UNMAP && lookup(names, value) == NS_IOVA)
+        return NULL;
+    if (same(key, "at") && kind == STEP_DMA) {
+        if (same(value, "region"))
+            return NULL;
+        if (value[0] == 'b' && value[1] == 'u' && value[2] == 'f' && value[3] == 'f' && value[4] == 'e' &&
+            value[5] == 'r' && value[6] == ':')
+            return lookup(names, value + 7) == NS_BUFFER ? NULL : "at=buffer:NAME names a buffer declared before";
+        char base[SCENARIO_WORD];
+        unsigned i = 0;
+        for (; value[i] && value[i] != '+'; i++)
+            base[i] = value[i];
+        base[i] = 0;
+        if (lookup(names, base) == NS_IOVA)
+            return !value[i] || parse_number(value + i + 1, &n) ? NULL : "at=NAME+OFFSET takes a number after +";
+        return parse_number(value, &n) ? NULL
+                                       : "at is an IOVA, a mapping's name (+offset), buffer:NAME or region";
+    }
+    return parse_number(value, &n) ? NULL : "the value is a number (decimal or 0x hex)";
+}
+
+static bool step_line(struct scenario *s, struct names *names, char words[][SCENARIO_WORD], unsigned n,
+                      unsigned line, const char **why)
+{
+    enum step_kind kind = STEP_KINDS;
+    for (unsigned k = 0; k < STEP_KINDS; k++)
+        if (same(words[0], specs[k].verb))
+            kind = (enum step_kind)k;
+    if (kind == STEP_KINDS) {
+        *why = "unknown step (see docs/scenarios.md)";
+        return false;
+    }
+    if (s->steps == SCENARIO_MAX_STEPS) {
+        *why = "too many steps (at most 128)";
+        return false;
+    }
+    const struct spec *sp = &specs[kind];
+    struct scenario_step *st = &s->step[s->steps];
+    *st = (struct scenario_step){.kind = kind, .line = line};
+    for (unsigned i = 1; i < n; i++) {
+        const char *eq = words[i];
+        while (*eq && *eq != '=')
+            eq++;
+        if (!*eq) {
+            if (st->options) {
+                *why = "names come before key=value options";
+                return false;
+            }
+            if (st->args == sp->max_args) {
+                *why = "too many names for this step";
+                return false;
+            }
+            unsigned len = 0;
+            for (; words[i][len]; len++)
+                st->arg[st->args][len] = words[i][len];
+            st->arg[st->args][len] = 0;
+            st->args++;
+            continue;
+        }
+        if (st->options == SCENARIO_MAX_OPTIONS) {
+            *why = "too many options";
+            return false;
+        }
+        struct scenario_option *o = &st->option[st->options];
+        unsigned k = 0;
+        for (const char *p = words[i]; p < eq; p++)
+            o->key[k++] = *p;
+        o->key[k] = 0;
+        k = 0;
+        for (const char *p = eq + 1; *p; p++)
+            o->value[k++] = *p;
+        o->value[k] = 0;
+        if (!in_list(o->key, sp->keys)) {
+            *why = "an option this step does not take";
+            return false;
+        }
+        if (!o->value[0]) {
+            *why = "an option without a value";
+            return false;
+        }
+        if ((*why = check_option(kind, o->key, o->value, names)) != NULL)
+            return false;
+        st->options++;
+    }
+    if (st->args < sp->min_args) {
+        *why = "too few names for this step";
+        return false;
+    }
+    for (const char *r = sp->required; *r;) {
+        char key[SCENARIO_WORD];
+        unsigned k = 0;
+        while (*r && *r != ' ')
+            key[k++] = *r++;
+        key[k] = 0;
+        while (*r == ' ')
+            r++;
+        if (!scenario_option(st, key)) {
+            *why = "a required option is missing (see docs/scenarios.md)";
+            return false;
+        }
+    }
+    /* names: declared ones new, referenced ones declared before with the right kind */
+    for (unsigned i = 0; i < st->args; i++) {
+        enum ns want = sp->arg_ns[i], have = lookup(names, st->arg[i]);
+        if (want == NS_NONE)
+            continue;
+        if ((int)i == sp->declares) {
+            if (have != NS_NONE) {
+                *why = "this name is taken already";
+                return false;
+            }
+            if (names->count == SCENARIO_MAX_NAMES) {
+                *why = "too many names (at most 32)";
+                return false;
+            }
+            unsigned len = 0;
+            for (; st->arg[i][len]; len++)
+                names->name[names->count][len] = st->arg[i][len];
+            names->name[names->count][len] = 0;
+            names->ns[names->count++] = want;
+        } else if (have != want) {
+            *why = want == NS_DOMAIN   ? "not a domain declared before"
+                 : want == NS_DEVICE   ? "not a device declared before"
+                 : want == NS_BUFFER   ? "not a buffer declared before"
+                                       : "not a token declared before";
+            return false;
+        }
+    }
+    /* the words some steps take */
+    const char *w = st->args > 1 ? st->arg[1] : st->args ? st->arg[0] : "";
+    if (kind == STEP_DOMAIN && !one_of(w, domain_types, sizeof domain_types / sizeof domain_types[0])) {
+        *why = "the domain type is translate, translate-buddy, passthrough, v1-os-managed, v1-caller-managed, "
+               "unmanaged or translate-s1";
+        return false;
+    }
+    if (kind == STEP_DEVICE && !(w[0] == 'e' && w[1] == 'd' && w[2] == 'u' && w[3] >= '0' &&
+                                 (unsigned)(w[3] - '0') < s->machine.edus && !w[4])) {
+        *why = "the device is edu0 (or edu1 when the machine has two)";
+        return false;
+    }
+    if ((kind == STEP_REPORTING || kind == STEP_GUARD) && !same(w, "on") && !same(w, "off")) {
+        *why = "on or off";
+        return false;
+    }
+    if (kind == STEP_DMA && !same(w, "read") && !same(w, "write")) {
+        *why = "a DMA is a read or a write";
+        return false;
+    }
+    if (kind == STEP_INJECT && !(same(w, "pool-fail") && scenario_option(st, "at")) &&
+        !same(w, "invalidation-timeout")) {
+        *why = "inject pool-fail at=K, or inject invalidation-timeout";
+        return false;
+    }
+    if (kind == STEP_HYPERCALL && !same(w, "garbage") && !same(w, "forged-handle") && !same(w, "bad-address")) {
+        *why = "hypercall garbage, forged-handle or bad-address";
+        return false;
+    }
+    if (kind == STEP_DMA && scenario_number(st, "len", 0) - 1 >= 4095) {
+        *why = "len is 1 to 4095 (edu's buffer)";
+        return false;
+    }
+    const char *as = scenario_option(st, "as");
+    if (as) {
+        if (names->count == SCENARIO_MAX_NAMES) {
+            *why = "too many names (at most 32)";
+            return false;
+        }
+        unsigned len = 0;
+        for (; as[len]; len++)
+            names->name[names->count][len] = as[len];
+        names->name[names->count][len] = 0;
+        names->ns[names->count++] = NS_IOVA;
+    }
+    s->steps++;
+    return true;
+}
+
+static bool header_line(struct scenario *s, char words[][SCENARIO_WORD], unsigned n, const char **why)
+{
+    for (unsigned i = 1; i < n; i++) {
+        const char *eq = words[i];
+        while (*eq && *eq != '=')
+            eq++;
+        uint64_t v;
+        if (!*eq || !parse_number(eq + 1, &v)) {
+            *why = "machine takes aw-bits=, cpus=, memory=, edus= and dma_mask= with numbers";
+            return false;
+        }
+        char key[SCENARIO_WORD];
+        unsigned k = 0;
+        for (const char *p = words[i]; p < eq; p++)
+            key[k++] = *p;
+        key[k] = 0;
+        if (same(key, "aw-bits") && (v == 39 || v == 48))
+            s->machine.aw_bits = (unsigned)v;
+        else if (same(key, "cpus") && v >= 1 && v <= 4)
+            s->machine.cpus = (unsigned)v;
+        else if (same(key, "memory") && v >= 256 && v <= 4096)
+            s->machine.memory_mib = (unsigned)v;
+        else if (same(key, "edus") && v >= 1 && v <= 2)
+            s->machine.edus = (unsigned)v;
+        else if (same(key, "dma_mask") && v >= 0xFFFFFFFFull)
+            s->machine.dma_mask = v;
+        else {
+            *why = "machine: aw-bits=39|48, cpus=1..4, memory=256..4096 (MiB), edus=1..2, dma_mask>=0xffffffff";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool scenario_parse(const char *text, size_t len, struct scenario *out, char *error, size_t error_len)
+{
+    static struct names names;
+    names.count = 0;
+    *out = (struct scenario){.machine = {39, 1, 512, 1, ~0ull}};
+    bool named = false;
+    unsigned line = 1;
+    for (size_t start = 0; start < len || line == 1; line++) {
+        size_t end = start;
+        while (end < len && text[end] != '\n')
+            end++;
+        const char *b = text + start, *e = text + end, *why = NULL;
+        for (const char *p = b; p < e; p++)
+            if (*p == '#') {
+                e = p;
+                break;
+            }
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            e--;
+        char words[SCENARIO_MAX_ARGS + SCENARIO_MAX_OPTIONS + 1][SCENARIO_WORD];
+        unsigned n = 0;
+        bool ok = true;
+        if (e - b >= 12 && b[0] == 'd' && b[1] == 'e' && b[2] == 's' && b[3] == 'c' && b[4] == 'r' && b[5] == 'i' &&
+            b[6] == 'p' && b[7] == 't' && b[8] == 'i' && b[9] == 'o' && b[10] == 'n' && b[11] == ' ') {
+            size_t d = 0;
+            for (const char *p = b + 12; p < e && d + 1 < sizeof out->description; p++)
+                out->description[d++] = *p;
+            out->description[d] = 0;
+        } else if (!split(b, e, words, sizeof words / sizeof words[0], &n)) {
+            ok = false, why = "a word is too long (31 characters at most) or the line has too many";
+        } else if (n == 0) {
+            /* blank or comment */
+        } else if (same(words[0], "scenario")) {
+            if (named || n != 2)
+                ok = false, why = "one line \"scenario NAME\", first";
+            else {
+                named = true;
+                unsigned k = 0;
+                for (; words[1][k]; k++)
+                    out->name[k] = words[1][k];
+                out->name[k] = 0;
+            }
+        } else if (!named) {
+            ok = false, why = "the file starts with \"scenario NAME\"";
+        } else if (same(words[0], "machine")) {
+            ok = header_line(out, words, n, &why);
+        } else {
+            ok = step_line(out, &names, words, n, line, &why);
+        }
+        if (!ok) {
+            fmt_format(error, error_len, "%u: %s", line, why);
+            return false;
+        }
+        if (end >= len)
+            break;
+        start = end + 1;
+    }
+    if (!named || !out->steps) {
+        fmt_format(error, error_len, "%u: a scenario needs \"scenario NAME\" and at least one step", line);
+        return false;
+    }
+    return true;
+}

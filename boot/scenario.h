@@ -1,0 +1,84 @@
+/* Fault-injection scenarios (docs/scenarios.md): the plain-text format, parsed into steps.
+ * Freestanding: the guest's fault-injection driver runs the steps, and the host tool
+ * scenario-check rejects a malformed file with "FILE:LINE: what is wrong" before QEMU starts.
+ *
+ * A scenario is a header (scenario, machine, description) and then one step per line:
+ * a verb, positional names, and key=value options. Names are declared by the steps that
+ * make the objects (domain, device, buffer, reserve) and must be declared before use. */
+#ifndef BOOT_SCENARIO_H
+#define BOOT_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCENARIO_MAX_STEPS 128
+#define SCENARIO_MAX_ARGS 3
+#define SCENARIO_MAX_OPTIONS 6
+#define SCENARIO_WORD 32
+#define SCENARIO_MAX_NAMES 32
+
+enum step_kind {
+    STEP_DOMAIN,          /* domain NAME TYPE [width=N] [status=S] */
+    STEP_DELETE_DOMAIN,   /* delete-domain NAME [status=S] */
+    STEP_DEVICE,          /* device NAME eduN [status=S] */
+    STEP_DELETE_DEVICE,   /* delete-device NAME [status=S] */
+    STEP_ATTACH,          /* attach DOMAIN DEVICE [status=S] */
+    STEP_DETACH,          /* detach DEVICE [status=S] */
+    STEP_BUFFER,          /* buffer NAME pages=N [fill=B] */
+    STEP_MAP,             /* map DOMAIN BUFFER iova=A|alloc perm=P [pages=N] [as=NAME] [status=S] */
+    STEP_UNMAP,           /* unmap DOMAIN iova=A|NAME pages=N [status=S] */
+    STEP_MAP_IDENTITY,    /* map-identity DOMAIN BUFFER perm=P [status=S] */
+    STEP_UNMAP_IDENTITY,  /* unmap-identity DOMAIN BUFFER [status=S] */
+    STEP_RESERVE,         /* reserve NAME DOMAIN pages=N [iova=A] [status=S] */
+    STEP_MAP_RESERVED,    /* map-reserved TOKEN BUFFER offset=N perm=P [pages=N] [status=S] */
+    STEP_UNMAP_RESERVED,  /* unmap-reserved TOKEN [status=S] */
+    STEP_FREE_RESERVED,   /* free-reserved TOKEN [status=S] */
+    STEP_REPORTING,       /* reporting DEVICE on|off [status=S] */
+    STEP_GUARD,           /* guard on|off */
+    STEP_DMA,             /* dma DEVICE read|write TARGET len=N expect=ok|fault [reason=R] [address=A] */
+    STEP_INJECT,          /* inject pool-fail at=K | inject invalidation-timeout */
+    STEP_HYPERCALL,       /* hypercall garbage|forged-handle|bad-address status=S */
+    STEP_EXPECT_REPORTS,  /* expect-reports count=N [reasons=R,R...] [lost=N] */
+    STEP_KINDS
+};
+
+struct scenario_option {
+    char key[SCENARIO_WORD], value[SCENARIO_WORD];
+};
+
+struct scenario_step {
+    enum step_kind kind;
+    unsigned line;
+    unsigned args, options;
+    char arg[SCENARIO_MAX_ARGS][SCENARIO_WORD];
+    struct scenario_option option[SCENARIO_MAX_OPTIONS];
+};
+
+struct scenario_machine {
+    unsigned aw_bits, cpus, memory_mib, edus;
+    uint64_t dma_mask;
+};
+
+struct scenario {
+    char name[SCENARIO_WORD];
+    char description[160];
+    struct scenario_machine machine;
+    unsigned steps;
+    struct scenario_step step[SCENARIO_MAX_STEPS];
+};
+
+/* Parses and checks a whole scenario. False on the first problem, with "LINE: what is wrong"
+ * in error; out is then unusable. */
+bool scenario_parse(const char *text, size_t len, struct scenario *out, char *error, size_t error_len);
+
+/* An option of a step, or NULL. */
+const char *scenario_option(const struct scenario_step *s, const char *key);
+
+/* A number in an option (decimal or 0x hex), or fallback when the option is absent. */
+uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_t fallback);
+
+/* The verb of a step kind, as written. */
+const char *scenario_verb(enum step_kind kind);
+
+#endif

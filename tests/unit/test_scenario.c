@@ -1,0 +1,107 @@
+/* The fault-injection scenario format (boot/scenario.c, docs/scenarios.md). */
+#include <string.h>
+
+#include "scenario.h"
+#include "test_util.h"
+
+static struct scenario s;
+
+static bool parse(const char *text, char *error)
+{
+    return scenario_parse(text, strlen(text), &s, error, 160);
+}
+
+static void test_a_whole_scenario(void **state)
+{
+    (void)state;
+    char error[160] = "";
+    const char *text = "# a comment\n"
+                       "scenario stale-translation   # names it\n"
+                       "machine aw-bits=48 cpus=2 memory=1024 edus=2 dma_mask=0xffffffffff\n"
+                       "description unmap, then DMA to where it was\n"
+                       "\n"
+                       "domain d translate-buddy width=39\n"
+                       "device e edu1\n"
+                       "buffer b pages=4 fill=0x5a\n"
+                       "attach d e\n"
+                       "map d b iova=alloc perm=rw as=m\n"
+                       "dma e write at=m+0x100 len=256 expect=ok\n"
+                       "unmap d iova=m pages=4\n"
+                       "dma e write at=m len=16 expect=fault reason=5 address=0x0\n"
+                       "dma e read at=buffer:b len=16 expect=fault\n"
+                       "dma e read at=region len=16 expect=fault\n"
+                       "reserve t d pages=2 status=success\n"
+                       "map-reserved t b offset=0x1000 perm=r pages=1\n"
+                       "inject pool-fail at=3\n"
+                       "hypercall forged-handle status=invalid-parameter-1\n"
+                       "expect-reports count=2 reasons=5,5 lost=0\n";
+    assert_true(parse(text, error));
+    assert_string_equal(s.name, "stale-translation");
+    assert_string_equal(s.description, "unmap, then DMA to where it was");
+    assert_int_equal(s.machine.aw_bits, 48);
+    assert_int_equal(s.machine.cpus, 2);
+    assert_int_equal(s.machine.memory_mib, 1024);
+    assert_int_equal(s.machine.edus, 2);
+    assert_int_equal(s.machine.dma_mask, 0xffffffffffull);
+    assert_int_equal(s.steps, 15);
+    const struct scenario_step *map = &s.step[4];
+    assert_int_equal(map->kind, STEP_MAP);
+    assert_int_equal(map->line, 10);
+    assert_string_equal(map->arg[0], "d");
+    assert_string_equal(map->arg[1], "b");
+    assert_string_equal(scenario_option(map, "iova"), "alloc");
+    assert_null(scenario_option(map, "status"));
+    const struct scenario_step *dma = &s.step[7];
+    assert_int_equal(dma->kind, STEP_DMA);
+    assert_int_equal(scenario_number(dma, "reason", 0), 5);
+    assert_int_equal(scenario_number(dma, "len", 0), 16);
+    assert_int_equal(scenario_number(dma, "missing", 77), 77);
+    assert_string_equal(scenario_verb(STEP_EXPECT_REPORTS), "expect-reports");
+}
+
+static void test_errors_name_the_line(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *error;
+    } bad[] = {
+        {"", "1: a scenario needs"},
+        {"domain d translate\n", "1: the file starts with \"scenario NAME\""},
+        {"scenario a\nscenario b\n", "2: one line \"scenario NAME\", first"},
+        {"scenario a\nmachine aw-bits=40\n", "2: machine: aw-bits=39|48"},
+        {"scenario a\nfly away\n", "2: unknown step"},
+        {"scenario a\ndomain d purple\n", "2: the domain type is"},
+        {"scenario a\ndomain d translate\ndomain d passthrough\n", "3: this name is taken already"},
+        {"scenario a\ndevice e edu1\n", "2: the device is edu0"},
+        {"scenario a\nattach d e\n", "2: not a domain declared before"},
+        {"scenario a\ndomain d translate\nbuffer b\n", "3: a required option is missing"},
+        {"scenario a\ndomain d translate\nbuffer b pages=x\n", "3: the value is a number"},
+        {"scenario a\ndomain d translate\nbuffer b pages=1 colour=red\n", "3: an option this step does not take"},
+        {"scenario a\ndevice e edu0\ndma e write at=nowhere len=4 expect=ok\n", "3: at is an IOVA"},
+        {"scenario a\ndevice e edu0\ndma e write at=0x1000 len=4096 expect=ok\n", "3: len is 1 to 4095"},
+        {"scenario a\ndevice e edu0\ndma e fly at=0x1000 len=4 expect=ok\n", "3: a DMA is a read or a write"},
+        {"scenario a\ndevice e edu0\ndma e read at=0x1000 len=4 expect=maybe\n", "3: expect is ok or fault"},
+        {"scenario a\ninject pool-fail\n", "2: inject pool-fail at=K"},
+        {"scenario a\nhypercall garbage status=sometimes\n", "2: status is a status name"},
+        {"scenario a\nexpect-reports count=1 reasons=five\n", "2: reasons is a list"},
+        {"scenario a\ndomain d translate extra words here\n", "2: too many names"},
+        {"scenario a\nbuffer b pages=1 =x\n", "2: an option this step does not take"},
+        {"scenario a\nguard maybe\n", "2: on or off"},
+        {"scenario a\ndomain d translate\nunmap d iova=m pages=1\n", "3: the value is a number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char error[160] = "";
+        assert_false(parse(bad[i].text, error));
+        if (strncmp(error, bad[i].error, strlen(bad[i].error)) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s...\"", i, error, bad[i].error);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_whole_scenario),
+        cmocka_unit_test(test_errors_name_the_line),
+    };
+    return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
+}
