@@ -64,6 +64,8 @@ static bool parse_line(struct loader_config *cfg, const char *b, const char *e, 
             cfg->payload = PAYLOAD_SELFTEST;
         else if (equals(vb, ve, "shell"))
             cfg->payload = PAYLOAD_SHELL;
+        else if (equals(vb, ve, "faultinject"))
+            cfg->payload = PAYLOAD_FAULTINJECT;
         else if (*vb == '\\' && (size_t)(ve - vb) < CONFIG_PATH_MAX) {
             cfg->payload = PAYLOAD_PATH;
             size_t n = (size_t)(ve - vb);
@@ -71,7 +73,8 @@ static bool parse_line(struct loader_config *cfg, const char *b, const char *e, 
                 cfg->payload_path[i] = vb[i];
             cfg->payload_path[n] = 0;
         } else {
-            *why = "payload is selftest, shell, or a path on the boot disk starting with \\ (at most 127 characters)";
+            *why = "payload is selftest, shell, faultinject, or a path on the boot disk starting with \\ (at most "
+                   "127 characters)";
             return false;
         }
         return true;
@@ -92,7 +95,15 @@ static bool parse_line(struct loader_config *cfg, const char *b, const char *e, 
         cfg->region_mib = v;
         return true;
     }
-    *why = "unknown key (payload, region_mib)";
+    if (equals(kb, ke, "fault_injection")) {
+        if (!equals(vb, ve, "on") && !equals(vb, ve, "off")) {
+            *why = "fault_injection is on or off";
+            return false;
+        }
+        cfg->fault_injection = equals(vb, ve, "on");
+        return true;
+    }
+    *why = "unknown key (payload, region_mib, fault_injection)";
     return false;
 }
 

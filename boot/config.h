@@ -1,8 +1,10 @@
 /* The loader's configuration file, \EFI\BOOT\IOMMUHV.CFG on the boot disk (optional):
  *
  *   # comments and blank lines are ignored
- *   payload = selftest      # selftest (default), shell (the firmware's UEFI shell), or the
- *                           # path of an EFI image on the boot disk, e.g. \EFI\BOOT\APP.EFI
+ *   payload = selftest      # selftest (default), shell (the firmware's UEFI shell),
+ *                           # faultinject (runs \EFI\BOOT\SCENARIO.TXT, docs/scenarios.md),
+ *                           # or the path of an EFI image on the boot disk, e.g. \EFI\BOOT\APP.EFI
+ *   fault_injection = off   # on: the guest may make the hypervisor fail (HC_INJECT), for tests
  *   region_mib = 16         # the hypervisor's reserved region: 4 to 1024 MiB (default 16)
  *
  * The same settings can come on the loader's command line (its LoadOptions, as the UEFI shell
@@ -18,12 +20,13 @@
 
 #define CONFIG_PATH_MAX 128
 
-enum payload_kind { PAYLOAD_SELFTEST, PAYLOAD_SHELL, PAYLOAD_PATH };
+enum payload_kind { PAYLOAD_SELFTEST, PAYLOAD_SHELL, PAYLOAD_PATH, PAYLOAD_FAULTINJECT };
 
 struct loader_config {
     enum payload_kind payload;
     char payload_path[CONFIG_PATH_MAX]; /* PAYLOAD_PATH: as written, backslashes and all */
     uint32_t region_mib;
+    bool fault_injection; /* HC_INJECT answered (tests only) */
 };
 
 void config_defaults(struct loader_config *cfg);

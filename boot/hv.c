@@ -310,7 +310,8 @@ static void *region_pages(struct remapping *r, unsigned pages, uint64_t *pa)
 }
 
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
-                const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, struct checks *c)
+                const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, bool fault_injection,
+                struct checks *c)
 {
     if (!check(c, svm_supported(&hv->one_gib_pages), "CPU has SVM with nested paging and ASIDs"))
         return false;
@@ -327,6 +328,9 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
     uint64_t top, image = (uint64_t)(uintptr_t)image_base & ~(uint64_t)(PAGE_SIZE - 1);
     uint64_t image_end = ((uint64_t)(uintptr_t)image_base + image_bytes + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
     guest_ram(&cfg, r, image, image_end, &top);
+    cfg.inject_pool = fault_injection ? &r->pool : NULL;
+    if (fault_injection)
+        sink_printf(out, "hv: fault injection on: the guest may make the hypervisor fail (HC_INJECT)\n");
     if (!start_ddi(r, inv, &cfg, c) || !build_npt(hv, r, dmar, top, image, image_end, c))
         return false;
     hv->msrpm = region_pages(r, MSRPM_BYTES / PAGE_SIZE, &hv->msrpm_pa);

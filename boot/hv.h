@@ -51,7 +51,8 @@ struct hv {
 /* Checks the CPU (SVM, nested paging), sets up the DDI provider and hypercall server over
  * the remapping, builds the nested page tables and the MSR map. */
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
-                const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, struct checks *c);
+                const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, bool fault_injection,
+                struct checks *c);
 
 /* Runs every application processor as a guest: each resumes at ap_resume (0: straight back
  * to the firmware's AP loop, as if the procedure it was given had returned). False when

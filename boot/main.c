@@ -244,6 +244,8 @@ static EFI_HANDLE load_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded,
 {
     if (cfg->payload == PAYLOAD_SHELL)
         return load_shell(image, c);
+    if (cfg->payload == PAYLOAD_FAULTINJECT)
+        return load_image(image, loaded, L"\\EFI\\BOOT\\FAULTINJ.EFI", "payload FAULTINJ.EFI", c);
     if (cfg->payload == PAYLOAD_PATH) {
         CHAR16 path[CONFIG_PATH_MAX];
         unsigned i = 0;
@@ -269,12 +271,12 @@ static bool give_selftest_options(EFI_HANDLE payload, const struct remapping *r,
                                    .image_base = boot.region_pa, .image_bytes = boot.image_bytes};
     for (unsigned i = 0; i < r->units && i < 4; i++)
         o->iommu_base[i] = r->unit[i].base;
-    for (uint32_t i = 0; i < inv->count; i++) { /* edu, for the self-test's DMA */
+    for (uint32_t i = 0; i < inv->count && o->edus < 2; i++) { /* edu devices, for the payload's DMA */
         const struct pci_function *f = &inv->fn[i];
-        if (f->vendor == EDU_VENDOR && f->device == EDU_DEVICE && f->unit >= 0) {
-            o->edu_bar = *(volatile uint32_t *)(uintptr_t)(f->config_pa + 0x10) & ~0xfull;
-            o->edu_segment = f->segment, o->edu_bus = f->bus, o->edu_device = f->dev, o->edu_function = f->fn;
-        }
+        if (f->vendor == EDU_VENDOR && f->device == EDU_DEVICE && f->unit >= 0)
+            o->edu[o->edus++] = (struct selftest_edu){
+                .bar = *(volatile uint32_t *)(uintptr_t)(f->config_pa + 0x10) & ~0xfull,
+                .segment = f->segment, .bus = f->bus, .device = f->dev, .function = f->fn};
     }
     pl->LoadOptions = o;
     pl->LoadOptionsSize = sizeof *o;
@@ -290,7 +292,8 @@ static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded
 {
     EFI_HANDLE payload = load_payload(image, loaded, cfg, c);
     if (!payload ||
-        (cfg->payload == PAYLOAD_SELFTEST && !give_selftest_options(payload, r, inv, options, c)))
+        ((cfg->payload == PAYLOAD_SELFTEST || cfg->payload == PAYLOAD_FAULTINJECT) &&
+         !give_selftest_options(payload, r, inv, options, c)))
         return 0;
     /* The trampoline, in a page of its own the firmware gives out as code. */
     EFI_PHYSICAL_ADDRESS page = 0xffffffff;
@@ -335,7 +338,8 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
     if (!check(c, !EFI_ERROR(st) && loaded, "loader image located"))
         return;
     /* The hypervisor's code and data: the copy this runs from (boot/relocate.h). */
-    if (!hv_prepare(&hv, up, r, inv, dmar, (void *)(uintptr_t)boot.region_pa, boot.image_bytes, c))
+    if (!hv_prepare(&hv, up, r, inv, dmar, (void *)(uintptr_t)boot.region_pa, boot.image_bytes, cfg->fault_injection,
+                    c))
         return;
     struct selftest_options *options = NULL;
     if (!start_shim_driver(image, loaded, c))
@@ -351,7 +355,7 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
                 hv.cpus - 1))
         return;
     if (options) {
-        check(c, true, "cpu 0 goes on as a guest: the self-test reports from here");
+        check(c, true, "cpu 0 goes on as a guest: the payload reports from here");
         options->loader_checks = c->run;
         options->loader_failed = c->failed;
     } else {
@@ -457,7 +461,10 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
     if (check(&c, loaded != NULL, "loader image located") && read_config(loaded, &cfg, &c)) {
         sink_printf(out, "config: payload %s, reserved region %u MiB\n",
-                    cfg.payload == PAYLOAD_SHELL ? "shell" : cfg.payload == PAYLOAD_PATH ? cfg.payload_path : "selftest",
+                    cfg.payload == PAYLOAD_SHELL         ? "shell"
+                    : cfg.payload == PAYLOAD_PATH        ? cfg.payload_path
+                    : cfg.payload == PAYLOAD_FAULTINJECT ? "faultinject"
+                                                         : "selftest",
                     cfg.region_mib);
         /* The region, with room for this image at its start; then on in the copy there. */
         boot.image_bytes = (loaded->ImageSize + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);

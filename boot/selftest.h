@@ -1,4 +1,4 @@
-/* What the loader tells the self-test payload (SELFTEST.EFI), through its LoadOptions:
+/* What the loader tells its payloads (SELFTEST.EFI, FAULTINJ.EFI), through their LoadOptions:
  * the loader's own check counts, so that the self-test's RESULT line covers the whole
  * run, and the addresses the security checks must find refused. */
 #ifndef BOOT_SELFTEST_H
@@ -15,10 +15,14 @@ struct selftest_options {
     uint64_t region_base, region_bytes;   /* the hypervisor's reserved region */
     uint64_t iommu_base[4];               /* register pages of the first units */
     uint64_t image_base, image_bytes;     /* the loader image (the hypervisor's code) */
-    uint64_t edu_bar;                     /* 0: no edu device behind a unit */
-    uint16_t edu_segment;
-    uint8_t edu_bus, edu_device, edu_function;
-    uint8_t reserved[3];
+    uint32_t edus;                        /* edu devices behind a unit (at most 2) */
+    uint32_t reserved;
+    struct selftest_edu {
+        uint64_t bar;
+        uint16_t segment;
+        uint8_t bus, device, function;
+        uint8_t reserved[3];
+    } edu[2];
 };
 
 #endif

@@ -132,11 +132,11 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
                       p->get_interface(1, &v1) == STATUS_SUCCESS,
                "guest: DDI protocol found, IoGetIommuInterfaceEx(2) and IoGetIommuInterface(1) through it"))
         return;
-    if (!check(c, o->edu_bar != 0, "guest: edu, translated by a unit, to test with"))
+    if (!check(c, o->edus > 0, "guest: edu, translated by a unit, to test with"))
         return;
     DMA_IOMMU_INTERFACE_V2 *v2 = &ex.V2;
     DEVICE_OBJECT pdo;
-    IommuPciDeviceObject(&pdo, o->edu_segment, o->edu_bus, o->edu_device, o->edu_function);
+    IommuPciDeviceObject(&pdo, o->edu[0].segment, o->edu[0].bus, o->edu[0].device, o->edu[0].function);
 
     /* A DMA device, its domain types, and a state-change callback (called once at once). */
     PIOMMU_DMA_DEVICE dev = NULL;
@@ -176,8 +176,8 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
         st = v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &md, NULL, NULL, NULL, &iova_dst);
     fill(src, 0x21);
     fill(dst, 0xe0);
-    bool ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu_bar, iova_src, XFER, false) &&
-              edu_dma(&guest, o->edu_bar, iova_dst, XFER, true);
+    bool ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu[0].bar, iova_src, XFER, false) &&
+              edu_dma(&guest, o->edu[0].bar, iova_dst, XFER, true);
     checkf(c, ok && filled_with(dst, 0x21) && fault.calls == 0,
            "guest: edu DMA through the DDI: read at IOVA 0x%lx, written at IOVA 0x%lx, arrived", iova_src, iova_dst);
 
@@ -199,7 +199,7 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
     uint8_t *last = big ? big + ((255 * 37) % 256) * 4096 : NULL; /* where the 256th logical page lands */
     if (last)
         fill(last, 0x00);
-    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu_bar, iova_big + 255 * 4096, XFER, true);
+    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu[0].bar, iova_big + 255 * 4096, XFER, true);
     sink_printf(out, "selftest: a 256-page map through the DDI took %lu hypercall(s)\n", map_calls);
     checkf(c, ok && map_calls == 1 && filled_with(last, 0x21), "guest: 256-page frame-list map in %lu hypercall, "
                                                                 "DMA to its last page arrived",
@@ -211,7 +211,7 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
     st = v2->UnmapLogicalRange(d, iova_dst, 1);
     fill(dst, 0x77);
     unsigned before = fault.calls;
-    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu_bar, iova_dst, XFER, true) && wait_for_fault(p, before);
+    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu[0].bar, iova_dst, XFER, true) && wait_for_fault(p, before);
     checkf(c, ok && filled_with(dst, 0x77) && fault.context == &fault &&
                   fault.last.Type == FaultInformationX64 && (uint64_t)(uintptr_t)fault.last.X64.FaultAddress == iova_dst &&
                   fault.last.X64.Type == TranslationFault && fault.last.X64.IommuBaseAddress == o->iommu_base[0],
@@ -225,7 +225,7 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
     checkf(c, st == STATUS_ACCESS_DENIED && iova_h == 0, "guest: mapping the hypervisor's region refused: 0x%x",
            (unsigned)st);
     before = fault.calls;
-    ok = edu_dma(&guest, o->edu_bar, o->region_base, XFER, true) && wait_for_fault(p, before);
+    ok = edu_dma(&guest, o->edu[0].bar, o->region_base, XFER, true) && wait_for_fault(p, before);
     checkf(c, ok, "guest: edu DMA to the region's address from the translated domain faults");
 
     /* Back in the default domain: RAM reachable, the hypervisor's region not. */
@@ -233,10 +233,10 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
     st = v2->DetachDeviceEx(dev);
     fill(src, 0x44);
     fill(dst, 0x55);
-    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu_bar, src_pa, XFER, false) &&
-         edu_dma(&guest, o->edu_bar, dst_pa, XFER, true);
+    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu[0].bar, src_pa, XFER, false) &&
+         edu_dma(&guest, o->edu[0].bar, dst_pa, XFER, true);
     checkf(c, ok && filled_with(dst, 0x44), "guest: detached, edu reaches RAM one to one through the default domain");
-    ok = edu_dma(&guest, o->edu_bar, o->region_base, XFER, true);
+    ok = edu_dma(&guest, o->edu[0].bar, o->region_base, XFER, true);
     checkf(c, ok && fault.calls == before + 1,
            "guest: edu DMA into the hypervisor's region from the default domain: dropped, no report (no domain)");
 

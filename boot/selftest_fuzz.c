@@ -114,14 +114,14 @@ unsigned selftest_random_hypercalls(const struct selftest_options *o, struct che
            ROUNDS, succeeded, after.refused - before.refused, after.pool_in_use, baseline, after.table_pages,
            after.domains);
     /* Still serving: a DMA device for edu made and deleted, as the DDI flows do. */
-    struct hc_create_device_block cd = {.device = {.present = 1, .bus = o->edu_bus, .device = o->edu_device,
-                                                   .function = o->edu_function, .segment = o->edu_segment,
+    struct hc_create_device_block cd = {.device = {.present = 1, .bus = o->edu[0].bus, .device = o->edu[0].device,
+                                                   .function = o->edu[0].function, .segment = o->edu[0].segment,
                                                    .type = IOMMU_PCI_DEVICE_OBJECT_TYPE},
                                         .out_present = 1};
     uint64_t created = vmmcall(hc_rax(HC_CREATE_DEVICE), (uint64_t)(uintptr_t)&cd, sizeof cd);
     struct hc_device_handle_block dd = {cd.dma_device};
     uint64_t deleted = created == 0 ? vmmcall(hc_rax(HC_DELETE_DEVICE), (uint64_t)(uintptr_t)&dd, sizeof dd) : created;
-    checkf(c, o->edu_bar == 0 || (created == 0 && deleted == 0),
+    checkf(c, o->edus == 0 || (created == 0 && deleted == 0),
            "guest: after them, valid calls still served: CreateDevice 0x%lx, DeleteDevice 0x%lx", created, deleted);
     uefi_call_wrapper(BS->FreePages, 2, base, BUFFER_PAGES);
     return made;

@@ -60,6 +60,7 @@ union any_block {
     struct hc_create_device_block create_device;
     struct hc_poll_block poll;
     struct hc_stats_block stats;
+    struct hc_inject_block inject;
 };
 
 static struct server {
@@ -589,6 +590,27 @@ static NTSTATUS call_stats(union any_block *b)
     return STATUS_SUCCESS;
 }
 
+static NTSTATUS call_inject(union any_block *b)
+{
+    const struct hc_inject_block *i = &b->inject;
+    if (!S.cfg.inject_pool)
+        return STATUS_ACCESS_DENIED;
+    switch (i->kind) {
+    case HC_INJECT_POOL_FAIL:
+        if (!i->value || i->value > 1000000)
+            return STATUS_INVALID_PARAMETER;
+        S.cfg.inject_pool->fail_at = S.cfg.inject_pool->attempts + i->value;
+        return STATUS_SUCCESS;
+    case HC_INJECT_DMA_GUARD:
+        if (i->value > 1)
+            return STATUS_INVALID_PARAMETER;
+        ddi_set_dma_guard(i->value == 1); /* under the server lock, as hc_set_dma_guard */
+        return STATUS_SUCCESS;
+    default:
+        return STATUS_NOT_SUPPORTED;
+    }
+}
+
 static const struct {
     uint32_t size;
     NTSTATUS (*handler)(union any_block *b);
@@ -626,6 +648,7 @@ static const struct {
     [HC_DELETE_DEVICE] = {sizeof(struct hc_device_handle_block), call_delete_device},
     [HC_POLL] = {sizeof(struct hc_poll_block), call_poll},
     [HC_STATS] = {sizeof(struct hc_stats_block), call_stats},
+    [HC_INJECT] = {sizeof(struct hc_inject_block), call_inject},
 };
 
 /* ---- entry points ---- */

@@ -256,19 +256,29 @@ static uint64_t gpa_of(void *ctx, const void *p)
     return (uint64_t)(uintptr_t)p;
 }
 
-void sim_use_hypercalls(struct sim *s)
+/* The hypercall server over the provider, guest RAM being everything but the first page
+ * and the pool (which stands for the hypervisor's own memory). */
+static void start_server(struct sim *s, bool allow_injection)
 {
-    /* Guest RAM is everything but the first page and the pool, which stands for the
-     * hypervisor's own memory. */
     uint64_t pool = (uint64_t)(uintptr_t)s->pool_mem, top = 1ull << 47;
     struct hc_server_config cfg = {.ctx = s, .read = guest_read, .write = guest_write, .ram_count = 2,
-                                   .pool = &s->pool};
+                                   .pool = &s->pool, .inject_pool = allow_injection ? &s->pool : NULL};
     cfg.ram[0] = (struct hc_ram_range){PAGE_SIZE, pool - PAGE_SIZE};
     cfg.ram[1] = (struct hc_ram_range){pool + SIM_POOL_BYTES, top - (pool + SIM_POOL_BYTES)};
     if (hc_server_init(&cfg) != IOMMU_OK)
         abort();
+}
+
+void sim_use_hypercalls(struct sim *s)
+{
+    start_server(s, false);
     struct shim_config shim = {.ctx = s, .hypercall = hypercall, .gpa_of = gpa_of};
     shim_init(&shim);
+}
+
+void sim_allow_injection(struct sim *s)
+{
+    start_server(s, true);
 }
 
 uint64_t sim_hypercalls(const struct sim *s)

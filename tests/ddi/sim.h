@@ -80,6 +80,8 @@ struct page_pool *sim_pool(struct sim *s);
  * handlers, and hc_set_dma_guard changes the policy. */
 void sim_use_hypercalls(struct sim *s);
 uint64_t sim_hypercalls(const struct sim *s);  /* made so far */
+/* Lets HC_INJECT act on the simulated pool (as the loader's fault_injection = on). */
+void sim_allow_injection(struct sim *s);
 /* Memory the guest may not name in a hypercall (the pool stands for the hypervisor's). */
 const void *sim_hypervisor_memory(const struct sim *s);
 

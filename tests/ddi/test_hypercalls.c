@@ -81,6 +81,37 @@ static void test_abi_refusals(void **state)
     assert_int_equal(books.domains + books.devices + books.tokens, 0);
 }
 
+/* Failures on purpose: refused unless the server was given a pool to inject into. */
+static void test_inject(void **state)
+{
+    (void)state;
+    struct hc_inject_block i = {.kind = HC_INJECT_POOL_FAIL, .value = 1};
+    assert_int_equal(raw(hc_rax(HC_INJECT), &i, sizeof i), STATUS_ACCESS_DENIED);
+    sim_allow_injection(s);
+    OK(raw(hc_rax(HC_INJECT), &i, sizeof i));
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    PIOMMU_DMA_DOMAIN d;
+    uint32_t pages = sim_pool(s)->in_use;
+    assert_int_equal(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, NULL, &d), STATUS_INSUFFICIENT_RESOURCES);
+    assert_int_equal(sim_pool(s)->in_use, pages);
+    OK(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, NULL, &d)); /* only that one allocation */
+    OK(v2->DeleteDomain(d));
+    i = (struct hc_inject_block){.kind = HC_INJECT_DMA_GUARD, .value = 1};
+    OK(raw(hc_rax(HC_INJECT), &i, sizeof i));
+    PIOMMU_DMA_DEVICE dev;
+    DEVICE_OBJECT pdo;
+    sim_device_object(s, 0, &pdo);
+    OK(v2->CreateDevice(&pdo, NULL, &dev));
+    ULONG types = 0;
+    v2->QueryAvailableDomainTypes(dev, &types);
+    assert_int_equal(types, 1); /* PassThrough withdrawn */
+    i.value = 2;
+    assert_int_equal(raw(hc_rax(HC_INJECT), &i, sizeof i), STATUS_INVALID_PARAMETER);
+    i = (struct hc_inject_block){.kind = 99};
+    assert_int_equal(raw(hc_rax(HC_INJECT), &i, sizeof i), STATUS_NOT_SUPPORTED);
+    OK(v2->DeleteDevice(dev));
+}
+
 /* Lists a block points to are checked like the block: the hypervisor's memory is refused,
  * and nothing is done. */
 static void test_lists_are_checked(void **state)
@@ -343,7 +374,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_abi_refusals),           T(test_lists_are_checked), T(test_tokens_are_ids),
-        T(test_one_hypercall_per_call), T(test_random_hypercalls),
+        T(test_one_hypercall_per_call), T(test_random_hypercalls), T(test_inject),
     };
     return cmocka_run_group_tests_name("hypercalls", tests, NULL, NULL);
 }

@@ -220,7 +220,7 @@ def c_summary(r):
 def c_hypervisor_launched(r):
     ok = all(r.check_passed(p)[0] for p in (r"CPU has SVM with nested paging and ASIDs",
                                              r"nested page tables: .*",
-                                             r"cpu 0 goes on as a guest: the self-test reports from here",
+                                             r"cpu 0 goes on as a guest: the payload reports from here",
                                              r"guest: started by the loader, with its options",
                                              r'guest: CPUID 0x40000000 says "iommu-hv-ddi", leaf 0x40000001 ABI 1',
                                              r"guest: hypercall HC_VERSION: status 0x0, ABI 1"))

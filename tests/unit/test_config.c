@@ -26,6 +26,11 @@ static void test_defaults_and_values(void **state)
     assert_true(parse(&c, "  payload =\t\\EFI\\BOOT\\APP.EFI  \n", error));
     assert_int_equal(c.payload, PAYLOAD_PATH);
     assert_string_equal(c.payload_path, "\\EFI\\BOOT\\APP.EFI");
+    assert_true(parse(&c, "payload = faultinject\nfault_injection = on\n", error));
+    assert_int_equal(c.payload, PAYLOAD_FAULTINJECT);
+    assert_true(c.fault_injection);
+    assert_false(parse(&c, "fault_injection = yes\n", error));
+    assert_string_equal(error, "line 1: fault_injection is on or off");
     assert_true(parse(&c, "payload = selftest", error)); /* no final newline */
     assert_int_equal(c.payload, PAYLOAD_SELFTEST);
 }

@@ -36,6 +36,8 @@ struct hc_server_config {
     struct hc_ram_range ram[HC_MAX_RAM_RANGES]; /* guest RAM, sorted or not */
     unsigned ram_count;
     const struct page_pool *pool; /* for HC_STATS; may be NULL */
+    /* HC_INJECT acts on this pool; NULL (the default) refuses it with STATUS_ACCESS_DENIED. */
+    struct page_pool *inject_pool;
 };
 
 /* Over a provider already set up (ddi_provider_init). */

@@ -71,6 +71,8 @@ enum hc_call {
     HC_POLL,
     /* the hypervisor's books, for tests: what exists and what the page pool holds */
     HC_STATS,
+    /* failures on purpose, for fault-injection runs; refused unless the loader allows them */
+    HC_INJECT,
     HC_CALLS
 };
 
@@ -322,6 +324,16 @@ struct hc_stats_block {        /* out */
     uint32_t pool_in_use, pool_pages; /* the reserved region's page pool */
     uint32_t reports_queued, reports_lost;
     uint64_t calls, refused;   /* hypercalls so far, and those refused before any routine */
+};
+
+enum hc_inject_kind {
+    HC_INJECT_POOL_FAIL = 1, /* value K: the table pool fails its K-th allocation from now */
+    HC_INJECT_DMA_GUARD = 2, /* value 0 or 1: the DMA-protection policy (PassThrough withdrawn) */
+};
+
+struct hc_inject_block {
+    uint32_t kind, reserved;
+    uint64_t value;
 };
 
 /* Every block is a whole number of 8-byte words and 8-byte aligned (the ABI requires the
