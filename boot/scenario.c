@@ -41,13 +41,32 @@ static const struct spec specs[STEP_KINDS] = {
 
 static const char *const domain_types[] = {"translate", "translate-buddy", "passthrough", "v1-os-managed",
                                            "v1-caller-managed", "unmanaged", "translate-s1"};
-static const char *const status_names[] = {"success", "unsuccessful", "not-implemented", "invalid-parameter",
-                                           "access-denied", "invalid-parameter-mix", "insufficient-resources",
-                                           "not-supported", "invalid-parameter-1", "invalid-parameter-2",
-                                           "invalid-parameter-3", "invalid-parameter-4", "invalid-parameter-5",
-                                           "invalid-parameter-6", "invalid-parameter-7", "not-found",
-                                           "resource-in-use", "access-violation", "invalid-system-service",
-                                           "revision-mismatch", "info-length-mismatch"};
+static const struct {
+    const char *name;
+    uint32_t value;
+} statuses[] = {
+    {"success", 0},
+    {"unsuccessful", 0xC0000001u},
+    {"not-implemented", 0xC0000002u},
+    {"invalid-parameter", 0xC000000Du},
+    {"access-denied", 0xC0000022u},
+    {"invalid-parameter-mix", 0xC0000030u},
+    {"insufficient-resources", 0xC000009Au},
+    {"not-supported", 0xC00000BBu},
+    {"invalid-parameter-1", 0xC00000EFu},
+    {"invalid-parameter-2", 0xC00000F0u},
+    {"invalid-parameter-3", 0xC00000F1u},
+    {"invalid-parameter-4", 0xC00000F2u},
+    {"invalid-parameter-5", 0xC00000F3u},
+    {"invalid-parameter-6", 0xC00000F4u},
+    {"invalid-parameter-7", 0xC00000F5u},
+    {"not-found", 0xC0000225u},
+    {"resource-in-use", 0xC0000708u},
+    {"access-violation", 0xC0000005u},
+    {"invalid-system-service", 0xC000001Cu},
+    {"revision-mismatch", 0xC0000059u},
+    {"info-length-mismatch", 0xC0000004u},
+};
 
 const char *scenario_verb(enum step_kind kind)
 {
@@ -109,6 +128,25 @@ static bool parse_number(const char *s, uint64_t *out)
     return true;
 }
 
+bool scenario_parse_number(const char *text, uint64_t *value)
+{
+    return parse_number(text, value);
+}
+
+bool scenario_status(const char *text, uint32_t *value)
+{
+    for (unsigned i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (same(text, statuses[i].name)) {
+            *value = statuses[i].value;
+            return true;
+        }
+    uint64_t n;
+    if (!parse_number(text, &n) || n > 0xFFFFFFFFu)
+        return false;
+    *value = (uint32_t)n;
+    return true;
+}
+
 const char *scenario_option(const struct scenario_step *s, const char *key)
 {
     for (unsigned i = 0; i < s->options; i++)
@@ -167,9 +205,9 @@ static bool split(const char *b, const char *e, char words[][SCENARIO_WORD], uns
 static const char *check_option(enum step_kind kind, const char *key, const char *value, const struct names *names)
 {
     uint64_t n;
+    uint32_t st;
     if (same(key, "status"))
-        return one_of(value, status_names, sizeof status_names / sizeof status_names[0]) || parse_number(value, &n)
-                   ? NULL
+        return scenario_status(value, &st) ? NULL
                    : "status is a status name (success, access-denied, resource-in-use, invalid-parameter-N, ...) "
                      "or a hex NTSTATUS";
     if (same(key, "perm"))

@@ -78,6 +78,12 @@ const char *scenario_option(const struct scenario_step *s, const char *key);
 /* A number in an option (decimal or 0x hex), or fallback when the option is absent. */
 uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_t fallback);
 
+/* A number as scenarios write it (decimal or 0x hex). */
+bool scenario_parse_number(const char *text, uint64_t *value);
+
+/* A status as scenarios write it (a name from docs/scenarios.md, or a number). */
+bool scenario_status(const char *text, uint32_t *value);
+
 /* The verb of a step kind, as written. */
 const char *scenario_verb(enum step_kind kind);
 

@@ -10,6 +10,7 @@ build=${IOMMU_BUILD_DIR:-$root/build}
 usage() {
   cat <<USAGE
 usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|FILE.efi]
+                      [--scenario FILE] [--edus N] [--dma-mask M]
                       [--region-mib N] [--memory MiB] [--timeout SECONDS]
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
   --aw-bits N     IOMMU address width: 39 (3-level tables, QEMU's default) or 48 (adds 4-level)
@@ -17,6 +18,10 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|FILE
   --payload P     what the firmware runs as the hypervisor's guest: selftest (default), shell
                   (the firmware's UEFI shell, which runs a command from startup.nsh and
                   powers off), or an EFI image from the host, copied to the boot disk
+  --scenario FILE run a fault-injection scenario (docs/scenarios.md) as the payload, with
+                  fault injection allowed; scripts/fault-inject.sh runs them by the set
+  --edus N        edu devices (default 1, at most 2)
+  --dma-mask M    edu's dma_mask (default 0xffffffffffffffff)
   --region-mib N  the hypervisor's reserved region, 4 to 1024 MiB (default 16)
   --no-iommu      leave out -device intel-iommu (the loader then reports FAIL: no DMAR)
   --memory MiB    guest RAM (default 512)
@@ -29,7 +34,7 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|FILE
 USAGE
 }
 
-aw_bits=39 smp=1 payload=selftest region_mib="" iommu=1 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
+aw_bits=39 smp=1 payload=selftest scenario="" edus=1 dma_mask=0xffffffffffffffff region_mib="" iommu=1 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
 qemu_extra=()
 while (($#)); do
   case $1 in
@@ -37,6 +42,9 @@ while (($#)); do
     --smp) smp=${2:?--smp needs a value}; shift 2 ;;
     --payload) payload=${2:?--payload needs a value}; shift 2 ;;
     --region-mib) region_mib=${2:?--region-mib needs a value}; shift 2 ;;
+    --scenario) scenario=${2:?--scenario needs a file}; payload=faultinject; shift 2 ;;
+    --edus) edus=${2:?--edus needs a value}; shift 2 ;;
+    --dma-mask) dma_mask=${2:?--dma-mask needs a value}; shift 2 ;;
     --no-iommu) iommu=0; shift ;;
     --memory) memory=${2:?--memory needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
@@ -67,11 +75,15 @@ fi
 efi=$build/BOOTX64.EFI
 selftest=$build/SELFTEST.EFI
 shim=$build/DDISHIM.EFI
+[[ $edus =~ ^[12]$ ]] || { echo "run.sh: --edus is 1 or 2" >&2; exit 2; }
+[[ $dma_mask =~ ^0x[0-9a-fA-F]+$ ]] || { echo "run.sh: --dma-mask is a hex number" >&2; exit 2; }
 case $payload in
   selftest|shell) ;;
+  faultinject) [[ -f $scenario ]] || { echo "run.sh: --scenario $scenario: no such file" >&2; exit 2; } ;;
   *) [[ -f $payload ]] || { echo "run.sh: --payload $payload: no such file" >&2; exit 2; } ;;
 esac
-for f in "$efi" "$selftest" "$shim"; do
+faultinj=$build/FAULTINJ.EFI
+for f in "$efi" "$selftest" "$shim" "$faultinj"; do
   [[ -f $f ]] || { echo "run.sh: $f is missing; run without --no-build" >&2; exit 1; }
 done
 
@@ -88,6 +100,10 @@ cp "$shim" "$run_dir/esp/EFI/BOOT/DDISHIM.EFI"
 config=""
 case $payload in
   selftest) ;;
+  faultinject)
+    cp "$faultinj" "$run_dir/esp/EFI/BOOT/FAULTINJ.EFI"
+    cp "$scenario" "$run_dir/esp/EFI/BOOT/SCENARIO.TXT"
+    config+="payload = faultinject"$'\n'"fault_injection = on"$'\n' ;;
   shell)
     config+="payload = shell"$'\n'
     # The shell runs startup.nsh from the first file system, then the command powers off.
@@ -106,10 +122,11 @@ qemu_log=$run_dir/qemu.log
 qemu_cmd=(qemu-system-x86_64
   -machine q35 -cpu max -smp "$smp" -m "$memory" -display none -monitor none -no-reboot
   -serial "file:$serial_log"
-  -device edu,dma_mask=0xffffffffffffffff
+  -device "edu,dma_mask=$dma_mask"
   -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
   -drive "if=pflash,format=raw,file=$run_dir/vars.fd"
   -drive "format=raw,file=fat:rw:$run_dir/esp")
+((edus == 1)) || qemu_cmd+=(-device "edu,dma_mask=$dma_mask")
 if ((iommu)); then
   qemu_cmd+=(-device "intel-iommu,aw-bits=$aw_bits")
 fi
@@ -144,7 +161,8 @@ else
 fi
 label="aw-bits=$aw_bits"
 ((smp == 1)) || label+=" smp=$smp"
-[[ $payload == selftest ]] || label+=" payload=$payload"
+[[ $payload == selftest || $payload == faultinject ]] || label+=" payload=$payload"
+[[ -z $scenario ]] || label+=" scenario=$(basename "$scenario")"
 ((iommu)) || label=no-iommu
 echo "run.sh: $verdict $label in ${elapsed} s${why:+: $why} (serial log: $serial_log)"
 [[ $verdict == PASS ]]
