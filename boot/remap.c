@@ -167,11 +167,18 @@ void remap_check_firmware_dma(struct uefi_platform *up, EFI_HANDLE image, struct
         st = uefi_call_wrapper(BS->HandleProtocol, 3, loaded->DeviceHandle, &BlockIoProtocol, (void **)&bio);
     if (!check(c, !EFI_ERROR(st) && bio, "the boot disk's BlockIo is there"))
         return;
-    static uint8_t block[4096] __attribute__((aligned(4096)));
-    UINT32 size = bio->Media->BlockSize <= sizeof block ? bio->Media->BlockSize : 0;
+    /* Into the firmware's memory: the loader itself runs in the reserved region, which the
+     * default domain leaves out, so a buffer of its own would take the disk's DMA fault. */
+    EFI_PHYSICAL_ADDRESS block = 0xffffffff;
+    UINT32 size = bio->Media->BlockSize <= PAGE_SIZE ? bio->Media->BlockSize : 0;
+    if (EFI_ERROR(uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiBootServicesData, 1, &block)))
+        size = 0;
     uint64_t t0 = up->ops.now_ns(up->ops.ctx);
-    st = size ? uefi_call_wrapper(bio->ReadBlocks, 5, bio, bio->Media->MediaId, 0, size, block) : EFI_BAD_BUFFER_SIZE;
+    st = size ? uefi_call_wrapper(bio->ReadBlocks, 5, bio, bio->Media->MediaId, 0, size, (void *)(uintptr_t)block)
+              : EFI_BAD_BUFFER_SIZE;
     uint64_t ms = (up->ops.now_ns(up->ops.ctx) - t0) / 1000000;
+    if (size)
+        uefi_call_wrapper(BS->FreePages, 2, block, 1);
     checkf(c, !EFI_ERROR(st) && ms < 2000, "firmware disk read after translation is on: status %lu in %lu ms",
            (uint64_t)st, ms);
 }

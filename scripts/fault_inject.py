@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""The fault-injection runner behind scripts/fault-inject.sh (docs/scenarios.md).
+
+Checks every scenario with scenario-check first (a bad one stops everything before QEMU),
+runs each in its own QEMU through scripts/run.sh (-j at a time, each time-bounded), cross-
+checks the guest's DMA lines with QEMU's vtd_dmar_fault trace, and reports: a summary table
+on stdout, JUnit XML, and results.json; every run's serial log and trace stay in its run
+directory under build/fault-inject/."""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.sax.saxutils as sx
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+DMA_LINE = re.compile(r"^dma (\d+): sid 0x([0-9a-f]{4}) (read|write) 0x([0-9a-f]+) len (\d+) expect (ok|fault)"
+                      r"(?: reason (\d+))?: (PASS|FAIL), (\d+) report\(s\)$", re.M)
+TRACE_FAULT = re.compile(r"vtd_dmar_fault sid 0x([0-9a-f]+) fault (\d+) addr 0x([0-9a-f]+) write (\d)")
+SUMMARY = re.compile(r"^scenario (\S+): (\d+) steps, (\d+) failed; faults expected (\d+), reported (\d+)$", re.M)
+MACHINE = re.compile(r"^(.*): (\S+), (\d+) steps, machine aw-bits=(\d+) cpus=(\d+) memory=(\d+) edus=(\d+) "
+                     r"dma_mask=(0x[0-9a-f]+)$")
+
+
+def check_all(build, files):
+    r = subprocess.run([os.path.join(build, "scenario-check"), *files], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+        return None
+    machines = {}
+    for line in r.stdout.splitlines():
+        m = MACHINE.match(line)
+        machines[m.group(1)] = {"name": m.group(2), "steps": int(m.group(3)), "aw": m.group(4), "cpus": m.group(5),
+                                "memory": m.group(6), "edus": m.group(7), "dma_mask": m.group(8)}
+    return machines
+
+
+def cross_check(serial, trace):
+    """Every DMA the scenario says faulted has a trace event with its source id, reason and page;
+    one said to have succeeded has none (unless another DMA of the run was meant to fault
+    there). Returns (problems, faults seen in the trace)."""
+    events = set()
+    for m in TRACE_FAULT.finditer(trace):
+        events.add((int(m.group(1), 16), int(m.group(2)), m.group(4) == "1", int(m.group(3), 16) & ~0xfff))
+    dmas = [(int(m.group(1)), int(m.group(2), 16), m.group(3) == "write", int(m.group(4), 16) & ~0xfff, m.group(6),
+             m.group(7)) for m in DMA_LINE.finditer(serial)]
+    faulting = {(sid, write, page) for (_, sid, write, page, expect, _) in dmas if expect == "fault"}
+    problems = []
+    for line, sid, write, page, expect, reason in dmas:
+        here = [e for e in events if e[0] == sid and e[2] == write and e[3] == page]
+        if expect == "fault":
+            if not any(reason is None or e[1] == int(reason) for e in here):
+                problems.append(f"line {line}: no vtd_dmar_fault for sid 0x{sid:04x} page 0x{page:x}"
+                                + (f" reason {reason}" if reason else "") + f" in QEMU's trace (trace has {here})")
+        elif here and (sid, write, page) not in faulting:
+            problems.append(f"line {line}: expected to succeed, but QEMU traced {here}")
+    return problems, len(events)
+
+
+def run_one(build, path, machine, timeout):
+    name = machine["name"]
+    run_dir = os.path.join(build, "fault-inject", name)
+    trace = os.path.join(build, "fault-inject", f"{name}.trace")
+    args = [os.path.join(ROOT, "scripts", "run.sh"), "--no-build", "--quiet", "--timeout", str(timeout),
+            "--scenario", path, "--aw-bits", machine["aw"], "--smp", machine["cpus"], "--memory", machine["memory"],
+            "--edus", machine["edus"], "--dma-mask", machine["dma_mask"], "--run-dir", run_dir, "--",
+            "-trace", "vtd_dmar_fault", "-D", trace]
+    start = time.time()
+    r = subprocess.run(args, capture_output=True, text=True, env=dict(os.environ, IOMMU_BUILD_DIR=build))
+    elapsed = time.time() - start
+    serial = open(os.path.join(run_dir, "serial.log"), errors="replace").read().replace("\r", "") \
+        if os.path.exists(os.path.join(run_dir, "serial.log")) else ""
+    trace_text = open(trace, errors="replace").read() if os.path.exists(trace) else ""
+    problems = []
+    if r.returncode != 0:
+        problems.append((r.stdout.strip().splitlines() or ["run.sh failed"])[-1])
+    problems += [line for line in re.findall(r"^check: FAIL (.*)$", serial, re.M)]
+    cross, seen = cross_check(serial, trace_text)
+    problems += cross
+    s = SUMMARY.search(serial)
+    return {"name": name, "file": os.path.relpath(path, ROOT), "steps": machine["steps"],
+            "expected": int(s.group(4)) if s else 0, "reported": int(s.group(5)) if s else 0, "seen": seen,
+            "dmas": len(DMA_LINE.findall(serial)), "seconds": round(elapsed, 1), "ok": not problems,
+            "problems": problems, "serial": os.path.relpath(os.path.join(run_dir, "serial.log"), ROOT),
+            "trace": os.path.relpath(trace, ROOT)}
+
+
+def junit(results, path):
+    failures = sum(not r["ok"] for r in results)
+    total = sum(r["seconds"] for r in results)
+    lines = [f'<?xml version="1.0" encoding="UTF-8"?>',
+             f'<testsuite name="fault-inject" tests="{len(results)}" failures="{failures}" time="{total:.1f}">']
+    for r in results:
+        lines.append(f'  <testcase classname="fault-inject" name={sx.quoteattr(r["name"])} time="{r["seconds"]}">')
+        if not r["ok"]:
+            msg = "; ".join(r["problems"])
+            lines.append(f'    <failure message={sx.quoteattr(msg[:200])}>{sx.escape(msg)}\n'
+                         f'serial log: {sx.escape(r["serial"])}\ntrace: {sx.escape(r["trace"])}</failure>')
+        lines.append("  </testcase>")
+    lines.append("</testsuite>")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="fault-inject.sh")
+    ap.add_argument("scenarios", nargs="*", help="scenario files (default: tests/scenarios/*.txt)")
+    ap.add_argument("-j", type=int, default=2, help="QEMU runs at a time (default 2)")
+    ap.add_argument("--timeout", type=int, default=120, help="bound on each run, seconds (default 120)")
+    ap.add_argument("--build", default=os.environ.get("IOMMU_BUILD_DIR", os.path.join(ROOT, "build")))
+    a = ap.parse_args()
+    files = a.scenarios or sorted(os.path.join(ROOT, "tests", "scenarios", f)
+                                  for f in os.listdir(os.path.join(ROOT, "tests", "scenarios")) if f.endswith(".txt"))
+    files = [os.path.abspath(f) for f in files]
+    machines = check_all(a.build, files)
+    if machines is None:
+        print("fault-inject: a scenario is malformed; nothing was run", file=sys.stderr)
+        return 2
+    out_dir = os.path.join(a.build, "fault-inject")
+    os.makedirs(out_dir, exist_ok=True)
+    start = time.time()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.j)) as pool:
+        results = list(pool.map(lambda f: run_one(a.build, f, machines[f], a.timeout), files))
+    wall = time.time() - start
+    print(f"{'scenario':32} {'steps':>5} {'DMAs':>5} {'faults exp':>10} {'in trace':>8} {'reported':>8} {'time':>6}  result")
+    for r in results:
+        print(f"{r['name']:32} {r['steps']:5} {r['dmas']:5} {r['expected']:10} {r['seen']:8} {r['reported']:8} "
+              f"{r['seconds']:5.1f}s  {'PASS' if r['ok'] else 'FAIL'}")
+        for p in r["problems"]:
+            print(f"    {p}")
+        if not r["ok"]:
+            print(f"    logs: {r['serial']}, {r['trace']}")
+    failed = sum(not r["ok"] for r in results)
+    print(f"fault-inject: {len(results) - failed} passed, {failed} failed in {wall:.1f} s; faults expected "
+          f"{sum(r['expected'] for r in results)}, seen by QEMU {sum(r['seen'] for r in results)}, reported to "
+          f"drivers {sum(r['reported'] for r in results)}")
+    junit(results, os.path.join(out_dir, "junit.xml"))
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"fault-inject: JUnit XML {os.path.relpath(os.path.join(out_dir, 'junit.xml'), ROOT)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
