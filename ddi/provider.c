@@ -181,7 +181,9 @@ static ULONG available_types(const struct ddi_device *dev)
     if (!behind_unit(dev))
         return 0;
     ULONG mask = 1u << DomainTypeTranslate;
-    if (!P.dma_guard && P.plat.units[dev->unit]->caps.pt)
+    /* PassThrough is the platform's identity domain, which there must be (see
+     * program_context), and DMA Guard withdraws it. */
+    if (!P.dma_guard && P.plat.has_default_context)
         mask |= 1u << DomainTypePassThrough;
     return mask; /* Unmanaged and TranslateS1 are never offered (docs/ddi.md) */
 }
@@ -627,13 +629,14 @@ static enum iommu_status program_context(struct ddi_device *dev, struct ddi_doma
             return vtd_set_context(u, dev->sid, &P.plat.default_context);
         return vtd_clear_context(u, dev->sid);
     }
-    struct vtd_context ctx = {VTD_TRANSLATE, domain_id(d), 0, P.levels};
+    /* PassThrough is not the unit's pass-through, which would let the device reach the
+     * memory no domain may map: it is the platform's identity domain, all RAM one to one
+     * but the project's own (available_types offers it only when there is one). */
     if (d->kind == KIND_PASSTHROUGH)
-        ctx.type = VTD_PASSTHROUGH;
-    else
-        ctx.table_pa = d->core.tables.root_pa;
+        return vtd_set_context(u, dev->sid, &P.plat.default_context);
+    struct vtd_context ctx = {VTD_TRANSLATE, domain_id(d), d->core.tables.root_pa, P.levels};
     enum iommu_status s = vtd_set_context(u, dev->sid, &ctx);
-    if (s == IOMMU_OK && d->kind != KIND_PASSTHROUGH)
+    if (s == IOMMU_OK)
         s = domain_add_unit(&d->core, u);
     return s;
 }

@@ -749,7 +749,8 @@ static void test_E4_E5_E6_E7_E8_E12_E13_D15_attach(void **state)
     assert_int_equal(v2->AttachDeviceEx(pt, dev), STATUS_ACCESS_DENIED);
     SET_DMA_GUARD(false);
     OK(v2->AttachDeviceEx(pt, dev));
-    dma_reaches(0, 0x12345000, true, 0x12345000);
+    dma_reaches(0, sim_ram_page(s, 9), true, sim_ram_page(s, 9)); /* RAM one to one */
+    dma_faults(0, sim_protected_base(s), true);                    /* but never the project's own */
     OK(v2->DetachDeviceEx(dev));
     assert_int_equal(v2->AttachDeviceEx((PIOMMU_DMA_DOMAIN)0x1234, dev), STATUS_INVALID_PARAMETER_1);
     assert_int_equal(v2->AttachDeviceEx(a, (PIOMMU_DMA_DEVICE)0xdead), STATUS_INVALID_PARAMETER_2);
