@@ -21,4 +21,9 @@
  * faulting write is dropped. */
 bool edu_dma(const struct platform *p, uint64_t bar, uint64_t iova, uint32_t len, bool to_ram);
 
+/* The same in two halves, so that several devices can transfer at once: start returns false
+ * (starting nothing) for a bad len; wait is edu_dma's wait. */
+bool edu_dma_start(const struct platform *p, uint64_t bar, uint64_t iova, uint32_t len, bool to_ram);
+bool edu_dma_wait(const struct platform *p, uint64_t bar);
+
 #endif

@@ -22,7 +22,7 @@ static const struct spec specs[STEP_KINDS] = {
     [STEP_DELETE_DEVICE] = {"delete-device", 1, 1, {NS_DEVICE}, -1, "status", ""},
     [STEP_ATTACH] = {"attach", 2, 2, {NS_DOMAIN, NS_DEVICE}, -1, "status", ""},
     [STEP_DETACH] = {"detach", 1, 1, {NS_DEVICE}, -1, "status", ""},
-    [STEP_BUFFER] = {"buffer", 1, 1, {NS_BUFFER}, 0, "pages fill", "pages"},
+    [STEP_BUFFER] = {"buffer", 1, 1, {NS_BUFFER}, 0, "pages fill align", "pages"},
     [STEP_MAP] = {"map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova perm pages as status", "iova perm"},
     [STEP_UNMAP] = {"unmap", 1, 1, {NS_DOMAIN}, -1, "iova pages status", "iova pages"},
     [STEP_MAP_IDENTITY] = {"map-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "perm status", "perm"},
@@ -36,8 +36,19 @@ static const struct spec specs[STEP_KINDS] = {
     [STEP_DMA] = {"dma", 2, 2, {NS_DEVICE, NS_NONE}, -1, "at len expect reason address", "at len expect"},
     [STEP_INJECT] = {"inject", 1, 1, {NS_NONE}, -1, "at", ""},
     [STEP_HYPERCALL] = {"hypercall", 1, 1, {NS_NONE}, -1, "status", "status"},
-    [STEP_EXPECT_REPORTS] = {"expect-reports", 0, 0, {NS_NONE}, -1, "count reasons lost", "count"},
+    [STEP_BURST] = {"burst", 2, 3, {NS_NONE, NS_DEVICE, NS_DEVICE}, -1, "at len expect reason", "at len expect"},
+    [STEP_EXPECT_REPORTS] = {"expect-reports", 0, 0, {NS_NONE}, -1, "count types lost", "count"},
+    [STEP_CALLBACK] = {"callback", 2, 2, {NS_DEVICE, NS_NONE}, -1, "status", ""},
+    [STEP_EXPECT_CALLBACKS] = {"expect-callbacks", 0, 0, {NS_NONE}, -1, "count available", "count"},
+    [STEP_EXPECT_TABLES] = {"expect-tables", 0, 0, {NS_NONE}, -1, "pages", "pages"},
+    [STEP_PARALLEL_MAP] = {"parallel-map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova rounds", "iova rounds"},
 };
+
+/* The names of FAULT_INFORMATION's types, in the order of FAULT_INFORMATION_ARM64_TYPE. */
+static const char *const fault_types[] = {"unsupported", "address-size", "tlb-conflict", "external",
+                                          "permission", "access-flag", "translation"};
+/* The domain types a state change can list, by IOMMU_DMA_DOMAIN_TYPE. */
+static const char *const available_types[] = {"translate", "passthrough", "unmanaged", "translate-s1"};
 
 static const char *const domain_types[] = {"translate", "translate-buddy", "passthrough", "v1-os-managed",
                                            "v1-caller-managed", "unmanaged", "translate-s1"};
@@ -74,6 +85,60 @@ const char *scenario_verb(enum step_kind kind)
 }
 
 /* ---- small text helpers ---- */
+
+static bool same_n(const char *a, size_t len, const char *b)
+{
+    size_t i = 0;
+    while (i < len && b[i] && a[i] == b[i])
+        i++;
+    return i == len && !b[i];
+}
+
+int scenario_fault_type(const char *name, size_t len)
+{
+    for (unsigned i = 0; i < sizeof fault_types / sizeof fault_types[0]; i++)
+        if (same_n(name, len, fault_types[i]))
+            return (int)i;
+    return -1;
+}
+
+const char *scenario_fault_type_name(int type)
+{
+    return type >= 0 && (unsigned)type < sizeof fault_types / sizeof fault_types[0] ? fault_types[type] : "?";
+}
+
+uint32_t scenario_domain_type_bit(const char *name, size_t len)
+{
+    for (unsigned i = 0; i < sizeof available_types / sizeof available_types[0]; i++)
+        if (same_n(name, len, available_types[i]))
+            return 1u << i;
+    return 0;
+}
+
+/* Whether every item of a comma-separated list passes valid. */
+static bool list_of(const char *value, bool (*valid)(const char *item, size_t len))
+{
+    for (const char *p = value;;) {
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        if (e == p || !valid(p, (size_t)(e - p)))
+            return false;
+        if (!*e)
+            return true;
+        p = e + 1;
+    }
+}
+
+static bool is_fault_type(const char *item, size_t len)
+{
+    return scenario_fault_type(item, len) >= 0;
+}
+
+static bool is_available_type(const char *item, size_t len)
+{
+    return scenario_domain_type_bit(item, len) != 0;
+}
 
 static bool same(const char *a, const char *b)
 {
@@ -217,17 +282,22 @@ static const char *check_option(enum step_kind kind, const char *key, const char
         return same(value, "ok") || same(value, "fault") ? NULL : "expect is ok or fault";
     if (same(key, "as"))
         return lookup(names, value) == NS_NONE ? NULL : "as names a new mapping";
-    if (same(key, "reasons")) {
-        for (const char *p = value; *p; p++)
-            if ((*p < '0' || *p > '9') && *p != ',')
-                return "reasons is a list of fault reasons, like 5,6";
-        return NULL;
-    }
+    if (same(key, "types"))
+        return list_of(value, is_fault_type) ? NULL
+                   : "types is a list of fault types as drivers get them: translation, permission, address-size, "
+                     "external, unsupported, tlb-conflict, access-flag";
+    if (same(key, "available"))
+        return same(value, "none") || list_of(value, is_available_type)
+                   ? NULL
+                   : "available is none or a list of translate, passthrough, unmanaged, translate-s1";
+    if (same(key, "align"))
+        return parse_number(value, &n) && n >= 4096 && n <= 0x40000000 && !(n & (n - 1)) ? NULL
+                   : "align is a power of two from 4096 to 0x40000000";
     if (same(key, "iova") && (kind == STEP_MAP && same(value, "alloc")))
         return NULL;
     if (same(key, "iova") && kind == STEP_UNMAP && lookup(names, value) == NS_IOVA)
         return NULL;
-    if (same(key, "at") && kind == STEP_DMA) {
+    if (same(key, "at") && (kind == STEP_DMA || kind == STEP_BURST)) {
         if (same(value, "region"))
             return NULL;
         if (value[0] == 'b' && value[1] == 'u' && value[2] == 'f' && value[3] == 'f' && value[4] == 'e' &&
@@ -354,7 +424,7 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
         }
     }
     /* the words some steps take */
-    const char *w = st->args > 1 ? st->arg[1] : st->args ? st->arg[0] : "";
+    const char *w = kind == STEP_BURST ? st->arg[0] : st->args > 1 ? st->arg[1] : st->args ? st->arg[0] : "";
     if (kind == STEP_DOMAIN && !one_of(w, domain_types, sizeof domain_types / sizeof domain_types[0])) {
         *why = "the domain type is translate, translate-buddy, passthrough, v1-os-managed, v1-caller-managed, "
                "unmanaged or translate-s1";
@@ -365,11 +435,11 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
         *why = "the device is edu0 (or edu1 when the machine has two)";
         return false;
     }
-    if ((kind == STEP_REPORTING || kind == STEP_GUARD) && !same(w, "on") && !same(w, "off")) {
+    if ((kind == STEP_REPORTING || kind == STEP_GUARD || kind == STEP_CALLBACK) && !same(w, "on") && !same(w, "off")) {
         *why = "on or off";
         return false;
     }
-    if (kind == STEP_DMA && !same(w, "read") && !same(w, "write")) {
+    if ((kind == STEP_DMA || kind == STEP_BURST) && !same(w, "read") && !same(w, "write")) {
         *why = "a DMA is a read or a write";
         return false;
     }
@@ -382,8 +452,20 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
         *why = "hypercall garbage, forged-handle or bad-address";
         return false;
     }
-    if (kind == STEP_DMA && scenario_number(st, "len", 0) - 1 >= 4095) {
+    if ((kind == STEP_DMA || kind == STEP_BURST) && scenario_number(st, "len", 0) - 1 >= 4095) {
         *why = "len is 1 to 4095 (edu's buffer)";
+        return false;
+    }
+    if (kind == STEP_BURST && st->args == 3 && same(st->arg[1], st->arg[2])) {
+        *why = "a burst names each device once";
+        return false;
+    }
+    if (kind == STEP_PARALLEL_MAP && s->machine.cpus < 2) {
+        *why = "parallel-map needs a machine with cpus=2 or more";
+        return false;
+    }
+    if (kind == STEP_PARALLEL_MAP && scenario_number(st, "rounds", 0) - 1 >= 10000) {
+        *why = "rounds is 1 to 10000";
         return false;
     }
     const char *as = scenario_option(st, "as");

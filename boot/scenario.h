@@ -25,7 +25,7 @@ enum step_kind {
     STEP_DELETE_DEVICE,   /* delete-device NAME [status=S] */
     STEP_ATTACH,          /* attach DOMAIN DEVICE [status=S] */
     STEP_DETACH,          /* detach DEVICE [status=S] */
-    STEP_BUFFER,          /* buffer NAME pages=N [fill=B] */
+    STEP_BUFFER,          /* buffer NAME pages=N [fill=B] [align=A] */
     STEP_MAP,             /* map DOMAIN BUFFER iova=A|alloc perm=P [pages=N] [as=NAME] [status=S] */
     STEP_UNMAP,           /* unmap DOMAIN iova=A|NAME pages=N [status=S] */
     STEP_MAP_IDENTITY,    /* map-identity DOMAIN BUFFER perm=P [status=S] */
@@ -36,10 +36,15 @@ enum step_kind {
     STEP_FREE_RESERVED,   /* free-reserved TOKEN [status=S] */
     STEP_REPORTING,       /* reporting DEVICE on|off [status=S] */
     STEP_GUARD,           /* guard on|off */
-    STEP_DMA,             /* dma DEVICE read|write TARGET len=N expect=ok|fault [reason=R] [address=A] */
+    STEP_DMA,             /* dma DEVICE read|write at=T len=N expect=ok|fault [reason=R] [address=A] */
+    STEP_BURST,           /* burst read|write DEVICE [DEVICE] at=T len=N expect=ok|fault [reason=R] */
     STEP_INJECT,          /* inject pool-fail at=K | inject invalidation-timeout */
     STEP_HYPERCALL,       /* hypercall garbage|forged-handle|bad-address status=S */
-    STEP_EXPECT_REPORTS,  /* expect-reports count=N [reasons=R,R...] [lost=N] */
+    STEP_EXPECT_REPORTS,  /* expect-reports count=N [types=T,T...] [lost=N] */
+    STEP_CALLBACK,        /* callback DEVICE on|off [status=S] */
+    STEP_EXPECT_CALLBACKS, /* expect-callbacks count=N [available=TYPE,TYPE...|none] */
+    STEP_EXPECT_TABLES,   /* expect-tables pages=N */
+    STEP_PARALLEL_MAP,    /* parallel-map DOMAIN BUFFER iova=A rounds=N */
     STEP_KINDS
 };
 
@@ -83,6 +88,16 @@ bool scenario_parse_number(const char *text, uint64_t *value);
 
 /* A status as scenarios write it (a name from docs/scenarios.md, or a number). */
 bool scenario_status(const char *text, uint32_t *value);
+
+/* The FAULT_INFORMATION type a report carries, by its scenario name (translation,
+ * permission, address-size, ...); -1 for a name that is none. */
+int scenario_fault_type(const char *name, size_t len);
+/* And the other way: the name of a type, "?" for a number that is none. */
+const char *scenario_fault_type_name(int type);
+
+/* The domain type bit (1 << IOMMU_DMA_DOMAIN_TYPE) of a name in expect-callbacks' available=
+ * list (translate, passthrough, unmanaged, translate-s1); 0 for a name that is none. */
+uint32_t scenario_domain_type_bit(const char *name, size_t len);
 
 /* The verb of a step kind, as written. */
 const char *scenario_verb(enum step_kind kind);

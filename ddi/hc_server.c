@@ -586,7 +586,8 @@ static NTSTATUS call_stats(union any_block *b)
     b->stats = (struct hc_stats_block){c.domains, c.devices, c.tokens, c.callbacks, c.mapped_segments,
                                        c.table_pages, pool ? pool->in_use : 0,
                                        pool ? pool->pages - pool->first_usable : 0, S.queue_count, S.lost,
-                                       S.stats.calls, S.stats.refused_before_routine};
+                                       c.faults_recorded, c.fault_overflows, S.stats.calls,
+                                       S.stats.refused_before_routine};
     return STATUS_SUCCESS;
 }
 
@@ -606,6 +607,10 @@ static NTSTATUS call_inject(union any_block *b)
             return STATUS_INVALID_PARAMETER;
         ddi_set_dma_guard(i->value == 1); /* under the server lock, as hc_set_dma_guard */
         return STATUS_SUCCESS;
+    case HC_INJECT_INVALIDATION_TIMEOUT:
+        if (!i->value || i->value > 16)
+            return STATUS_INVALID_PARAMETER;
+        return ddi_inject_invalidation_timeouts((unsigned)i->value) ? STATUS_SUCCESS : STATUS_NOT_SUPPORTED;
     default:
         return STATUS_NOT_SUPPORTED;
     }

@@ -1574,5 +1574,17 @@ struct ddi_counts ddi_provider_counts(void)
         c.mapped_segments += P.token[i].in_use ? P.token[i].segments : 0;
     }
     lock_release(&P.lock);
+    for (unsigned u = 0; u < P.plat.unit_count; u++) {
+        c.faults_recorded += (unsigned)P.plat.units[u]->faults.recorded;
+        c.fault_overflows += (unsigned)P.plat.units[u]->faults.overflows;
+    }
     return c;
+}
+
+bool ddi_inject_invalidation_timeouts(unsigned n)
+{
+    bool any = false;
+    for (unsigned u = 0; u < P.plat.unit_count; u++)
+        any |= vtd_inject_wait_timeouts(P.plat.units[u], n);
+    return any;
 }

@@ -41,7 +41,7 @@ static struct {
 
 static NTSTATUS call(enum hc_call c, void *block, uint64_t size)
 {
-    G.hypercalls++;
+    __atomic_fetch_add(&G.hypercalls, 1, __ATOMIC_RELAXED); /* a driver may call from several CPUs */
     return (NTSTATUS)G.cfg.hypercall(G.cfg.ctx, hc_rax(c), G.cfg.gpa_of(G.cfg.ctx, block), size);
 }
 
@@ -577,7 +577,7 @@ static unsigned deliver(const struct hc_report *rep)
 
 uint64_t shim_hypercalls(void)
 {
-    return G.hypercalls;
+    return __atomic_load_n(&G.hypercalls, __ATOMIC_RELAXED);
 }
 
 unsigned shim_poll(void)

@@ -49,12 +49,20 @@ enum iommu_status domain_map_frames(struct iommu_domain *d, uint64_t iova, const
 /* Called with the domain's lock held. */
 static enum iommu_status unmap_locked(struct iommu_domain *d, uint64_t iova, uint64_t size)
 {
+    for (unsigned i = 0; d->flush_owed && i < d->unit_count; i++) {
+        enum iommu_status s = vtd_flush_domain(d->units[i], d->id);
+        d->invalidations++;
+        if (s != IOMMU_OK)
+            return s; /* nothing changed: the tables are as they were */
+    }
+    d->flush_owed = false;
     struct slpt_unmapped removed;
     enum iommu_status s = slpt_unmap(&d->tables, iova, size, &removed);
     d->unmaps++;
     for (unsigned i = 0; s == IOMMU_OK && removed.bytes && i < d->unit_count; i++) {
         s = vtd_flush_range(d->units[i], d->id, removed.first, removed.last);
         d->invalidations++;
+        d->flush_owed = s != IOMMU_OK;
     }
     return s;
 }

@@ -211,18 +211,27 @@ enum iommu_status vtd_unit_init(struct vtd_unit *u, const struct platform *plat,
 
 /* A wait descriptor that writes seq to the status dword when the unit reaches it. Status
  * write only: with the interrupt flag as well QEMU 7.2 aborts. */
-static void put_wait(struct vtd_unit *u, uint64_t *slot, uint32_t seq)
+static void put_wait(struct vtd_unit *u, uint64_t *slot, uint32_t seq, uint64_t status_pa)
 {
     slot[0] = QI_WAIT | QI_WAIT_SW | (uint64_t)seq << 32;
-    slot[1] = u->wait_status_pa;
+    slot[1] = status_pa;
     flush(u, slot, 16);
 }
+
+/* Where an injected timeout's wait writes instead: the next 8-byte slot of the status page,
+ * which nothing polls. */
+#define INJECTED_WAIT_STATUS_OFFSET 8
 
 /* Submits descriptors followed by a wait descriptor with status write, and waits for the
  * status. The queue is drained on every submission, so it never fills. */
 static enum iommu_status queue_submit(struct vtd_unit *u, const uint64_t (*desc)[2], unsigned n)
 {
     uint32_t seq = ++u->wait_sequence;
+    uint64_t status_pa = u->wait_status_pa;
+    if (u->inject_wait_timeouts) {
+        u->inject_wait_timeouts--;
+        status_pa += INJECTED_WAIT_STATUS_OFFSET;
+    }
     *u->wait_status = 0;
     flush(u, (const void *)u->wait_status, sizeof *u->wait_status);
     for (unsigned i = 0; i <= n; i++) {
@@ -232,7 +241,7 @@ static enum iommu_status queue_submit(struct vtd_unit *u, const uint64_t (*desc)
             slot[1] = desc[i][1];
             flush(u, slot, 16);
         } else {
-            put_wait(u, slot, seq);
+            put_wait(u, slot, seq, status_pa);
         }
         u->queue_tail = (u->queue_tail + 1) % QUEUE_ENTRIES;
     }
@@ -251,13 +260,23 @@ static enum iommu_status queue_submit(struct vtd_unit *u, const uint64_t (*desc)
              * was asked for is reported as failed. */
             u->stats.queue_errors++;
             uint32_t head = (uint32_t)(rd64(u, VTD_REG_IQH) >> 4) % QUEUE_ENTRIES;
-            put_wait(u, &u->queue[2 * head], seq);
+            put_wait(u, &u->queue[2 * head], seq, status_pa);
             wr32(u, VTD_REG_FSTS, VTD_FSTS_IQE);
             wr64(u, VTD_REG_IQT, (uint64_t)u->queue_tail << 4);
             refused = true;
         }
     } while (!poll_expired(u, &b));
     return IOMMU_ETIMEDOUT;
+}
+
+bool vtd_inject_wait_timeouts(struct vtd_unit *u, uint32_t n)
+{
+    if (!u->queued)
+        return false;
+    lock_acquire(&u->lock);
+    u->inject_wait_timeouts = n;
+    lock_release(&u->lock);
+    return true;
 }
 
 static enum iommu_status invalidate_context(struct vtd_unit *u, bool global, uint16_t sid, uint16_t did)

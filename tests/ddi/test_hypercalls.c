@@ -110,6 +110,39 @@ static void test_inject(void **state)
     i = (struct hc_inject_block){.kind = 99};
     assert_int_equal(raw(hc_rax(HC_INJECT), &i, sizeof i), STATUS_NOT_SUPPORTED);
     OK(v2->DeleteDevice(dev));
+
+    /* An invalidation timeout: the unmap says it failed, the domain owes a flush, and the
+     * unmap succeeds once the unit answers again. */
+    i = (struct hc_inject_block){.kind = HC_INJECT_INVALIDATION_TIMEOUT, .value = 17};
+    assert_int_equal(raw(hc_rax(HC_INJECT), &i, sizeof i), STATUS_INVALID_PARAMETER);
+    sim_unit(s, 0)->poll_timeout_ns = 10000000; /* 10 ms of fake time */
+    OK(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, NULL, &d));
+    sim_device_object(s, 0, &pdo);
+    OK(v2->CreateDevice(&pdo, NULL, &dev));
+    OK(v2->AttachDeviceEx(d, dev));
+    IOMMU_MAP_PHYSICAL_ADDRESS m = {.MapType = MapPhysicalAddressTypeContiguousRange};
+    m.ContiguousRange.Base.QuadPart = (LONGLONG)sim_ram_page(s, 3);
+    m.ContiguousRange.Size = 4096;
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x200000, out = 0;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &at, NULL, NULL, &out));
+    assert_int_equal(sim_dma(s, 0, 0x200000, true).ok, true);
+    i.value = 1;
+    OK(raw(hc_rax(HC_INJECT), &i, sizeof i));
+    uint64_t timeouts = sim_unit(s, 0)->stats.timeouts;
+    assert_int_equal(v2->UnmapLogicalRange(d, 0x200000, 1), STATUS_UNSUCCESSFUL);
+    assert_int_equal(sim_unit(s, 0)->stats.timeouts, timeouts + 1);
+    OK(v2->UnmapLogicalRange(d, 0x200000, 1)); /* the owed flush completes now */
+    assert_int_equal(sim_dma(s, 0, 0x200000, true).reason, 5);
+
+    /* The books count the fault records taken from the unit. */
+    struct hc_stats_block books;
+    shim_poll();
+    OK(raw(hc_rax(HC_STATS), &books, sizeof books));
+    assert_true(books.faults_recorded >= 1);
+    assert_int_equal(books.fault_overflows, sim_unit(s, 0)->faults.overflows);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
 }
 
 /* Lists a block points to are checked like the block: the hypervisor's memory is refused,

@@ -130,12 +130,50 @@ static void test_two_domains_in_parallel(void **state)
     assert_no_misuse();
 }
 
+/* An injected invalidation timeout: the unmap fails with the time-out, the next unmap first
+ * owes the whole domain a flush and changes nothing while that fails too, and the queue
+ * stays in step for the waits after. */
+static void test_invalidation_timeout_is_owed(void **state)
+{
+    (void)state;
+    struct iommu_domain d;
+    start(&d, NULL);
+    h.unit.poll_timeout_ns = 50000000; /* 50 ms of fake time */
+    assert_int_equal(domain_map(&d, 0x100000, target(0), 2 * PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    expect_translation(EDU_SID, 0x101000, true, target(1)); /* cached in the model's IOTLB */
+    assert_true(vtd_inject_wait_timeouts(&h.unit, 1));
+    assert_int_equal(domain_unmap(&d, 0x100000, PAGE_SIZE), IOMMU_ETIMEDOUT);
+    assert_int_equal(h.unit.stats.timeouts, 1);
+    assert_true(d.flush_owed);
+    assert_true(vtd_inject_wait_timeouts(&h.unit, 1));
+    assert_int_equal(domain_unmap(&d, 0x101000, PAGE_SIZE), IOMMU_ETIMEDOUT);
+    assert_int_equal(h.unit.stats.timeouts, 2);
+    uint64_t pa;
+    assert_true(slpt_lookup(&d.tables, 0x101000, &pa, NULL, NULL)); /* the owed flush failed first */
+    unsigned domain_flushes = vtd_model_stats(h.model).iotlb_domain;
+    assert_int_equal(domain_unmap(&d, 0x101000, PAGE_SIZE), IOMMU_OK);
+    assert_int_equal(vtd_model_stats(h.model).iotlb_domain, domain_flushes + 1);
+    assert_false(d.flush_owed);
+    expect_fault(EDU_SID, 0x101000, true, 5);
+    assert_int_equal(vtd_flush_domain(&h.unit, 5), IOMMU_OK);
+    assert_int_equal(h.unit.stats.timeouts, 2);
+    domain_destroy(&d);
+    assert_no_misuse();
+
+    struct vtd_model_config cfg = vtd_model_config_qemu(39);
+    cfg.ecap &= ~0x2ull; /* register-based invalidation: nothing to inject into */
+    setup_with(&cfg);
+    assert_false(vtd_inject_wait_timeouts(&h.unit, 1));
+    assert_int_equal(h.unit.inject_wait_timeouts, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_invalidation_economy, teardown),
         cmocka_unit_test_teardown(test_allocated_ranges, teardown),
         cmocka_unit_test_teardown(test_two_domains_in_parallel, teardown),
+        cmocka_unit_test_teardown(test_invalidation_timeout_is_owed, teardown),
     };
     return cmocka_run_group_tests_name("domain", tests, NULL, NULL);
 }

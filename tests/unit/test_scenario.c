@@ -34,7 +34,14 @@ static void test_a_whole_scenario(void **state)
                        "map-reserved t b offset=0x1000 perm=r pages=1\n"
                        "inject pool-fail at=3\n"
                        "hypercall forged-handle status=invalid-parameter-1\n"
-                       "expect-reports count=2 reasons=5,5 lost=0\n";
+                       "expect-reports count=2 types=translation,address-size lost=0\n"
+                       "device f edu0\n"
+                       "burst write e f at=m len=64 expect=fault reason=5\n"
+                       "callback e on\n"
+                       "expect-callbacks count=1 available=translate,passthrough\n"
+                       "buffer big pages=512 align=0x200000\n"
+                       "expect-tables pages=3\n"
+                       "parallel-map d big iova=0x40000000 rounds=50\n";
     assert_true(parse(text, error));
     assert_string_equal(s.name, "stale-translation");
     assert_string_equal(s.description, "unmap, then DMA to where it was");
@@ -43,7 +50,15 @@ static void test_a_whole_scenario(void **state)
     assert_int_equal(s.machine.memory_mib, 1024);
     assert_int_equal(s.machine.edus, 2);
     assert_int_equal(s.machine.dma_mask, 0xffffffffffull);
-    assert_int_equal(s.steps, 15);
+    assert_int_equal(s.steps, 22);
+    const struct scenario_step *burst = &s.step[16];
+    assert_int_equal(burst->kind, STEP_BURST);
+    assert_int_equal(burst->args, 3);
+    assert_string_equal(burst->arg[0], "write");
+    assert_string_equal(burst->arg[2], "f");
+    assert_int_equal(s.step[21].kind, STEP_PARALLEL_MAP);
+    assert_int_equal(scenario_number(&s.step[21], "rounds", 0), 50);
+    assert_int_equal(scenario_number(&s.step[19], "align", 0), 0x200000);
     const struct scenario_step *map = &s.step[4];
     assert_int_equal(map->kind, STEP_MAP);
     assert_int_equal(map->line, 10);
@@ -57,6 +72,13 @@ static void test_a_whole_scenario(void **state)
     assert_int_equal(scenario_number(dma, "len", 0), 16);
     assert_int_equal(scenario_number(dma, "missing", 77), 77);
     assert_string_equal(scenario_verb(STEP_EXPECT_REPORTS), "expect-reports");
+    assert_int_equal(scenario_fault_type("translation,x", 11), 6);
+    assert_int_equal(scenario_fault_type("address-size", 12), 1);
+    assert_int_equal(scenario_fault_type("translatio", 10), -1);
+    assert_string_equal(scenario_fault_type_name(6), "translation");
+    assert_string_equal(scenario_fault_type_name(7), "?");
+    assert_int_equal(scenario_domain_type_bit("passthrough", 11), 2);
+    assert_int_equal(scenario_domain_type_bit("none", 4), 0);
 }
 
 static void test_errors_name_the_line(void **state)
@@ -83,7 +105,17 @@ static void test_errors_name_the_line(void **state)
         {"scenario a\ndevice e edu0\ndma e read at=0x1000 len=4 expect=maybe\n", "3: expect is ok or fault"},
         {"scenario a\ninject pool-fail\n", "2: inject pool-fail at=K"},
         {"scenario a\nhypercall garbage status=sometimes\n", "2: status is a status name"},
-        {"scenario a\nexpect-reports count=1 reasons=five\n", "2: reasons is a list"},
+        {"scenario a\nexpect-reports count=1 types=translation,five\n", "2: types is a list"},
+        {"scenario a\nexpect-reports count=1 types=translation,\n", "2: types is a list"},
+        {"scenario a\nexpect-callbacks count=1 available=translate,bogus\n", "2: available is none or a list"},
+        {"scenario a\nbuffer b pages=1 align=0x3000\n", "2: align is a power of two"},
+        {"scenario a\ndevice e edu0\nburst e write at=0x1000 len=4 expect=ok\n", "3: not a device declared"},
+        {"scenario a\ndevice e edu0\nburst write e e at=0x1000 len=4 expect=ok\n", "3: a burst names each device once"},
+        {"scenario a\ndevice e edu0\ncallback e maybe\n", "3: on or off"},
+        {"scenario a\ndomain d translate\nbuffer b pages=2\nparallel-map d b iova=0 rounds=5\n",
+         "4: parallel-map needs a machine with cpus=2"},
+        {"scenario a\nmachine cpus=2\ndomain d translate\nbuffer b pages=2\nparallel-map d b iova=0 rounds=0\n",
+         "5: rounds is 1 to 10000"},
         {"scenario a\ndomain d translate extra words here\n", "2: too many names"},
         {"scenario a\nbuffer b pages=1 =x\n", "2: an option this step does not take"},
         {"scenario a\nguard maybe\n", "2: on or off"},

@@ -323,12 +323,15 @@ struct hc_stats_block {        /* out */
     uint32_t table_pages;      /* page-table pages of the live DDI domains */
     uint32_t pool_in_use, pool_pages; /* the reserved region's page pool */
     uint32_t reports_queued, reports_lost;
+    uint32_t faults_recorded;  /* fault records the hypervisor took from the units */
+    uint32_t fault_overflows;  /* times a unit said faults were lost (one record, FSTS.PFO) */
     uint64_t calls, refused;   /* hypercalls so far, and those refused before any routine */
 };
 
 enum hc_inject_kind {
     HC_INJECT_POOL_FAIL = 1, /* value K: the table pool fails its K-th allocation from now */
     HC_INJECT_DMA_GUARD = 2, /* value 0 or 1: the DMA-protection policy (PassThrough withdrawn) */
+    HC_INJECT_INVALIDATION_TIMEOUT = 3, /* value N (1..16): the next N invalidation waits time out */
 };
 
 struct hc_inject_block {

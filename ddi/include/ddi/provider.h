@@ -55,6 +55,10 @@ void ddi_provider_reset(void);
  * state-change callback registered for AvailableDomainTypes. */
 void ddi_set_dma_guard(bool blocking);
 
+/* Fault injection: the next n invalidation waits of every unit time out. False when no
+ * unit invalidates through its queue (nothing can be injected then). */
+bool ddi_inject_invalidation_timeouts(unsigned n);
+
 /* Drains every unit's fault records and calls the fault handler set with
  * SetDeviceFaultReporting for each fault of a device that has reporting on. Returns how many
  * faults reached a handler. */
@@ -71,6 +75,7 @@ PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN ddi_token_by_id(uint64_t id);
 struct ddi_counts {
     unsigned domains, devices, tokens, callbacks, mapped_segments;
     unsigned table_pages; /* page-table pages the live domains hold, roots included */
+    unsigned faults_recorded, fault_overflows; /* over every unit: records taken, FSTS.PFO seen */
 };
 struct ddi_counts ddi_provider_counts(void);
 

@@ -23,6 +23,10 @@ struct iommu_domain {
     struct vtd_unit *units[DOMAIN_MAX_UNITS];
     unsigned unit_count;
     uint64_t unmaps, invalidations;         /* for the invalidation economy */
+    /* An unmap's invalidation did not complete: the units may still hold translations this
+     * domain no longer has. The next unmap flushes the whole domain first and fails until
+     * that works, so no caller is told a range is gone while it may not be. */
+    bool flush_owed;
 };
 
 enum iommu_status domain_init(struct iommu_domain *d, uint16_t id, struct page_pool *pool, unsigned levels,

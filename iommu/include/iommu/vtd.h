@@ -108,6 +108,11 @@ struct vtd_unit {
     uint64_t wait_status_pa;
     uint32_t wait_sequence;
     uint64_t poll_timeout_ns;
+    /* Fault injection: this many of the next queued waits time out. Their wait descriptor
+     * writes its status beside the status dword, so the poll really runs out its bound
+     * while the unit still does the invalidation: the path a unit that stops answering
+     * takes, and the queue stays in step for the waits after. */
+    uint32_t inject_wait_timeouts;
     struct vtd_fault_log faults;
     struct vtd_stats stats;
 };
@@ -126,6 +131,11 @@ bool vtd_unit_supports_levels(const struct vtd_unit *u, unsigned levels);
  * their MGAWs falls short of), and the superpage sizes all of them support; 0 if none. */
 unsigned vtd_common_levels(struct vtd_unit *const *units, unsigned count);
 uint8_t vtd_common_superpages(struct vtd_unit *const *units, unsigned count);
+
+/* Fault injection: the next n queued invalidation waits of the unit time out (see
+ * inject_wait_timeouts). False, with nothing changed, when the unit does not invalidate
+ * through the queue. */
+bool vtd_inject_wait_timeouts(struct vtd_unit *u, uint32_t n);
 
 /* Root table pointer, queued invalidation, global invalidation, then translation on. */
 enum iommu_status vtd_unit_enable(struct vtd_unit *u);
