@@ -56,41 +56,59 @@ def cross_check(serial, trace):
     """Walks the scenario's DMAs and QEMU's faults together, both in the order they happened:
     a DMA the scenario says faulted must be the next fault in the trace, with its source id,
     direction, address and reason; one said to have succeeded must not be; and no fault may
-    be left over. Returns (problems, faults in the trace)."""
+    be left over. The DMAs of one burst (one step, several devices) run at once, so their
+    faults may come in any order. Returns (problems, faults in the trace)."""
     faults = trace_faults(trace)
     dmas = [(int(m.group(1)), int(m.group(2), 16), m.group(3) == "write", int(m.group(4), 16), m.group(6),
              m.group(7)) for m in DMA_LINE.finditer(serial)]
     problems = []
     at = 0
-    for line, sid, write, address, expect, reason in dmas:
-        following = faults[at] if at < len(faults) else None
-        mine = following is not None and following[0] == sid and following[2] == write and following[3] == address
-        if mine and expect == "ok":
-            # The trace has no clock shared with the serial log: a fault at this address may
-            # belong to a later DMA there that is meant to fault. It is this one's only if
-            # the trace has more such faults than DMAs still to come that expect them.
-            key = (sid, write, address)
-            later = sum(1 for d in dmas if d[0] > line and d[4] == "fault" and (d[1], d[2], d[3]) == key)
-            mine = sum(1 for f in faults[at:] if (f[0], f[2], f[3]) == key) > later
-        if mine:
-            at += 1
-        if expect == "fault" and not mine:
-            problems.append(f"line {line}: no vtd_dmar_fault for sid 0x{sid:04x} at 0x{address:x} in QEMU's trace "
-                            f"(the next one there is {following})")
-        elif expect == "fault" and reason is not None and following[1] != int(reason):
-            problems.append(f"line {line}: QEMU traced reason {following[1]}, the scenario says {reason}")
-        elif expect == "ok" and mine:
-            problems.append(f"line {line}: expected to succeed, but QEMU traced a fault with reason {following[1]}")
+
+    def matches(fault, dma):
+        return fault[0] == dma[1] and fault[2] == dma[2] and fault[3] == dma[3]
+
+    i = 0
+    while i < len(dmas):
+        group = [d for d in dmas[i:] if d[0] == dmas[i][0]]
+        i += len(group)
+        window = faults[at:at + len(group)]
+        claimed = []
+        for dma in group:
+            line, sid, write, address, expect, reason = dma
+            mine = next((k for k, f in enumerate(window) if k not in claimed and matches(f, dma)), None)
+            if mine is not None and expect == "ok":
+                # The trace has no clock shared with the serial log: a fault at this address
+                # may belong to a later DMA there that is meant to fault. It is this one's
+                # only if the trace has more such faults than DMAs still to come that
+                # expect them.
+                later = sum(1 for d in dmas[i:] if d[4] == "fault" and d[1:4] == dma[1:4])
+                if sum(1 for f in faults[at:] if matches(f, dma)) <= later:
+                    mine = None
+            if mine is not None:
+                claimed.append(mine)
+            if expect == "fault" and mine is None:
+                problems.append(f"line {line}: no vtd_dmar_fault for sid 0x{sid:04x} at 0x{address:x} in QEMU's "
+                                f"trace (the next one there is {window[0] if window else None})")
+            elif expect == "fault" and reason is not None and window[mine][1] != int(reason):
+                problems.append(f"line {line}: QEMU traced reason {window[mine][1]}, the scenario says {reason}")
+            elif expect == "ok" and mine is not None:
+                problems.append(f"line {line}: expected to succeed, but QEMU traced a fault with reason "
+                                f"{window[mine][1]}")
+        # Faults claimed by this step come off the front; any unclaimed one among them stays
+        # to be claimed by a later step or reported as left over.
+        rest = [f for k, f in enumerate(window) if k not in claimed]
+        faults[at:at + len(group)] = [f for k, f in enumerate(window) if k in claimed] + rest
+        at += len(claimed)
     for sid, reason, write, address in faults[at:]:
         problems.append(f"QEMU traced a fault no DMA accounts for: sid 0x{sid:04x} {'write' if write else 'read'} "
                         f"0x{address:x} reason {reason}")
     return problems, len(faults)
 
 
-def run_one(build, path, machine, timeout):
+def run_one(build, out_dir, path, machine, timeout):
     name = machine["name"]
-    run_dir = os.path.join(build, "fault-inject", name)
-    trace = os.path.join(build, "fault-inject", f"{name}.trace")
+    run_dir = os.path.join(out_dir, name)
+    trace = os.path.join(out_dir, f"{name}.trace")
     args = [os.path.join(ROOT, "scripts", "run.sh"), "--no-build", "--quiet", "--timeout", str(timeout),
             "--scenario", path, "--aw-bits", machine["aw"], "--smp", machine["cpus"], "--memory", machine["memory"],
             "--edus", machine["edus"], "--dma-mask", machine["dma_mask"], "--run-dir", run_dir, "--",
@@ -138,6 +156,10 @@ def main():
     ap.add_argument("-j", type=int, default=2, help="QEMU runs at a time (default 2)")
     ap.add_argument("--timeout", type=int, default=120, help="bound on each run, seconds (default 120)")
     ap.add_argument("--build", default=os.environ.get("IOMMU_BUILD_DIR", os.path.join(ROOT, "build")))
+    ap.add_argument("--out", help="where the runs, junit.xml and results.json go (default BUILD/fault-inject)")
+    ap.add_argument("--status-in-report", action="store_true",
+                    help="exit 0 once every scenario has run and the reports are written, whatever the "
+                         "results (for a harness that judges each scenario from results.json)")
     a = ap.parse_args()
     files = a.scenarios or sorted(os.path.join(ROOT, "tests", "scenarios", f)
                                   for f in os.listdir(os.path.join(ROOT, "tests", "scenarios")) if f.endswith(".txt"))
@@ -146,11 +168,21 @@ def main():
     if machines is None:
         print("fault-inject: a scenario is malformed; nothing was run", file=sys.stderr)
         return 2
-    out_dir = os.path.join(a.build, "fault-inject")
+    names = {}
+    for f in files:
+        other = names.setdefault(machines[f]["name"], f)
+        if other != f:
+            print(f"{f}:1: scenario {machines[f]['name']} has the name of {other} (their logs would mix); "
+                  "nothing was run", file=sys.stderr)
+            return 2
+    out_dir = os.path.abspath(a.out or os.path.join(a.build, "fault-inject"))
     os.makedirs(out_dir, exist_ok=True)
+    for stale in ("junit.xml", "results.json"):
+        if os.path.exists(os.path.join(out_dir, stale)):
+            os.remove(os.path.join(out_dir, stale))
     start = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.j)) as pool:
-        results = list(pool.map(lambda f: run_one(a.build, f, machines[f], a.timeout), files))
+        results = list(pool.map(lambda f: run_one(a.build, out_dir, f, machines[f], a.timeout), files))
     wall = time.time() - start
     print(f"{'scenario':32} {'steps':>5} {'DMAs':>5} {'faults exp':>10} {'in trace':>8} {'reported':>8} {'time':>6}  result")
     for r in results:
@@ -168,7 +200,7 @@ def main():
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     print(f"fault-inject: JUnit XML {os.path.relpath(os.path.join(out_dir, 'junit.xml'), ROOT)}")
-    return 1 if failed else 0
+    return 0 if a.status_in_report or not failed else 1
 
 
 if __name__ == "__main__":

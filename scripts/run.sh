@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the project, boots BOOTX64.EFI under QEMU (q35, OVMF, intel-iommu, edu) and prints
-# the loader's report. Exits 0 only if the loader's RESULT line says PASS and QEMU powered
-# off by itself within the time bound.
+# the loader's report, then the payload's: by default the demonstration scenario
+# tests/scenarios/stale-translation.txt. Exits 0 only if the RESULT line says PASS and QEMU
+# powered off by itself within the time bound.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,11 +16,14 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|FILE
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
   --aw-bits N     IOMMU address width: 39 (3-level tables, QEMU's default) or 48 (adds 4-level)
   --smp N         logical CPUs (default 1); the hypervisor runs each as a guest
-  --payload P     what the firmware runs as the hypervisor's guest: selftest (default), shell
+  --scenario FILE what the firmware runs as the hypervisor's guest: a fault-injection
+                  scenario (docs/scenarios.md), with fault injection allowed (default:
+                  tests/scenarios/stale-translation.txt); its machine line sets --aw-bits,
+                  --smp, --memory, --edus and --dma-mask unless they are given;
+                  scripts/fault-inject.sh runs them by the set
+  --payload P     or instead: selftest (the guest's self-test of the hypervisor), shell
                   (the firmware's UEFI shell, which runs a command from startup.nsh and
                   powers off), or an EFI image from the host, copied to the boot disk
-  --scenario FILE run a fault-injection scenario (docs/scenarios.md) as the payload, with
-                  fault injection allowed; scripts/fault-inject.sh runs them by the set
   --edus N        edu devices (default 1, at most 2)
   --dma-mask M    edu's dma_mask (default 0xffffffffffffffff)
   --region-mib N  the hypervisor's reserved region, 4 to 1024 MiB (default 16)
@@ -34,7 +38,9 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|FILE
 USAGE
 }
 
-aw_bits=39 smp=1 payload=selftest scenario="" edus=1 dma_mask=0xffffffffffffffff region_mib="" iommu=1 memory=512 timeout_s=120 run_dir="" do_build=1 quiet=0
+# Empty: not given (a scenario's machine line or the default decides).
+aw_bits="" smp="" payload="" scenario="" edus="" dma_mask="" region_mib="" iommu=1 memory="" timeout_s=120 run_dir="" do_build=1 quiet=0
+demo_scenario=$root/tests/scenarios/stale-translation.txt
 qemu_extra=()
 while (($#)); do
   case $1 in
@@ -56,9 +62,8 @@ while (($#)); do
     *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-case $aw_bits in 39|48) ;; *) echo "run.sh: --aw-bits must be 39 or 48 (QEMU 7.2 accepts no other)" >&2; exit 2 ;; esac
-[[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ && $smp =~ ^[1-9][0-9]*$ ]] ||
-  { echo "run.sh: --memory, --timeout and --smp take whole numbers" >&2; exit 2; }
+[[ -n $payload ]] || { payload=faultinject; scenario=${scenario:-$demo_scenario}; }
+[[ $payload != faultinject ]] || [[ -f $scenario ]] || { echo "run.sh: --scenario $scenario: no such file" >&2; exit 2; }
 
 "$root/scripts/bootstrap.sh"
 
@@ -75,11 +80,23 @@ fi
 efi=$build/BOOTX64.EFI
 selftest=$build/SELFTEST.EFI
 shim=$build/DDISHIM.EFI
+if [[ $payload == faultinject ]]; then
+  # A malformed scenario stops here, with FILE:LINE; a good one names its machine.
+  [[ -x $build/scenario-check ]] || { echo "run.sh: $build/scenario-check is missing; run without --no-build" >&2; exit 1; }
+  machine_line=$("$build/scenario-check" "$scenario") || exit 2
+  [[ $machine_line =~ machine\ aw-bits=([0-9]+)\ cpus=([0-9]+)\ memory=([0-9]+)\ edus=([0-9]+)\ dma_mask=(0x[0-9a-f]+) ]] ||
+    { echo "run.sh: scenario-check said: $machine_line" >&2; exit 2; }
+  aw_bits=${aw_bits:-${BASH_REMATCH[1]}} smp=${smp:-${BASH_REMATCH[2]}} memory=${memory:-${BASH_REMATCH[3]}}
+  edus=${edus:-${BASH_REMATCH[4]}} dma_mask=${dma_mask:-${BASH_REMATCH[5]}}
+fi
+aw_bits=${aw_bits:-39} smp=${smp:-1} memory=${memory:-512} edus=${edus:-1} dma_mask=${dma_mask:-0xffffffffffffffff}
+case $aw_bits in 39|48) ;; *) echo "run.sh: --aw-bits must be 39 or 48 (QEMU 7.2 accepts no other)" >&2; exit 2 ;; esac
+[[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ && $smp =~ ^[1-9][0-9]*$ ]] ||
+  { echo "run.sh: --memory, --timeout and --smp take whole numbers" >&2; exit 2; }
 [[ $edus =~ ^[12]$ ]] || { echo "run.sh: --edus is 1 or 2" >&2; exit 2; }
 [[ $dma_mask =~ ^0x[0-9a-fA-F]+$ ]] || { echo "run.sh: --dma-mask is a hex number" >&2; exit 2; }
 case $payload in
-  selftest|shell) ;;
-  faultinject) [[ -f $scenario ]] || { echo "run.sh: --scenario $scenario: no such file" >&2; exit 2; } ;;
+  selftest|shell|faultinject) ;;
   *) [[ -f $payload ]] || { echo "run.sh: --payload $payload: no such file" >&2; exit 2; } ;;
 esac
 faultinj=$build/FAULTINJ.EFI

@@ -19,9 +19,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-MACHINES = {"aw39": ["--aw-bits", "39"], "aw48": ["--aw-bits", "48"],
-            "aw39-smp2": ["--aw-bits", "39", "--smp", "2"], "aw48-smp2": ["--aw-bits", "48", "--smp", "2"],
-            "aw39-shell": ["--aw-bits", "39", "--payload", "shell"], "no-iommu": ["--no-iommu"]}
+SELFTEST = ["--payload", "selftest"]
+MACHINES = {"aw39": ["--aw-bits", "39", *SELFTEST], "aw48": ["--aw-bits", "48", *SELFTEST],
+            "aw39-smp2": ["--aw-bits", "39", "--smp", "2", *SELFTEST],
+            "aw48-smp2": ["--aw-bits", "48", "--smp", "2", *SELFTEST],
+            "aw39-shell": ["--aw-bits", "39", "--payload", "shell"], "no-iommu": ["--no-iommu", *SELFTEST]}
 TRACE_EVENTS = ["vtd_dmar_enable", "vtd_dmar_fault"]
 
 

@@ -159,6 +159,7 @@ static void test_invalidation_timeout_is_owed(void **state)
     assert_int_equal(h.unit.stats.timeouts, 2);
     domain_destroy(&d);
     assert_no_misuse();
+    teardown(NULL);
 
     struct vtd_model_config cfg = vtd_model_config_qemu(39);
     cfg.ecap &= ~0x2ull; /* register-based invalidation: nothing to inject into */

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The fault-injection runner's cross-check (scripts/fault_inject.py) on made-up serial logs
+and QEMU traces: it must fold QEMU's per-access fault records into one fault per DMA, and
+catch every way the guest's claims and QEMU's trace can disagree."""
+import importlib.util
+import os
+import sys
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+spec = importlib.util.spec_from_file_location("fault_inject", os.path.join(ROOT, "scripts", "fault_inject.py"))
+fi = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fi)
+
+
+def trace_of(*dmas):
+    """QEMU's records for faulting DMAs (sid, reason, write, address, length): one per 4 bytes."""
+    return "".join(f"vtd_dmar_fault sid 0x{sid:x} fault {reason} addr 0x{address + k:x} write {int(write)}\n"
+                   for sid, reason, write, address, length in dmas for k in range(0, length, 4))
+
+
+def dma(line, address, expect, write=True, reason=None, sid=0x18):
+    why = f" reason {reason}" if reason is not None else ""
+    return (f"dma {line}: sid 0x{sid:04x} {'write' if write else 'read'} 0x{address:x} len 64 expect {expect}"
+            f"{why}: PASS, 0 report(s)\n")
+
+
+class CrossCheck(unittest.TestCase):
+    def test_folds_each_dma_into_one_fault(self):
+        t = trace_of((0x18, 5, True, 0x1000, 64), (0x18, 5, True, 0x1000, 64), (0x20, 6, False, 0x2000, 8))
+        self.assertEqual(fi.trace_faults(t), [(0x18, 5, True, 0x1000), (0x18, 5, True, 0x1000), (0x20, 6, False, 0x2000)])
+
+    def test_agreeing_run(self):
+        serial = dma(7, 0x1000, "ok") + dma(9, 0x1000, "fault", reason=5) + dma(11, 0x1000, "fault", reason=5)
+        problems, seen = fi.cross_check(serial, trace_of((0x18, 5, True, 0x1000, 64), (0x18, 5, True, 0x1000, 64)))
+        self.assertEqual(problems, [])
+        self.assertEqual(seen, 2)
+
+    def test_fault_missing_from_trace(self):
+        problems, _ = fi.cross_check(dma(9, 0x1000, "fault", reason=5), "")
+        self.assertEqual(len(problems), 1)
+        self.assertIn("line 9: no vtd_dmar_fault", problems[0])
+
+    def test_wrong_reason(self):
+        problems, _ = fi.cross_check(dma(9, 0x1000, "fault", reason=6), trace_of((0x18, 5, True, 0x1000, 64)))
+        self.assertEqual(problems, ["line 9: QEMU traced reason 5, the scenario says 6"])
+
+    def test_ok_dma_that_faulted(self):
+        problems, _ = fi.cross_check(dma(7, 0x1000, "ok"), trace_of((0x18, 5, True, 0x1000, 64)))
+        self.assertEqual(problems, ["line 7: expected to succeed, but QEMU traced a fault with reason 5"])
+
+    def test_ok_dma_before_a_fault_at_the_same_address(self):
+        # Two faults in the trace, two DMAs meant to fault: the ok DMA before them had none.
+        serial = dma(7, 0x1000, "ok") + dma(9, 0x1000, "fault") + dma(10, 0x1000, "fault")
+        problems, _ = fi.cross_check(serial, trace_of((0x18, 5, True, 0x1000, 64), (0x18, 5, True, 0x1000, 64)))
+        self.assertEqual(problems, [])
+        # Three faults for two such DMAs: the ok one faulted too.
+        trace = trace_of(*[(0x18, 5, True, 0x1000, 64)] * 3)
+        problems, _ = fi.cross_check(serial, trace)
+        self.assertEqual(problems, ["line 7: expected to succeed, but QEMU traced a fault with reason 5"])
+
+    def test_other_device_or_direction_is_not_a_match(self):
+        problems, _ = fi.cross_check(dma(9, 0x1000, "fault"), trace_of((0x20, 5, True, 0x1000, 64)))
+        self.assertEqual(len(problems), 2)  # not found, and the other device's fault left over
+        problems, _ = fi.cross_check(dma(9, 0x1000, "fault", write=False), trace_of((0x18, 5, True, 0x1000, 64)))
+        self.assertEqual(len(problems), 2)
+
+    def test_leftover_fault(self):
+        problems, _ = fi.cross_check(dma(7, 0x3000, "ok"), trace_of((0x18, 6, False, 0x9000, 16)))
+        self.assertEqual(problems, ["QEMU traced a fault no DMA accounts for: sid 0x0018 read 0x9000 reason 6"])
+
+    def test_burst_faults_in_either_order(self):
+        serial = dma(12, 0xc000, "fault", sid=0x18) + dma(12, 0xc000, "fault", sid=0x20) + dma(14, 0xd000, "fault")
+        trace = trace_of((0x20, 5, True, 0xc000, 64), (0x18, 5, True, 0xc000, 64), (0x18, 5, True, 0xd000, 64))
+        self.assertEqual(fi.cross_check(serial, trace), ([], 3))
+        # but a step's faults do not come from a later step
+        serial = dma(12, 0xc000, "fault") + dma(14, 0xd000, "fault")
+        trace = trace_of((0x18, 5, True, 0xd000, 64), (0x18, 5, True, 0xc000, 64))
+        problems, _ = fi.cross_check(serial, trace)
+        self.assertEqual(len(problems), 2)
+        self.assertIn("line 12: no vtd_dmar_fault", problems[0])
+        self.assertIn("no DMA accounts for: sid 0x0018 write 0xc000", problems[1])
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
