@@ -14,6 +14,7 @@
 #include "ddi/hypercall.h"
 #include "ddi_protocol.h"
 #include "edu.h"
+#include "guest.h"
 #include "mp_services.h"
 #include "report.h"
 #include "scenario.h"
@@ -89,48 +90,6 @@ static struct {
     uint32_t known;
 } device_buffer[2];
 
-static uint64_t vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
-{
-    __asm__ volatile("vmmcall" : "+a"(rax) : "c"(rcx), "d"(rdx) : "memory");
-    return rax;
-}
-
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return (uint64_t)hi << 32 | lo;
-}
-
-/* ---- edu from the guest ---- */
-
-static uint32_t mmio_read32(void *ctx, uint64_t pa)
-{
-    (void)ctx;
-    return *(volatile uint32_t *)(uintptr_t)pa;
-}
-
-static void mmio_write32(void *ctx, uint64_t pa, uint32_t v)
-{
-    (void)ctx;
-    *(volatile uint32_t *)(uintptr_t)pa = v;
-}
-
-static void mmio_write64(void *ctx, uint64_t pa, uint64_t v)
-{
-    (void)ctx;
-    *(volatile uint64_t *)(uintptr_t)pa = v;
-}
-
-static uint64_t now_ns(void *ctx)
-{
-    (void)ctx;
-    return rdtsc() / F.tsc_per_ms * 1000000;
-}
-
-static const struct platform guest = {.mmio_read32 = mmio_read32, .mmio_write32 = mmio_write32,
-                                      .mmio_write64 = mmio_write64, .now_ns = now_ns};
-
 /* ---- objects ---- */
 
 static struct object *find(const char *name)
@@ -204,11 +163,6 @@ static VOID NTAPI on_state_change(PIOMMU_INTERFACE_STATE_CHANGE change, PVOID co
     F.last_available = change->AvailableDomainTypes;
 }
 
-static bool hypervisor_books(struct hc_stats_block *b)
-{
-    *b = (struct hc_stats_block){0};
-    return vmmcall(hc_rax(HC_STATS), (uint64_t)(uintptr_t)b, sizeof *b) == 0;
-}
 
 static ULONG permissions(const char *p)
 {
@@ -392,7 +346,7 @@ static void step_dma(const struct scenario_step *s)
     static struct transfer t;
     transfer_prepare(&t, s, find(s->arg[0]), words_equal(s->arg[1], "write"));
     unsigned reports = F.reports;
-    t.done = edu_dma(&guest, t.e->bar, t.addr, (uint32_t)t.len, t.write);
+    t.done = edu_dma(&guest_platform, t.e->bar, t.addr, (uint32_t)t.len, t.write);
     collect_reports(reports, t.expect_fault);
     transfer_finish(&t, reports);
     const char *want_address = scenario_option(s, "address");
@@ -414,9 +368,9 @@ static void step_burst(const struct scenario_step *s)
         transfer_prepare(&t[i], s, find(s->arg[1 + i]), write);
     unsigned reports = F.reports;
     for (unsigned i = 0; i < n; i++)
-        t[i].started = edu_dma_start(&guest, t[i].e->bar, t[i].addr, (uint32_t)t[i].len, write);
+        t[i].started = edu_dma_start(&guest_platform, t[i].e->bar, t[i].addr, (uint32_t)t[i].len, write);
     for (unsigned i = 0; i < n; i++)
-        t[i].done = t[i].started && edu_dma_wait(&guest, t[i].e->bar);
+        t[i].done = t[i].started && edu_dma_wait(&guest_platform, t[i].e->bar);
     collect_reports(reports, t[0].expect_fault);
     for (unsigned i = 0; i < n; i++)
         transfer_finish(&t[i], reports);
@@ -444,7 +398,7 @@ static void parallel_share(unsigned n)
 {
     IOMMU_MAP_PHYSICAL_ADDRESS m = range(W.buffer_pa + n * 4096ull, 1);
     IOMMU_DMA_LOGICAL_ADDRESS at = W.iova + n * 4096ull, placed = 0;
-    W.cpu[n].first_tsc = rdtsc();
+    W.cpu[n].first_tsc = guest_rdtsc();
     for (unsigned r = 0; r < W.rounds; r++) {
         NTSTATUS st = W.v2->MapLogicalRangeEx(W.domain, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &at, NULL, NULL,
                                               &placed);
@@ -454,7 +408,7 @@ static void parallel_share(unsigned n)
             W.cpu[n].first_failure = (uint32_t)st;
         W.cpu[n].rounds_done++;
     }
-    W.cpu[n].last_tsc = rdtsc();
+    W.cpu[n].last_tsc = guest_rdtsc();
 }
 
 static VOID EFIAPI parallel_ap(VOID *argument)
@@ -640,7 +594,7 @@ static void run_step(const struct scenario_step *s)
     }
     case STEP_GUARD: {
         struct hc_inject_block i = {.kind = HC_INJECT_DMA_GUARD, .value = words_equal(s->arg[0], "on")};
-        uint64_t r = vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
+        uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
         checkf(&F.c, r == 0, "step %u guard %s: 0x%lx", s->line, s->arg[0], r);
         F.p->poll(); /* the state changes it causes */
         return;
@@ -655,7 +609,7 @@ static void run_step(const struct scenario_step *s)
         bool pool = words_equal(s->arg[0], "pool-fail");
         struct hc_inject_block i = {.kind = pool ? HC_INJECT_POOL_FAIL : HC_INJECT_INVALIDATION_TIMEOUT,
                                     .value = pool ? scenario_number(s, "at", 1) : 1};
-        uint64_t r = vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
+        uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
         checkf(&F.c, r == 0, "step %u inject %s: status 0x%lx", s->line, s->arg[0], r);
         return;
     }
@@ -695,7 +649,7 @@ static void run_step(const struct scenario_step *s)
     }
     case STEP_EXPECT_TABLES: {
         struct hc_stats_block b;
-        bool ok = hypervisor_books(&b);
+        bool ok = guest_books(&b);
         uint64_t want = scenario_number(s, "pages", 0);
         checkf(&F.c, ok && b.table_pages == want, "step %u expect-tables: the DDI domains hold %u table pages, want %lu",
                s->line, b.table_pages, want);
@@ -710,9 +664,9 @@ static void run_step(const struct scenario_step *s)
         uint64_t r;
         if (words_equal(s->arg[0], "garbage")) {
             uint64_t junk[8] = {0xdeadbeef, ~0ull, 7, 0, 0x5a5a5a5a5a5a5a5aull, 1, 2, 3};
-            r = vmmcall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
+            r = guest_vmmcall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
         } else if (words_equal(s->arg[0], "bad-address")) {
-            r = vmmcall(hc_rax(HC_VERSION), F.o->region_base, sizeof(struct hc_version_block));
+            r = guest_vmmcall(hc_rax(HC_VERSION), F.o->region_base, sizeof(struct hc_version_block));
         } else {
             r = (uint32_t)v2->DeleteDomain((PIOMMU_DMA_DOMAIN)(uintptr_t)0xd0d0000000770001ull);
         }
@@ -745,7 +699,7 @@ static void run_step(const struct scenario_step *s)
         /* Faults the unit could not record: counted by the hypervisor, never silent. Unless
          * the scenario says otherwise, there must be none. */
         struct hc_stats_block b;
-        bool books = hypervisor_books(&b);
+        bool books = guest_books(&b);
         uint64_t lost = books ? b.fault_overflows - F.overflows_at_last_check : 0, want_lost = scenario_number(s, "lost", 0);
         checkf(&F.c, books && lost == want_lost,
                "step %u expect-reports: the unit lost faults %lu time(s) (its single fault record was full), want %lu",
@@ -776,9 +730,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     InitializeLib(image, systab);
     sink_printf(out, "--- fault injection (guest) ---\n");
-    uint64_t t0 = rdtsc();
-    uefi_call_wrapper(BS->Stall, 1, 10000);
-    F.tsc_per_ms = (rdtsc() - t0) / 10 + 1;
+    F.tsc_per_ms = guest_clock_calibrate();
     EFI_LOADED_IMAGE *loaded = NULL;
     uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
     F.o = loaded ? loaded->LoadOptions : NULL;
@@ -798,7 +750,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
                        "guest: DDI protocol");
     unsigned before = F.c.failed;
     struct hc_stats_block books;
-    if (ready && hypervisor_books(&books))
+    if (ready && guest_books(&books))
         F.overflows_at_last_check = books.fault_overflows;
     if (ready) {
         sink_printf(out, "scenario %s: %s\n", sc.name, sc.description);

@@ -13,6 +13,7 @@
 
 #include "ddi/hypercall.h"
 #include "ddi_protocol.h"
+#include "guest.h"
 #include "iommu/acpi.h"
 #include "mp_services.h"
 #include "report.h"
@@ -28,15 +29,7 @@ static unsigned hypercalls;
 static uint64_t vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
     hypercalls++;
-    __asm__ volatile("vmmcall" : "+a"(rax) : "c"(rcx), "d"(rdx) : "memory");
-    return rax;
-}
-
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return (uint64_t)hi << 32 | lo;
+    return guest_vmmcall(rax, rcx, rdx);
 }
 
 static __attribute__((noinline)) uint64_t plain_call(uint64_t rax, uint64_t rcx, uint64_t rdx)
@@ -64,13 +57,13 @@ static void check_hypercalls(struct checks *c)
     checkf(c, st == 0 && v.abi_version == HC_ABI_VERSION, "guest: hypercall HC_VERSION: status 0x%lx, ABI %u", st,
            v.abi_version);
     enum { ROUNDS = 1000 };
-    uint64_t t0 = rdtsc();
+    uint64_t t0 = guest_rdtsc();
     for (unsigned i = 0; i < ROUNDS; i++)
         vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
-    uint64_t t1 = rdtsc();
+    uint64_t t1 = guest_rdtsc();
     for (unsigned i = 0; i < ROUNDS; i++)
         plain_call(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
-    uint64_t t2 = rdtsc();
+    uint64_t t2 = guest_rdtsc();
     sink_printf(out, "hv: null hypercall round trip %lu TSC cycles, plain call %lu (mean of %u)\n",
                 (t1 - t0) / ROUNDS, (t2 - t1) / ROUNDS, ROUNDS);
 }

@@ -5,47 +5,11 @@
 
 #include "ddi_protocol.h"
 #include "edu.h"
+#include "guest.h"
 #include "report.h"
 #include "selftest.h"
 
 #define XFER 256u
-
-static uint64_t tsc_per_ms;
-
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return (uint64_t)hi << 32 | lo;
-}
-
-/* Device registers from the guest: identity-mapped MMIO, and the TSC for time. */
-static uint32_t mmio_read32(void *ctx, uint64_t pa)
-{
-    (void)ctx;
-    return *(volatile uint32_t *)(uintptr_t)pa;
-}
-
-static void mmio_write32(void *ctx, uint64_t pa, uint32_t v)
-{
-    (void)ctx;
-    *(volatile uint32_t *)(uintptr_t)pa = v;
-}
-
-static void mmio_write64(void *ctx, uint64_t pa, uint64_t v)
-{
-    (void)ctx;
-    *(volatile uint64_t *)(uintptr_t)pa = v;
-}
-
-static uint64_t now_ns(void *ctx)
-{
-    (void)ctx;
-    return rdtsc() / tsc_per_ms * 1000000; /* millisecond steps: plenty for a 2 s bound */
-}
-
-static const struct platform guest = {.mmio_read32 = mmio_read32, .mmio_write32 = mmio_write32,
-                                      .mmio_write64 = mmio_write64, .now_ns = now_ns};
 
 static void fill(uint8_t *p, uint8_t seed)
 {
@@ -118,9 +82,7 @@ static IOMMU_MAP_PHYSICAL_ADDRESS contiguous(uint64_t pa, uint64_t bytes)
 
 void selftest_ddi(const struct selftest_options *o, struct checks *c)
 {
-    uint64_t t0 = rdtsc();
-    uefi_call_wrapper(BS->Stall, 1, 10000);
-    tsc_per_ms = (rdtsc() - t0) / 10 + 1;
+    guest_clock_calibrate();
 
     EFI_GUID guid = IOMMU_HV_DDI_PROTOCOL_GUID;
     struct iommu_hv_ddi_protocol *p = NULL;
@@ -176,8 +138,8 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
         st = v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &md, NULL, NULL, NULL, &iova_dst);
     fill(src, 0x21);
     fill(dst, 0xe0);
-    bool ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu[0].bar, iova_src, XFER, false) &&
-              edu_dma(&guest, o->edu[0].bar, iova_dst, XFER, true);
+    bool ok = NT_SUCCESS(st) && edu_dma(&guest_platform, o->edu[0].bar, iova_src, XFER, false) &&
+              edu_dma(&guest_platform, o->edu[0].bar, iova_dst, XFER, true);
     checkf(c, ok && filled_with(dst, 0x21) && fault.calls == 0,
            "guest: edu DMA through the DDI: read at IOVA 0x%lx, written at IOVA 0x%lx, arrived", iova_src, iova_dst);
 
@@ -199,7 +161,7 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
     uint8_t *last = big ? big + ((255 * 37) % 256) * 4096 : NULL; /* where the 256th logical page lands */
     if (last)
         fill(last, 0x00);
-    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu[0].bar, iova_big + 255 * 4096, XFER, true);
+    ok = NT_SUCCESS(st) && edu_dma(&guest_platform, o->edu[0].bar, iova_big + 255 * 4096, XFER, true);
     sink_printf(out, "selftest: a 256-page map through the DDI took %lu hypercall(s)\n", map_calls);
     checkf(c, ok && map_calls == 1 && filled_with(last, 0x21), "guest: 256-page frame-list map in %lu hypercall, "
                                                                 "DMA to its last page arrived",
@@ -211,7 +173,7 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
     st = v2->UnmapLogicalRange(d, iova_dst, 1);
     fill(dst, 0x77);
     unsigned before = fault.calls;
-    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu[0].bar, iova_dst, XFER, true) && wait_for_fault(p, before);
+    ok = NT_SUCCESS(st) && edu_dma(&guest_platform, o->edu[0].bar, iova_dst, XFER, true) && wait_for_fault(p, before);
     checkf(c, ok && filled_with(dst, 0x77) && fault.context == &fault &&
                   fault.last.Type == FaultInformationX64 && (uint64_t)(uintptr_t)fault.last.X64.FaultAddress == iova_dst &&
                   fault.last.X64.Type == TranslationFault && fault.last.X64.IommuBaseAddress == o->iommu_base[0],
@@ -225,7 +187,7 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
     checkf(c, st == STATUS_ACCESS_DENIED && iova_h == 0, "guest: mapping the hypervisor's region refused: 0x%x",
            (unsigned)st);
     before = fault.calls;
-    ok = edu_dma(&guest, o->edu[0].bar, o->region_base, XFER, true) && wait_for_fault(p, before);
+    ok = edu_dma(&guest_platform, o->edu[0].bar, o->region_base, XFER, true) && wait_for_fault(p, before);
     checkf(c, ok, "guest: edu DMA to the region's address from the translated domain faults");
 
     /* Back in the default domain: RAM reachable, the hypervisor's region not. */
@@ -233,10 +195,10 @@ void selftest_ddi(const struct selftest_options *o, struct checks *c)
     st = v2->DetachDeviceEx(dev);
     fill(src, 0x44);
     fill(dst, 0x55);
-    ok = NT_SUCCESS(st) && edu_dma(&guest, o->edu[0].bar, src_pa, XFER, false) &&
-         edu_dma(&guest, o->edu[0].bar, dst_pa, XFER, true);
+    ok = NT_SUCCESS(st) && edu_dma(&guest_platform, o->edu[0].bar, src_pa, XFER, false) &&
+         edu_dma(&guest_platform, o->edu[0].bar, dst_pa, XFER, true);
     checkf(c, ok && filled_with(dst, 0x44), "guest: detached, edu reaches RAM one to one through the default domain");
-    ok = edu_dma(&guest, o->edu[0].bar, o->region_base, XFER, true);
+    ok = edu_dma(&guest_platform, o->edu[0].bar, o->region_base, XFER, true);
     checkf(c, ok && fault.calls == before + 1,
            "guest: edu DMA into the hypervisor's region from the default domain: dropped, no report (no domain)");
 

@@ -8,12 +8,12 @@
 
 #include "ddi/shim.h"
 #include "ddi_protocol.h"
+#include "guest.h"
 
 static uint64_t vmmcall(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
     (void)ctx;
-    __asm__ volatile("vmmcall" : "+a"(rax) : "c"(rcx), "d"(rdx) : "memory");
-    return rax;
+    return guest_vmmcall(rax, rcx, rdx);
 }
 
 static uint64_t gpa_of(void *ctx, const void *p)
