@@ -247,35 +247,30 @@ static void resolve_target(struct transfer *t)
     bool is_buffer = true;
     for (unsigned i = 0; i < sizeof buffer_prefix - 1; i++)
         is_buffer = is_buffer && at[i] == buffer_prefix[i];
-    uint8_t *named = NULL;
+    const char *name = is_buffer ? at + sizeof buffer_prefix - 1 : at;
+    char base[SCENARIO_WORD];
+    unsigned i = 0;
+    for (; name[i] && name[i] != '+'; i++)
+        base[i] = name[i];
+    base[i] = 0;
+    uint64_t offset = 0;
+    if (name[i] == '+')
+        scenario_parse_number(name + i + 1, &offset);
+    const struct object *o = find(base), *named = NULL;
     if (words_equal(at, "region")) {
         t->addr = F.o->region_base;
     } else if (is_buffer) {
-        const struct object *b = find(at + sizeof buffer_prefix - 1);
-        t->addr = b->buffer.pa;
-        named = b->buffer.va;
+        t->addr = o->buffer.pa + offset;
+        named = o;
+    } else if (o && o->kind == OBJ_MAPPING) {
+        t->addr = o->mapping.iova + offset;
+        named = &F.obj[o->mapping.buffer];
     } else {
-        char base[SCENARIO_WORD];
-        unsigned i = 0;
-        for (; at[i] && at[i] != '+'; i++)
-            base[i] = at[i];
-        base[i] = 0;
-        const struct object *m = find(base);
-        if (m && m->kind == OBJ_MAPPING) {
-            uint64_t offset = 0;
-            if (at[i] == '+')
-                scenario_parse_number(at + i + 1, &offset);
-            t->addr = m->mapping.iova + offset;
-            const struct object *b = &F.obj[m->mapping.buffer];
-            if (offset + t->len <= b->buffer.pages * 4096ull)
-                named = b->buffer.va + offset;
-        } else {
-            scenario_parse_number(at, &t->addr);
-        }
+        scenario_parse_number(at, &t->addr);
     }
     t->target = buffer_behind(t->dev, t->addr, t->len);
-    if (!t->target)
-        t->target = named;
+    if (!t->target && named && offset + t->len <= named->buffer.pages * 4096ull)
+        t->target = named->buffer.va + offset;
 }
 
 static void transfer_prepare(struct transfer *t, const struct scenario_step *s, const struct object *dev, bool write)

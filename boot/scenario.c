@@ -300,16 +300,20 @@ static const char *check_option(enum step_kind kind, const char *key, const char
     if (same(key, "at") && (kind == STEP_DMA || kind == STEP_BURST)) {
         if (same(value, "region"))
             return NULL;
-        if (value[0] == 'b' && value[1] == 'u' && value[2] == 'f' && value[3] == 'f' && value[4] == 'e' &&
-            value[5] == 'r' && value[6] == ':')
-            return lookup(names, value + 7) == NS_BUFFER ? NULL : "at=buffer:NAME names a buffer declared before";
+        bool is_buffer = value[0] == 'b' && value[1] == 'u' && value[2] == 'f' && value[3] == 'f' &&
+                         value[4] == 'e' && value[5] == 'r' && value[6] == ':';
+        const char *name = is_buffer ? value + 7 : value;
         char base[SCENARIO_WORD];
         unsigned i = 0;
-        for (; value[i] && value[i] != '+'; i++)
-            base[i] = value[i];
+        for (; name[i] && name[i] != '+'; i++)
+            base[i] = name[i];
         base[i] = 0;
+        if (name[i] == '+' && !parse_number(name + i + 1, &n))
+            return "at=NAME+OFFSET takes a number after +";
+        if (is_buffer)
+            return lookup(names, base) == NS_BUFFER ? NULL : "at=buffer:NAME names a buffer declared before";
         if (lookup(names, base) == NS_IOVA)
-            return !value[i] || parse_number(value + i + 1, &n) ? NULL : "at=NAME+OFFSET takes a number after +";
+            return NULL;
         return parse_number(value, &n) ? NULL
                                        : "at is an IOVA, a mapping's name (+offset), buffer:NAME or region";
     }

@@ -28,7 +28,7 @@ static void test_a_whole_scenario(void **state)
                        "dma e write at=m+0x100 len=256 expect=ok\n"
                        "unmap d iova=m pages=4\n"
                        "dma e write at=m len=16 expect=fault reason=5 address=0x0\n"
-                       "dma e read at=buffer:b len=16 expect=fault\n"
+                       "dma e read at=buffer:b+0x800 len=16 expect=fault\n"
                        "dma e read at=region len=16 expect=fault\n"
                        "reserve t d pages=2 status=success\n"
                        "map-reserved t b offset=0x1000 perm=r pages=1\n"
@@ -100,6 +100,9 @@ static void test_errors_name_the_line(void **state)
         {"scenario a\ndomain d translate\nbuffer b pages=x\n", "3: the value is a number"},
         {"scenario a\ndomain d translate\nbuffer b pages=1 colour=red\n", "3: an option this step does not take"},
         {"scenario a\ndevice e edu0\ndma e write at=nowhere len=4 expect=ok\n", "3: at is an IOVA"},
+        {"scenario a\ndevice e edu0\ndma e write at=buffer:e len=4 expect=ok\n", "3: at=buffer:NAME names a buffer"},
+        {"scenario a\nbuffer b pages=1\ndevice e edu0\ndma e write at=buffer:b+x len=4 expect=ok\n",
+         "4: at=NAME+OFFSET takes a number"},
         {"scenario a\ndevice e edu0\ndma e write at=0x1000 len=4096 expect=ok\n", "3: len is 1 to 4095"},
         {"scenario a\ndevice e edu0\ndma e fly at=0x1000 len=4 expect=ok\n", "3: a DMA is a read or a write"},
         {"scenario a\ndevice e edu0\ndma e read at=0x1000 len=4 expect=maybe\n", "3: expect is ok or fault"},
