@@ -69,7 +69,7 @@ static struct {
     unsigned callbacks, callbacks_at_last_check;
     ULONG last_available; /* AvailableDomainTypes of the latest state change */
     uint32_t overflows_at_last_check;
-    uint64_t tsc_per_ms;
+    uint64_t tsc_per_us;
     struct checks c;
 } F;
 
@@ -242,31 +242,20 @@ struct transfer {
  * they were, in another domain too). */
 static void resolve_target(struct transfer *t)
 {
-    const char *at = scenario_option(t->s, "at");
-    static const char buffer_prefix[] = "buffer:";
-    bool is_buffer = true;
-    for (unsigned i = 0; i < sizeof buffer_prefix - 1; i++)
-        is_buffer = is_buffer && at[i] == buffer_prefix[i];
-    const char *name = is_buffer ? at + sizeof buffer_prefix - 1 : at;
-    char base[SCENARIO_WORD];
-    unsigned i = 0;
-    for (; name[i] && name[i] != '+'; i++)
-        base[i] = name[i];
-    base[i] = 0;
-    uint64_t offset = 0;
-    if (name[i] == '+')
-        scenario_parse_number(name + i + 1, &offset);
-    const struct object *o = find(base), *named = NULL;
-    if (words_equal(at, "region")) {
+    struct scenario_target at;
+    scenario_parse_target(scenario_option(t->s, "at"), &at); /* the parser checked it */
+    const struct object *o = find(at.name), *named = NULL;
+    uint64_t offset = at.kind == TARGET_ADDRESS ? 0 : at.value;
+    if (at.kind == TARGET_REGION) {
         t->addr = F.o->region_base;
-    } else if (is_buffer) {
+    } else if (at.kind == TARGET_BUFFER) {
         t->addr = o->buffer.pa + offset;
         named = o;
-    } else if (o && o->kind == OBJ_MAPPING) {
+    } else if (at.kind == TARGET_MAPPING) {
         t->addr = o->mapping.iova + offset;
         named = &F.obj[o->mapping.buffer];
     } else {
-        scenario_parse_number(at, &t->addr);
+        t->addr = at.value;
     }
     t->target = buffer_behind(t->dev, t->addr, t->len);
     if (!t->target && named && offset + t->len <= named->buffer.pages * 4096ull)
@@ -393,7 +382,7 @@ static void parallel_share(unsigned n)
 {
     IOMMU_MAP_PHYSICAL_ADDRESS m = range(W.buffer_pa + n * 4096ull, 1);
     IOMMU_DMA_LOGICAL_ADDRESS at = W.iova + n * 4096ull, placed = 0;
-    W.cpu[n].first_tsc = guest_rdtsc();
+    W.cpu[n].first_tsc = tsc_read();
     for (unsigned r = 0; r < W.rounds; r++) {
         NTSTATUS st = W.v2->MapLogicalRangeEx(W.domain, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &at, NULL, NULL,
                                               &placed);
@@ -403,7 +392,7 @@ static void parallel_share(unsigned n)
             W.cpu[n].first_failure = (uint32_t)st;
         W.cpu[n].rounds_done++;
     }
-    W.cpu[n].last_tsc = guest_rdtsc();
+    W.cpu[n].last_tsc = tsc_read();
 }
 
 static VOID EFIAPI parallel_ap(VOID *argument)
@@ -451,7 +440,7 @@ static void step_parallel_map(const struct scenario_step *s, struct object *doma
     }
     checkf(&F.c, started && all_back && all_done && latest_start < earliest_end,
            "step %u parallel-map: the %u CPUs' calls overlapped in time (%lu ms together)", s->line, cpus,
-           earliest_end > latest_start ? (earliest_end - latest_start) / F.tsc_per_ms : 0);
+           earliest_end > latest_start ? (earliest_end - latest_start) / F.tsc_per_us / 1000 : 0);
 }
 
 static void run_step(const struct scenario_step *s)
@@ -628,14 +617,8 @@ static void run_step(const struct scenario_step *s)
                s->line, got, want);
         const char *available = scenario_option(s, "available");
         if (available) {
-            ULONG mask = 0;
-            for (const char *p = available; !words_equal(available, "none") && *p;) {
-                const char *e = p;
-                while (*e && *e != ',')
-                    e++;
-                mask |= scenario_domain_type_bit(p, (size_t)(e - p));
-                p = *e ? e + 1 : e;
-            }
+            uint32_t mask = 0;
+            scenario_available_types(available, &mask); /* the parser checked the names */
             checkf(&F.c, got && F.last_available == mask,
                    "step %u expect-callbacks: the last change says available 0x%x, want 0x%x (%s)", s->line,
                    F.last_available, mask, available);
@@ -677,17 +660,13 @@ static void run_step(const struct scenario_step *s)
                got, want);
         const char *types = scenario_option(s, "types");
         if (types) {
-            unsigned i = 0;
-            bool same = true;
-            for (const char *p = types; *p; i++) {
-                const char *e = p;
-                while (*e && *e != ',')
-                    e++;
-                same = same && i < got && i < sizeof F.types / sizeof F.types[0] &&
-                       (int)F.types[i] == scenario_fault_type(p, (size_t)(e - p));
-                p = *e ? e + 1 : e;
-            }
-            checkf(&F.c, same && i == got, "step %u expect-reports: the reports' types are %s%s%s%s (want %s)",
+            int want[sizeof F.types / sizeof F.types[0]];
+            unsigned wanted = 0;
+            scenario_fault_types(types, want, sizeof want / sizeof want[0], &wanted);
+            bool same = wanted == got;
+            for (unsigned i = 0; same && i < got && i < sizeof want / sizeof want[0]; i++)
+                same = (int)F.types[i] == want[i];
+            checkf(&F.c, same, "step %u expect-reports: the reports' types are %s%s%s%s (want %s)",
                    s->line, got ? "" : "none", got > 0 ? scenario_fault_type_name((int)F.types[0]) : "",
                    got > 1 ? "," : "", got > 1 ? scenario_fault_type_name((int)F.types[1]) : "", types);
         }
@@ -725,7 +704,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     InitializeLib(image, systab);
     sink_printf(out, "--- fault injection (guest) ---\n");
-    F.tsc_per_ms = guest_clock_calibrate();
+    F.tsc_per_us = guest_clock_calibrate();
     EFI_LOADED_IMAGE *loaded = NULL;
     uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
     F.o = loaded ? loaded->LoadOptions : NULL;

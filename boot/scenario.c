@@ -94,7 +94,7 @@ static bool same_n(const char *a, size_t len, const char *b)
     return i == len && !b[i];
 }
 
-int scenario_fault_type(const char *name, size_t len)
+static int fault_type(const char *name, size_t len)
 {
     for (unsigned i = 0; i < sizeof fault_types / sizeof fault_types[0]; i++)
         if (same_n(name, len, fault_types[i]))
@@ -107,7 +107,7 @@ const char *scenario_fault_type_name(int type)
     return type >= 0 && (unsigned)type < sizeof fault_types / sizeof fault_types[0] ? fault_types[type] : "?";
 }
 
-uint32_t scenario_domain_type_bit(const char *name, size_t len)
+static uint32_t domain_type_bit(const char *name, size_t len)
 {
     for (unsigned i = 0; i < sizeof available_types / sizeof available_types[0]; i++)
         if (same_n(name, len, available_types[i]))
@@ -115,29 +115,48 @@ uint32_t scenario_domain_type_bit(const char *name, size_t len)
     return 0;
 }
 
-/* Whether every item of a comma-separated list passes valid. */
-static bool list_of(const char *value, bool (*valid)(const char *item, size_t len))
+/* The next item of a comma-separated list at *cursor, and its length; NULL at the end. An
+ * empty item (",," or a trailing comma) is returned as one of length 0. */
+static const char *next_item(const char **cursor, size_t *len)
 {
-    for (const char *p = value;;) {
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        if (e == p || !valid(p, (size_t)(e - p)))
+    const char *item = *cursor;
+    if (!item)
+        return NULL;
+    const char *e = item;
+    while (*e && *e != ',')
+        e++;
+    *len = (size_t)(e - item);
+    *cursor = *e ? e + 1 : NULL;
+    return item;
+}
+
+bool scenario_fault_types(const char *list, int *types, unsigned max, unsigned *count)
+{
+    size_t len;
+    *count = 0;
+    for (const char *cursor = list, *item; (item = next_item(&cursor, &len)) != NULL; (*count)++) {
+        int t = fault_type(item, len);
+        if (t < 0)
             return false;
-        if (!*e)
-            return true;
-        p = e + 1;
+        if (*count < max)
+            types[*count] = t;
     }
+    return true;
 }
 
-static bool is_fault_type(const char *item, size_t len)
+bool scenario_available_types(const char *list, uint32_t *mask)
 {
-    return scenario_fault_type(item, len) >= 0;
-}
-
-static bool is_available_type(const char *item, size_t len)
-{
-    return scenario_domain_type_bit(item, len) != 0;
+    size_t len;
+    *mask = 0;
+    if (same_n(list, 4, "none") && !list[4])
+        return true;
+    for (const char *cursor = list, *item; (item = next_item(&cursor, &len)) != NULL;) {
+        uint32_t bit = domain_type_bit(item, len);
+        if (!bit)
+            return false;
+        *mask |= bit;
+    }
+    return true;
 }
 
 static bool same(const char *a, const char *b)
@@ -227,6 +246,32 @@ uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_
     return v && parse_number(v, &n) ? n : fallback;
 }
 
+bool scenario_parse_target(const char *text, struct scenario_target *t)
+{
+    *t = (struct scenario_target){.kind = TARGET_MAPPING};
+    if (same(text, "region")) {
+        t->kind = TARGET_REGION;
+        return true;
+    }
+    if (parse_number(text, &t->value)) {
+        t->kind = TARGET_ADDRESS;
+        return true;
+    }
+    static const char buffer_prefix[] = "buffer:";
+    unsigned p = 0;
+    while (p < sizeof buffer_prefix - 1 && text[p] == buffer_prefix[p])
+        p++;
+    if (p == sizeof buffer_prefix - 1) {
+        t->kind = TARGET_BUFFER;
+        text += p;
+    }
+    unsigned i = 0;
+    for (; text[i] && text[i] != '+' && i + 1 < SCENARIO_WORD; i++)
+        t->name[i] = text[i];
+    t->name[i] = 0;
+    return text[i] != '+' || parse_number(text + i + 1, &t->value);
+}
+
 /* ---- the parser ---- */
 
 struct names {
@@ -282,13 +327,14 @@ static const char *check_option(enum step_kind kind, const char *key, const char
         return same(value, "ok") || same(value, "fault") ? NULL : "expect is ok or fault";
     if (same(key, "as"))
         return lookup(names, value) == NS_NONE ? NULL : "as names a new mapping";
+    uint32_t mask;
+    unsigned count;
     if (same(key, "types"))
-        return list_of(value, is_fault_type) ? NULL
+        return scenario_fault_types(value, NULL, 0, &count) ? NULL
                    : "types is a list of fault types as drivers get them: translation, permission, address-size, "
                      "external, unsupported, tlb-conflict, access-flag";
     if (same(key, "available"))
-        return same(value, "none") || list_of(value, is_available_type)
-                   ? NULL
+        return scenario_available_types(value, &mask) ? NULL
                    : "available is none or a list of translate, passthrough, unmanaged, translate-s1";
     if (same(key, "align"))
         return parse_number(value, &n) && n >= 4096 && n <= 0x40000000 && !(n & (n - 1)) ? NULL
@@ -298,24 +344,15 @@ static const char *check_option(enum step_kind kind, const char *key, const char
     if (same(key, "iova") && kind == STEP_UNMAP && lookup(names, value) == NS_IOVA)
         return NULL;
     if (same(key, "at") && (kind == STEP_DMA || kind == STEP_BURST)) {
-        if (same(value, "region"))
-            return NULL;
-        bool is_buffer = value[0] == 'b' && value[1] == 'u' && value[2] == 'f' && value[3] == 'f' &&
-                         value[4] == 'e' && value[5] == 'r' && value[6] == ':';
-        const char *name = is_buffer ? value + 7 : value;
-        char base[SCENARIO_WORD];
-        unsigned i = 0;
-        for (; name[i] && name[i] != '+'; i++)
-            base[i] = name[i];
-        base[i] = 0;
-        if (name[i] == '+' && !parse_number(name + i + 1, &n))
+        struct scenario_target t;
+        if (!scenario_parse_target(value, &t))
             return "at=NAME+OFFSET takes a number after +";
-        if (is_buffer)
-            return lookup(names, base) == NS_BUFFER ? NULL : "at=buffer:NAME names a buffer declared before";
-        if (lookup(names, base) == NS_IOVA)
-            return NULL;
-        return parse_number(value, &n) ? NULL
-                                       : "at is an IOVA, a mapping's name (+offset), buffer:NAME or region";
+        if (t.kind == TARGET_BUFFER)
+            return lookup(names, t.name) == NS_BUFFER ? NULL : "at=buffer:NAME names a buffer declared before";
+        if (t.kind == TARGET_MAPPING)
+            return lookup(names, t.name) == NS_IOVA ? NULL
+                                                     : "at is an IOVA, a mapping's name (+offset), buffer:NAME or region";
+        return NULL;
     }
     return parse_number(value, &n) ? NULL : "the value is a number (decimal or 0x hex)";
 }

@@ -86,18 +86,30 @@ uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_
 /* A number as scenarios write it (decimal or 0x hex). */
 bool scenario_parse_number(const char *text, uint64_t *value);
 
+/* What a DMA step's at= names: a number, "region", a mapping's name or "buffer:NAME", the
+ * last two with an optional "+OFFSET" (value). False when the offset is not a number. */
+enum scenario_target_kind { TARGET_ADDRESS, TARGET_REGION, TARGET_MAPPING, TARGET_BUFFER };
+struct scenario_target {
+    enum scenario_target_kind kind;
+    char name[SCENARIO_WORD];
+    uint64_t value; /* the address, or the offset from the named object */
+};
+bool scenario_parse_target(const char *text, struct scenario_target *t);
+
 /* A status as scenarios write it (a name from docs/scenarios.md, or a number). */
 bool scenario_status(const char *text, uint32_t *value);
 
-/* The FAULT_INFORMATION type a report carries, by its scenario name (translation,
- * permission, address-size, ...); -1 for a name that is none. */
-int scenario_fault_type(const char *name, size_t len);
+/* expect-reports' types= list: the FAULT_INFORMATION type of each name (translation,
+ * permission, address-size, ...), the first max of them into types; count is how many the
+ * list has. False for a name that is no type, or an empty one. */
+bool scenario_fault_types(const char *list, int *types, unsigned max, unsigned *count);
 /* And the other way: the name of a type, "?" for a number that is none. */
 const char *scenario_fault_type_name(int type);
 
-/* The domain type bit (1 << IOMMU_DMA_DOMAIN_TYPE) of a name in expect-callbacks' available=
- * list (translate, passthrough, unmanaged, translate-s1); 0 for a name that is none. */
-uint32_t scenario_domain_type_bit(const char *name, size_t len);
+/* expect-callbacks' available= list as domain type bits (1 << IOMMU_DMA_DOMAIN_TYPE):
+ * translate, passthrough, unmanaged, translate-s1, or "none". False for a name that is none
+ * of them. */
+bool scenario_available_types(const char *list, uint32_t *mask);
 
 /* The verb of a step kind, as written. */
 const char *scenario_verb(enum step_kind kind);

@@ -57,13 +57,13 @@ static void check_hypercalls(struct checks *c)
     checkf(c, st == 0 && v.abi_version == HC_ABI_VERSION, "guest: hypercall HC_VERSION: status 0x%lx, ABI %u", st,
            v.abi_version);
     enum { ROUNDS = 1000 };
-    uint64_t t0 = guest_rdtsc();
+    uint64_t t0 = tsc_read();
     for (unsigned i = 0; i < ROUNDS; i++)
         vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
-    uint64_t t1 = guest_rdtsc();
+    uint64_t t1 = tsc_read();
     for (unsigned i = 0; i < ROUNDS; i++)
         plain_call(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
-    uint64_t t2 = guest_rdtsc();
+    uint64_t t2 = tsc_read();
     sink_printf(out, "hv: null hypercall round trip %lu TSC cycles, plain call %lu (mean of %u)\n",
                 (t1 - t0) / ROUNDS, (t2 - t1) / ROUNDS, ROUNDS);
 }

@@ -2,34 +2,11 @@
 
 #include <efilib.h>
 
+#include "identity_mmio.h"
 #include "serial.h"
+#include "tsc.h"
 
 #define PAGE_SIZE 4096u
-#define TSC_CALIBRATION_US 10000u
-
-static uint32_t mmio_read32(void *ctx, uint64_t pa)
-{
-    (void)ctx;
-    return *(volatile uint32_t *)(uintptr_t)pa;
-}
-
-static uint64_t mmio_read64(void *ctx, uint64_t pa)
-{
-    (void)ctx;
-    return *(volatile uint64_t *)(uintptr_t)pa;
-}
-
-static void mmio_write32(void *ctx, uint64_t pa, uint32_t v)
-{
-    (void)ctx;
-    *(volatile uint32_t *)(uintptr_t)pa = v;
-}
-
-static void mmio_write64(void *ctx, uint64_t pa, uint64_t v)
-{
-    (void)ctx;
-    *(volatile uint64_t *)(uintptr_t)pa = v;
-}
 
 /* Firmware tables are trusted to lie in memory only after checking: a corrupt XSDT entry
  * must give an error, not a page fault. A range is mappable when descriptors of the
@@ -86,17 +63,10 @@ static void flush_cache(void *ctx, const void *va, size_t len)
     __asm__ volatile("mfence" : : : "memory");
 }
 
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return (uint64_t)hi << 32 | lo;
-}
-
 static uint64_t now_ns(void *ctx)
 {
     struct uefi_platform *up = ctx;
-    return rdtsc() * 1000 / up->tsc_per_us;
+    return tsc_read() * 1000 / up->tsc_per_us;
 }
 
 static void log_line(void *ctx, const char *line)
@@ -109,10 +79,10 @@ bool uefi_platform_init(struct uefi_platform *up)
 {
     up->ops = (struct platform){
         .ctx = up,
-        .mmio_read32 = mmio_read32,
-        .mmio_read64 = mmio_read64,
-        .mmio_write32 = mmio_write32,
-        .mmio_write64 = mmio_write64,
+        .mmio_read32 = identity_mmio_read32,
+        .mmio_read64 = identity_mmio_read64,
+        .mmio_write32 = identity_mmio_write32,
+        .mmio_write64 = identity_mmio_write64,
         .map_phys = map_phys,
         .alloc_pages = alloc_pages,
         .free_pages = free_pages,
@@ -124,9 +94,6 @@ bool uefi_platform_init(struct uefi_platform *up)
     up->memory_map = LibMemoryMap(&up->memory_map_entries, &key, &up->descriptor_size,
                                   &up->descriptor_version);
     /* Boot services are still up, so the firmware's Stall is the reference clock. */
-    uint64_t t0 = rdtsc();
-    uefi_call_wrapper(BS->Stall, 1, TSC_CALIBRATION_US);
-    uint64_t ticks = rdtsc() - t0;
-    up->tsc_per_us = ticks / TSC_CALIBRATION_US ? ticks / TSC_CALIBRATION_US : 1;
+    up->tsc_per_us = tsc_ticks_per_us();
     return up->memory_map != NULL;
 }

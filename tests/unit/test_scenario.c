@@ -72,13 +72,36 @@ static void test_a_whole_scenario(void **state)
     assert_int_equal(scenario_number(dma, "len", 0), 16);
     assert_int_equal(scenario_number(dma, "missing", 77), 77);
     assert_string_equal(scenario_verb(STEP_EXPECT_REPORTS), "expect-reports");
-    assert_int_equal(scenario_fault_type("translation,x", 11), 6);
-    assert_int_equal(scenario_fault_type("address-size", 12), 1);
-    assert_int_equal(scenario_fault_type("translatio", 10), -1);
+    int types[2] = {-1, -1};
+    unsigned count = 0;
+    assert_true(scenario_fault_types("translation,address-size,translation", types, 2, &count));
+    assert_int_equal(count, 3);
+    assert_int_equal(types[0], 6);
+    assert_int_equal(types[1], 1);
+    assert_false(scenario_fault_types("translatio", types, 2, &count));
+    assert_false(scenario_fault_types("translation,", types, 2, &count));
+    struct scenario_target at;
+    assert_true(scenario_parse_target("buffer:b+0x800", &at));
+    assert_int_equal(at.kind, TARGET_BUFFER);
+    assert_string_equal(at.name, "b");
+    assert_int_equal(at.value, 0x800);
+    assert_true(scenario_parse_target("m", &at));
+    assert_int_equal(at.kind, TARGET_MAPPING);
+    assert_int_equal(at.value, 0);
+    assert_true(scenario_parse_target("0x8000000000", &at));
+    assert_int_equal(at.kind, TARGET_ADDRESS);
+    assert_int_equal(at.value, 0x8000000000ull);
+    assert_true(scenario_parse_target("region", &at));
+    assert_int_equal(at.kind, TARGET_REGION);
+    assert_false(scenario_parse_target("m+zz", &at));
     assert_string_equal(scenario_fault_type_name(6), "translation");
     assert_string_equal(scenario_fault_type_name(7), "?");
-    assert_int_equal(scenario_domain_type_bit("passthrough", 11), 2);
-    assert_int_equal(scenario_domain_type_bit("none", 4), 0);
+    uint32_t mask = 99;
+    assert_true(scenario_available_types("translate,passthrough", &mask));
+    assert_int_equal(mask, 3);
+    assert_true(scenario_available_types("none", &mask));
+    assert_int_equal(mask, 0);
+    assert_false(scenario_available_types("none,translate", &mask));
 }
 
 static void test_errors_name_the_line(void **state)
