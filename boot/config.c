@@ -66,6 +66,8 @@ static bool parse_line(struct loader_config *cfg, const char *b, const char *e, 
             cfg->payload = PAYLOAD_SHELL;
         else if (equals(vb, ve, "faultinject"))
             cfg->payload = PAYLOAD_FAULTINJECT;
+        else if (equals(vb, ve, "hostile"))
+            cfg->payload = PAYLOAD_HOSTILE;
         else if (*vb == '\\' && (size_t)(ve - vb) < CONFIG_PATH_MAX) {
             cfg->payload = PAYLOAD_PATH;
             size_t n = (size_t)(ve - vb);
@@ -73,7 +75,7 @@ static bool parse_line(struct loader_config *cfg, const char *b, const char *e, 
                 cfg->payload_path[i] = vb[i];
             cfg->payload_path[n] = 0;
         } else {
-            *why = "payload is selftest, shell, faultinject, or a path on the boot disk starting with \\ (at most "
+            *why = "payload is selftest, shell, faultinject, hostile, or a path on the boot disk starting with \\ (at most "
                    "127 characters)";
             return false;
         }

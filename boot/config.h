@@ -3,6 +3,7 @@
  *   # comments and blank lines are ignored
  *   payload = selftest      # selftest (default), shell (the firmware's UEFI shell),
  *                           # faultinject (runs \EFI\BOOT\SCENARIO.TXT, docs/scenarios.md),
+ *                           # hostile (HOSTILE.EFI, the attacker of docs/security.md),
  *                           # or the path of an EFI image on the boot disk, e.g. \EFI\BOOT\APP.EFI
  *   fault_injection = off   # on: the guest may make the hypervisor fail (HC_INJECT), for tests
  *   region_mib = 16         # the hypervisor's reserved region: 4 to 1024 MiB (default 16)
@@ -20,7 +21,7 @@
 
 #define CONFIG_PATH_MAX 128
 
-enum payload_kind { PAYLOAD_SELFTEST, PAYLOAD_SHELL, PAYLOAD_PATH, PAYLOAD_FAULTINJECT };
+enum payload_kind { PAYLOAD_SELFTEST, PAYLOAD_SHELL, PAYLOAD_PATH, PAYLOAD_FAULTINJECT, PAYLOAD_HOSTILE };
 
 struct loader_config {
     enum payload_kind payload;

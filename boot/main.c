@@ -246,6 +246,8 @@ static EFI_HANDLE load_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded,
         return load_shell(image, c);
     if (cfg->payload == PAYLOAD_FAULTINJECT)
         return load_image(image, loaded, L"\\EFI\\BOOT\\FAULTINJ.EFI", "payload FAULTINJ.EFI", c);
+    if (cfg->payload == PAYLOAD_HOSTILE)
+        return load_image(image, loaded, L"\\EFI\\BOOT\\HOSTILE.EFI", "payload HOSTILE.EFI", c);
     if (cfg->payload == PAYLOAD_PATH) {
         CHAR16 path[CONFIG_PATH_MAX];
         unsigned i = 0;
@@ -292,7 +294,7 @@ static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded
 {
     EFI_HANDLE payload = load_payload(image, loaded, cfg, c);
     if (!payload ||
-        ((cfg->payload == PAYLOAD_SELFTEST || cfg->payload == PAYLOAD_FAULTINJECT) &&
+        ((cfg->payload == PAYLOAD_SELFTEST || cfg->payload == PAYLOAD_FAULTINJECT || cfg->payload == PAYLOAD_HOSTILE) &&
          !give_selftest_options(payload, r, inv, options, c)))
         return 0;
     /* The trampoline, in a page of its own the firmware gives out as code. */
@@ -467,6 +469,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
                     cfg.payload == PAYLOAD_SHELL         ? "shell"
                     : cfg.payload == PAYLOAD_PATH        ? cfg.payload_path
                     : cfg.payload == PAYLOAD_FAULTINJECT ? "faultinject"
+                    : cfg.payload == PAYLOAD_HOSTILE     ? "hostile"
                                                          : "selftest",
                     cfg.region_mib);
         /* The region, with room for this image at its start; then on in the copy there. */

@@ -23,6 +23,9 @@ struct selftest_options {
         uint8_t bus, device, function;
         uint8_t reserved[3];
     } edu[2];
+    uint64_t canary_pa;                   /* the region's audited page: the secret's 8 bytes at
+                                           * its start, then the canary (docs/security.md) */
+    uint64_t pm_base;                     /* the chipset's ACPI PM I/O base (PM1a_EVT_BLK) */
 };
 
 #endif

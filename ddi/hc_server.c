@@ -61,6 +61,8 @@ union any_block {
     struct hc_poll_block poll;
     struct hc_stats_block stats;
     struct hc_inject_block inject;
+    struct hc_audit_block audit;
+    struct hc_guest_exit_block guest_exit;
 };
 
 static struct server {
@@ -654,6 +656,9 @@ static const struct {
     [HC_POLL] = {sizeof(struct hc_poll_block), call_poll},
     [HC_STATS] = {sizeof(struct hc_stats_block), call_stats},
     [HC_INJECT] = {sizeof(struct hc_inject_block), call_inject},
+    /* the hypervisor's own calls: checked and copied here, served by cfg.host_call */
+    [HC_AUDIT] = {sizeof(struct hc_audit_block), NULL},
+    [HC_GUEST_EXIT] = {sizeof(struct hc_guest_exit_block), NULL},
 };
 
 /* ---- entry points ---- */
@@ -684,7 +689,7 @@ uint64_t hc_dispatch(uint64_t rax, uint64_t rcx, uint64_t rdx)
         st = STATUS_NOT_SUPPORTED;
     else if (rax >> 16 != HC_ABI_VERSION)
         st = STATUS_REVISION_MISMATCH;
-    else if (call >= HC_CALLS)
+    else if (call >= HC_CALLS || (!calls[call].handler && !S.cfg.host_call))
         st = STATUS_INVALID_SYSTEM_SERVICE;
     else if (rdx != calls[call].size)
         st = STATUS_INFO_LENGTH_MISMATCH;
@@ -693,7 +698,7 @@ uint64_t hc_dispatch(uint64_t rax, uint64_t rcx, uint64_t rdx)
     else
         st = STATUS_SUCCESS;
     if (st == STATUS_SUCCESS) {
-        st = calls[call].handler(&S.block);
+        st = calls[call].handler ? calls[call].handler(&S.block) : S.cfg.host_call(S.cfg.ctx, (uint32_t)call, &S.block);
         S.cfg.write(S.cfg.ctx, rcx, &S.block, rdx); /* checked when it was read */
     } else
         S.stats.refused_before_routine++;

@@ -96,11 +96,12 @@ case $aw_bits in 39|48) ;; *) echo "run.sh: --aw-bits must be 39 or 48 (QEMU 7.2
 [[ $edus =~ ^[12]$ ]] || { echo "run.sh: --edus is 1 or 2" >&2; exit 2; }
 [[ $dma_mask =~ ^0x[0-9a-fA-F]+$ ]] || { echo "run.sh: --dma-mask is a hex number" >&2; exit 2; }
 case $payload in
-  selftest|shell|faultinject) ;;
+  selftest|shell|faultinject|hostile) ;;
   *) [[ -f $payload ]] || { echo "run.sh: --payload $payload: no such file" >&2; exit 2; } ;;
 esac
 faultinj=$build/FAULTINJ.EFI
-for f in "$efi" "$selftest" "$shim" "$faultinj"; do
+hostile=$build/HOSTILE.EFI
+for f in "$efi" "$selftest" "$shim" "$faultinj" "$hostile"; do
   [[ -f $f ]] || { echo "run.sh: $f is missing; run without --no-build" >&2; exit 1; }
 done
 
@@ -121,6 +122,9 @@ case $payload in
     cp "$faultinj" "$run_dir/esp/EFI/BOOT/FAULTINJ.EFI"
     cp "$scenario" "$run_dir/esp/EFI/BOOT/SCENARIO.TXT"
     config+="payload = faultinject"$'\n'"fault_injection = on"$'\n' ;;
+  hostile)
+    cp "$hostile" "$run_dir/esp/EFI/BOOT/HOSTILE.EFI"
+    config+="payload = hostile"$'\n' ;;
   shell)
     config+="payload = shell"$'\n'
     # The shell runs startup.nsh from the first file system, then the command powers off.
@@ -178,7 +182,7 @@ else
 fi
 label="aw-bits=$aw_bits"
 ((smp == 1)) || label+=" smp=$smp"
-[[ $payload == selftest || $payload == faultinject ]] || label+=" payload=$payload"
+[[ $payload == selftest || $payload == faultinject ]] || label+=" payload=${payload##*/}"
 [[ -z $scenario ]] || label+=" scenario=$(basename "$scenario")"
 ((iommu)) || label=no-iommu
 echo "run.sh: $verdict $label in ${elapsed} s${why:+: $why} (serial log: $serial_log)"

@@ -43,7 +43,7 @@ static void test_errors_change_nothing(void **state)
     } bad[] = {
         {"payload shell\n", "line 1: expected key = value"},
         {"\n\npayload =\n", "line 3: the value is empty"},
-        {"payload = linux\n", "line 1: payload is selftest, shell, faultinject, or a path"},
+        {"payload = linux\n", "line 1: payload is selftest, shell, faultinject, hostile, or a path"},
         {"region_mib = 3\n", "line 1: region_mib is 4 to 1024"},
         {"region_mib = 2048\n", "line 1: region_mib is 4 to 1024"},
         {"region_mib = 16k\n", "line 1: region_mib is a whole number"},

@@ -38,6 +38,10 @@ struct hc_server_config {
     const struct page_pool *pool; /* for HC_STATS; may be NULL */
     /* HC_INJECT acts on this pool; NULL (the default) refuses it with STATUS_ACCESS_DENIED. */
     struct page_pool *inject_pool;
+    /* The hypervisor's own calls (HC_AUDIT, HC_GUEST_EXIT): the server checks the version,
+     * the size and that the block is in guest RAM, copies it in, calls this with the copy
+     * and writes it back; NULL refuses them as unknown calls. */
+    NTSTATUS (*host_call)(void *ctx, uint32_t call, void *block);
 };
 
 /* Over a provider already set up (ddi_provider_init). */

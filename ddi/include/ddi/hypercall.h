@@ -73,6 +73,11 @@ enum hc_call {
     HC_STATS,
     /* failures on purpose, for fault-injection runs; refused unless the loader allows them */
     HC_INJECT,
+    /* the hypervisor itself, not the DDI (docs/security.md): served by the host, never by
+     * the DDI server, which refuses them as unknown calls */
+    HC_AUDIT,         /* the host checks its own integrity now and says so on its channel */
+    HC_GUEST_EXIT,    /* the payload has ended with a status: the hypervisor gives its
+                       * verdict and powers the machine off */
     HC_CALLS
 };
 
@@ -339,6 +344,29 @@ struct hc_inject_block {
     uint64_t value;
 };
 
+/* HC_AUDIT: the host checks, and prints on its own channel (the guest cannot write it):
+ * whether the region's secret was leaked (claimed_secret is what the guest read where the
+ * secret lives; 0 when it read nothing), the canary page beside it and the hypervisor's
+ * code are unchanged, every IOMMU unit still translates with the hypervisor's tables, and
+ * every CPU made an exit (is still a guest) since the previous audit. */
+#define HC_AUDIT_NAME_BYTES 24u
+struct hc_audit_block {
+    char name[HC_AUDIT_NAME_BYTES];  /* what the guest just tried: printed, [a-z0-9-] only */
+    uint64_t claimed_secret;
+    uint32_t intact;                 /* out: HC_AUDIT_* bits, all set when nothing broke */
+    uint32_t sequence;               /* out: this audit's number, from 1 */
+};
+#define HC_AUDIT_SECRET_KEPT (1u << 0)
+#define HC_AUDIT_CANARY (1u << 1)
+#define HC_AUDIT_CODE (1u << 2)
+#define HC_AUDIT_IOMMU (1u << 3)
+#define HC_AUDIT_CPUS (1u << 4)
+#define HC_AUDIT_ALL 0x1Fu
+
+struct hc_guest_exit_block {
+    uint64_t status;                 /* the payload's EFI_STATUS */
+};
+
 /* Every block is a whole number of 8-byte words and 8-byte aligned (the ABI requires the
  * alignment), so the sizes are the same for any compiler of either side. */
 _Static_assert(_Alignof(struct hc_version_block) == 8 && sizeof(struct hc_version_block) % 8 == 0, "hc_version_block");
@@ -367,6 +395,8 @@ _Static_assert(_Alignof(struct hc_map_reserved_block) == 8 && sizeof(struct hc_m
 _Static_assert(_Alignof(struct hc_unmap_reserved_block) == 8 && sizeof(struct hc_unmap_reserved_block) % 8 == 0, "hc_unmap_reserved_block");
 _Static_assert(_Alignof(struct hc_create_device_block) == 8 && sizeof(struct hc_create_device_block) % 8 == 0, "hc_create_device_block");
 _Static_assert(_Alignof(struct hc_poll_block) == 8 && sizeof(struct hc_poll_block) % 8 == 0, "hc_poll_block");
+_Static_assert(_Alignof(struct hc_audit_block) == 8 && sizeof(struct hc_audit_block) == 40, "hc_audit_block");
+_Static_assert(sizeof(struct hc_guest_exit_block) == 8, "hc_guest_exit_block");
 _Static_assert(sizeof(struct hc_device) == 16, "hc_device");
 _Static_assert(sizeof(struct hc_phys) == 32, "hc_phys");
 _Static_assert(sizeof(struct hc_report) == 56, "hc_report");
