@@ -2,8 +2,9 @@
  * the loader copies, with their data, into a page of the firmware's own (guest) memory, so
  * the guest never runs code in the loader image, which the nested page tables leave out.
  *
- * The boot CPU starts the payload image and, when it returns, shuts the machine down with
- * its status. Microsoft x64 calls: arguments in RCX, RDX, R8, R9, 32 bytes of shadow space.
+ * The boot CPU starts the payload image and, when it returns, hands its status to the
+ * hypervisor (HC_GUEST_EXIT), which gives the verdict and powers the machine off; should
+ * that call return, the firmware shuts the machine down with the status. Microsoft x64 calls: arguments in RCX, RDX, R8, R9, 32 bytes of shadow space.
  *
  * Each application processor makes one hypercall (HC_VERSION), counts it when it succeeds,
  * and returns to the firmware's AP loop, as the procedure the firmware ran on it would
@@ -19,6 +20,15 @@ guest_trampoline_start:
     xor %edx, %edx
     xor %r8d, %r8d
     call *tr_start_image(%rip)       /* StartImage(payload, NULL, NULL) */
+    mov %rax, tr_exit_block(%rip)
+    push %rax
+    push %rax                        /* (keeps the stack 16-byte aligned) */
+    lea tr_exit_block(%rip), %rcx
+    mov $8, %edx                     /* sizeof(struct hc_guest_exit_block) */
+    mov tr_exit_rax(%rip), %rax
+    vmmcall                          /* HC_GUEST_EXIT: does not return when served */
+    pop %rax
+    pop %rax
     mov %rax, %rdx
     mov $2, %ecx                     /* EfiResetShutdown */
     xor %r8d, %r8d
@@ -53,6 +63,10 @@ tr_ap_ok:
     .quad 0
 tr_ap_block:
     .quad 0, 0, 0
+tr_exit_rax:
+    .quad 0
+tr_exit_block:
+    .quad 0
 guest_trampoline_end:
 
     .section .note.GNU-stack, "", @progbits

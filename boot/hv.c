@@ -7,8 +7,11 @@
 
 #include "ddi/hc_server.h"
 #include "ddi/provider.h"
-#include "mp_services.h"
+#include "guest_walk.h"
+#include "hv_channel.h"
+#include "iommu/lock.h"
 #include "iommu/ranges.h"
+#include "mp_services.h"
 
 #define MAX_RANGES 512
 #define NPT_MIN_TOP (64ull << 30) /* covers q35's 32-bit and 64-bit PCI windows */
@@ -67,39 +70,60 @@ static void host_apic_write(void *ctx, uint32_t offset, uint32_t value)
     *(volatile uint32_t *)(uintptr_t)(the_hv->apic_base + offset) = value;
 }
 
-/* Guest-physical pages the host will read for the guest: not the hypervisor's own. */
-static bool guest_page_ok(uint64_t pa)
+static struct hc_server_config server_cfg; /* its ram[] is what the guest owns */
+
+/* Whether [pa, pa + len) is guest RAM: the only memory the host reads or writes for the
+ * guest (never the region, never a device's registers, never beyond RAM). */
+static bool guest_ram_contains(uint64_t pa, uint64_t len)
 {
-    return pa < the_hv->region_pa || pa >= the_hv->region_pa + the_hv->region_bytes;
+    for (unsigned i = 0; i < server_cfg.ram_count; i++) {
+        const struct hc_ram_range *r = &server_cfg.ram[i];
+        if (pa >= r->base && len <= r->size && pa - r->base <= r->size - len)
+            return true;
+    }
+    return false;
 }
 
-static bool host_fetch(void *ctx, const struct vmcb *vmcb, uint64_t linear, uint8_t *buf, unsigned len)
+/* Guest memory as the host reads it for the guest's page walks and instruction bytes:
+ * guest RAM only, through the host's own page tables, so a read can neither fault nor
+ * touch a device's registers or the region (docs/security.md). */
+static bool walk_read_entry(void *ctx, uint64_t pa, unsigned size, uint64_t *out)
 {
     (void)ctx;
-    for (unsigned i = 0; i < len; i++) {
-        uint64_t va = linear + i, pa = va;
-        if (vmcb->save.cr0 & (1u << 31)) { /* paging: the guest's 4-level tables */
-            uint64_t table = vmcb->save.cr3 & 0x000FFFFFFFFFF000ull, e = 0;
-            for (int level = 4; level >= 1; level--) {
-                uint64_t at = table + ((va >> (12 + 9 * (level - 1))) & 511) * 8;
-                if (!guest_page_ok(at))
-                    return false;
-                e = *(const volatile uint64_t *)(uintptr_t)at;
-                if (!(e & 1))
-                    return false;
-                if (level == 1 || (level <= 3 && (e & 0x80))) {
-                    uint64_t span = 1ull << (12 + 9 * (level - 1));
-                    pa = (e & 0x000FFFFFFFFFF000ull & ~(span - 1)) | (va & (span - 1));
-                    break;
-                }
-                table = e & 0x000FFFFFFFFFF000ull;
-            }
-        }
-        if (!guest_page_ok(pa))
-            return false;
-        buf[i] = *(const volatile uint8_t *)(uintptr_t)pa;
-    }
+    if (!guest_ram_contains(pa, size))
+        return false;
+    *out = size == 8 ? *(const volatile uint64_t *)(uintptr_t)pa : *(const volatile uint32_t *)(uintptr_t)pa;
     return true;
+}
+
+static bool walk_read_bytes(void *ctx, uint64_t pa, void *dst, unsigned len)
+{
+    (void)ctx;
+    if (!guest_ram_contains(pa, len))
+        return false;
+    for (unsigned i = 0; i < len; i++)
+        ((uint8_t *)dst)[i] = ((const volatile uint8_t *)(uintptr_t)pa)[i];
+    return true;
+}
+
+static const struct guest_mem_ops guest_memory = {NULL, walk_read_entry, walk_read_bytes};
+
+/* The guest's instruction bytes at linear, through its own paging mode (boot/guest_walk.h):
+ * as many of len as lie in guest RAM, stopping at the first page that does not. */
+static unsigned host_fetch(void *ctx, const struct vmcb *vmcb, uint64_t linear, uint8_t *buf, unsigned len)
+{
+    (void)ctx;
+    struct guest_paging p = {.cr0 = vmcb->save.cr0, .cr3 = vmcb->save.cr3, .cr4 = vmcb->save.cr4,
+                             .efer = vmcb->save.efer, .maxphyaddr = the_hv->phys_bits,
+                             .no_1g_pages = !the_hv->one_gib_pages};
+    unsigned first = (unsigned)(4096 - (linear & 4095));
+    if (first > len)
+        first = len;
+    if (!guest_read_linear(&p, &guest_memory, linear, buf, first, NULL))
+        return 0;
+    if (first < len && guest_read_linear(&p, &guest_memory, linear + first, buf + first, len - first, NULL))
+        return len;
+    return first;
 }
 
 /* An INIT or SIPI the guest sent: the target CPUs are guests, and a real INIT would take
@@ -143,30 +167,316 @@ static bool host_wait_for_sipi(void *ctx, struct hv_vcpu *v)
     return true;
 }
 
+/* ---- port I/O and PCI configuration done for the guest ---- */
+
+static uint32_t host_port_in(void *ctx, uint16_t port, unsigned size)
+{
+    (void)ctx;
+    uint32_t v;
+    if (size == 1) {
+        uint8_t b;
+        __asm__ volatile("inb %1, %0" : "=a"(b) : "Nd"(port));
+        v = b;
+    } else if (size == 2) {
+        uint16_t w;
+        __asm__ volatile("inw %1, %0" : "=a"(w) : "Nd"(port));
+        v = w;
+    } else {
+        __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+    }
+    return v;
+}
+
+static void host_port_out(void *ctx, uint16_t port, unsigned size, uint32_t value)
+{
+    (void)ctx;
+    if (size == 1)
+        __asm__ volatile("outb %0, %1" : : "a"((uint8_t)value), "Nd"(port));
+    else if (size == 2)
+        __asm__ volatile("outw %0, %1" : : "a"((uint16_t)value), "Nd"(port));
+    else
+        __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
+}
+
+/* The one real CONFIG_ADDRESS is shared by every CPU: each access is the pair, locked. */
+static struct iommu_lock pci_config_lock;
+
+static uint32_t host_pci_read(void *ctx, uint32_t address, unsigned byte, unsigned size)
+{
+    lock_acquire(&pci_config_lock);
+    host_port_out(ctx, 0xCF8, 4, address);
+    uint32_t v = host_port_in(ctx, (uint16_t)(0xCFC + byte), size);
+    lock_release(&pci_config_lock);
+    return v;
+}
+
+static void host_pci_write(void *ctx, uint32_t address, unsigned byte, unsigned size, uint32_t value)
+{
+    lock_acquire(&pci_config_lock);
+    host_port_out(ctx, 0xCF8, 4, address);
+    host_port_out(ctx, (uint16_t)(0xCFC + byte), size, value);
+    lock_release(&pci_config_lock);
+}
+
+/* The chipset's own functions: the host bridge (class 06 00) and the ISA/LPC bridge
+ * (06 01) on bus 0. Their registers past the standard header place ECAM (PCIEXBAR), SMRAM
+ * and TSEG, the legacy PAM windows, the ACPI PM and SMI control block (PMBASE) and the root
+ * complex register block: the guest may read them, not write them. */
+static bool chipset_function(uint8_t bus, uint8_t dev, uint8_t fn)
+{
+    const struct pci_inventory *inv = the_hv->pci;
+    for (uint32_t i = 0; inv && i < inv->count; i++) {
+        const struct pci_function *f = &inv->fn[i];
+        if (f->segment == 0 && f->bus == bus && f->dev == dev && f->fn == fn)
+            return bus == 0 && (f->class_code >> 8 == 0x0600 || f->class_code >> 8 == 0x0601);
+    }
+    return false;
+}
+
+static bool host_pci_write_allowed(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, unsigned reg, unsigned size)
+{
+    (void)ctx;
+    (void)size;
+    return !(chipset_function(bus, dev, fn) && reg >= 0x40);
+}
+
+static bool host_config_page(void *ctx, uint64_t gpa, uint8_t *bus, uint8_t *dev, uint8_t *fn)
+{
+    (void)ctx;
+    const struct pci_inventory *inv = the_hv->pci;
+    for (uint32_t i = 0; inv && i < inv->count; i++) {
+        const struct pci_function *f = &inv->fn[i];
+        if ((gpa & ~0xFFFull) == f->config_pa && chipset_function(f->bus, f->dev, f->fn)) {
+            *bus = f->bus, *dev = f->dev, *fn = f->fn;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void host_mmio_write(void *ctx, uint64_t pa, unsigned size, uint64_t value)
+{
+    (void)ctx;
+    if (size == 1)
+        *(volatile uint8_t *)(uintptr_t)pa = (uint8_t)value;
+    else if (size == 2)
+        *(volatile uint16_t *)(uintptr_t)pa = (uint16_t)value;
+    else
+        *(volatile uint32_t *)(uintptr_t)pa = (uint32_t)value;
+}
+
+/* ---- the audit and the verdict (docs/security.md) ---- */
+
+static uint64_t canary_word(unsigned i)
+{
+    return the_hv->secret ^ (0x9E3779B97F4A7C15ull * (i + 1));
+}
+
+static uint64_t code_hash(void)
+{
+    uint64_t h = 0xCBF29CE484222325ull; /* FNV-1a */
+    for (uint64_t i = 0; i < the_hv->code_bytes; i++)
+        h = (h ^ the_hv->code[i]) * 0x100000001B3ull;
+    return h;
+}
+
+static unsigned this_cpu(void)
+{
+    uint32_t r[4];
+    cpuid(1, 0, r);
+    for (unsigned i = 0; i < the_hv->cpus; i++)
+        if (the_hv->cpu[i].apic_id == r[1] >> 24)
+            return i;
+    return 0;
+}
+
+/* Checks everything the guest must not have reached and prints one line on the channel;
+ * returns the HC_AUDIT_* bits that hold. */
+static uint32_t audit(const char *name, uint64_t claimed_secret)
+{
+    struct hv *hv = the_hv;
+    uint32_t intact = 0;
+    if (claimed_secret != hv->secret)
+        intact |= HC_AUDIT_SECRET_KEPT;
+    unsigned changed = 0;
+    for (unsigned i = 1; i < PAGE_SIZE / 8; i++)
+        changed += hv->canary[i] != canary_word(i);
+    if (!changed && hv->canary[0] == hv->secret)
+        intact |= HC_AUDIT_CANARY;
+    if (code_hash() == hv->code_hash)
+        intact |= HC_AUDIT_CODE;
+    bool units = true;
+    uint32_t gsts = 0;
+    for (unsigned i = 0; i < hv->remap->units; i++)
+        units = vtd_unit_intact(&hv->remap->unit[i], &gsts) && units;
+    if (units)
+        intact |= HC_AUDIT_IOMMU;
+    /* A CPU still in guest mode keeps making exits (an idle AP every millisecond, from its
+     * HLT); one taken out of guest mode makes none. Each gets 100 ms to make its next. */
+    unsigned guests = 0, launched = 0, self = this_cpu();
+    uint64_t since[HV_MAX_CPUS];
+    for (unsigned i = 0; i < hv->cpus; i++)
+        since[i] = __atomic_load_n(&hv->cpu[i].vcpu.exits, __ATOMIC_RELAXED);
+    uint64_t start = hv->plat->now_ns(hv->plat->ctx);
+    for (unsigned i = 0; i < hv->cpus; i++) {
+        struct hv_cpu *cpu = &hv->cpu[i];
+        if (!cpu->launched)
+            continue;
+        launched++;
+        bool exited = i == self;
+        while (!exited && hv->plat->now_ns(hv->plat->ctx) - start < 100000000ull) {
+            /* One in the middle of an exit (waiting for this audit's lock, say) is a guest. */
+            exited = __atomic_load_n(&cpu->vcpu.exits, __ATOMIC_RELAXED) != since[i] ||
+                     __atomic_load_n(&cpu->in_exit, __ATOMIC_ACQUIRE);
+            __asm__ volatile("pause");
+        }
+        guests += exited;
+    }
+    if (guests == launched)
+        intact |= HC_AUDIT_CPUS;
+    hv->audits++;
+    hv->audits_failed += intact != HC_AUDIT_ALL;
+    sink_printf(out,
+                "hv: audit %u (%s) on cpu %u: secret %s, canary %s, code %s, iommu %s (vtd[0] GSTS 0x%x), %u of %u "
+                "cpus still guests: %s\n",
+                hv->audits, name, self, intact & HC_AUDIT_SECRET_KEPT ? "kept" : "LEAKED",
+                intact & HC_AUDIT_CANARY ? "intact" : "CHANGED", intact & HC_AUDIT_CODE ? "intact" : "CHANGED",
+                units ? "intact" : "CHANGED", gsts, guests, launched, intact == HC_AUDIT_ALL ? "PASS" : "FAIL");
+    return intact;
+}
+
+/* The machine's end, on the channel: a last audit, then the verdict, which counts the
+ * loader's checks, the payload's status (when it reported one) and every audit. */
+static void verdict(const char *how, bool payload_ok)
+{
+    struct hv *hv = the_hv;
+    audit("final", 0);
+    for (unsigned i = 0; i < hv->cpus; i++) {
+        const struct hv_vcpu *v = &hv->cpu[i].vcpu;
+        sink_printf(out,
+                    "hv: cpu %u: %lu exits: %lu hypercalls, %lu CPUID, %lu MSR, %lu I/O, %lu nested page faults "
+                    "(%lu APIC accesses), %lu refusals\n",
+                    i, v->exits, v->hypercalls, v->cpuids, v->msr_exits, v->io_exits, v->npf_count + v->apic_accesses,
+                    v->apic_accesses, v->refusals);
+    }
+    bool pass = !hv->loader_failed && payload_ok && !hv->audits_failed;
+    sink_printf(out, "hv: %s\n", how);
+    sink_printf(out, "RESULT: %s (%u loader checks, %u failed; payload %s; %u audits, %u failed)\n",
+                pass ? "PASS" : "FAIL", hv->loader_checks, hv->loader_failed, payload_ok ? "ok" : "FAILED",
+                hv->audits, hv->audits_failed);
+}
+
+static void host_machine_off(void *ctx, struct hv_vcpu *v, bool reset)
+{
+    (void)ctx;
+    (void)v;
+    verdict(reset ? "the guest reset the machine; the hypervisor does it" :
+                    "the guest powered the machine off; the hypervisor does it", true);
+    if (reset)
+        host_reset();
+    host_power_off();
+}
+
+/* HC_AUDIT and HC_GUEST_EXIT, with their blocks already copied in by the server. */
+static NTSTATUS host_call(void *ctx, uint32_t call, void *block)
+{
+    (void)ctx;
+    if (call == HC_AUDIT) {
+        struct hc_audit_block *b = block;
+        char name[HC_AUDIT_NAME_BYTES + 1];
+        unsigned n = 0;
+        for (; n < HC_AUDIT_NAME_BYTES && b->name[n]; n++) {
+            char ch = b->name[n];
+            bool plain = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+            name[n] = plain ? ch : '?'; /* the channel carries no character the guest chose */
+        }
+        name[n] = 0;
+        b->intact = audit(n ? name : "unnamed", b->claimed_secret);
+        b->sequence = the_hv->audits;
+        return STATUS_SUCCESS;
+    }
+    if (call == HC_GUEST_EXIT) {
+        const struct hc_guest_exit_block *b = block;
+        char how[96];
+        fmt_format(how, sizeof how, "the payload returned status 0x%lx; the hypervisor powers the machine off",
+                   b->status);
+        verdict(how, b->status == 0);
+        host_power_off();
+    }
+    return STATUS_INVALID_SYSTEM_SERVICE;
+}
+
 static struct hv_exit_ops host_ops = {.hypercall = host_hypercall, .cpuid = host_cpuid,
                                       .collect_faults = host_collect_faults, .apic_read = host_apic_read,
                                       .apic_write = host_apic_write, .fetch = host_fetch,
-                                      .init_sipi = host_init_sipi, .wait_for_sipi = host_wait_for_sipi};
+                                      .init_sipi = host_init_sipi, .wait_for_sipi = host_wait_for_sipi,
+                                      .port_in = host_port_in, .port_out = host_port_out,
+                                      .pci_read = host_pci_read, .pci_write = host_pci_write,
+                                      .pci_write_allowed = host_pci_write_allowed,
+                                      .config_page = host_config_page, .mmio_write = host_mmio_write,
+                                      .machine_off = host_machine_off};
+
+static const char *const refusal_names[] = {
+    [HV_REFUSED_MSR_READ] = "rdmsr", [HV_REFUSED_MSR_WRITE] = "wrmsr", [HV_REFUSED_PORT_IN] = "in from port",
+    [HV_REFUSED_PORT_OUT] = "out to port", [HV_REFUSED_STRING_IO] = "string I/O at port",
+    [HV_REFUSED_APIC_ICR] = "APIC ICR delivery mode", [HV_REFUSED_APIC_LVT] = "APIC LVT",
+    [HV_REFUSED_PCI_CONFIG] = "PCI configuration write", [HV_REFUSED_SLEEP] = "sleep state",
+};
+
+/* Every refusal is counted; each CPU prints the first of each kind, address and value (up
+ * to HV_REFUSALS_SHOWN different ones), then every 1000th, so that what a guest tried is on
+ * the channel without the guest being able to flood it. */
+static void log_refusal(struct hv_cpu *cpu)
+{
+    const struct hv_vcpu *v = &cpu->vcpu;
+    uint64_t key = ((uint64_t)v->refused << 56 ^ v->refused_what << 16 ^ v->refused_value) * 0x9E3779B97F4A7C15ull;
+    bool seen = false;
+    for (unsigned i = 0; i < cpu->refusals_shown && !seen; i++)
+        seen = cpu->refusal_shown[i] == key;
+    if (!seen && cpu->refusals_shown < HV_REFUSALS_SHOWN)
+        cpu->refusal_shown[cpu->refusals_shown++] = key;
+    else if (v->refusals % 1000)
+        return;
+    const char *what = (unsigned)v->refused < sizeof refusal_names / sizeof refusal_names[0] && refusal_names[v->refused]
+                           ? refusal_names[v->refused] : "access";
+    sink_printf(out, "hv: cpu %u: %s 0x%lx (value 0x%lx) refused (refusal %lu)\n", cpu->index, what, v->refused_what,
+                v->refused_value, v->refusals);
+}
+
+void hv_host_enter(struct hv_cpu *cpu)
+{
+    host_env_enter(&cpu->env);
+}
 
 int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs)
 {
-    uint64_t npf_before = cpu->vcpu.npf_count, sipis = cpu->vcpu.sipis;
+    uint64_t npf_before = cpu->vcpu.npf_count, sipis = cpu->vcpu.sipis, refusals = cpu->vcpu.refusals;
+    __atomic_store_n(&cpu->in_exit, true, __ATOMIC_RELEASE);
     enum hv_exit_result r = hv_handle_exit(cpu->vmcb, regs, &cpu->vcpu, &host_ops);
+    if (cpu->vcpu.refusals != refusals)
+        log_refusal(cpu);
     if (cpu->vcpu.npf_count != npf_before)
         sink_printf(out, "hv: cpu %u: guest access to 0x%lx (error code 0x%lx) at rip 0x%lx refused: #GP\n",
                     cpu->index, cpu->vcpu.npf_gpa, cpu->vcpu.npf_info, cpu->vcpu.npf_rip);
     if (cpu->vcpu.sipis != sipis)
         sink_printf(out, "hv: cpu %u: emulated INIT-SIPI, starts as a guest at %04x:0000\n", cpu->index,
                     cpu->vmcb->save.cs.selector);
-    if (r == HV_STOP)
-        sink_printf(out, "hv: cpu %u: guest stopped by exit 0x%lx at rip 0x%lx\n", cpu->index,
-                    cpu->vcpu.stop_code, cpu->vmcb->save.rip);
+    if (r == HV_STOP) {
+        /* A triple fault, an SMI or INIT in guest mode, anything not handled: no CPU may
+         * leave guest mode, so the machine ends here, with the verdict. */
+        char how[128];
+        fmt_format(how, sizeof how, "cpu %u: guest stopped by exit 0x%lx at rip 0x%lx: the machine stops", cpu->index,
+                   cpu->vcpu.stop_code, cpu->vmcb->save.rip);
+        verdict(how, false);
+        host_power_off();
+    }
+    __atomic_store_n(&cpu->in_exit, false, __ATOMIC_RELEASE);
     return r == HV_STOP;
 }
 
 /* ---- preparing ---- */
 
-static bool svm_supported(bool *one_gib)
+static bool svm_supported(bool *one_gib, uint8_t *phys_bits)
 {
     uint32_t r[4];
     cpuid(0x80000000u, 0, r);
@@ -175,6 +485,8 @@ static bool svm_supported(bool *one_gib)
     cpuid(0x80000001u, 0, r);
     bool svm = r[2] & (1u << 2);
     *one_gib = r[3] & (1u << 26);
+    cpuid(0x80000008u, 0, r);
+    *phys_bits = (uint8_t)r[0];
     cpuid(0x8000000Au, 0, r);
     return svm && (r[3] & 1) && r[1] >= 2; /* nested paging, and an ASID besides 0 */
 }
@@ -243,6 +555,10 @@ static bool start_ddi(struct remapping *r, const struct pci_inventory *inv, stru
                              .first_domain_id = DEFAULT_DOMAIN_ID + 1, .fault_seen = log_fault};
     for (unsigned i = 0; i < r->units; i++)
         p.units[i] = &r->unit[i];
+    /* What a DDI domain may map: guest RAM alone (docs/security.md, docs/ddi.md). */
+    for (unsigned i = 0; i < cfg->ram_count && i < DDI_MAX_GUEST_RAM_RANGES; i++)
+        p.guest_ram[p.guest_ram_count++] =
+            (struct addr_range){cfg->ram[i].base, cfg->ram[i].base + cfg->ram[i].size};
     enum iommu_status st = ddi_provider_init(&p);
     if (!checkf(c, st == IOMMU_OK, "DDI provider over %u units (%s)", r->units, iommu_status_name(st)))
         return false;
@@ -259,8 +575,8 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
                       uint64_t image_base, uint64_t image_end, struct checks *c)
 {
     hv->npt_top = top > NPT_MIN_TOP ? (top + (1ull << 30) - 1) & ~((1ull << 30) - 1) : NPT_MIN_TOP;
-    static struct addr_range ranges[2 * REMAP_MAX_UNITS + 2];
-    unsigned n = 1, cap = 2 * REMAP_MAX_UNITS + 2;
+    static struct addr_range ranges[2 * REMAP_MAX_UNITS + 8];
+    unsigned n = 1, cap = 2 * REMAP_MAX_UNITS + 8;
     ranges[0] = (struct addr_range){0, hv->npt_top};
     n = ranges_remove(ranges, n, cap, r->region_pa, r->region_pa + r->region_bytes);
     /* The loader image is the hypervisor's code and data: the guest never runs it again. */
@@ -268,6 +584,15 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
     /* The local APIC: every guest access to it is emulated (INIT and SIPI must not reach a
      * CPU that runs as a guest: boot/vmexit.h). */
     n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + PAGE_SIZE);
+    /* The chipset functions' configuration pages: read-only, their writes emulated. */
+    unsigned config_pages = 0;
+    for (uint32_t i = 0; hv->pci && i < hv->pci->count; i++) {
+        const struct pci_function *f = &hv->pci->fn[i];
+        if (chipset_function(f->bus, f->dev, f->fn)) {
+            n = ranges_remove(ranges, n, cap, f->config_pa, f->config_pa + PAGE_SIZE);
+            config_pages++;
+        }
+    }
     struct dmar_struct s;
     unsigned holes = 0;
     for (uint32_t cur = 0; dmar_next_struct(dmar, &cur, &s) && n <= cap;) {
@@ -284,10 +609,15 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
         hv->npt.entry_bits = NPT_USER;
         st = ranges_identity_map(&hv->npt, ranges, n, SLPT_READ | SLPT_WRITE);
     }
+    for (uint32_t i = 0; st == IOMMU_OK && hv->pci && i < hv->pci->count; i++) {
+        const struct pci_function *f = &hv->pci->fn[i];
+        if (chipset_function(f->bus, f->dev, f->fn))
+            st = slpt_map(&hv->npt, f->config_pa, f->config_pa, PAGE_SIZE, SLPT_READ);
+    }
     return checkf(c, st == IOMMU_OK,
                   "nested page tables: [0, %lu GiB) one to one in %u pages, without the reserved region, the "
-                  "loader image and %u IOMMU register ranges (%s)",
-                  hv->npt_top >> 30, hv->npt.table_pages, holes, iommu_status_name(st));
+                  "loader image, %u IOMMU register ranges; %u chipset config pages read-only (%s)",
+                  hv->npt_top >> 30, hv->npt.table_pages, holes, config_pages, iommu_status_name(st));
 }
 
 static void *region_pages(struct remapping *r, unsigned pages, uint64_t *pa)
@@ -309,11 +639,48 @@ static void *region_pages(struct remapping *r, unsigned pages, uint64_t *pa)
     return va;
 }
 
+/* A random 64-bit value: RDRAND where the CPU has it, else the TSC stirred. */
+static uint64_t random64(void)
+{
+    uint32_t r[4];
+    cpuid(1, 0, r);
+    uint64_t v = 0;
+    unsigned char ok = 0;
+    for (unsigned i = 0; i < 10 && !ok && (r[2] & (1u << 30)); i++)
+        __asm__ volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok));
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    uint64_t z = v ^ ((uint64_t)hi << 32 | lo) ^ 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+extern const uint8_t _text[], _etext[]; /* the image's code (gnu-efi's linker script) */
+
+/* What the audit compares against: the secret and canary page, the code's hash. */
+static bool prepare_audit(struct hv *hv, struct remapping *r, struct checks *c)
+{
+    hv->remap = r;
+    hv->canary = region_pages(r, 1, &hv->canary_pa);
+    if (!check(c, hv->canary != NULL, "audit: a secret and a canary page in the reserved region"))
+        return false;
+    hv->secret = random64() | 1; /* never 0, which a guest that read nothing claims */
+    hv->canary[0] = hv->secret;
+    for (unsigned i = 1; i < PAGE_SIZE / 8; i++)
+        hv->canary[i] = canary_word(i);
+    hv->code = _text;
+    hv->code_bytes = (uint64_t)(_etext - _text);
+    hv->code_hash = code_hash();
+    return checkf(c, hv->code_bytes > 0, "audit: the canary at 0x%lx, %lu bytes of code hashed", hv->canary_pa,
+                  hv->code_bytes);
+}
+
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
                 const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, bool fault_injection,
-                struct checks *c)
+                uint16_t pm_base, struct checks *c)
 {
-    if (!check(c, svm_supported(&hv->one_gib_pages), "CPU has SVM with nested paging and ASIDs"))
+    if (!check(c, svm_supported(&hv->one_gib_pages, &hv->phys_bits), "CPU has SVM with nested paging and ASIDs"))
         return false;
     uint64_t apic = rdmsr(0x1B); /* IA32_APIC_BASE */
     hv->apic_base = apic & 0x000FFFFFFFFFF000ull;
@@ -322,9 +689,13 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
         return false;
     hv->region_pa = r->region_pa, hv->region_bytes = r->region_bytes;
     hv->plat = &up->ops;
+    hv->pci = inv;
+    hv->pm_base = pm_base;
+    host_ops.pm_base = pm_base;
+    the_hv = hv;
     host_ops.apic_base = hv->apic_base;
     host_ops.apic_base_msr = apic & ~(1ull << 8); /* without the BSP bit, which differs per CPU */
-    static struct hc_server_config cfg;
+    struct hc_server_config cfg = {.host_call = host_call};
     uint64_t top, image = (uint64_t)(uintptr_t)image_base & ~(uint64_t)(PAGE_SIZE - 1);
     uint64_t image_end = ((uint64_t)(uintptr_t)image_base + image_bytes + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
     guest_ram(&cfg, r, image, image_end, &top);
@@ -333,13 +704,27 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
         sink_printf(out, "hv: fault injection on: the guest may make the hypervisor fail (HC_INJECT)\n");
     if (!start_ddi(r, inv, &cfg, c) || !build_npt(hv, r, dmar, top, image, image_end, c))
         return false;
+    server_cfg = cfg;
     hv->msrpm = region_pages(r, MSRPM_BYTES / PAGE_SIZE, &hv->msrpm_pa);
-    if (!check(c, hv->msrpm != NULL, "MSR permission map in the reserved region"))
+    hv->iopm = region_pages(r, IOPM_BYTES / PAGE_SIZE, &hv->iopm_pa);
+    if (!check(c, hv->msrpm && hv->iopm, "MSR and I/O permission maps in the reserved region"))
         return false;
-    /* EFER (0xC0000080): second block at 0x800, two bits per MSR, read then write. */
-    hv->msrpm[0x800 + (0x80 * 2) / 8] |= 0x3 << ((0x80 * 2) % 8);
-    /* IA32_APIC_BASE (0x1B), first block: writes only (reads show the real value). */
-    hv->msrpm[(0x1B * 2) / 8] |= 0x2 << ((0x1B * 2) % 8);
+    hv_msrpm_build(hv->msrpm);      /* every MSR exits but a listed few (docs/security.md) */
+    hv_iopm_build(hv->iopm, pm_base); /* the chipset's sensitive ports exit */
+    if (!checkf(c, pm_base != 0, "chipset PM block at port 0x%x: its SMI and sleep controls are the hypervisor's",
+                pm_base) ||
+        !prepare_audit(hv, r, c))
+        return false;
+    if (!checkf(c, host_env_prepare(&r->pool, hv->npt_top, hv->one_gib_pages, (uint16_t)(pm_base + 4)),
+                "host page tables ([0, %lu GiB) for the host alone), GDT, TSS and IDT in the reserved region",
+                hv->npt_top >> 30))
+        return false;
+    for (unsigned i = 0; i < r->units; i++) {
+        enum iommu_status st = vtd_enable_interrupt_remapping(&r->unit[i]);
+        checkf(c, st == IOMMU_OK,
+               "vtd[%u]: interrupt remapping on, no entry present, compatibility format blocked (%s)", i,
+               iommu_status_name(st));
+    }
     /* Every logical CPU the firmware knows (one when it has no MP services). */
     EFI_GUID mp_guid = MP_SERVICES_PROTOCOL_GUID;
     struct mp_services_protocol *mp = NULL;
@@ -361,9 +746,13 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
         cpu->vmcb = region_pages(r, 1, &cpu->vmcb_pa);
         uint8_t *hsave = region_pages(r, 1, &cpu->hsave_pa);
         uint8_t *stack = region_pages(r, HV_STACK_PAGES, &stack_pa);
-        if (!checkf(c, cpu->vmcb && hsave && stack, "cpu %u: VMCB, host-save area and stack", i))
+        uint64_t ist_pa;
+        uint8_t *host_state = region_pages(r, 1, &cpu->host_state_pa), *ist = region_pages(r, 1, &ist_pa);
+        if (!checkf(c, cpu->vmcb && hsave && stack && host_state && ist,
+                    "cpu %u: VMCB, host-save area, host state, stacks", i))
             return false;
         cpu->stack_top = stack + HV_STACK_PAGES * PAGE_SIZE;
+        host_env_cpu_init(&cpu->env, ist + PAGE_SIZE, cpu->host_state_pa);
     }
     the_hv = hv;
     return true;
@@ -401,12 +790,16 @@ static void setup_this_cpu(struct hv *hv, struct hv_cpu *cpu)
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
     wrmsr(MSR_VM_HSAVE_PA, cpu->hsave_pa);
 
-    v->control.intercept_misc1 = SVM_INTERCEPT1_CPUID | SVM_INTERCEPT1_MSR | SVM_INTERCEPT1_SHUTDOWN |
+    /* SMI and INIT must never be taken in guest mode (docs/security.md): intercepted, they
+     * stop the machine instead. NMIs are the guest's own and are not intercepted. */
+    v->control.intercept_misc1 = SVM_INTERCEPT1_CPUID | SVM_INTERCEPT1_MSR | SVM_INTERCEPT1_IOIO |
+                                 SVM_INTERCEPT1_SMI | SVM_INTERCEPT1_INIT | SVM_INTERCEPT1_SHUTDOWN |
                                  (cpu->index ? SVM_INTERCEPT1_HLT : 0); /* APs wait there for a SIPI */
     v->control.intercept_misc2 = SVM_INTERCEPT2_VMRUN | SVM_INTERCEPT2_VMMCALL | SVM_INTERCEPT2_VMLOAD |
                                  SVM_INTERCEPT2_VMSAVE | SVM_INTERCEPT2_STGI | SVM_INTERCEPT2_CLGI |
                                  SVM_INTERCEPT2_SKINIT;
     v->control.msrpm_base_pa = hv->msrpm_pa;
+    v->control.iopm_base_pa = hv->iopm_pa;
     v->control.asid = 1;
     v->control.tlb_control = 1; /* flush everything at each VMRUN: edits to the tables show */
     v->control.np_enable = 1;

@@ -2,16 +2,18 @@
  * and serves the DDI hypercalls (docs/hypervisor.md).
  *
  * Everything it owns lives in the reserved region (VMCBs, host-save areas, stacks, the
- * MSR permission map, the nested page tables) or in the loader image; the nested page
- * tables map all else one to one for the guest, and leave out the region and the IOMMU's
- * register pages, so a guest access there is a nested page fault the hypervisor turns into
- * #GP. */
+ * permission maps, the nested page tables, its own page tables, GDT, TSS and IDT) or in
+ * the loader image, which is in the region too; the nested page tables map all else one to
+ * one for the guest, and leave out the region and the IOMMU's register pages, so a guest
+ * access there is a nested page fault the hypervisor turns into #GP. What the guest may
+ * and may not reach, and why, is docs/security.md. */
 #ifndef BOOT_HV_H
 #define BOOT_HV_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "host_env.h"
 #include "iommu/pci.h"
 #include "remap.h"
 #include "report.h"
@@ -20,17 +22,24 @@
 
 #define HV_MAX_CPUS 64
 #define HV_STACK_PAGES 4
+#define HV_REFUSALS_SHOWN 128
 
-/* Per logical CPU. The assembly (boot/hv_entry.S) knows the first four fields' offsets. */
+/* Per logical CPU. The assembly (boot/hv_entry.S) knows the first five fields' offsets
+ * (checked below). */
 struct hv_cpu {
     struct vmcb *vmcb;        /* offset 0 */
     uint64_t vmcb_pa;         /* offset 8 */
     uint8_t *stack_top;       /* offset 16 */
     uint64_t resume;          /* offset 24: APs: where the guest resumes (0: the firmware) */
+    uint64_t host_state_pa;   /* offset 32: the host's VMLOAD state (its own TR, FS, GS) */
     uint64_t hsave_pa;
+    struct host_cpu_env env;
     unsigned index;
     uint32_t apic_id;
     volatile bool launched;
+    bool in_exit;             /* in hv_exit now (for the audit) */
+    uint64_t refusal_shown[HV_REFUSALS_SHOWN]; /* kinds and addresses of refusals printed */
+    unsigned refusals_shown;
     struct hv_vcpu vcpu;
 };
 
@@ -42,17 +51,37 @@ struct hv {
     uint64_t msrpm_pa;
     uint64_t npt_top;         /* guest-physical space mapped: [0, npt_top) */
     bool one_gib_pages;
+    uint8_t phys_bits;            /* the CPU's physical-address width */
     void *mp;                 /* the firmware's MP services, or NULL */
     uint64_t apic_base;       /* the local APIC's page, emulated for the guest */
     uint64_t region_pa, region_bytes;
     const struct platform *plat;  /* time, for the host's bounded waits */
+    uint8_t *iopm;
+    uint64_t iopm_pa;
+    uint16_t pm_base;             /* the chipset's ACPI PM I/O block (0: unknown) */
+    const struct pci_inventory *pci;
+    /* What the audit checks (docs/security.md): a secret and a canary page in the region,
+     * the hash of the hypervisor's code, and each unit's translation registers. */
+    uint64_t *canary;
+    uint64_t canary_pa, secret;
+    const uint8_t *code;
+    uint64_t code_bytes, code_hash;
+    struct remapping *remap;
+    unsigned audits, audits_failed;
+    unsigned loader_checks, loader_failed;
 };
+
+_Static_assert(__builtin_offsetof(struct hv_cpu, vmcb) == 0, "hv_entry.S: CPU_VMCB");
+_Static_assert(__builtin_offsetof(struct hv_cpu, vmcb_pa) == 8, "hv_entry.S: CPU_VMCB_PA");
+_Static_assert(__builtin_offsetof(struct hv_cpu, stack_top) == 16, "hv_entry.S: CPU_STACK_TOP");
+_Static_assert(__builtin_offsetof(struct hv_cpu, resume) == 24, "hv_entry.S: CPU_RESUME");
+_Static_assert(__builtin_offsetof(struct hv_cpu, host_state_pa) == 32, "hv_entry.S: CPU_HOST_STATE_PA");
 
 /* Checks the CPU (SVM, nested paging), sets up the DDI provider and hypercall server over
  * the remapping, builds the nested page tables and the MSR map. */
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
                 const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, bool fault_injection,
-                struct checks *c);
+                uint16_t pm_base, struct checks *c);
 
 /* Runs every application processor as a guest: each resumes at ap_resume (0: straight back
  * to the firmware's AP loop, as if the procedure it was given had returned). False when
@@ -66,6 +95,8 @@ void hv_launch_this_cpu(struct hv *hv, unsigned index, uint64_t resume);
 
 /* For the assembly: one exit of the CPU; nonzero stops the guest. */
 int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs);
+/* For the assembly: the host's own environment on this CPU, before its first VMRUN. */
+void hv_host_enter(struct hv_cpu *cpu);
 void hv_enter(struct hv_cpu *cpu, uint64_t resume); /* hv_entry.S; see there */
 struct hv_cpu *hv_prepare_this_ap(struct hv *hv);    /* for hv_entry.S's AP procedure */
 

@@ -10,6 +10,7 @@
 #define CPU_VMCB_PA 8
 #define CPU_STACK_TOP 16
 #define CPU_RESUME 24
+#define CPU_HOST_STATE_PA 32 /* the offsets are checked against struct hv_cpu in boot/hv.h */
 #define VMCB_RFLAGS (0x400 + 0x170)
 #define VMCB_RIP (0x400 + 0x178)
 #define VMCB_RSP (0x400 + 0x1D8)
@@ -60,6 +61,9 @@ hv_enter:
     clgi
     mov CPU_STACK_TOP(%rdi), %rsp
     push %rdi
+    sub $8, %rsp
+    call hv_host_enter      /* the host's own page tables, GDT, TSS and IDT */
+    add $8, %rsp
     jmp .Lrun
 
     /* The guest: back in the caller's context. */
@@ -79,6 +83,10 @@ hv_enter:
     vmload %rax
     vmrun %rax
     vmsave %rax
+    /* The host's TR (its own TSS), FS, GS and LDTR back, before any host code runs. */
+    mov (%rsp), %rax
+    mov CPU_HOST_STATE_PA(%rax), %rax
+    vmload %rax
     PUSH_GUEST_REGS
     mov %rsp, %rsi
     mov 14*8(%rsp), %rdi
@@ -156,6 +164,10 @@ hv_ap_procedure:
     mov CPU_STACK_TOP(%rax), %rsp
     push %rax
     PUSH_GUEST_REGS              /* the guest's registers as they are now */
+    mov 14*8(%rsp), %rdi
+    sub $8, %rsp
+    call hv_host_enter           /* the host's own page tables, GDT, TSS and IDT */
+    add $8, %rsp
     jmp .Lresume
 2:  ret
     .size hv_ap_procedure, . - hv_ap_procedure

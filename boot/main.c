@@ -20,6 +20,7 @@
 #include "selftest.h"
 #include "remap.h"
 #include "report.h"
+#include "serial.h"
 #include "uefi_platform.h"
 
 #define LOADER_VERSION "0.1"
@@ -190,6 +191,8 @@ struct trampoline_data {
     uint64_t ap_rax;     /* the APs' hypercall */
     uint32_t ap_ok, pad; /* APs whose hypercall succeeded */
     uint64_t ap_block[3];
+    uint64_t exit_rax;   /* HC_GUEST_EXIT, with the payload's status */
+    uint64_t exit_block[1];
 };
 
 /* An image from the loader's own directory on the boot disk; NULL when it is not there. */
@@ -260,8 +263,8 @@ static EFI_HANDLE load_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded,
 }
 
 /* What the loader tells the self-test, in its LoadOptions (boot/selftest.h). */
-static bool give_selftest_options(EFI_HANDLE payload, const struct remapping *r, const struct pci_inventory *inv,
-                                  struct selftest_options **options, struct checks *c)
+static bool give_selftest_options(EFI_HANDLE payload, const struct remapping *r, const struct hv *hv,
+                                  const struct pci_inventory *inv, struct selftest_options **options, struct checks *c)
 {
     EFI_LOADED_IMAGE *pl = NULL;
     struct selftest_options *o = AllocatePool(sizeof *o);
@@ -270,7 +273,8 @@ static bool give_selftest_options(EFI_HANDLE payload, const struct remapping *r,
         return false;
     *o = (struct selftest_options){.magic = SELFTEST_OPTIONS_MAGIC, .iommu_units = r->units,
                                    .region_base = r->region_pa, .region_bytes = r->region_bytes,
-                                   .image_base = boot.region_pa, .image_bytes = boot.image_bytes};
+                                   .image_base = boot.region_pa, .image_bytes = boot.image_bytes,
+                                   .canary_pa = hv->canary_pa, .pm_base = hv->pm_base};
     for (unsigned i = 0; i < r->units && i < 4; i++)
         o->iommu_base[i] = r->unit[i].base;
     for (uint32_t i = 0; i < inv->count && o->edus < 2; i++) { /* edu devices, for the payload's DMA */
@@ -289,13 +293,13 @@ static bool give_selftest_options(EFI_HANDLE payload, const struct remapping *r,
 /* Loads the payload and prepares where the guest resumes; returns that address, or 0. The
  * self-test gets its options (*options; NULL for other payloads). */
 static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, const struct remapping *r,
-                                const struct pci_inventory *inv, const struct loader_config *cfg,
+                                const struct hv *hv, const struct pci_inventory *inv, const struct loader_config *cfg,
                                 struct selftest_options **options, struct checks *c)
 {
     EFI_HANDLE payload = load_payload(image, loaded, cfg, c);
     if (!payload ||
         ((cfg->payload == PAYLOAD_SELFTEST || cfg->payload == PAYLOAD_FAULTINJECT || cfg->payload == PAYLOAD_HOSTILE) &&
-         !give_selftest_options(payload, r, inv, options, c)))
+         !give_selftest_options(payload, r, hv, inv, options, c)))
         return 0;
     /* The trampoline, in a page of its own the firmware gives out as code. */
     EFI_PHYSICAL_ADDRESS page = 0xffffffff;
@@ -306,7 +310,7 @@ static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded
     __builtin_memcpy((void *)(uintptr_t)page, guest_trampoline_start, bytes);
     struct trampoline_data *d = (struct trampoline_data *)(uintptr_t)(page + (guest_trampoline_data - guest_trampoline_start));
     *d = (struct trampoline_data){.start_image = (void *)BS->StartImage, .reset_system = (void *)RT->ResetSystem,
-                                  .image = payload, .ap_rax = hc_rax(HC_VERSION)};
+                                  .image = payload, .ap_rax = hc_rax(HC_VERSION), .exit_rax = hc_rax(HC_GUEST_EXIT)};
     return page;
 }
 
@@ -329,6 +333,17 @@ static void hide_dmar(const struct uefi_platform *up, const struct acpi_tables *
            from_xsdt, from_rsdt);
 }
 
+/* The chipset's ACPI PM I/O block, from the FADT's PM1a_EVT_BLK (0 when not found). */
+static uint16_t pm_base(const struct platform *plat, const struct acpi_tables *tables)
+{
+    const struct acpi_table_ref *ref = acpi_find(tables, "FACP");
+    const uint8_t *fadt = ref && ref->length >= 60 ? acpi_map_table(plat, ref) : NULL;
+    if (!fadt)
+        return 0;
+    uint32_t blk = (uint32_t)fadt[56] | (uint32_t)fadt[57] << 8 | (uint32_t)fadt[58] << 16 | (uint32_t)fadt[59] << 24;
+    return blk && blk < 0x10000 ? (uint16_t)blk : 0;
+}
+
 static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct remapping *r,
                              const struct pci_inventory *inv, const struct dmar_table *dmar,
                              const struct acpi_tables *tables, const struct loader_config *cfg, struct checks *c)
@@ -341,12 +356,12 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
         return;
     /* The hypervisor's code and data: the copy this runs from (boot/relocate.h). */
     if (!hv_prepare(&hv, up, r, inv, dmar, (void *)(uintptr_t)boot.region_pa, boot.image_bytes, cfg->fault_injection,
-                    c))
+                    pm_base(&up->ops, tables), c))
         return;
     struct selftest_options *options = NULL;
     if (!start_shim_driver(image, loaded, c))
         return;
-    uint64_t resume = prepare_payload(image, loaded, r, inv, cfg, &options, c);
+    uint64_t resume = prepare_payload(image, loaded, r, &hv, inv, cfg, &options, c);
     hide_dmar(up, tables, c);
     if (!resume || c->failed)
         return; /* a failed loader check ends the run here, with its RESULT line */
@@ -362,8 +377,10 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
         options->loader_failed = c->failed;
     } else {
         check(c, true, "cpu 0 goes on as a guest: the payload runs from here");
-        sink_printf(out, "RESULT: PASS (%u checks, before the payload)\n", c->run);
     }
+    /* The verdict is the hypervisor's, on its channel, when the machine ends. */
+    hv.loader_checks = c->run;
+    hv.loader_failed = c->failed;
     hv_launch_this_cpu(&hv, 0, resume);
 }
 
@@ -459,6 +476,9 @@ static void loader_main(EFI_HANDLE image, struct checks *c)
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     InitializeLib(image, systab);
+    static const char pointer[] = "iommu-hv: the loader's and the hypervisor's report are on the debug console (I/O "
+                                  "port 0xE9); this console (COM1) is the guest's\n";
+    serial_write(pointer, sizeof pointer - 1);
     sink_printf(out, "\n=== iommu-hv loader %s: discovery and DMA remapping ===\n", LOADER_VERSION);
 
     struct checks c = {0};

@@ -1,8 +1,5 @@
 #include "report.h"
 
-#include "serial.h"
-
-const struct sink *const out = &serial_sink;
 
 bool check(struct checks *c, bool ok, const char *what)
 {

@@ -1,5 +1,6 @@
-/* The loader's report: one sink (the serial console) and the counted check lines that
- * end in the RESULT line. */
+/* A report: one sink and the counted check lines that end in the RESULT line. The sink
+ * is the image's own: the hypervisor's protected channel in BOOTX64.EFI
+ * (boot/hv_channel.c), COM1 in the guest payloads (boot/guest_console.c). */
 #ifndef BOOT_REPORT_H
 #define BOOT_REPORT_H
 

@@ -98,8 +98,11 @@ _Static_assert(sizeof(struct vmcb) == 4096, "vmcb page");
 /* intercept_misc1 */
 #define SVM_INTERCEPT1_INTR (1u << 0)
 #define SVM_INTERCEPT1_NMI (1u << 1)
+#define SVM_INTERCEPT1_SMI (1u << 2)
+#define SVM_INTERCEPT1_INIT (1u << 3)
 #define SVM_INTERCEPT1_CPUID (1u << 18)
 #define SVM_INTERCEPT1_HLT (1u << 24)
+#define SVM_INTERCEPT1_IOIO (1u << 27)
 #define SVM_INTERCEPT1_MSR (1u << 28)
 #define SVM_INTERCEPT1_SHUTDOWN (1u << 31)
 /* intercept_misc2 */
@@ -112,9 +115,11 @@ _Static_assert(sizeof(struct vmcb) == 4096, "vmcb page");
 #define SVM_INTERCEPT2_SKINIT (1u << 6)
 
 /* exit codes */
-
+#define SVM_EXIT_SMI 0x62
+#define SVM_EXIT_INIT 0x63
 #define SVM_EXIT_CPUID 0x72
 #define SVM_EXIT_HLT 0x78
+#define SVM_EXIT_IOIO 0x7B
 #define SVM_EXIT_MSR 0x7C
 #define SVM_EXIT_SHUTDOWN 0x7F
 #define SVM_EXIT_VMRUN 0x80
@@ -142,5 +147,20 @@ _Static_assert(sizeof(struct vmcb) == 4096, "vmcb page");
 
 /* The MSR permission map: two bits (read, write) per MSR, in three 2 KiB blocks. */
 #define MSRPM_BYTES 8192u
+/* The I/O permission map: one bit per port, 64 Ki ports, plus the bits an access of up to
+ * four bytes at port 0xFFFF reads past the end: three pages. */
+#define IOPM_BYTES 12288u
+
+/* IOIO exit_info_1 */
+#define SVM_IOIO_IN (1u << 0)
+#define SVM_IOIO_STRING (1u << 2)
+#define SVM_IOIO_REP (1u << 3)
+#define SVM_IOIO_SIZE_SHIFT 4 /* bits 4-6: 1, 2 or 4 bytes, one bit each */
+
+/* MSRs the hypervisor itself uses or the guest must not reach */
+#define MSR_TSC 0x10u
+#define MSR_VM_CR 0xC0010114u
+#define VM_CR_LOCK (1ull << 3)
+#define VM_CR_SVMDIS (1ull << 4)
 
 #endif

@@ -3,6 +3,7 @@
 #include <efilib.h>
 
 #include "identity_mmio.h"
+#include "report.h"
 #include "serial.h"
 #include "tsc.h"
 
@@ -72,7 +73,7 @@ static uint64_t now_ns(void *ctx)
 static void log_line(void *ctx, const char *line)
 {
     (void)ctx;
-    sink_printf(&serial_sink, "%s\n", line);
+    sink_printf(out, "%s\n", line);
 }
 
 bool uefi_platform_init(struct uefi_platform *up)

@@ -52,17 +52,88 @@ static void do_cpuid(struct vmcb *vmcb, struct guest_regs *regs, const struct hv
     vmcb->save.rip += LEN_CPUID;
 }
 
+/* ---- MSRs: deny by default ---- */
+
+/* What the guest may read (write false) or also write without an exit. Each entry's
+ * reason is in docs/security.md; in short: state that is the guest's own and that the CPU
+ * switches with the VMCB (SYSENTER, the syscall MSRs, FS/GS bases), memory-type controls
+ * that cannot grant access to anything (MTRRs, PAT: with nested paging every access is
+ * still checked against the nested tables), the CPU's own timer, whose interrupt goes
+ * through the LVT the hypervisor filters, speculation controls that only restrict the CPU,
+ * and read-only facts. */
+static const struct msr_pass {
+    uint32_t first, last;
+    bool write;
+} msr_passes[] = {
+    {0x00000010u, 0x00000010u, false}, /* TSC: read (a write would move the host's clock) */
+    {0x0000001Bu, 0x0000001Bu, false}, /* IA32_APIC_BASE: read (writes checked, do_msr) */
+    {0x00000048u, 0x00000049u, true},  /* SPEC_CTRL, PRED_CMD */
+    {0x000000E7u, 0x000000E8u, false}, /* MPERF, APERF */
+    {0x000000FEu, 0x000000FEu, false}, /* MTRRCAP */
+    {0x00000174u, 0x00000176u, true},  /* SYSENTER_CS, _ESP, _EIP */
+    {0x00000200u, 0x0000020Fu, true},  /* variable-range MTRRs */
+    {0x00000250u, 0x00000250u, true},  /* fixed-range MTRRs */
+    {0x00000258u, 0x00000259u, true},
+    {0x00000268u, 0x0000026Fu, true},
+    {0x00000277u, 0x00000277u, true},  /* PAT */
+    {0x000002FFu, 0x000002FFu, true},  /* MTRR default type */
+    {0x000006E0u, 0x000006E0u, true},  /* TSC_DEADLINE */
+    {0xC0000081u, 0xC0000084u, true},  /* STAR, LSTAR, CSTAR, SFMASK */
+    {0xC0000100u, 0xC0000103u, true},  /* FS_BASE, GS_BASE, KERNEL_GS_BASE, TSC_AUX */
+};
+
+bool hv_msr_passes(uint32_t msr, bool write)
+{
+    for (unsigned i = 0; i < sizeof msr_passes / sizeof msr_passes[0]; i++)
+        if (msr >= msr_passes[i].first && msr <= msr_passes[i].last)
+            return !write || msr_passes[i].write;
+    return false;
+}
+
+void hv_msrpm_build(uint8_t *msrpm)
+{
+    /* Three 2 KiB blocks for the MSR ranges at 0, 0xC0000000 and 0xC0010000, two bits per
+     * MSR (read, write); MSRs outside them always exit. */
+    static const uint32_t block_base[3] = {0x00000000u, 0xC0000000u, 0xC0010000u};
+    for (unsigned i = 0; i < MSRPM_BYTES; i++)
+        msrpm[i] = 0xFF;
+    for (unsigned b = 0; b < 3; b++)
+        for (uint32_t n = 0; n < 0x2000u; n++) {
+            uint32_t bit = b * 0x4000u + n * 2;
+            if (hv_msr_passes(block_base[b] + n, false))
+                msrpm[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+            if (hv_msr_passes(block_base[b] + n, true))
+                msrpm[(bit + 1) / 8] &= (uint8_t)~(1u << ((bit + 1) % 8));
+        }
+}
+
+static void refuse(struct hv_vcpu *v, enum hv_refusal kind, uint64_t what, uint64_t value)
+{
+    v->refusals++;
+    v->refused = kind;
+    v->refused_what = what;
+    v->refused_value = value;
+}
+
 static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, const struct hv_exit_ops *ops)
 {
     bool write = vmcb->control.exit_info_1 & 1;
     uint32_t msr = (uint32_t)regs->rcx;
     uint64_t value = (uint32_t)vmcb->save.rax | regs->rdx << 32;
+    v->msr_exits++;
+    if (msr == MSR_VM_CR && !write) {
+        /* The guest has no SVM (CPUID hides it): it reads it as disabled and locked. */
+        set_edx_eax(vmcb, regs, VM_CR_LOCK | VM_CR_SVMDIS);
+        vmcb->save.rip += LEN_MSR;
+        return;
+    }
     if (msr == MSR_APIC_BASE) {
         /* The APIC stays where the nested tables leave it out, and in xAPIC mode, whose ICR
          * is emulated: x2APIC's ICR is an MSR INIT would pass through. Only writes are
          * intercepted, and one may only say the same again (bit 8, "this is the BSP", is
          * the CPU's own and read-only). */
         if (!write || (value & ~(1ull << 8)) != ops->apic_base_msr) {
+            refuse(v, write ? HV_REFUSED_MSR_WRITE : HV_REFUSED_MSR_READ, msr, value);
             inject(vmcb, v, X86_GP, true);
             return;
         }
@@ -70,7 +141,11 @@ static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v
         return;
     }
     if (msr != MSR_EFER) {
-        inject(vmcb, v, X86_GP, true); /* intercepted only because it is outside the map */
+        /* Not on the pass-through list, and nothing the hypervisor emulates: the SVM MSRs
+         * (VM_HSAVE_PA would hand the guest the host's state at the next exit), SMM and
+         * chipset configuration, writes to the TSC, x2APIC, and every MSR not listed. */
+        refuse(v, write ? HV_REFUSED_MSR_WRITE : HV_REFUSED_MSR_READ, msr, value);
+        inject(vmcb, v, X86_GP, true);
         return;
     }
     if (!write) {
@@ -86,6 +161,183 @@ static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v
     vmcb->save.rip += LEN_MSR;
 }
 
+/* ---- port I/O: the chipset's sensitive controls ---- */
+
+#define PORT_CONFIG_ADDRESS 0xCF8u
+#define PORT_RESET_CONTROL 0xCF9u  /* bit 2: reset; also q35's FADT RESET_REG */
+#define PORT_CONFIG_DATA 0xCFCu
+#define PORT_KBC_DATA 0x60u
+#define PORT_KBC_COMMAND 0x64u
+#define PORT_FAST_A20_RESET 0x92u  /* bit 0: reset */
+#define PORT_APM_CONTROL 0xB2u     /* a write raises an SMI (with SMI_EN.APMC_EN) */
+#define PORT_APM_STATUS 0xB3u
+#define PORT_FW_CFG_DMA 0x514u     /* QEMU's fw_cfg DMA address: 8 bytes */
+#define PORT_HV_CHANNEL 0xE9u      /* the hypervisor's own output (boot/hv_channel.h) */
+#define PM1_CNT 0x04u              /* PM1a_CNT, 16 bits */
+#define PM1_CNT_SLP_EN (1u << 13)
+#define PM_SMI_EN 0x30u            /* SMI_EN and SMI_STS: 8 bytes */
+#define PM_TCO 0x60u               /* TCO registers: 32 bytes; the TCO timer can raise an SMI */
+
+static bool in_range(uint16_t port, uint16_t first, unsigned count)
+{
+    return port >= first && port < first + count;
+}
+
+/* Ports that are not there for the guest: the hypervisor's channel, and DMA engines that
+ * write memory without going through the IOMMU (the ISA DMA controllers and their page
+ * registers, QEMU's fw_cfg DMA). */
+static bool port_withheld(uint16_t port)
+{
+    return port == PORT_HV_CHANNEL || in_range(port, 0x00, 0x10) || in_range(port, 0xC0, 0x20) ||
+           in_range(port, 0x81, 0x0F) || in_range(port, PORT_FW_CFG_DMA, 8);
+}
+
+/* SMI sources: writes stay with the firmware's settings. */
+static bool port_smi_control(uint16_t port, uint16_t pm)
+{
+    return port == PORT_APM_CONTROL || port == PORT_APM_STATUS ||
+           (pm && (in_range(port, pm + PM_SMI_EN, 8) || in_range(port, pm + PM_TCO, 0x20)));
+}
+
+bool hv_port_intercepted(uint16_t port, uint16_t pm_base)
+{
+    return port_withheld(port) || port_smi_control(port, pm_base) || port == PORT_KBC_DATA ||
+           port == PORT_KBC_COMMAND || port == PORT_FAST_A20_RESET || in_range(port, PORT_CONFIG_ADDRESS, 8) ||
+           (pm_base && in_range(port, pm_base + PM1_CNT, 2));
+}
+
+void hv_iopm_build(uint8_t *iopm, uint16_t pm_base)
+{
+    for (unsigned i = 0; i < IOPM_BYTES; i++)
+        iopm[i] = 0;
+    for (uint32_t port = 0; port < 0x10000u; port++)
+        if (hv_port_intercepted((uint16_t)port, pm_base))
+            iopm[port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
+enum io_action { IO_PASS, IO_DONE, IO_RESET, IO_POWER_OFF };
+
+/* A write that resets the machine: the reset control register's bit 2, port 0x92's bit 0,
+ * the keyboard controller's pulse commands (0xF0-0xFF with bit 0 clear) and its output
+ * port (command 0xD1, then a data byte with bit 0 clear). */
+static bool resets(struct hv_vcpu *v, uint16_t port, unsigned size, uint32_t value)
+{
+    if (size != 1)
+        return false;
+    if (port == PORT_RESET_CONTROL)
+        return value & 4;
+    if (port == PORT_FAST_A20_RESET)
+        return value & 1;
+    if (port == PORT_KBC_COMMAND) {
+        v->kbc_command = (uint8_t)value;
+        return value >= 0xF0 && !(value & 1);
+    }
+    if (port == PORT_KBC_DATA && v->kbc_command == 0xD1) {
+        v->kbc_command = 0;
+        return !(value & 1);
+    }
+    return false;
+}
+
+/* PCI configuration through CONFIG_ADDRESS (a per-CPU copy) and CONFIG_DATA. */
+static enum io_action pci_config_io(struct hv_vcpu *v, const struct hv_exit_ops *ops, uint16_t port, bool in,
+                                    unsigned size, uint32_t value, uint32_t *result)
+{
+    if (port == PORT_CONFIG_ADDRESS) {
+        if (in)
+            *result = v->pci_address;
+        else
+            v->pci_address = value;
+        return IO_DONE;
+    }
+    uint32_t a = v->pci_address;
+    unsigned byte = port - PORT_CONFIG_DATA;
+    if (!(a & 0x80000000u))
+        return IO_PASS; /* no configuration cycle: the port as it is */
+    if (byte + size > 4) {
+        *result = 0xFFFFFFFFu;
+        return IO_DONE;
+    }
+    uint8_t bus = (uint8_t)(a >> 16), dev = (a >> 11) & 31, fn = (a >> 8) & 7;
+    unsigned reg = (a & 0xFC) + byte;
+    if (in)
+        *result = ops->pci_read(ops->ctx, a, byte, size);
+    else if (ops->pci_write_allowed(ops->ctx, bus, dev, fn, reg, size))
+        ops->pci_write(ops->ctx, a, byte, size, value);
+    else
+        refuse(v, HV_REFUSED_PCI_CONFIG, (uint64_t)bus << 16 | (uint64_t)dev << 11 | (uint64_t)fn << 8 | reg, value);
+    return IO_DONE;
+}
+
+static enum io_action port_io(struct hv_vcpu *v, const struct hv_exit_ops *ops, uint16_t port, bool in,
+                              unsigned size, uint32_t value, uint32_t *result)
+{
+    uint16_t pm = ops->pm_base;
+    if (port_withheld(port)) {
+        refuse(v, in ? HV_REFUSED_PORT_IN : HV_REFUSED_PORT_OUT, port, value);
+        *result = 0xFFFFFFFFu; /* nothing there: reads float high */
+        return IO_DONE;
+    }
+    if ((port == PORT_CONFIG_ADDRESS && size == 4) || in_range(port, PORT_CONFIG_DATA, 4))
+        return pci_config_io(v, ops, port, in, size, value, result);
+    if (in)
+        return IO_PASS;
+    if (resets(v, port, size, value))
+        return IO_RESET;
+    if (port_smi_control(port, pm)) {
+        refuse(v, HV_REFUSED_PORT_OUT, port, value);
+        return IO_DONE;
+    }
+    if (pm && in_range(port, pm + PM1_CNT, 2)) {
+        /* A 16-bit write to PM1a_CNT, or a byte write to its high half. */
+        uint32_t cnt = port == pm + PM1_CNT ? value : value << 8;
+        if (cnt & PM1_CNT_SLP_EN) {
+            if (((cnt >> 10) & 7) == 0)
+                return IO_POWER_OFF; /* SLP_TYP 0: q35's S5 */
+            /* Sleep states that keep memory reset the CPUs on wake-up, outside the
+             * hypervisor: refused. */
+            refuse(v, HV_REFUSED_SLEEP, port, value);
+            return IO_DONE;
+        }
+    }
+    return IO_PASS;
+}
+
+static void do_ioio(struct vmcb *vmcb, struct hv_vcpu *v, const struct hv_exit_ops *ops)
+{
+    uint64_t info = vmcb->control.exit_info_1;
+    uint16_t port = (uint16_t)(info >> 16);
+    bool in = info & SVM_IOIO_IN;
+    unsigned size = (info >> SVM_IOIO_SIZE_SHIFT) & 4 ? 4 : (info >> SVM_IOIO_SIZE_SHIFT) & 2 ? 2 : 1;
+    uint32_t mask = size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
+    uint32_t value = (uint32_t)vmcb->save.rax & mask, result = 0;
+    v->io_exits++;
+    if (info & (SVM_IOIO_STRING | SVM_IOIO_REP)) {
+        /* No intercepted port is one a string instruction has a use for. */
+        refuse(v, HV_REFUSED_STRING_IO, port, info);
+        inject(vmcb, v, X86_GP, true);
+        return;
+    }
+    enum io_action action = port_io(v, ops, port, in, size, value, &result);
+    switch (action) {
+    case IO_PASS:
+        if (in)
+            result = ops->port_in(ops->ctx, port, size);
+        else
+            ops->port_out(ops->ctx, port, size, value);
+        break;
+    case IO_DONE:
+        break;
+    case IO_RESET:
+    case IO_POWER_OFF:
+        ops->machine_off(ops->ctx, v, action == IO_RESET);
+        return; /* on the machine, never reached */
+    }
+    if (in)
+        vmcb->save.rax = (vmcb->save.rax & ~(uint64_t)mask) | (result & mask);
+    vmcb->save.rip = vmcb->control.exit_info_2; /* TCG gives the next RIP for IOIO */
+}
+
 /* General register n (the ModRM numbering) of the guest. */
 static uint64_t *guest_reg(struct vmcb *vmcb, struct guest_regs *regs, unsigned n)
 {
@@ -97,6 +349,30 @@ static uint64_t *guest_reg(struct vmcb *vmcb, struct guest_regs *regs, unsigned 
 
 #define APIC_ICR_LOW 0x300
 #define APIC_ICR_HIGH 0x310
+#define APIC_LVT_CMCI 0x2F0
+#define APIC_LVT_FIRST 0x320 /* timer, thermal, performance, LINT0, LINT1, error */
+#define APIC_LVT_LAST 0x370
+#define APIC_LVT_LINT0 0x350
+#define APIC_LVT_LINT1 0x360
+
+enum apic_delivery { DM_FIXED = 0, DM_LOWEST = 1, DM_SMI = 2, DM_NMI = 4, DM_INIT = 5, DM_SIPI = 6, DM_EXTINT = 7 };
+
+/* Whether a guest's write to the APIC register at offset may reach the APIC. SMI in any
+ * form is refused (the firmware's SMM handler is guest memory, and SMM runs outside the
+ * nested tables); so is INIT from an LVT (it would take the CPU out of guest mode) and
+ * ExtINT or a reserved mode in the ICR. INIT and SIPI in the ICR are emulated instead. */
+static bool apic_write_allowed(uint32_t offset, uint32_t value)
+{
+    unsigned mode = (value >> 8) & 7;
+    if (offset == APIC_ICR_LOW)
+        return mode == DM_FIXED || mode == DM_LOWEST || mode == DM_NMI;
+    if (offset == APIC_LVT_CMCI || (offset >= APIC_LVT_FIRST && offset <= APIC_LVT_LAST && !(offset & 0xF))) {
+        if (offset == APIC_LVT_LINT0 || offset == APIC_LVT_LINT1)
+            return mode == DM_FIXED || mode == DM_NMI || mode == DM_EXTINT; /* virtual wire */
+        return mode == DM_FIXED || (offset != 0x320 && mode == DM_NMI);     /* the timer: fixed only */
+    }
+    return true;
+}
 
 /* A guest access to the local APIC's page: false when it is not one this emulates. */
 static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, const struct hv_exit_ops *ops)
@@ -104,8 +380,8 @@ static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_v
     uint8_t code[15];
     struct mmio_access a;
     uint32_t offset = (uint32_t)(vmcb->control.exit_info_2 & 0xFFF);
-    if (!ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code) ||
-        !mmio_decode(code, sizeof code, &a) || a.size != 4 || (offset & 3))
+    unsigned got = ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code);
+    if (!mmio_decode(code, got, &a) || a.size != 4 || (offset & 3))
         return false;
     uint64_t *r = guest_reg(vmcb, regs, a.reg);
     if (!a.write) {
@@ -113,12 +389,45 @@ static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_v
     } else {
         uint32_t value = a.immediate ? a.value : (uint32_t)*r;
         unsigned mode = (value >> 8) & 7;
-        if (offset == APIC_ICR_LOW && (mode == 5 || mode == 6))
+        if (offset == APIC_ICR_LOW && (mode == DM_INIT || mode == DM_SIPI))
             ops->init_sipi(ops->ctx, value, ops->apic_read(ops->ctx, APIC_ICR_HIGH));
-        else
+        else if (apic_write_allowed(offset, value))
             ops->apic_write(ops->ctx, offset, value);
+        else
+            refuse(v, offset == APIC_ICR_LOW ? HV_REFUSED_APIC_ICR : HV_REFUSED_APIC_LVT, offset, value);
     }
     v->apic_accesses++;
+    vmcb->save.rip += a.length;
+    return true;
+}
+
+/* The guest's decoding mode, from its EFER and code segment. */
+static enum mmio_cpu_mode guest_mode(const struct vmcb *vmcb)
+{
+    uint16_t cs = vmcb->save.cs.attrib; /* bit 9: L, bit 10: D/B */
+    if ((vmcb->save.efer & EFER_LMA) && (cs & (1u << 9)))
+        return MMIO_MODE_64;
+    return (vmcb->save.cr0 & 1) && (cs & (1u << 10)) ? MMIO_MODE_32 : MMIO_MODE_16;
+}
+
+/* A guest write to a chipset function's ECAM page, which the nested tables map read-only:
+ * done for it, unless it is to a register the guest may not write. False when the
+ * instruction is not a MOV store this decodes. */
+static bool emulate_config_write(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v,
+                                 const struct hv_exit_ops *ops, uint8_t bus, uint8_t dev, uint8_t fn)
+{
+    uint8_t code[15];
+    struct mmio_access a;
+    uint64_t gpa = vmcb->control.exit_info_2;
+    unsigned reg = (unsigned)(gpa & 0xFFF);
+    unsigned got = ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code);
+    if (!mmio_decode_mov(code, got, guest_mode(vmcb), &a) || !a.write || a.size > 4 || (reg & (a.size - 1)))
+        return false;
+    uint64_t value = mmio_store_value(&a, a.immediate ? 0 : *guest_reg(vmcb, regs, a.reg));
+    if (ops->pci_write_allowed(ops->ctx, bus, dev, fn, reg, a.size))
+        ops->mmio_write(ops->ctx, gpa, a.size, value);
+    else
+        refuse(v, HV_REFUSED_PCI_CONFIG, (uint64_t)bus << 16 | (uint64_t)dev << 11 | (uint64_t)fn << 8 | reg, value);
     vmcb->save.rip += a.length;
     return true;
 }
@@ -171,6 +480,9 @@ enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, s
     case SVM_EXIT_MSR:
         do_msr(vmcb, regs, v, ops);
         break;
+    case SVM_EXIT_IOIO:
+        do_ioio(vmcb, v, ops);
+        break;
     case SVM_EXIT_VMRUN:
     case SVM_EXIT_VMLOAD:
     case SVM_EXIT_VMSAVE:
@@ -191,6 +503,11 @@ enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, s
         if (ops->apic_base && (vmcb->control.exit_info_2 & ~0xFFFull) == ops->apic_base &&
             emulate_apic(vmcb, regs, v, ops))
             break;
+        uint8_t bus, dev, fn;
+        if ((vmcb->control.exit_info_1 & 2) && ops->config_page &&
+            ops->config_page(ops->ctx, vmcb->control.exit_info_2, &bus, &dev, &fn) &&
+            emulate_config_write(vmcb, regs, v, ops, bus, dev, fn))
+            break;
         /* The guest touched the hypervisor's memory or the IOMMU's registers. */
         v->npf_count++;
         v->npf_gpa = vmcb->control.exit_info_2;
@@ -198,7 +515,9 @@ enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, s
         v->npf_rip = vmcb->save.rip;
         inject(vmcb, v, X86_GP, true);
         break;
-    default: /* shutdown (a triple fault), VMEXIT_INVALID, anything not asked for */
+    default: /* shutdown (a triple fault), VMEXIT_INVALID, an SMI or INIT that reached a CPU
+              * in guest mode (no source the guest controls may raise one: docs/security.md),
+              * anything not asked for */
         v->stop_code = code;
         return HV_STOP;
     }

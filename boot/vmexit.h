@@ -5,13 +5,20 @@
  *               any other privilege level
  *   CPUID       the host's answer, with the hypervisor bit set, SVM hidden, and leaves
  *               0x40000000 (signature "iommu-hv-ddi") and 0x40000001 (ABI version)
- *   MSR         EFER: the guest reads and writes its own view while SVME stays set
- *               underneath (VMMCALL needs it); IA32_APIC_BASE writes: the same value
- *               again is fine, any change (moving the APIC, x2APIC mode) #GP; any other
- *               intercepted MSR: #GP. CPUID hides x2APIC.
+ *   MSR         every MSR exits but those hv_msr_passes lists (docs/security.md). EFER:
+ *               the guest reads and writes its own view while SVME stays set underneath
+ *               (VMMCALL needs it); IA32_APIC_BASE writes: the same value again is fine,
+ *               any change (moving the APIC, x2APIC mode) #GP; VM_CR reads show SVM
+ *               disabled and locked; any other: #GP, recorded as a refusal. CPUID hides
+ *               x2APIC and SVM.
+ *   IOIO        the ports hv_port_intercepted lists: the chipset's power, reset and SMI
+ *               controls, PCI configuration, DMA engines that bypass the IOMMU, the
+ *               hypervisor's channel; each emulated, refused or done for the guest
+ *   SMI, INIT   (intercepted so that neither is ever taken in guest mode) the machine stops
  *   VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT: #UD (no nested virtualization)
  *   nested page fault on the local APIC's page (kept out of the nested tables): the access
- *               emulated (boot/mmio_decode.h), except that an INIT or SIPI sent to
+ *               emulated (boot/mmio_decode.h); an ICR or LVT write with delivery mode
+ *               SMI, ExtINT (ICR) or INIT (LVT) is refused; an INIT or SIPI sent to
  *               another CPU is handed to ops->init_sipi, which emulates it for that vCPU
  *               (QEMU's TCG cannot intercept INIT: a real one would take the CPU out of
  *               guest mode)
@@ -19,6 +26,9 @@
  *               an AP between jobs: the host waits there for an emulated SIPI (a real INIT
  *               would take the CPU out of guest mode), then starts the guest in real mode at
  *               the SIPI vector; with interrupts on, the guest goes on after the HLT
+ *   nested page fault, a write to a chipset function's ECAM page (mapped read-only): the
+ *               MOV decoded and the write done unless it is to a register the guest may
+ *               not write (refused, as through port 0xCF8)
  *   nested page fault elsewhere: recorded (address, access, RIP) and #GP(0) injected
  *   shutdown, and anything unexpected: the guest stops
  * The IOMMU's fault records are collected on every exit. */
@@ -47,13 +57,46 @@ struct hv_exit_ops {
     uint64_t apic_base, apic_base_msr;
     uint32_t (*apic_read)(void *ctx, uint32_t offset);
     void (*apic_write)(void *ctx, uint32_t offset, uint32_t value);
-    /* Guest code bytes at a linear address (through the guest's page tables); false when
-     * they are not in guest memory. */
-    bool (*fetch)(void *ctx, const struct vmcb *vmcb, uint64_t linear, uint8_t *buf, unsigned len);
+    /* Guest code bytes at a linear address, through the guest's page tables: how many of
+     * len it could read (it stops at the first byte that is not in guest RAM). */
+    unsigned (*fetch)(void *ctx, const struct vmcb *vmcb, uint64_t linear, uint8_t *buf, unsigned len);
     /* An ICR write with delivery mode INIT or SIPI (ICR high holds the destination). */
     void (*init_sipi)(void *ctx, uint32_t icr_low, uint32_t icr_high);
     /* Waits a while (bounded) for v->sipi_pending; returns whether it came. */
     bool (*wait_for_sipi)(void *ctx, struct hv_vcpu *v);
+    /* Port I/O done for the guest, on the ports the permission map intercepts. */
+    uint32_t (*port_in)(void *ctx, uint16_t port, unsigned size);
+    void (*port_out)(void *ctx, uint16_t port, unsigned size, uint32_t value);
+    /* A PCI configuration access through CONFIG_ADDRESS / CONFIG_DATA: address is the
+     * guest's CONFIG_ADDRESS, byte the offset within the data dword; the host does the pair
+     * as one, so that CPUs sharing the one real CONFIG_ADDRESS cannot mix them up. */
+    uint32_t (*pci_read)(void *ctx, uint32_t address, unsigned byte, unsigned size);
+    void (*pci_write)(void *ctx, uint32_t address, unsigned byte, unsigned size, uint32_t value);
+    /* Whether the guest may write this configuration register (boot/hv.c knows which
+     * functions are the chipset's). */
+    bool (*pci_write_allowed)(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, unsigned reg, unsigned size);
+    /* The guest powers the machine off or resets it: the hypervisor does it itself, after
+     * its verdict. Does not return. */
+    void (*machine_off)(void *ctx, struct hv_vcpu *v, bool reset);
+    uint16_t pm_base; /* the chipset's ACPI PM I/O block (PM1a_EVT_BLK); 0: not known */
+    /* The chipset functions' configuration pages in ECAM are mapped read-only for the
+     * guest: whether gpa is in one (and which function), and the write done for the guest
+     * when pci_write_allowed lets it through. */
+    bool (*config_page)(void *ctx, uint64_t gpa, uint8_t *bus, uint8_t *dev, uint8_t *fn);
+    void (*mmio_write)(void *ctx, uint64_t pa, unsigned size, uint64_t value);
+};
+
+/* What the handler refused the guest, for the host's log (the last one, and a count). */
+enum hv_refusal {
+    HV_REFUSED_MSR_READ = 1,
+    HV_REFUSED_MSR_WRITE,
+    HV_REFUSED_PORT_IN,
+    HV_REFUSED_PORT_OUT,
+    HV_REFUSED_STRING_IO,
+    HV_REFUSED_APIC_ICR,   /* what: the ICR low word */
+    HV_REFUSED_APIC_LVT,   /* what: the register offset, value: what was written */
+    HV_REFUSED_PCI_CONFIG, /* what: bus << 16 | dev << 11 | fn << 8 | reg */
+    HV_REFUSED_SLEEP,      /* value: the PM1a_CNT write */
 };
 
 /* Per-CPU state of the exit handler. */
@@ -63,6 +106,12 @@ struct hv_vcpu {
     uint64_t npf_count, npf_gpa, npf_info, npf_rip; /* the last nested page fault */
     uint64_t apic_accesses, sipis;
     uint64_t stop_code;   /* the exit that stopped the guest */
+    uint64_t msr_exits, io_exits;
+    uint64_t refusals;    /* every refusal; the last one: */
+    enum hv_refusal refused;
+    uint64_t refused_what, refused_value;
+    uint32_t pci_address; /* the guest's CONFIG_ADDRESS (port 0xCF8) on this CPU */
+    uint8_t kbc_command;  /* the last command written to the keyboard controller */
     /* INIT and SIPI as another CPU's emulated ICR writes leave them for this one. */
     volatile bool init_pending, sipi_pending;
     volatile uint8_t sipi_vector;
@@ -71,6 +120,16 @@ struct hv_vcpu {
 /* The state a CPU starts in after INIT and a SIPI with this vector: real mode at
  * vector << 12, registers cleared, EFER 0 as the guest sees it (SVME stays set below). */
 void hv_sipi_state(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, uint8_t vector);
+
+/* The MSR permission map's pass-through list: whether the guest reads (write false) or
+ * writes msr without an exit. Everything not listed exits (docs/security.md). */
+bool hv_msr_passes(uint32_t msr, bool write);
+/* Fills the 8 KiB MSR permission map from hv_msr_passes. */
+void hv_msrpm_build(uint8_t *msrpm);
+/* Whether the guest's accesses to port exit; pm_base as in hv_exit_ops. */
+bool hv_port_intercepted(uint16_t port, uint16_t pm_base);
+/* Fills the 12 KiB I/O permission map from hv_port_intercepted. */
+void hv_iopm_build(uint8_t *iopm, uint16_t pm_base);
 
 #define HV_CPUID_SIGNATURE_LEAF 0x40000000u
 #define HV_CPUID_VERSION_LEAF 0x40000001u

@@ -19,6 +19,7 @@
 #include "iommu/domain.h"
 #include "iommu/iova.h"
 #include "iommu/lock.h"
+#include "iommu/ranges.h"
 #include "iommu/slpt.h"
 
 #define ALLOCATOR_BYTES (32u << 10) /* per domain: 768 live allocations, 512 free blocks */
@@ -101,6 +102,10 @@ static struct provider {
     struct ddi_token token[DDI_MAX_TOKENS];
     unsigned next_token;
     uint64_t allocator_mem[DDI_MAX_DOMAINS][ALLOCATOR_BYTES / 8];
+    /* The platform's guest RAM in whole pages, sorted and merged (set at init, then only
+     * read), so that memory that is RAM throughout lies in exactly one range. */
+    struct addr_range ram[DDI_MAX_GUEST_RAM_RANGES];
+    unsigned ram_count;
 } P;
 
 /* ---- handles ---- */
@@ -201,11 +206,32 @@ static ULONG domain_type_bit(const struct ddi_domain *d)
     }
 }
 
-/* No domain may map the project's own memory. */
+/* Whether [pa, pa + size) lies wholly inside one guest-RAM range: a binary search for the
+ * last range starting at or below pa (the ranges are sorted and merged, so RAM that spans
+ * two given ranges is one range here). */
+static bool in_guest_ram(uint64_t pa, uint64_t size)
+{
+    if (!size || pa + size < pa)
+        return false;
+    unsigned lo = 0, hi = P.ram_count;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if (P.ram[mid].base <= pa)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo && pa + size <= P.ram[lo - 1].end;
+}
+
+/* What a domain may map: guest RAM only, deny by default (ddi/provider.h), and never the
+ * project's own memory. A page the guest does not own as RAM (the IOMMU's registers, the
+ * MSI window, another device's BAR) would let a device undo the isolation. */
 static bool may_map(uint64_t pa, uint64_t size)
 {
     uint64_t end = P.plat.protected_base + P.plat.protected_size;
-    return !P.plat.protected_size || pa >= end || pa + size <= P.plat.protected_base;
+    bool protected_memory = P.plat.protected_size && pa < end && pa + size > P.plat.protected_base;
+    return !protected_memory && in_guest_ram(pa, size);
 }
 
 static bool os_managed(const struct ddi_domain *d)
@@ -265,13 +291,23 @@ static bool phys_from_descriptor(const IOMMU_MAP_PHYSICAL_ADDRESS *d, struct phy
     }
 }
 
+/* Every page of the descriptor, one may_map per run of consecutive frames, so a long list
+ * costs a pass over it and a search per run. */
 static bool phys_may_map(const struct phys *ph)
 {
     if (ph->contiguous)
         return may_map(ph->base, ph->pages * PAGE_SIZE);
-    for (uint64_t i = 0; i < ph->pages; i++)
-        if (!may_map(ph->frames[i] << PAGE_SHIFT, PAGE_SIZE))
+    for (uint64_t i = 0; i < ph->pages;) {
+        /* A frame number too large for an address would wrap round to some other page. */
+        if (ph->frames[i] > UINT64_MAX >> PAGE_SHIFT)
             return false;
+        uint64_t run = 1;
+        while (i + run < ph->pages && ph->frames[i + run] == ph->frames[i] + run)
+            run++;
+        if (!may_map(ph->frames[i] << PAGE_SHIFT, run * PAGE_SIZE))
+            return false;
+        i += run;
+    }
     return true;
 }
 
@@ -1511,9 +1547,26 @@ NTSTATUS NTAPI IoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_
 
 /* ---- set-up ---- */
 
+/* The platform's guest RAM as may_map searches it: each range rounded inwards to whole pages
+ * (a partial page is not wholly RAM), then sorted and merged. Returns the count. */
+static unsigned normalise_guest_ram(const struct addr_range *given, unsigned n, struct addr_range *out)
+{
+    const uint64_t mask = PAGE_SIZE - 1;
+    unsigned kept = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (given[i].base > UINT64_MAX - mask)
+            continue;
+        uint64_t base = (given[i].base + mask) & ~mask, end = given[i].end & ~mask;
+        if (base < end)
+            out[kept++] = (struct addr_range){base, end};
+    }
+    return ranges_merge(out, kept); /* whole pages already: it only sorts and merges */
+}
+
 enum iommu_status ddi_provider_init(const struct ddi_platform *platform)
 {
-    if (!platform->pool || !platform->unit_count || platform->unit_count > 16 || !platform->first_domain_id)
+    if (!platform->pool || !platform->unit_count || platform->unit_count > 16 || !platform->first_domain_id ||
+        platform->guest_ram_count > DDI_MAX_GUEST_RAM_RANGES)
         return IOMMU_EINVAL;
     unsigned levels = vtd_common_levels(platform->units, platform->unit_count);
     if (!levels)
@@ -1521,6 +1574,7 @@ enum iommu_status ddi_provider_init(const struct ddi_platform *platform)
     ddi_provider_reset();
     lock_acquire(&P.lock);
     P.plat = *platform;
+    P.ram_count = normalise_guest_ram(platform->guest_ram, platform->guest_ram_count, P.ram);
     P.levels = levels;
     P.superpages = vtd_common_superpages(platform->units, platform->unit_count);
     uint32_t ids = UINT32_MAX;
@@ -1550,6 +1604,7 @@ void ddi_provider_reset(void)
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
         P.device[i].in_use = false;
     P.ready = false;
+    P.ram_count = 0;
     lock_release(&P.lock);
 }
 

@@ -16,6 +16,7 @@
 /* Queued invalidation descriptors (lower qword) */
 #define QI_CC 0x1ull
 #define QI_IOTLB 0x2ull
+#define QI_IEC 0x4ull /* interrupt entry cache; granularity bit 4 clear: every entry */
 #define QI_WAIT 0x5ull
 #define QI_GRAN_GLOBAL (1ull << 4)
 #define QI_GRAN_DOMAIN (2ull << 4)
@@ -499,6 +500,42 @@ enum iommu_status vtd_unit_disable(struct vtd_unit *u)
     if (s == IOMMU_OK && u->queued && (rd32(u, VTD_REG_GSTS) & VTD_GSTS_QIES))
         s = gcmd(u, VTD_GCMD_QIE, false, VTD_GSTS_QIES);
     return s;
+}
+
+enum iommu_status vtd_enable_interrupt_remapping(struct vtd_unit *u)
+{
+    if (!u->caps.ir || !u->queued || !u->enabled)
+        return IOMMU_ENODEV;
+    if (!u->irt) {
+        u->irt = page_pool_alloc(u->pool, &u->irt_pa); /* zeroed: no entry present */
+        if (!u->irt)
+            return IOMMU_ENOMEM;
+    }
+    lock_acquire(&u->lock);
+    /* Size field 7: 2^(7+1) = 256 entries, one page; EIME clear (xAPIC format). */
+    wr64(u, VTD_REG_IRTA, u->irt_pa | 7u);
+    enum iommu_status s = gcmd_oneshot(u, VTD_GCMD_SIRTP, VTD_GSTS_IRTPS, true);
+    if (s == IOMMU_OK) {
+        const uint64_t d[1][2] = {{QI_IEC, 0}};
+        s = queue_submit(u, d, 1);
+    }
+    if (s == IOMMU_OK)
+        s = gcmd(u, VTD_GCMD_IRE, true, VTD_GSTS_IRES);
+    u->interrupts_remapped = s == IOMMU_OK;
+    lock_release(&u->lock);
+    return s;
+}
+
+bool vtd_unit_intact(const struct vtd_unit *u, uint32_t *gsts)
+{
+    uint32_t g = rd32(u, VTD_REG_GSTS);
+    *gsts = g;
+    bool ok = (g & VTD_GSTS_TES) && (rd64(u, VTD_REG_RTADDR) & ~0xFFFull) == u->root_pa;
+    if (u->queued)
+        ok = ok && (g & VTD_GSTS_QIES) && (rd64(u, VTD_REG_IQA) & ~0xFFFull) == u->queue_pa;
+    if (u->interrupts_remapped)
+        ok = ok && (g & VTD_GSTS_IRES) && !(g & VTD_GSTS_CFIS) && (rd64(u, VTD_REG_IRTA) & ~0xFFFull) == u->irt_pa;
+    return ok;
 }
 
 /* ---- faults ---- */

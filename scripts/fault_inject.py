@@ -118,11 +118,13 @@ def run_one(build, out_dir, path, machine, timeout):
     elapsed = time.time() - start
     serial = open(os.path.join(run_dir, "serial.log"), errors="replace").read().replace("\r", "") \
         if os.path.exists(os.path.join(run_dir, "serial.log")) else ""
+    hv_log = os.path.join(run_dir, "hv.log")  # the hypervisor's own channel (docs/security.md)
+    hv = open(hv_log, errors="replace").read().replace("\r", "") if os.path.exists(hv_log) else ""
     trace_text = open(trace, errors="replace").read() if os.path.exists(trace) else ""
     problems = []
     if r.returncode != 0:
         problems.append((r.stdout.strip().splitlines() or ["run.sh failed"])[-1])
-    problems += [line for line in re.findall(r"^check: FAIL (.*)$", serial, re.M)]
+    problems += [line for line in re.findall(r"^check: FAIL (.*)$", hv + serial, re.M)]
     cross, seen = cross_check(serial, trace_text)
     problems += cross
     s = SUMMARY.search(serial)

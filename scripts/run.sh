@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the project, boots BOOTX64.EFI under QEMU (q35, OVMF, intel-iommu, edu) and prints
-# the loader's report, then the payload's: by default the demonstration scenario
-# tests/scenarios/stale-translation.txt. Exits 0 only if the RESULT line says PASS and QEMU
-# powered off by itself within the time bound.
+# the hypervisor's report (its own channel, QEMU's debug console: hv.log), then the guest's
+# console (COM1: serial.log), where the payload reports: by default the demonstration
+# scenario tests/scenarios/stale-translation.txt. Exits 0 only if the hypervisor's RESULT
+# line says PASS and QEMU powered off within the time bound; nothing the guest prints can
+# make it pass (docs/security.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,7 +12,7 @@ build=${IOMMU_BUILD_DIR:-$root/build}
 
 usage() {
   cat <<USAGE
-usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|FILE.efi]
+usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|hostile|FILE.efi]
                       [--scenario FILE] [--edus N] [--dma-mask M]
                       [--region-mib N] [--memory MiB] [--timeout SECONDS]
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
@@ -23,14 +25,15 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|FILE
                   scripts/fault-inject.sh runs them by the set
   --payload P     or instead: selftest (the guest's self-test of the hypervisor), shell
                   (the firmware's UEFI shell, which runs a command from startup.nsh and
-                  powers off), or an EFI image from the host, copied to the boot disk
+                  powers off), hostile (the attacker of docs/security.md), or an EFI
+                  image from the host, copied to the boot disk
   --edus N        edu devices (default 1, at most 2)
   --dma-mask M    edu's dma_mask (default 0xffffffffffffffff)
   --region-mib N  the hypervisor's reserved region, 4 to 1024 MiB (default 16)
   --no-iommu      leave out -device intel-iommu (the loader then reports FAIL: no DMAR)
   --memory MiB    guest RAM (default 512)
   --timeout S     wall-clock bound on the QEMU run (default 120)
-  --run-dir DIR   where the ESP, firmware variables and serial log go
+  --run-dir DIR   where the ESP, firmware variables and the logs (hv.log, serial.log) go
                   (default build/run/aw<N>)
   --no-build      use the existing build
   --quiet         print only the final verdict line
@@ -138,11 +141,12 @@ esac
 [[ -z $config ]] || printf '%s' "$config" >"$run_dir/esp/EFI/BOOT/IOMMUHV.CFG"
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$run_dir/vars.fd"
 serial_log=$run_dir/serial.log
+hv_log=$run_dir/hv.log
 qemu_log=$run_dir/qemu.log
 
 qemu_cmd=(qemu-system-x86_64
   -machine q35 -cpu max -smp "$smp" -m "$memory" -display none -monitor none -no-reboot
-  -serial "file:$serial_log"
+  -serial "file:$serial_log" -debugcon "file:$hv_log"
   -device "edu,dma_mask=$dma_mask"
   -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
   -drive "if=pflash,format=raw,file=$run_dir/vars.fd"
@@ -162,9 +166,14 @@ qemu_rc=$?
 set -e
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 
-# The loader's report starts at its banner; what precedes it is firmware output.
-report=$(tr -d '\r' <"$serial_log" | sed -n '/^=== iommu-hv/,$p')
-((quiet)) || printf '%s\n' "$report"
+# The hypervisor's report starts at the loader's banner; the guest's console after the
+# loader's pointer to the channel (what precedes it is firmware output).
+report=$( [[ -f $hv_log ]] && tr -d '\r' <"$hv_log" | sed -n '/^=== iommu-hv/,$p')
+guest=$( [[ -f $serial_log ]] && tr -d '\r' <"$serial_log" | sed -n '/^iommu-hv: the loader/,$p' | sed 1d)
+if ((!quiet)); then
+  printf '%s\n' "$report"
+  printf -- '--- guest console (COM1) ---\n%s\n' "$guest"
+fi
 
 verdict=FAIL why=""
 if ((qemu_rc == 124 || qemu_rc == 137)); then
@@ -173,17 +182,17 @@ elif ((qemu_rc != 0)); then
   why="QEMU exited with status $qemu_rc (see $qemu_log)"
 elif [[ -z $report ]]; then
   why="the loader printed nothing (did OVMF boot the ESP?)"
-elif [[ $payload == shell ]] && ! grep -q "iommu-hv: the UEFI shell ran this command" <<<"$report"; then
+elif [[ $payload == shell ]] && ! grep -q "^iommu-hv: the UEFI shell ran this command" <<<"$guest"; then
   why="the shell's command did not run"
 elif grep -q '^RESULT: PASS' <<<"$report"; then
   verdict=PASS
 else
-  why=$(grep '^RESULT:' <<<"$report" || echo "no RESULT line: the loader stopped early")
+  why=$(grep '^RESULT:' <<<"$report" || echo "no RESULT line from the hypervisor: the machine stopped early")
 fi
 label="aw-bits=$aw_bits"
 ((smp == 1)) || label+=" smp=$smp"
 [[ $payload == selftest || $payload == faultinject ]] || label+=" payload=${payload##*/}"
 [[ -z $scenario ]] || label+=" scenario=$(basename "$scenario")"
 ((iommu)) || label=no-iommu
-echo "run.sh: $verdict $label in ${elapsed} s${why:+: $why} (serial log: $serial_log)"
+echo "run.sh: $verdict $label in ${elapsed} s${why:+: $why} (logs: $hv_log, $serial_log)"
 [[ $verdict == PASS ]]

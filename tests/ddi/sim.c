@@ -9,7 +9,6 @@
 #include "iommu/pci.h"
 #include "iommu/ranges.h"
 
-#define UNIT_BASE 0xfed90000ull
 #define UNIT_STRIDE 0x1000ull
 
 struct sim {
@@ -25,6 +24,8 @@ struct sim {
     struct slpt default_tables;
     uint64_t clock_ns;
     uint64_t hypercalls;
+    NTSTATUS (*host_call)(void *ctx, uint32_t call, void *block);
+    void *host_ctx;
 };
 
 static uint8_t *host_of(struct sim *s, uint64_t pa, size_t len)
@@ -55,10 +56,10 @@ static bool mem_write(void *ctx, uint64_t pa, const void *buf, size_t len)
 
 static struct vtd_model *model_at(struct sim *s, uint64_t pa, uint32_t *off)
 {
-    unsigned u = (unsigned)((pa - UNIT_BASE) / UNIT_STRIDE);
-    if (pa < UNIT_BASE || u >= s->cfg.units)
+    unsigned u = (unsigned)((pa - SIM_UNIT_BASE) / UNIT_STRIDE);
+    if (pa < SIM_UNIT_BASE || u >= s->cfg.units)
         abort(); /* the driver touched an address no unit decodes */
-    *off = (uint32_t)(pa - UNIT_BASE - u * UNIT_STRIDE);
+    *off = (uint32_t)(pa - SIM_UNIT_BASE - u * UNIT_STRIDE);
     return s->model[u];
 }
 
@@ -103,7 +104,8 @@ struct sim_config sim_default_config(void)
 
 struct sim *sim_create(const struct sim_config *cfg)
 {
-    if (!cfg->units || cfg->units > SIM_MAX_UNITS || cfg->functions > SIM_MAX_FUNCTIONS)
+    if (!cfg->units || cfg->units > SIM_MAX_UNITS || cfg->functions > SIM_MAX_FUNCTIONS ||
+        (cfg->custom_guest_ram && cfg->guest_ram_count > SIM_MAX_GUEST_RAM))
         return NULL;
     struct sim *s = calloc(1, sizeof *s);
     s->cfg = *cfg;
@@ -119,9 +121,19 @@ struct sim *sim_create(const struct sim_config *cfg)
     struct ddi_platform dp = {.pool = &s->pool, .unit_count = cfg->units, .pci = &s->inv,
                               .protected_base = s->pool_pa, .protected_size = SIM_POOL_BYTES,
                               .first_domain_id = 2};
+    /* Guest RAM is the simulated RAM and nothing else: the pool, the units' registers and
+     * every MMIO address of sim.h lie outside it. */
+    if (cfg->custom_guest_ram) {
+        for (unsigned i = 0; i < cfg->guest_ram_count; i++)
+            dp.guest_ram[i] = cfg->guest_ram[i];
+        dp.guest_ram_count = cfg->guest_ram_count;
+    } else {
+        dp.guest_ram[0] = (struct addr_range){SIM_RAM_BASE, SIM_RAM_END};
+        dp.guest_ram_count = 1;
+    }
     for (unsigned u = 0; u < cfg->units; u++) {
         s->model[u] = vtd_model_create(&cfg->unit[u], &mem);
-        if (!s->model[u] || vtd_unit_init(&s->unit[u], &s->plat, &s->pool, UNIT_BASE + u * UNIT_STRIDE, 0, u) != IOMMU_OK)
+        if (!s->model[u] || vtd_unit_init(&s->unit[u], &s->plat, &s->pool, SIM_UNIT_BASE + u * UNIT_STRIDE, 0, u) != IOMMU_OK)
             abort();
         dp.units[u] = &s->unit[u];
     }
@@ -202,6 +214,11 @@ uint64_t sim_protected_base(const struct sim *s)
     return s->pool_pa;
 }
 
+uint64_t sim_unit_registers(const struct sim *s, unsigned u)
+{
+    return s->unit[u].base;
+}
+
 MDL *sim_mdl(const struct sim *s, const unsigned *pages, unsigned count)
 {
     MDL *mdl = calloc(1, sizeof *mdl + count * sizeof(PFN_NUMBER));
@@ -256,13 +273,21 @@ static uint64_t gpa_of(void *ctx, const void *p)
     return (uint64_t)(uintptr_t)p;
 }
 
+/* The server's ctx is the sim; the test's host_call gets its own. */
+static NTSTATUS host_call(void *ctx, uint32_t call, void *block)
+{
+    struct sim *s = ctx;
+    return s->host_call(s->host_ctx, call, block);
+}
+
 /* The hypercall server over the provider, guest RAM being everything but the first page
  * and the pool (which stands for the hypervisor's own memory). */
 static void start_server(struct sim *s, bool allow_injection)
 {
     uint64_t pool = (uint64_t)(uintptr_t)s->pool_mem, top = 1ull << 47;
     struct hc_server_config cfg = {.ctx = s, .read = guest_read, .write = guest_write, .ram_count = 2,
-                                   .pool = &s->pool, .inject_pool = allow_injection ? &s->pool : NULL};
+                                   .pool = &s->pool, .inject_pool = allow_injection ? &s->pool : NULL,
+                                   .host_call = s->host_call ? host_call : NULL};
     cfg.ram[0] = (struct hc_ram_range){PAGE_SIZE, pool - PAGE_SIZE};
     cfg.ram[1] = (struct hc_ram_range){pool + SIM_POOL_BYTES, top - (pool + SIM_POOL_BYTES)};
     if (hc_server_init(&cfg) != IOMMU_OK)
@@ -279,6 +304,13 @@ void sim_use_hypercalls(struct sim *s)
 void sim_allow_injection(struct sim *s)
 {
     start_server(s, true);
+}
+
+void sim_set_host_call(struct sim *s, NTSTATUS (*fn)(void *ctx, uint32_t call, void *block), void *ctx)
+{
+    s->host_call = fn;
+    s->host_ctx = ctx;
+    start_server(s, false);
 }
 
 uint64_t sim_hypercalls(const struct sim *s)

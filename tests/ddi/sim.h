@@ -26,7 +26,18 @@
 #define SIM_MAX_FUNCTIONS 32
 #define SIM_RAM_BASE 0x100000000ull   /* simulated RAM: 16 MiB of pages for DMA */
 #define SIM_RAM_PAGES 4096u
+#define SIM_RAM_END (SIM_RAM_BASE + (uint64_t)SIM_RAM_PAGES * PAGE_SIZE) /* the first byte past it */
 #define SIM_POOL_BYTES (8u << 20)      /* the project's memory: tables (protected) */
+
+/* The simulated physical address space, as on QEMU's q35: RAM above is the only guest RAM
+ * the provider is told of (unless the configuration says otherwise); everything else is
+ * what a DMA map must never reach. */
+#define SIM_UNIT_BASE 0xfed90000ull    /* VT-d registers: unit u at SIM_UNIT_BASE + u * 0x1000 */
+#define SIM_ECAM_BASE 0xb0000000ull    /* PCI configuration space (MMCONFIG) */
+#define SIM_BAR_BASE 0xfe000000ull     /* PCI BARs: another device's registers (peer to peer) */
+#define SIM_IOAPIC_BASE 0xfec00000ull
+#define SIM_MSI_BASE 0xfee00000ull     /* the local APIC and the MSI window */
+#define SIM_MAX_GUEST_RAM 8
 
 struct sim_function {
     uint16_t segment;
@@ -40,6 +51,12 @@ struct sim_config {
     unsigned functions;
     struct sim_function function[SIM_MAX_FUNCTIONS];
     bool default_domain;               /* detached devices go to an identity domain of RAM */
+    /* The guest RAM the provider is told of (ddi_platform.guest_ram): with custom_guest_ram
+     * false, the simulated RAM [SIM_RAM_BASE, SIM_RAM_END); otherwise these ranges, passed on
+     * as they are (any order, none at all), for tests of the rule itself. */
+    bool custom_guest_ram;
+    unsigned guest_ram_count;
+    struct addr_range guest_ram[SIM_MAX_GUEST_RAM];
 };
 
 /* One unit with QEMU 7.2's capabilities (aw-bits 39, queued invalidation), two PCI
@@ -64,6 +81,8 @@ uint8_t *sim_ram(struct sim *s, uint64_t pa);
 
 /* The memory the provider must never let a domain map (where the tables live). */
 uint64_t sim_protected_base(const struct sim *s);
+/* The physical address of unit u's register page. */
+uint64_t sim_unit_registers(const struct sim *s, unsigned u);
 
 /* An MDL over 'count' pages of simulated RAM given by page number; free with free(). */
 MDL *sim_mdl(const struct sim *s, const unsigned *pages, unsigned count);
@@ -82,6 +101,9 @@ void sim_use_hypercalls(struct sim *s);
 uint64_t sim_hypercalls(const struct sim *s);  /* made so far */
 /* Lets HC_INJECT act on the simulated pool (as the loader's fault_injection = on). */
 void sim_allow_injection(struct sim *s);
+/* Restarts the server with the hypervisor's own calls (HC_AUDIT, HC_GUEST_EXIT) served by
+ * host_call, as the hypervisor serves them; NULL refuses them again. */
+void sim_set_host_call(struct sim *s, NTSTATUS (*host_call)(void *ctx, uint32_t call, void *block), void *ctx);
 /* Memory the guest may not name in a hypercall (the pool stands for the hypervisor's). */
 const void *sim_hypervisor_memory(const struct sim *s);
 

@@ -923,6 +923,403 @@ static void test_stale_and_forged_handles(void **state)
     OK(v2->DeleteDomain(again));
 }
 
+/* ---- guest RAM only (docs/ddi.md: what a domain may map) ---- */
+
+/* Not one of these may be mapped into any domain: the platform's guest RAM is the simulated
+ * RAM, [SIM_RAM_BASE, SIM_RAM_END), and nothing else. */
+struct not_ram {
+    const char *what;
+    uint64_t pa, size;
+    uint64_t frame; /* a page of it that is not RAM, for frame lists */
+};
+
+static unsigned not_ram_list(struct not_ram *out)
+{
+    unsigned n = 0;
+    out[n++] = (struct not_ram){"the VT-d register page", sim_unit_registers(s, 0), PAGE_SIZE, 0};
+    out[n++] = (struct not_ram){"the local APIC / MSI window", SIM_MSI_BASE, PAGE_SIZE, 0};
+    out[n++] = (struct not_ram){"the IOAPIC", SIM_IOAPIC_BASE, PAGE_SIZE, 0};
+    out[n++] = (struct not_ram){"an ECAM page", SIM_ECAM_BASE + 0x18000, PAGE_SIZE, 0}; /* 00:03.0's */
+    out[n++] = (struct not_ram){"a PCI BAR (peer to peer)", SIM_BAR_BASE, 4 * PAGE_SIZE, 0};
+    out[n++] = (struct not_ram){"the project's memory", sim_protected_base(s), PAGE_SIZE, 0};
+    out[n++] = (struct not_ram){"the page past the end of RAM", SIM_RAM_END, PAGE_SIZE, 0};
+    out[n++] = (struct not_ram){"a range straddling the end of RAM", SIM_RAM_END - PAGE_SIZE, 2 * PAGE_SIZE, SIM_RAM_END};
+    out[n++] = (struct not_ram){"a range straddling the start of RAM", SIM_RAM_BASE - PAGE_SIZE, 2 * PAGE_SIZE, 0};
+    out[n++] = (struct not_ram){"page 0", 0, PAGE_SIZE, 0};
+    out[n++] = (struct not_ram){"an address far past the end of RAM", 1ull << 46, PAGE_SIZE, 0};
+    for (unsigned i = 0; i < n; i++)
+        if (!out[i].frame)
+            out[i].frame = out[i].pa;
+    return n;
+}
+
+/* What a refused call must leave as it was. */
+struct books {
+    struct ddi_counts counts;
+    uint32_t pool_pages;
+};
+
+static struct books books_now(void)
+{
+    return (struct books){ddi_provider_counts(), sim_pool(s)->in_use};
+}
+
+static void books_unchanged(const struct books *before, const char *what)
+{
+    struct books now = books_now();
+    if (now.counts.domains != before->counts.domains || now.counts.devices != before->counts.devices ||
+        now.counts.tokens != before->counts.tokens || now.counts.mapped_segments != before->counts.mapped_segments ||
+        now.counts.table_pages != before->counts.table_pages || now.pool_pages != before->pool_pages)
+        fail_msg("%s: books changed: domains %u->%u tokens %u->%u segments %u->%u table pages %u->%u pool %u->%u",
+                 what, before->counts.domains, now.counts.domains, before->counts.tokens, now.counts.tokens,
+                 before->counts.mapped_segments, now.counts.mapped_segments, before->counts.table_pages,
+                 now.counts.table_pages, before->pool_pages, now.pool_pages);
+}
+
+static void expect_denied(NTSTATUS st, const char *routine, const char *what)
+{
+    if (st != STATUS_ACCESS_DENIED)
+        fail_msg("%s of %s: 0x%08x, want STATUS_ACCESS_DENIED", routine, what, (unsigned)st);
+}
+
+/* The frames of RAM pages first_page, first_page + 1, ..., but the middle one is middle_pa's
+ * (a page that is not RAM, for a list to be refused). */
+static void frames_with_middle(PFN_NUMBER *frames, unsigned count, unsigned first_page, uint64_t middle_pa)
+{
+    for (unsigned i = 0; i < count; i++)
+        frames[i] = sim_ram_page(s, first_page + i) >> PAGE_SHIFT;
+    frames[count / 2] = middle_pa >> PAGE_SHIFT;
+}
+
+static IOMMU_MAP_PHYSICAL_ADDRESS pfn_list(PFN_NUMBER *frames, unsigned count)
+{
+    IOMMU_MAP_PHYSICAL_ADDRESS m = {.MapType = MapPhysicalAddressTypePfn};
+    m.PfnArray.PageFrame = frames;
+    m.PfnArray.NumberOfPages = count;
+    return m;
+}
+
+/* Logical maps, V1 and V2, every descriptor, explicit and allocated: each refused, nothing
+ * mapped, no table taken, the allocator's range given back; then a valid map still works. */
+static void test_guest_ram_only_logical_maps(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false), buddy = translate(true), v1d;
+    OK(v1.CreateDomain(TRUE, &v1d));
+    PIOMMU_DMA_DEVICE dev = device(0), other = device(1);
+    OK(v2->AttachDeviceEx(d, dev));
+    OK(v2->AttachDeviceEx(buddy, other));
+    /* where the allocator puts the next page: it must be there again after the refusals */
+    IOMMU_MAP_PHYSICAL_ADDRESS good = range(sim_ram_page(s, 200), PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS next = 0, out;
+    OK(v2->MapLogicalRangeEx(buddy, IOMMU_ACCESS_READ, &good, NULL, NULL, NULL, &next));
+    OK(v2->UnmapLogicalRange(buddy, next, 1));
+    const IOMMU_DMA_LOGICAL_ADDRESS at = 0x800000;
+    struct books before = books_now();
+
+    struct not_ram bad[16];
+    unsigned n = not_ram_list(bad);
+    for (unsigned i = 0; i < n; i++) {
+        IOMMU_MAP_PHYSICAL_ADDRESS m = range(bad[i].pa, bad[i].size);
+        IOMMU_DMA_LOGICAL_ADDRESS explicit_at = at;
+        out = 0x5a5a;
+        expect_denied(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &explicit_at, NULL, NULL, &out),
+                      "MapLogicalRangeEx (explicit)", bad[i].what);
+        expect_denied(v2->MapLogicalRangeEx(buddy, IOMMU_ACCESS_READ, &m, NULL, NULL, NULL, &out),
+                      "MapLogicalRangeEx (allocated)", bad[i].what);
+        assert_int_equal(out, 0x5a5a); /* M13: nothing written */
+        PFN_NUMBER frames[5];
+        frames_with_middle(frames, 5, 300, bad[i].frame);
+        IOMMU_MAP_PHYSICAL_ADDRESS list = pfn_list(frames, 5);
+        expect_denied(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &list, &explicit_at, NULL, NULL, &out),
+                      "MapLogicalRangeEx (PFN list)", bad[i].what);
+        expect_denied(v2->MapLogicalRangeEx(buddy, IOMMU_ACCESS_READ, &list, NULL, NULL, NULL, &out),
+                      "MapLogicalRangeEx (PFN list, allocated)", bad[i].what);
+        MDL *mdl = sim_mdl(s, (unsigned[]){310, 311, 312, 313, 314}, 5);
+        MmGetMdlPfnArray(mdl)[2] = bad[i].frame >> PAGE_SHIFT;
+        IOMMU_MAP_PHYSICAL_ADDRESS md = {.MapType = MapPhysicalAddressTypeMdl, .Mdl = {mdl}};
+        expect_denied(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &md, &explicit_at, NULL, NULL, &out),
+                      "MapLogicalRangeEx (MDL)", bad[i].what);
+        expect_denied(v1.MapLogicalRange(v1d, IOMMU_ACCESS_READ, mdl, at), "V1 MapLogicalRange (MDL)", bad[i].what);
+        MmGetMdlPfnArray(mdl)[2] = sim_ram_page(s, 312) >> PAGE_SHIFT;
+        MmGetMdlPfnArray(mdl)[4] = bad[i].frame >> PAGE_SHIFT; /* the last frame */
+        expect_denied(v1.MapLogicalRange(v1d, IOMMU_ACCESS_READ, mdl, at), "V1 MapLogicalRange (MDL, last frame)",
+                      bad[i].what);
+        free(mdl);
+        books_unchanged(&before, bad[i].what);
+    }
+    /* a frame number too large for an address is no way round the rule */
+    PFN_NUMBER wraps[1] = {(SIM_RAM_BASE >> PAGE_SHIFT) | 1ull << 52};
+    IOMMU_MAP_PHYSICAL_ADDRESS wrap = pfn_list(wraps, 1);
+    IOMMU_DMA_LOGICAL_ADDRESS explicit_at = at;
+    expect_denied(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &wrap, &explicit_at, NULL, NULL, &out),
+                  "MapLogicalRangeEx", "a frame number past 2^52");
+    books_unchanged(&before, "a frame number past 2^52");
+
+    /* nothing was mapped, not even the good pages before or after the bad one */
+    for (unsigned k = 0; k < 5; k++) {
+        dma_faults(0, at + k * PAGE_SIZE, false);
+        dma_faults(1, next + k * PAGE_SIZE, false);
+    }
+    /* and valid maps still work: at the address the refused ones would have taken, with the
+     * allocator handing out the same range as before the refusals */
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &good, &explicit_at, NULL, NULL, &out));
+    dma_reaches(0, at + 8, false, sim_ram_page(s, 200) + 8);
+    OK(v2->MapLogicalRangeEx(buddy, IOMMU_ACCESS_READ, &good, NULL, NULL, NULL, &out));
+    assert_int_equal(out, next);
+    dma_reaches(1, next + 8, false, sim_ram_page(s, 200) + 8);
+    /* the last page of RAM is RAM: the boundary is exact */
+    IOMMU_MAP_PHYSICAL_ADDRESS last = range(SIM_RAM_END - PAGE_SIZE, PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS at2 = at + PAGE_SIZE;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_WRITE, &last, &at2, NULL, NULL, &out));
+    dma_reaches(0, at2 + 16, true, SIM_RAM_END - PAGE_SIZE + 16);
+    MDL *mdl = sim_mdl(s, (unsigned[]){310, 311}, 2);
+    OK(v1.MapLogicalRange(v1d, IOMMU_ACCESS_READ, mdl, at));
+    OK(v1.UnmapLogicalRange(v1d, at, 2));
+    free(mdl);
+    OK(v2->UnmapLogicalRange(d, at, 2));
+    OK(v2->UnmapLogicalRange(buddy, next, 1));
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DetachDeviceEx(other));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDevice(other));
+    OK(v2->DeleteDomain(d));
+    OK(v2->DeleteDomain(buddy));
+    OK(v1.DeleteDomain(v1d));
+}
+
+/* Identity maps, V1 (MDL) and V2 (every descriptor): refused, no part made. */
+static void test_guest_ram_only_identity_maps(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    struct books before = books_now();
+    struct not_ram bad[16];
+    unsigned n = not_ram_list(bad);
+    for (unsigned i = 0; i < n; i++) {
+        IOMMU_MAP_PHYSICAL_ADDRESS m = range(bad[i].pa, bad[i].size);
+        expect_denied(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m), "MapIdentityRangeEx",
+                      bad[i].what);
+        PFN_NUMBER frames[3];
+        frames_with_middle(frames, 3, 400, bad[i].frame);
+        IOMMU_MAP_PHYSICAL_ADDRESS list = pfn_list(frames, 3);
+        expect_denied(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ, &list), "MapIdentityRangeEx (PFN list)", bad[i].what);
+        MDL *mdl = sim_mdl(s, (unsigned[]){410, 411, 412}, 3);
+        MmGetMdlPfnArray(mdl)[1] = bad[i].frame >> PAGE_SHIFT;
+        expect_denied(v1.MapIdentityRange(d, IOMMU_ACCESS_READ, mdl), "V1 MapIdentityRange (MDL)", bad[i].what);
+        IOMMU_MAP_PHYSICAL_ADDRESS md = {.MapType = MapPhysicalAddressTypeMdl, .Mdl = {mdl}};
+        expect_denied(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ, &md), "MapIdentityRangeEx (MDL)", bad[i].what);
+        free(mdl);
+        books_unchanged(&before, bad[i].what);
+    }
+    /* none of it reaches anything: the bad pages, and the good ones beside them */
+    dma_faults(0, SIM_RAM_END, false);
+    dma_faults(0, SIM_RAM_END - PAGE_SIZE, false);
+    dma_faults(0, sim_unit_registers(s, 0), true);
+    dma_faults(0, SIM_MSI_BASE, true);
+    dma_faults(0, sim_ram_page(s, 400), false);
+    dma_faults(0, sim_ram_page(s, 402), false);
+    dma_faults(0, sim_ram_page(s, 410), false);
+    dma_faults(0, sim_ram_page(s, 412), false);
+    /* a valid identity map still works, up to the last page of RAM */
+    IOMMU_MAP_PHYSICAL_ADDRESS last = range(SIM_RAM_END - 2 * PAGE_SIZE, 2 * PAGE_SIZE);
+    OK(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &last));
+    dma_reaches(0, SIM_RAM_END - 8, true, SIM_RAM_END - 8);
+    dma_faults(0, SIM_RAM_END, true);
+    OK(v2->UnmapIdentityRangeEx(d, &last));
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+}
+
+/* MapReservedLogicalRange: a segment naming memory that is not RAM is refused, and the token
+ * is as it was (no segment counted, nothing mapped in its range). */
+static void test_guest_ram_only_token_segments(void **state)
+{
+    (void)state;
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN t;
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x900000;
+    OK(v2->ReserveLogicalAddressRange(d, 0x8000, &at, NULL, NULL, &t));
+    struct books before = books_now();
+    struct not_ram bad[16];
+    unsigned n = not_ram_list(bad);
+    for (unsigned i = 0; i < n; i++) {
+        IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT seg = {NULL, 0x1234, 0x5678};
+        IOMMU_MAP_PHYSICAL_ADDRESS m = range(bad[i].pa, bad[i].size);
+        expect_denied(v2->MapReservedLogicalRange(t, 0, IOMMU_ACCESS_READ, &m, &seg), "MapReservedLogicalRange",
+                      bad[i].what);
+        PFN_NUMBER frames[3];
+        frames_with_middle(frames, 3, 500, bad[i].frame);
+        IOMMU_MAP_PHYSICAL_ADDRESS list = pfn_list(frames, 3);
+        expect_denied(v2->MapReservedLogicalRange(t, 0x1000, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &list, &seg),
+                      "MapReservedLogicalRange (PFN list)", bad[i].what);
+        MDL *mdl = sim_mdl(s, (unsigned[]){510, 511, 512}, 3);
+        MmGetMdlPfnArray(mdl)[1] = bad[i].frame >> PAGE_SHIFT;
+        IOMMU_MAP_PHYSICAL_ADDRESS md = {.MapType = MapPhysicalAddressTypeMdl, .Mdl = {mdl}};
+        expect_denied(v2->MapReservedLogicalRange(t, 0x4000, IOMMU_ACCESS_READ, &md, &seg),
+                      "MapReservedLogicalRange (MDL)", bad[i].what);
+        free(mdl);
+        assert_null(seg.OwningToken); /* the segment is not filled in */
+        assert_int_equal(seg.Offset, 0x1234);
+        assert_int_equal(seg.Size, 0x5678);
+        books_unchanged(&before, bad[i].what);
+    }
+    for (unsigned k = 0; k < 8; k++)
+        dma_faults(0, at + k * PAGE_SIZE, false);
+    OK(v2->FreeReservedLogicalAddressRange(t)); /* no segment was counted: R16 would refuse */
+    OK(v2->ReserveLogicalAddressRange(d, 0x8000, &at, NULL, NULL, &t));
+    /* a valid segment still works */
+    IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT seg;
+    PFN_NUMBER frames[3];
+    frames_with_middle(frames, 3, 500, sim_ram_page(s, 520));
+    IOMMU_MAP_PHYSICAL_ADDRESS list = pfn_list(frames, 3);
+    OK(v2->MapReservedLogicalRange(t, 0x1000, IOMMU_ACCESS_READ, &list, &seg));
+    dma_reaches(0, at + 0x2008, false, sim_ram_page(s, 520) + 8);
+    dma_reaches(0, at + 0x3008, false, sim_ram_page(s, 502) + 8);
+    OK(v2->UnmapReservedLogicalRange(&seg));
+    OK(v2->FreeReservedLogicalAddressRange(t));
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+}
+
+/* CreateDomainEx: a region to map (ShouldMap) outside RAM fails the creation, with nothing
+ * left behind, wherever it is in the list. A region only reserved maps nothing and may be
+ * anywhere the tables reach. */
+static void test_guest_ram_only_reserved_regions(void **state)
+{
+    (void)state;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG buddy = {.LogicalAllocatorType = IommuDmaLogicalAllocatorBuddy,
+                                                .BuddyAllocatorConfig = {.AddressWidth = 39}};
+    struct books before = books_now();
+    struct not_ram bad[16];
+    unsigned n = not_ram_list(bad);
+    for (unsigned i = 0; i < n; i++) {
+        if (bad[i].pa + bad[i].size > 1ull << 39)
+            continue; /* beyond the tables: refused as a bad region before the policy (D9) */
+        IOMMU_DMA_RESERVED_REGION outside = {NULL, bad[i].pa, bad[i].size / PAGE_SIZE, TRUE};
+        IOMMU_DMA_RESERVED_REGION ram = {&outside, sim_ram_page(s, 600), 4, TRUE}; /* good, mapped first */
+        for (int with_allocator = 0; with_allocator < 2; with_allocator++) {
+            PIOMMU_DMA_DOMAIN d = (PIOMMU_DMA_DOMAIN)0x1;
+            expect_denied(v2->CreateDomainEx(DomainTypeTranslate, zero, with_allocator ? &buddy : NULL, &outside, &d),
+                          "CreateDomainEx (ShouldMap)", bad[i].what);
+            expect_denied(v2->CreateDomainEx(DomainTypeTranslate, zero, with_allocator ? &buddy : NULL, &ram, &d),
+                          "CreateDomainEx (ShouldMap, second region)", bad[i].what);
+            assert_ptr_equal(d, (PIOMMU_DMA_DOMAIN)0x1);
+            books_unchanged(&before, bad[i].what);
+        }
+    }
+    /* only reserved, not mapped: allowed, and a device reaches nothing there */
+    IOMMU_DMA_RESERVED_REGION msi = {NULL, SIM_MSI_BASE, 1, FALSE};
+    IOMMU_DMA_RESERVED_REGION ram = {&msi, sim_ram_page(s, 600), 4, TRUE};
+    PIOMMU_DMA_DOMAIN d;
+    OK(v2->CreateDomainEx(DomainTypeTranslate, zero, &buddy, &ram, &d));
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    dma_reaches(0, sim_ram_page(s, 603) + 4, true, sim_ram_page(s, 603) + 4);
+    dma_faults(0, SIM_MSI_BASE, true);
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+}
+
+/* Replaces the test's platform with another, on the same path (direct or hypercalls). */
+static void use_platform(const struct sim_config *cfg)
+{
+    sim_destroy(s);
+    s = sim_create(cfg);
+    assert_non_null(s);
+    USE_PATH(s);
+    OK(GET_INTERFACE_EX(2, 0, &ex));
+    v2 = &ex.V2;
+    OK(GET_INTERFACE(1, &v1));
+}
+
+/* The list is the platform's, not the simulated memory: ranges given out of order, touching,
+ * with a partial page and a hole. With no list nothing at all can be mapped, and a list
+ * longer than the provider keeps is refused. */
+static void test_guest_ram_only_the_platform_list(void **state)
+{
+    (void)state;
+    /* RAM pages 0-99 (the range given ends mid-page 100), then 110-4095 as two touching
+     * ranges, given out of order */
+    struct sim_config cfg = sim_default_config();
+    cfg.custom_guest_ram = true;
+    cfg.guest_ram_count = 3;
+    cfg.guest_ram[0] = (struct addr_range){sim_ram_page(s, 2000), SIM_RAM_END};
+    cfg.guest_ram[1] = (struct addr_range){SIM_RAM_BASE, sim_ram_page(s, 100) + 0x800}; /* page 100 partly */
+    cfg.guest_ram[2] = (struct addr_range){sim_ram_page(s, 110), sim_ram_page(s, 2000)};
+    use_platform(&cfg);
+    PIOMMU_DMA_DOMAIN d = translate(false);
+    PIOMMU_DMA_DEVICE dev = device(0);
+    OK(v2->AttachDeviceEx(d, dev));
+    struct books before = books_now();
+    IOMMU_DMA_LOGICAL_ADDRESS at = 0x100000, out;
+    IOMMU_MAP_PHYSICAL_ADDRESS hole = range(sim_ram_page(s, 105), PAGE_SIZE);
+    IOMMU_MAP_PHYSICAL_ADDRESS partial = range(sim_ram_page(s, 100), PAGE_SIZE);
+    IOMMU_MAP_PHYSICAL_ADDRESS across_hole = range(sim_ram_page(s, 99), 12 * PAGE_SIZE);
+    expect_denied(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &hole, &at, NULL, NULL, &out), "a map", "a hole in RAM");
+    expect_denied(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &partial, &at, NULL, NULL, &out), "a map",
+                  "a page only partly RAM");
+    expect_denied(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &across_hole, &at, NULL, NULL, &out), "a map",
+                  "a range across a hole");
+    books_unchanged(&before, "the platform's list");
+    dma_faults(0, at, false);
+    /* RAM that is given as two touching ranges is RAM throughout */
+    IOMMU_MAP_PHYSICAL_ADDRESS across = range(sim_ram_page(s, 1998), 4 * PAGE_SIZE);
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &across, &at, NULL, NULL, &out));
+    dma_reaches(0, at + 3 * PAGE_SIZE, false, sim_ram_page(s, 2001));
+    IOMMU_MAP_PHYSICAL_ADDRESS edge = range(sim_ram_page(s, 99), PAGE_SIZE);
+    IOMMU_DMA_LOGICAL_ADDRESS at2 = 0x200000;
+    OK(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &edge, &at2, NULL, NULL, &out));
+    OK(v2->UnmapLogicalRange(d, at, 4));
+    OK(v2->UnmapLogicalRange(d, at2, 1));
+    OK(v2->DetachDeviceEx(dev));
+    OK(v2->DeleteDevice(dev));
+    OK(v2->DeleteDomain(d));
+
+    /* no guest RAM given: nothing can be mapped, by any routine */
+    cfg.guest_ram_count = 0;
+    use_platform(&cfg);
+    d = translate(false);
+    before = books_now();
+    IOMMU_MAP_PHYSICAL_ADDRESS page = range(sim_ram_page(s, 5), PAGE_SIZE);
+    expect_denied(v2->MapLogicalRangeEx(d, IOMMU_ACCESS_READ, &page, &at, NULL, NULL, &out), "MapLogicalRangeEx",
+                  "RAM when no RAM was given");
+    expect_denied(v2->MapIdentityRangeEx(d, IOMMU_ACCESS_READ, &page), "MapIdentityRangeEx", "RAM when no RAM was given");
+    MDL *mdl = sim_mdl(s, (unsigned[]){5}, 1);
+    expect_denied(v1.MapIdentityRange(d, IOMMU_ACCESS_READ, mdl), "MapIdentityRange", "RAM when no RAM was given");
+    free(mdl);
+    PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN t;
+    OK(v2->ReserveLogicalAddressRange(d, 0x2000, &at, NULL, NULL, &t));
+    struct books reserved = books_now();
+    IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT seg;
+    expect_denied(v2->MapReservedLogicalRange(t, 0, IOMMU_ACCESS_READ, &page, &seg), "MapReservedLogicalRange",
+                  "RAM when no RAM was given");
+    books_unchanged(&reserved, "no RAM: a segment");
+    OK(v2->FreeReservedLogicalAddressRange(t));
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    IOMMU_DMA_RESERVED_REGION region = {NULL, sim_ram_page(s, 5), 1, TRUE};
+    PIOMMU_DMA_DOMAIN d2;
+    expect_denied(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, &region, &d2), "CreateDomainEx",
+                  "RAM when no RAM was given");
+    books_unchanged(&before, "no RAM");
+    OK(v2->DeleteDomain(d));
+
+    /* more ranges than the provider keeps: refused, and the provider it had stays as it was */
+    struct ddi_platform too_many = {.pool = sim_pool(s), .units = {sim_unit(s, 0)}, .unit_count = 1,
+                                    .first_domain_id = 2, .guest_ram_count = DDI_MAX_GUEST_RAM_RANGES + 1};
+    assert_int_equal(ddi_provider_init(&too_many), IOMMU_EINVAL);
+    d = translate(false);
+    OK(v2->DeleteDomain(d));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -935,7 +1332,9 @@ int main(void)
         T(test_I1_I2_I3_I4_I5_I6_identity), T(test_R1_to_R6_reserve), T(test_R7_to_R18_segments),
         T(test_R19_reserve_out_of_memory), T(test_E1_E2_E3_create_device), T(test_E4_E5_E6_E7_E8_E12_E13_D15_attach),
         T(test_E9_E10_E16_S1_to_S6_S8_callbacks), T(test_E14_v1_attach_ids), T(test_F2_F3_fault_handler),
-        T(test_stale_and_forged_handles),
+        T(test_stale_and_forged_handles), T(test_guest_ram_only_logical_maps), T(test_guest_ram_only_identity_maps),
+        T(test_guest_ram_only_token_segments), T(test_guest_ram_only_reserved_regions),
+        T(test_guest_ram_only_the_platform_list),
     };
     return cmocka_run_group_tests_name("ddi_rules", tests, NULL, NULL);
 }

@@ -2,8 +2,9 @@
  *
  * Each step picks a V2 routine (and now and then a V1 one or the DMA-protection policy) and
  * arguments that are valid or broken in one chosen way: stale and forged handles, bad
- * permissions and descriptors, overlaps with mappings and tokens, the project's own memory,
- * and page-pool exhaustion injected at a random allocation. The model predicts the status;
+ * permissions and descriptors, overlaps with mappings and tokens, memory that is not guest
+ * RAM (the project's own, the IOMMU's registers, the MSI window, past the end of RAM, or one
+ * such frame in a list), and page-pool exhaustion injected at a random allocation. The model predicts the status;
  * after every call the test checks
  *   - the status is the predicted one (an injected allocation failure may turn a success
  *     into STATUS_INSUFFICIENT_RESOURCES, and then nothing may have changed),
@@ -237,21 +238,42 @@ struct phys_arg {
     IOMMU_MAP_PHYSICAL_ADDRESS desc;
     uint64_t frames[16];
     unsigned pages;
-    bool protected_memory;
+    bool not_ram;          /* some page is not guest RAM: every map must be refused */
     MDL *mdl;
 };
 
 static PFN_NUMBER pfn_storage[16];
 
-static void make_phys(struct phys_arg *a, unsigned pages, bool protected_memory)
+/* Memory that is not guest RAM, pages long: the project's own, the IOMMU's registers, the
+ * MSI window, or a range past or straddling the end of RAM. */
+static uint64_t not_ram_range(unsigned pages)
+{
+    switch (below(5)) {
+    case 0:
+        return sim_protected_base(W.s) + (uint64_t)below(16) * PAGE_SIZE;
+    case 1:
+        return SIM_UNIT_BASE;
+    case 2:
+        return SIM_MSI_BASE;
+    case 3:
+        return SIM_RAM_END - (uint64_t)(pages - 1) * PAGE_SIZE; /* its last page is past the end */
+    default:
+        return SIM_RAM_END + (uint64_t)below(16) * PAGE_SIZE;
+    }
+}
+
+static void make_phys(struct phys_arg *a, unsigned pages, bool not_ram)
 {
     memset(a, 0, sizeof *a);
     a->pages = pages;
-    a->protected_memory = protected_memory;
-    uint64_t first = protected_memory ? sim_protected_base(W.s) + (uint64_t)below(16) * PAGE_SIZE
-                                      : sim_ram_page(W.s, below(SIM_RAM_PAGES - 16));
+    a->not_ram = not_ram;
+    /* not RAM: a whole range, or a list of RAM frames with one frame that is not */
+    bool whole = not_ram && chance(50);
+    uint64_t first = whole ? not_ram_range(pages) : sim_ram_page(W.s, below(SIM_RAM_PAGES - 16));
     unsigned how = below(3);
-    if (how == 0 || protected_memory) {
+    if (how == 0 || whole) {
+        if (not_ram && !whole)
+            first = not_ram_range(pages);
         a->desc.MapType = MapPhysicalAddressTypeContiguousRange;
         a->desc.ContiguousRange.Base.QuadPart = (LONGLONG)first;
         a->desc.ContiguousRange.Size = (SIZE_T)pages * PAGE_SIZE;
@@ -264,6 +286,8 @@ static void make_phys(struct phys_arg *a, unsigned pages, bool protected_memory)
         ram[i] = below(SIM_RAM_PAGES);
         a->frames[i] = sim_ram_page(W.s, ram[i]);
     }
+    if (not_ram)
+        a->frames[below(pages)] = not_ram_range(1);
     if (how == 1) {
         for (unsigned i = 0; i < pages; i++)
             pfn_storage[i] = a->frames[i] >> PAGE_SHIFT;
@@ -272,6 +296,8 @@ static void make_phys(struct phys_arg *a, unsigned pages, bool protected_memory)
         a->desc.PfnArray.NumberOfPages = pages;
     } else {
         a->mdl = sim_mdl(W.s, ram, pages);
+        for (unsigned i = 0; i < pages; i++)
+            MmGetMdlPfnArray(a->mdl)[i] = a->frames[i] >> PAGE_SHIFT;
         a->desc.MapType = MapPhysicalAddressTypeMdl;
         a->desc.Mdl.Mdl = a->mdl;
     }
@@ -583,10 +609,10 @@ static void op_map_logical(void)
     else if (broken)
         want = STATUS_INVALID_PARAMETER_3;
     else if (d->kind == BUDDY)
-        want = give_explicit ? STATUS_NOT_SUPPORTED : a.protected_memory ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
+        want = give_explicit ? STATUS_NOT_SUPPORTED : a.not_ram ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
     else if (!give_explicit)
         want = STATUS_NOT_SUPPORTED;
-    else if (a.protected_memory)
+    else if (a.not_ram)
         want = STATUS_ACCESS_DENIED;
     else if (token_in(domain_index_of(d), at, pages) || any_page_in(d, at, pages))
         want = STATUS_RESOURCE_IN_USE;
@@ -679,7 +705,7 @@ static void op_identity(void)
     unsigned pages = 1 + below(4);
     struct phys_arg a;
     make_phys(&a, pages, map && chance(3));
-    if (!a.protected_memory && a.desc.MapType == MapPhysicalAddressTypeContiguousRange) {
+    if (!a.not_ram && a.desc.MapType == MapPhysicalAddressTypeContiguousRange) {
         /* near the other maps, so that overlaps happen */
         uint64_t first = sim_ram_page(W.s, below(RAM_WINDOW_PAGES));
         a.desc.ContiguousRange.Base.QuadPart = (LONGLONG)first;
@@ -700,7 +726,7 @@ static void op_identity(void)
         tokens |= token_in(domain_index_of(d), a.frames[i], 1);
     NTSTATUS want = d->kind == PASSTHROUGH ? STATUS_SUCCESS /* I1 */
                   : d->kind == BUDDY        ? STATUS_NOT_SUPPORTED
-                  : a.protected_memory      ? STATUS_ACCESS_DENIED
+                  : a.not_ram      ? STATUS_ACCESS_DENIED
                   : tokens || overlap       ? STATUS_RESOURCE_IN_USE
                                             : STATUS_SUCCESS;
     NTSTATUS got = map ? W.v2->MapIdentityRangeEx(d->h, perm, &a.desc) : W.v2->UnmapIdentityRangeEx(d->h, &a.desc);
@@ -800,7 +826,7 @@ static void op_map_reserved(void)
         perm = 0;
     NTSTATUS want = !perm                                             ? STATUS_INVALID_PARAMETER_3
                   : offset + pages * PAGE_SIZE > t->size              ? STATUS_INVALID_PARAMETER_4
-                  : a.protected_memory                                ? STATUS_ACCESS_DENIED
+                  : a.not_ram                                ? STATUS_ACCESS_DENIED
                   : any_page_in(d, t->base + offset, pages)           ? STATUS_RESOURCE_IN_USE
                                                                       : STATUS_SUCCESS;
     IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT seg = {0};

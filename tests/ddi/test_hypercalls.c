@@ -172,6 +172,10 @@ static void test_lists_are_checked(void **state)
     PFN_NUMBER frame = sim_protected_base(s) >> PAGE_SHIFT;
     m.phys = (struct hc_phys){.map_type = MapPhysicalAddressTypePfn, .base = (uint64_t)(uintptr_t)&frame, .count = 1};
     assert_int_equal(raw(hc_rax(HC_MAP_LOGICAL_RANGE_EX), &m, sizeof m), STATUS_ACCESS_DENIED);
+    /* and so does a descriptor naming the IOMMU's own registers: not guest RAM */
+    m.phys = (struct hc_phys){.map_type = MapPhysicalAddressTypeContiguousRange, .base = sim_unit_registers(s, 0),
+                              .count = PAGE_SIZE};
+    assert_int_equal(raw(hc_rax(HC_MAP_LOGICAL_RANGE_EX), &m, sizeof m), STATUS_ACCESS_DENIED);
 
     struct hc_create_domain_ex_block c = {.domain_type = DomainTypeTranslate, .out_present = 1, .region_count = 2,
                                           .regions = (uint64_t)(uintptr_t)hv};
@@ -254,6 +258,111 @@ static void test_one_hypercall_per_call(void **state)
     OK(v2->DetachDeviceEx(dev));
     OK(v2->DeleteDevice(dev));
     OK(v2->DeleteDomain(d));
+}
+
+/* ---- the hypervisor's own calls (HC_AUDIT, HC_GUEST_EXIT) ---- */
+
+/* What the host saw of each call. */
+static struct host_seen {
+    unsigned calls;
+    uint32_t call;
+    const void *block;                 /* where the server put its copy */
+    struct hc_audit_block audit;       /* the block as it arrived */
+    struct hc_guest_exit_block guest_exit;
+    NTSTATUS reply;
+} host;
+
+static NTSTATUS host_call(void *ctx, uint32_t call, void *block)
+{
+    assert_ptr_equal(ctx, &host);
+    host.calls++;
+    host.call = call;
+    host.block = block;
+    if (call == HC_AUDIT) {
+        struct hc_audit_block *a = block;
+        host.audit = *a;
+        a->intact = HC_AUDIT_ALL & ~HC_AUDIT_CANARY; /* what the host found */
+        a->sequence = host.calls;
+    } else if (call == HC_GUEST_EXIT) {
+        struct hc_guest_exit_block *e = block;
+        host.guest_exit = *e;
+        e->status = 0x600df00d; /* written back like any output */
+    } else
+        fail_msg("host_call reached with call %u", call);
+    return host.reply;
+}
+
+static void test_host_calls_refused_without_host_call(void **state)
+{
+    (void)state;
+    struct hc_audit_block a = {.name = "probe", .claimed_secret = 0x1234};
+    struct hc_audit_block before = a;
+    struct hc_guest_exit_block e = {.status = 5};
+    assert_int_equal(raw(hc_rax(HC_AUDIT), &a, sizeof a), STATUS_INVALID_SYSTEM_SERVICE);
+    assert_int_equal(raw(hc_rax(HC_GUEST_EXIT), &e, sizeof e), STATUS_INVALID_SYSTEM_SERVICE);
+    assert_memory_equal(&a, &before, sizeof a); /* nothing written back */
+    assert_int_equal(e.status, 5);
+    assert_int_equal(hc_server_stats().refused_before_routine, 2);
+    /* a server that had one and was given none again refuses them too */
+    host = (struct host_seen){0};
+    sim_set_host_call(s, host_call, &host);
+    OK(raw(hc_rax(HC_GUEST_EXIT), &e, sizeof e));
+    sim_set_host_call(s, NULL, NULL);
+    assert_int_equal(raw(hc_rax(HC_AUDIT), &a, sizeof a), STATUS_INVALID_SYSTEM_SERVICE);
+    assert_int_equal(host.calls, 1);
+}
+
+static void test_host_calls_served(void **state)
+{
+    (void)state;
+    host = (struct host_seen){.reply = STATUS_SUCCESS};
+    sim_set_host_call(s, host_call, &host);
+    struct hc_audit_block a = {.name = "dma-to-vtd-regs", .claimed_secret = 0x5ec7e7};
+    OK(raw(hc_rax(HC_AUDIT), &a, sizeof a));
+    assert_int_equal(host.calls, 1);
+    assert_int_equal(host.call, HC_AUDIT);
+    assert_ptr_not_equal(host.block, &a); /* the server's copy, not the guest's memory */
+    assert_string_equal(host.audit.name, "dma-to-vtd-regs");
+    assert_int_equal(host.audit.claimed_secret, 0x5ec7e7);
+    assert_int_equal(a.intact, HC_AUDIT_ALL & ~HC_AUDIT_CANARY); /* the host's answer reached the guest */
+    assert_int_equal(a.sequence, 1);
+    assert_string_equal(a.name, "dma-to-vtd-regs");
+
+    /* the host's status is the guest's, and the block is written back whatever it is */
+    struct hc_guest_exit_block e = {.status = 0x8000000000000005ull};
+    host.reply = STATUS_UNSUCCESSFUL;
+    assert_int_equal(raw(hc_rax(HC_GUEST_EXIT), &e, sizeof e), STATUS_UNSUCCESSFUL);
+    assert_int_equal(host.calls, 2);
+    assert_int_equal(host.call, HC_GUEST_EXIT);
+    assert_int_equal(host.guest_exit.status, 0x8000000000000005ull);
+    assert_int_equal(e.status, 0x600df00d);
+
+    /* refused before the host is called: a wrong size, a block outside guest RAM */
+    host.reply = STATUS_SUCCESS;
+    uint64_t words[8] = {0};
+    assert_int_equal(raw(hc_rax(HC_AUDIT), &a, sizeof a - 8), STATUS_INFO_LENGTH_MISMATCH);
+    assert_int_equal(raw(hc_rax(HC_AUDIT), words, sizeof a + 8), STATUS_INFO_LENGTH_MISMATCH);
+    assert_int_equal(raw(hc_rax(HC_GUEST_EXIT), &e, 0), STATUS_INFO_LENGTH_MISMATCH);
+    assert_int_equal(raw(hc_rax(HC_GUEST_EXIT), &a, sizeof a), STATUS_INFO_LENGTH_MISMATCH);
+    const uint8_t *hv = sim_hypervisor_memory(s);
+    uint8_t before[64];
+    memcpy(before, hv, sizeof before);
+    assert_int_equal(raw(hc_rax(HC_AUDIT), hv, sizeof a), STATUS_ACCESS_VIOLATION);
+    assert_int_equal(raw(hc_rax(HC_GUEST_EXIT), hv, sizeof e), STATUS_ACCESS_VIOLATION);
+    assert_int_equal(raw(hc_rax(HC_AUDIT), hv - 8, sizeof a), STATUS_ACCESS_VIOLATION); /* straddles into it */
+    assert_int_equal(hc(hc_rax(HC_AUDIT), 0, sizeof a), STATUS_ACCESS_VIOLATION);
+    assert_int_equal(raw(hc_rax(HC_GUEST_EXIT), (uint8_t *)words + 4, sizeof e), STATUS_ACCESS_VIOLATION);
+    assert_memory_equal(hv, before, sizeof before);
+    assert_int_equal(raw((uint64_t)(HC_ABI_VERSION + 1) << 16 | HC_AUDIT, &a, sizeof a), STATUS_REVISION_MISMATCH);
+    assert_int_equal(host.calls, 2); /* none of these reached it */
+    assert_int_equal(hc_server_stats().refused_before_routine, 10);
+
+    /* and the DDI is served as before */
+    PIOMMU_DMA_DOMAIN d;
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS zero = {.AsUlonglong = 0};
+    OK(v2->CreateDomainEx(DomainTypeTranslate, zero, NULL, NULL, &d));
+    OK(v2->DeleteDomain(d));
+    assert_int_equal(host.calls, 2);
 }
 
 /* ---- random hypercalls ---- */
@@ -408,6 +517,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_abi_refusals),           T(test_lists_are_checked), T(test_tokens_are_ids),
         T(test_one_hypercall_per_call), T(test_random_hypercalls), T(test_inject),
+        T(test_host_calls_refused_without_host_call), T(test_host_calls_served),
     };
     return cmocka_run_group_tests_name("hypercalls", tests, NULL, NULL);
 }

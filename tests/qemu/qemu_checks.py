@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""QEMU integration tests. `boot` runs scripts/run.sh on three machines and keeps their logs
-(aw-bits 39 and 48 at once, with QEMU tracing DMAR enable and faults; then one without the
-IOMMU). `check NAME --machine M` judges one behaviour from those logs, so that CTest shows
+"""QEMU integration tests. `boot` runs scripts/run.sh on its machines, two at a time, and keeps
+their logs (the self-test on aw-bits 39 and 48 with one and two CPUs, with QEMU tracing DMAR
+enable and faults and logging every VMRUN and #VMEXIT; the UEFI shell; a machine without the
+IOMMU; the hostile payload on one and two CPUs). `check NAME --machine M` judges one behaviour from those logs, so that CTest shows
 every check as its own test. `list` prints the machine and name of every check.
 
 Facts checked come from what QEMU 7.2 is known to provide (../shared/spec/qemu-probe-findings.md):
@@ -23,7 +24,9 @@ SELFTEST = ["--payload", "selftest"]
 MACHINES = {"aw39": ["--aw-bits", "39", *SELFTEST], "aw48": ["--aw-bits", "48", *SELFTEST],
             "aw39-smp2": ["--aw-bits", "39", "--smp", "2", *SELFTEST],
             "aw48-smp2": ["--aw-bits", "48", "--smp", "2", *SELFTEST],
-            "aw39-shell": ["--aw-bits", "39", "--payload", "shell"], "no-iommu": ["--no-iommu", *SELFTEST]}
+            "aw39-shell": ["--aw-bits", "39", "--payload", "shell"], "no-iommu": ["--no-iommu", *SELFTEST],
+            "hostile": ["--aw-bits", "39", "--payload", "hostile"],
+            "hostile-smp2": ["--aw-bits", "39", "--smp", "2", "--payload", "hostile"]}
 TRACE_EVENTS = ["vtd_dmar_enable", "vtd_dmar_fault"]
 
 
@@ -45,7 +48,8 @@ def boot(build, timeout):
 
     # Two cores: two QEMU instances at a time. Whether each machine booted and passed is
     # judged by the checks; this step only records.
-    for batch in (["aw39", "aw48"], ["aw39-smp2", "aw48-smp2"], ["aw39-shell", "no-iommu"]):
+    for batch in (["aw39", "aw48"], ["aw39-smp2", "aw48-smp2"], ["aw39-shell", "no-iommu"],
+                  ["hostile", "hostile-smp2"]):
         procs = {m: start(m) for m in batch}
         for m, p in procs.items():
             out, _ = p.communicate()
@@ -59,6 +63,8 @@ class Run:
     def __init__(self, build, machine):
         self.machine = machine
         self.out = self._read(log_path(build, machine, "out"))
+        # The hypervisor's own channel (docs/security.md): nothing in it comes from the guest.
+        self.hv = self._read(os.path.join(build, "run", f"test-{machine}", "hv.log")).replace("\r", "")
         self.trace = self._read(log_path(build, machine, "trace"))
         self.tool = os.path.join(build, "iommu-acpi")
         self.aw = int(machine[2:4]) if machine.startswith("aw") else None
@@ -324,6 +330,40 @@ def c_no_iommu_lists_pci(r):
     return m is not None and not r.trace_faults(), "edu listed as not translated, no faults"
 
 
+# ---- the hostile payload (docs/security.md): every verdict from the hypervisor's channel ----
+
+# What the hypervisor must have printed for each attack class, besides the class's audit
+# passing: the refusals that show the attack was tried and met the protection.
+HOSTILE_EVIDENCE = {
+    "msr": [r"rdmsr 0xc0010117 ", r"wrmsr 0xc0010114 ", r"wrmsr 0xc0010112 "],
+    "host-state": [],
+    "ddi-map": [],
+    "smi": [r"APIC ICR delivery mode 0x300 \(value 0x[0-9a-f]*2[0-9a-f]{2}\)", r"APIC LVT 0x3[2-7]0 \(value 0x200\)",
+            r"out to port 0xb2 ", r"out to port 0x630 "],
+    "init": [r"APIC LVT 0x3[56]0 \(value 0x500\)"],
+    "pci-config": [r"PCI configuration write 0x60 ", r"PCI configuration write 0x9[cd] ", r"PCI configuration write 0xf840 "],
+    "ports": [r"out to port 0xe9 ", r"in from port 0xe9 "],
+    "hypercall": [],
+    "toctou": [],
+    "dma": [],
+}
+
+
+def hostile_check(cls):
+    def check(r):
+        audits = re.findall(r"^hv: audit \d+ \(" + re.escape(cls) + r"\) on cpu \d+: (.*): (PASS|FAIL)$", r.hv, re.M)
+        evidence = [e for e in HOSTILE_EVIDENCE[cls]
+                    if not re.search(r"^hv: cpu \d+: .*" + e + r".*refused", r.hv, re.M)]
+        ended = re.search(r"^RESULT: PASS \(.*; payload ok; \d+ audits, 0 failed\)$", r.hv, re.M) is not None
+        ok = len(audits) == 1 and audits[0][1] == "PASS" and not evidence and ended
+        if cls == "ports":
+            # What the guest wrote at the channel's port never reached it.
+            ok = ok and "forged" not in r.hv and len(re.findall(r"^RESULT:", r.hv, re.M)) == 1
+        return ok, (f"audit: {audits[0][0] if audits else 'none'}; "
+                    f"{'missing refusals: ' + str(evidence) if evidence else 'refusals logged'}; machine ended: {ended}")
+    return check
+
+
 CHECKS = {
     "aw": {
         "run_passes": c_run_passes, "one_unit": c_one_unit, "sagaw": c_sagaw, "ecap": c_ecap,
@@ -339,12 +379,15 @@ CHECKS = {
         "dmar_hidden": c_dmar_hidden, "guest_ddi": c_guest_ddi,
     },
     "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
+    "hostile": {cls: hostile_check(cls) for cls in HOSTILE_EVIDENCE},
     "shell": {"run_passes": c_run_passes, "shell_ran": c_shell_ran, "dmar_hidden_loader": lambda r: r.check_passed(
         r"DMAR hidden from the guest: 1 XSDT and \d+ RSDT entries removed")},
 }
 
 
 def checks_for(machine):
+    if machine.startswith("hostile"):
+        return CHECKS["hostile"]
     return CHECKS["no-iommu" if machine == "no-iommu" else "shell" if machine.endswith("-shell") else "aw"]
 
 

@@ -8,7 +8,6 @@
 #include "mmio_decode.h"
 #include "vmexit.h"
 
-#define SVM_EXIT_SMI_FOR_TEST 0x62
 
 static struct vmcb *vmcb;
 static struct guest_regs regs;
@@ -58,14 +57,16 @@ static void fake_apic_write(void *ctx, uint32_t offset, uint32_t value)
     apic[offset / 4] = value;
 }
 
-static bool fake_fetch(void *ctx, const struct vmcb *v, uint64_t linear, uint8_t *buf, unsigned len)
+static unsigned fake_fetch(void *ctx, const struct vmcb *v, uint64_t linear, uint8_t *buf, unsigned len)
 {
     (void)ctx;
     (void)v;
-    if (linear < 0x1000 || linear + len > 0x1000 + sizeof code)
-        return false;
-    memcpy(buf, code + (linear - 0x1000), len);
-    return true;
+    if (linear < 0x1000 || linear >= 0x1000 + sizeof code)
+        return 0;
+    unsigned n = (unsigned)(0x1000 + sizeof code - linear);
+    n = n < len ? n : len;
+    memcpy(buf, code + (linear - 0x1000), n);
+    return n;
 }
 
 static void fake_init_sipi(void *ctx, uint32_t low, uint32_t high)
@@ -81,11 +82,88 @@ static bool fake_wait_for_sipi(void *ctx, struct hv_vcpu *v)
     return v->sipi_pending;
 }
 
+/* Ports, PCI configuration and the machine's power, as the host would do them. */
+#define PM_BASE 0x600
+#define ECAM_HOST_BRIDGE 0xB0000000ull
+static unsigned port_ins, port_outs, pci_reads, pci_writes, machine_offs, mmio_writes;
+static uint16_t last_port;
+static uint32_t last_value, last_pci_address;
+static bool last_reset;
+static uint64_t last_mmio_pa;
+
+static uint32_t fake_port_in(void *ctx, uint16_t port, unsigned size)
+{
+    (void)ctx;
+    port_ins++;
+    last_port = port;
+    return 0xA5A5A5A5u >> (32 - 8 * size);
+}
+
+static void fake_port_out(void *ctx, uint16_t port, unsigned size, uint32_t value)
+{
+    (void)ctx;
+    (void)size;
+    port_outs++;
+    last_port = port, last_value = value;
+}
+
+static uint32_t fake_pci_read(void *ctx, uint32_t address, unsigned byte, unsigned size)
+{
+    (void)ctx;
+    (void)size;
+    pci_reads++;
+    last_pci_address = address + byte;
+    return 0x12345678u;
+}
+
+static void fake_pci_write(void *ctx, uint32_t address, unsigned byte, unsigned size, uint32_t value)
+{
+    (void)ctx;
+    (void)size;
+    pci_writes++;
+    last_pci_address = address + byte, last_value = value;
+}
+
+/* The host bridge (0:0.0) is the chipset's: nothing past its header may be written. */
+static bool fake_pci_write_allowed(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, unsigned reg, unsigned size)
+{
+    (void)ctx;
+    (void)size;
+    return !(bus == 0 && dev == 0 && fn == 0 && reg >= 0x40);
+}
+
+static void fake_machine_off(void *ctx, struct hv_vcpu *v, bool reset)
+{
+    (void)ctx;
+    (void)v;
+    machine_offs++;
+    last_reset = reset;
+}
+
+static bool fake_config_page(void *ctx, uint64_t gpa, uint8_t *bus, uint8_t *dev, uint8_t *fn)
+{
+    (void)ctx;
+    *bus = *dev = *fn = 0;
+    return (gpa & ~0xFFFull) == ECAM_HOST_BRIDGE;
+}
+
+static void fake_mmio_write(void *ctx, uint64_t pa, unsigned size, uint64_t value)
+{
+    (void)ctx;
+    (void)size;
+    mmio_writes++;
+    last_mmio_pa = pa, last_value = (uint32_t)value;
+}
+
 static const struct hv_exit_ops ops = {.wait_for_sipi = fake_wait_for_sipi, .hypercall = fake_hypercall, .cpuid = fake_cpuid,
                                        .collect_faults = fake_collect, .apic_base = APIC_BASE,
                                        .apic_base_msr = APIC_BASE | 0x800,
                                        .apic_read = fake_apic_read, .apic_write = fake_apic_write,
-                                       .fetch = fake_fetch, .init_sipi = fake_init_sipi};
+                                       .fetch = fake_fetch, .init_sipi = fake_init_sipi,
+                                       .port_in = fake_port_in, .port_out = fake_port_out, .pci_read = fake_pci_read,
+                                       .pci_write = fake_pci_write, .pci_write_allowed = fake_pci_write_allowed,
+                                       .machine_off = fake_machine_off, .pm_base = PM_BASE,
+                                       .config_page = fake_config_page, .mmio_write = fake_mmio_write};
 
 static int setup(void **state)
 {
@@ -95,6 +173,7 @@ static int setup(void **state)
     memset(&regs, 0, sizeof regs);
     memset(&vcpu, 0, sizeof vcpu);
     collected = hypercalls = 0;
+    port_ins = port_outs = pci_reads = pci_writes = machine_offs = mmio_writes = 0;
     vmcb->save.rip = 0x1000;
     vmcb->save.efer = 0x1D00 | EFER_SVME; /* long mode, NX, SVME */
     vcpu.guest_efer = 0xD00;
@@ -371,8 +450,252 @@ static void test_stops(void **state)
     assert_int_equal(vcpu.stop_code, SVM_EXIT_SHUTDOWN);
     assert_int_equal(exit_with(0x00000000FFFFFFFFull), HV_STOP); /* VMEXIT_INVALID as QEMU stores it */
     assert_int_equal(vcpu.stop_code, SVM_EXIT_INVALID);
-    assert_int_equal(exit_with(SVM_EXIT_SMI_FOR_TEST), HV_STOP); /* not intercepted: not expected */
-    assert_int_equal(vcpu.exits, 3);
+    /* An SMI or INIT that reached a CPU in guest mode: never let it be taken */
+    assert_int_equal(exit_with(SVM_EXIT_SMI), HV_STOP);
+    assert_int_equal(vcpu.stop_code, SVM_EXIT_SMI);
+    assert_int_equal(exit_with(SVM_EXIT_INIT), HV_STOP);
+    assert_int_equal(vcpu.stop_code, SVM_EXIT_INIT);
+    assert_int_equal(vcpu.exits, 4);
+}
+
+/* The MSR permission map: every MSR exits but the listed ones, and the SVM block exits. */
+static bool msrpm_intercepts(const uint8_t *map, uint32_t msr, bool write)
+{
+    uint32_t block = msr < 0x2000u ? 0 : msr - 0xC0000000u < 0x2000u ? 1 : 2;
+    uint32_t base = block == 0 ? 0 : block == 1 ? 0xC0000000u : 0xC0010000u;
+    uint32_t bit = block * 0x4000u + (msr - base) * 2 + write;
+    return map[bit / 8] & (1u << (bit % 8));
+}
+
+static void test_msr_policy(void **state)
+{
+    (void)state;
+    static uint8_t map[MSRPM_BYTES];
+    hv_msrpm_build(map);
+    const uint32_t denied[] = {0xC0010117u, 0xC0010114u, 0xC0010110u, 0xC001011Fu, 0xC0010010u, 0xC0010112u,
+                               0xC0010113u, 0xC0010015u, MSR_EFER, 0x830u, 0x1D9u, 0x3Au, 0x8Bu};
+    for (unsigned i = 0; i < sizeof denied / sizeof denied[0]; i++) {
+        assert_true(msrpm_intercepts(map, denied[i], false));
+        assert_true(msrpm_intercepts(map, denied[i], true));
+        assert_false(hv_msr_passes(denied[i], false) || hv_msr_passes(denied[i], true));
+    }
+    /* the guest's own state and read-only facts pass; a TSC or APIC_BASE write does not */
+    const uint32_t both[] = {0xC0000100u, 0xC0000102u, 0xC0000082u, 0x174u, 0x277u, 0x200u, 0x2FFu, 0x6E0u};
+    for (unsigned i = 0; i < sizeof both / sizeof both[0]; i++)
+        assert_false(msrpm_intercepts(map, both[i], false) || msrpm_intercepts(map, both[i], true));
+    assert_false(msrpm_intercepts(map, MSR_TSC, false));
+    assert_true(msrpm_intercepts(map, MSR_TSC, true));
+    assert_false(msrpm_intercepts(map, MSR_APIC_BASE, false));
+    assert_true(msrpm_intercepts(map, MSR_APIC_BASE, true));
+    unsigned passed = 0; /* and nothing else anywhere in the three blocks */
+    for (uint32_t n = 0; n < 0x2000u; n++)
+        passed += !msrpm_intercepts(map, n, false) + !msrpm_intercepts(map, 0xC0000000u + n, false) +
+                  !msrpm_intercepts(map, 0xC0010000u + n, false);
+    assert_int_equal(passed, 48); /* the read column of msr_passes, counted by hand */
+
+    /* the exits: VM_HSAVE_PA refused both ways, VM_CR reads as disabled and locked */
+    regs.rcx = MSR_VM_HSAVE_PA, regs.rdx = 0, vmcb->save.rax = 0x5000;
+    vmcb->control.exit_info_1 = 1;
+    assert_int_equal(exit_with(SVM_EXIT_MSR), HV_RESUME);
+    assert_injected(X86_GP, true);
+    assert_int_equal(vcpu.refused, HV_REFUSED_MSR_WRITE);
+    assert_int_equal(vcpu.refused_what, MSR_VM_HSAVE_PA);
+    assert_int_equal(vcpu.refused_value, 0x5000);
+    vmcb->control.exit_info_1 = 0;
+    exit_with(SVM_EXIT_MSR);
+    assert_injected(X86_GP, true);
+    assert_int_equal(vcpu.refused, HV_REFUSED_MSR_READ);
+    regs.rcx = MSR_VM_CR;
+    exit_with(SVM_EXIT_MSR);
+    assert_int_equal(vmcb->control.event_inject, 0);
+    assert_int_equal(vmcb->save.rax, VM_CR_LOCK | VM_CR_SVMDIS);
+    assert_int_equal(regs.rdx, 0);
+    assert_int_equal(vmcb->save.rip, 0x1002);
+    vmcb->control.exit_info_1 = 1;
+    exit_with(SVM_EXIT_MSR);
+    assert_injected(X86_GP, true);
+    assert_int_equal(vcpu.refusals, 3);
+}
+
+static bool iopm_intercepts(const uint8_t *map, unsigned port)
+{
+    return map[port / 8] & (1u << (port % 8));
+}
+
+/* One IN or OUT of size bytes at port: the exit as SVM describes it (next RIP 0x1010). */
+static enum hv_exit_result io(bool in, uint16_t port, unsigned size, uint32_t value)
+{
+    vmcb->control.exit_info_1 = (uint64_t)port << 16 | (size == 4 ? 0x40u : size == 2 ? 0x20u : 0x10u) | (in ? 1u : 0u);
+    vmcb->control.exit_info_2 = 0x1010;
+    vmcb->save.rip = 0x1000;
+    vmcb->save.rax = value;
+    return exit_with(SVM_EXIT_IOIO);
+}
+
+static void test_port_policy(void **state)
+{
+    (void)state;
+    static uint8_t map[IOPM_BYTES];
+    hv_iopm_build(map, PM_BASE);
+    const unsigned intercepted[] = {0xE9, 0xB2, 0xB3, 0xCF8, 0xCF9, 0xCFC, 0xCFF, 0x60, 0x64, 0x92, 0x00, 0x0F,
+                                    0x81, 0x8F, 0xC0, 0xDF, 0x514, 0x51B, PM_BASE + 4, PM_BASE + 5, PM_BASE + 0x30,
+                                    PM_BASE + 0x37, PM_BASE + 0x60, PM_BASE + 0x7F};
+    for (unsigned i = 0; i < sizeof intercepted / sizeof intercepted[0]; i++)
+        assert_true(iopm_intercepts(map, intercepted[i]));
+    const unsigned passed[] = {0x3F8, 0x3FD, 0x2F8, 0x70, 0x71, 0x80, 0x510, 0x511, 0x402, PM_BASE, PM_BASE + 8,
+                               PM_BASE + 0x20, 0xCF7, 0xD00, 0xFFFF};
+    for (unsigned i = 0; i < sizeof passed / sizeof passed[0]; i++)
+        assert_false(iopm_intercepts(map, passed[i]));
+
+    /* the hypervisor's channel: writes dropped, reads float high */
+    assert_int_equal(io(false, 0xE9, 1, 'R'), HV_RESUME);
+    assert_int_equal(port_outs, 0);
+    assert_int_equal(vcpu.refused, HV_REFUSED_PORT_OUT);
+    assert_int_equal(vmcb->save.rip, 0x1010);
+    io(true, 0xE9, 1, 0x1234);
+    assert_int_equal(vmcb->save.rax, 0x12FF);
+    assert_int_equal(port_ins, 0);
+    /* a software SMI and SMI_EN: dropped; their reads pass */
+    io(false, 0xB2, 1, 0x42);
+    io(false, PM_BASE + 0x30, 4, 0x21);
+    assert_int_equal(port_outs, 0);
+    assert_int_equal(vcpu.refused_what, PM_BASE + 0x30);
+    io(true, 0xB2, 1, 0);
+    assert_int_equal(port_ins, 1);
+    assert_int_equal(vmcb->save.rax, 0xA5);
+    /* the reset control without its reset bit passes; with it the hypervisor resets */
+    io(false, 0xCF9, 1, 0x02);
+    assert_int_equal(port_outs, 1);
+    assert_int_equal(machine_offs, 0);
+    io(false, 0xCF9, 1, 0x06);
+    assert_int_equal(machine_offs, 1);
+    assert_true(last_reset);
+    assert_int_equal(port_outs, 1);
+    io(false, 0x64, 1, 0xFE); /* the keyboard controller's reset pulse */
+    assert_int_equal(machine_offs, 2);
+    io(false, 0x64, 1, 0xD1); /* its output port, then bit 0 clear */
+    io(false, 0x60, 1, 0xDF);
+    assert_int_equal(machine_offs, 2);
+    io(false, 0x64, 1, 0xD1);
+    io(false, 0x60, 1, 0xDE);
+    assert_int_equal(machine_offs, 3);
+    /* S5 powers off through the hypervisor; S3 is refused; SCI_EN passes */
+    io(false, PM_BASE + 4, 2, 0x2000);
+    assert_int_equal(machine_offs, 4);
+    assert_false(last_reset);
+    unsigned outs = port_outs;
+    io(false, PM_BASE + 4, 2, 0x2400);
+    assert_int_equal(machine_offs, 4);
+    assert_int_equal(vcpu.refused, HV_REFUSED_SLEEP);
+    io(false, PM_BASE + 4, 2, 0x0001);
+    assert_int_equal(port_outs, outs + 1);
+    /* PCI configuration: a per-CPU CONFIG_ADDRESS; the host bridge's registers past the
+     * header are the chipset's */
+    io(false, 0xCF8, 4, 0x80000060u);
+    assert_int_equal(vcpu.pci_address, 0x80000060u);
+    io(true, 0xCF8, 4, 0);
+    assert_int_equal(vmcb->save.rax, 0x80000060u);
+    io(true, 0xCFE, 2, 0);
+    assert_int_equal(pci_reads, 1);
+    assert_int_equal(last_pci_address, 0x80000062u);
+    assert_int_equal(vmcb->save.rax, 0x5678);
+    io(false, 0xCFC, 4, 0xFED90001u);
+    assert_int_equal(pci_writes, 0);
+    assert_int_equal(vcpu.refused, HV_REFUSED_PCI_CONFIG);
+    assert_int_equal(vcpu.refused_what, 0x60);
+    io(false, 0xCF8, 4, 0x80000004u); /* the header's command register */
+    io(false, 0xCFC, 2, 0x0006);
+    assert_int_equal(pci_writes, 1);
+    io(false, 0xCF8, 4, 0x80001860u); /* another function's device-specific register */
+    io(false, 0xCFC, 4, 0x1);
+    assert_int_equal(pci_writes, 2);
+    /* string I/O to an intercepted port */
+    vmcb->control.exit_info_1 = 0xE9u << 16 | 0x10 | 0x4;
+    exit_with(SVM_EXIT_IOIO);
+    assert_injected(X86_GP, true);
+    assert_int_equal(vcpu.refused, HV_REFUSED_STRING_IO);
+}
+
+static void test_apic_filters(void **state)
+{
+    (void)state;
+    memset(apic, 0, sizeof apic);
+    init_sipis = 0;
+    /* mov %edx,(%rcx), each at 0x1000 */
+    memcpy(code, (uint8_t[]){0x89, 0x11}, 2);
+    struct {
+        uint32_t offset, value;
+        bool allowed;
+    } writes[] = {
+        {0x300, 0x4200, false}, /* ICR: SMI */
+        {0x300, 0x4700, false}, /* ICR: ExtINT */
+        {0x300, 0x4300, false}, /* ICR: reserved */
+        {0x300, 0x4400, true},  /* ICR: NMI */
+        {0x300, 0x4130, true},  /* ICR: lowest priority */
+        {0x350, 0x0200, false}, /* LINT0: SMI */
+        {0x350, 0x0500, false}, /* LINT0: INIT */
+        {0x350, 0x0700, true},  /* LINT0: ExtINT (virtual wire) */
+        {0x360, 0x0400, true},  /* LINT1: NMI */
+        {0x320, 0x0200, false}, /* timer: SMI */
+        {0x320, 0x0400, false}, /* timer: NMI */
+        {0x320, 0x20030, true}, /* timer: periodic, fixed */
+        {0x370, 0x0500, false}, /* error: INIT */
+        {0x340, 0x0400, true},  /* performance counters: NMI */
+        {0x2F0, 0x0200, false}, /* CMCI: SMI */
+    };
+    for (unsigned i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+        apic[writes[i].offset / 4] = 0xDEAD;
+        vmcb->save.rip = 0x1000;
+        regs.rdx = writes[i].value;
+        vmcb->control.exit_info_2 = APIC_BASE + writes[i].offset;
+        uint64_t refusals = vcpu.refusals;
+        assert_int_equal(exit_with(SVM_EXIT_NPF), HV_RESUME);
+        assert_int_equal(vmcb->control.event_inject, 0);
+        assert_int_equal(vmcb->save.rip, 0x1002);
+        assert_int_equal(apic[writes[i].offset / 4], writes[i].allowed ? writes[i].value : 0xDEAD);
+        assert_int_equal(vcpu.refusals, refusals + !writes[i].allowed);
+        if (!writes[i].allowed)
+            assert_int_equal(vcpu.refused, writes[i].offset == 0x300 ? HV_REFUSED_APIC_ICR : HV_REFUSED_APIC_LVT);
+    }
+    assert_int_equal(init_sipis, 0);
+}
+
+/* Writes to a chipset function's ECAM page (mapped read-only): done, unless to a register
+ * the guest may not write. */
+static void test_config_page_writes(void **state)
+{
+    (void)state;
+    /* mov %al,(%rcx); movw $0x6,(%rcx); mov %edx,(%rcx) */
+    memcpy(code, (uint8_t[]){0x88, 0x01, 0x66, 0xC7, 0x01, 0x06, 0x00, 0x89, 0x11}, 9);
+    vmcb->save.cs.attrib = 0x29B; /* 64-bit code */
+    vmcb->save.rax = 0x1234;
+    vmcb->control.exit_info_1 = 0x100000007; /* a write */
+    vmcb->control.exit_info_2 = ECAM_HOST_BRIDGE + 0x9D; /* SMRAM */
+    assert_int_equal(exit_with(SVM_EXIT_NPF), HV_RESUME);
+    assert_int_equal(mmio_writes, 0);
+    assert_int_equal(vcpu.refused, HV_REFUSED_PCI_CONFIG);
+    assert_int_equal(vcpu.refused_what, 0x9D);
+    assert_int_equal(vcpu.refused_value, 0x34);
+    assert_int_equal(vmcb->save.rip, 0x1002);
+    assert_int_equal(vmcb->control.event_inject, 0);
+    vmcb->control.exit_info_2 = ECAM_HOST_BRIDGE + 0x04; /* the command register */
+    exit_with(SVM_EXIT_NPF);
+    assert_int_equal(mmio_writes, 1);
+    assert_int_equal(last_mmio_pa, ECAM_HOST_BRIDGE + 4);
+    assert_int_equal(last_value, 6);
+    assert_int_equal(vmcb->save.rip, 0x1007);
+    regs.rdx = 0xE0000001u;
+    vmcb->control.exit_info_2 = ECAM_HOST_BRIDGE + 0x60; /* PCIEXBAR */
+    exit_with(SVM_EXIT_NPF);
+    assert_int_equal(mmio_writes, 1);
+    assert_int_equal(vcpu.refused_value, 0xE0000001u);
+    assert_int_equal(vcpu.npf_count, 0);
+    /* a read fault there, or a write elsewhere, is a refused access as before */
+    vmcb->save.rip = 0x1000;
+    vmcb->control.exit_info_1 = 0x100000005;
+    exit_with(SVM_EXIT_NPF);
+    assert_injected(X86_GP, true);
+    assert_int_equal(vcpu.npf_count, 1);
 }
 
 int main(void)
@@ -380,7 +703,8 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_vmmcall), T(test_cpuid), T(test_efer), T(test_svm_instructions_and_npf), T(test_stops),
-        T(test_mmio_decode), T(test_apic_emulation), T(test_hlt_and_sipi),
+        T(test_mmio_decode), T(test_apic_emulation), T(test_hlt_and_sipi), T(test_msr_policy),
+        T(test_port_policy), T(test_apic_filters), T(test_config_page_writes),
     };
     return cmocka_run_group_tests_name("vmexit", tests, NULL, NULL);
 }

@@ -7,7 +7,15 @@
  *
  * Policy lives here and nowhere else: which domain types a device may use (PassThrough is
  * withdrawn while DMA-Guard blocking is on; a device behind no remapping unit gets none), and
- * the memory no domain may ever map (the project's reserved memory: STATUS_ACCESS_DENIED). */
+ * what a domain may map. That is deny by default: a page may be mapped into a domain (logical
+ * and identity maps of V1 and V2, whatever the descriptor, token segments, and reserved
+ * regions created with ShouldMap) only when it lies wholly inside one of the platform's
+ * guest-RAM ranges (guest_ram below) and outside the project's reserved memory
+ * (protected_base/size). Everything else, the IOMMU's registers, the local APIC and MSI
+ * window, IOAPIC, PCI ECAM, PCI BARs (no peer-to-peer), the hypervisor's memory, anything
+ * past the end of RAM, is refused with STATUS_ACCESS_DENIED before anything changes. With
+ * no guest-RAM ranges nothing can be mapped. A device's DMA could otherwise reach the
+ * IOMMU's own registers, or another device's, and undo the isolation this project gives. */
 #ifndef DDI_PROVIDER_H
 #define DDI_PROVIDER_H
 
@@ -16,6 +24,7 @@
 
 #include "ddi/wdm_iommu.h"
 #include "iommu/pci.h"
+#include "iommu/ranges.h"
 #include "iommu/status.h"
 #include "iommu/vtd.h"
 
@@ -27,6 +36,7 @@
 #define DDI_MAX_MAP_PAGES (1ull << 20)
 #define DDI_MAX_FLUSH_VAS 1024u
 #define DDI_MAX_RESERVED_REGIONS 64    /* per CreateDomainEx */
+#define DDI_MAX_GUEST_RAM_RANGES 64    /* as many as the hypercall server takes (HC_MAX_RAM_RANGES) */
 
 struct ddi_platform {
     struct page_pool *pool;             /* tables and allocator bookkeeping come from here */
@@ -44,9 +54,20 @@ struct ddi_platform {
      * hypervisor logs them); may be NULL. */
     void (*fault_seen)(void *ctx, const struct vtd_unit *unit, const struct vtd_fault *fault);
     void *fault_ctx;
+    /* Guest RAM: the only memory a domain may map (see the top of this file). Physical
+     * [base, end) ranges, in any order, overlapping or touching as they come; a partial page
+     * at either end of a range is not RAM (the provider rounds each range inwards to whole
+     * pages). Only memory the guest owns belongs here: the memory map's RAM without the
+     * hypervisor's region and image; never MMIO, BARs or ECAM, whatever the firmware calls
+     * them. guest_ram_count is at most DDI_MAX_GUEST_RAM_RANGES (ddi_provider_init refuses
+     * more with IOMMU_EINVAL); 0 means nothing can be mapped. The provider keeps its own
+     * copy. */
+    struct addr_range guest_ram[DDI_MAX_GUEST_RAM_RANGES];
+    unsigned guest_ram_count;
 };
 
-/* Sets the provider up over the platform (units enabled already). */
+/* Sets the provider up over the platform (units enabled already). IOMMU_EINVAL for a platform
+ * without pool or units, or with more than DDI_MAX_GUEST_RAM_RANGES guest-RAM ranges. */
 enum iommu_status ddi_provider_init(const struct ddi_platform *platform);
 /* Forgets every object; the tables they used go back to the pool. */
 void ddi_provider_reset(void);

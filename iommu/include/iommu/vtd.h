@@ -32,15 +32,21 @@
 #define VTD_REG_IQT 0x88u
 #define VTD_REG_IQA 0x90u
 #define VTD_REG_ICS 0x9cu
+#define VTD_REG_IRTA 0xb8u
 
 #define VTD_GCMD_TE (1u << 31)
 #define VTD_GCMD_SRTP (1u << 30)
 #define VTD_GCMD_WBF (1u << 27)
 #define VTD_GCMD_QIE (1u << 26)
+#define VTD_GCMD_IRE (1u << 25)
+#define VTD_GCMD_SIRTP (1u << 24)
 #define VTD_GSTS_TES (1u << 31)
 #define VTD_GSTS_RTPS (1u << 30)
 #define VTD_GSTS_WBFS (1u << 27)
 #define VTD_GSTS_QIES (1u << 26)
+#define VTD_GSTS_IRES (1u << 25)
+#define VTD_GSTS_IRTPS (1u << 24)
+#define VTD_GSTS_CFIS (1u << 23)
 /* GSTS bits that stand for enables; GCMD writes carry them so nothing is switched off by
  * accident (the one-shot SRTP, SFL, WBF and SIRTP bits are left out). */
 #define VTD_GSTS_PERSISTENT 0x96ffffffu
@@ -113,6 +119,11 @@ struct vtd_unit {
      * while the unit still does the invalidation: the path a unit that stops answering
      * takes, and the queue stays in step for the waits after. */
     uint32_t inject_wait_timeouts;
+    /* Interrupt remapping: the table (all entries not present until the hypervisor grants
+     * one) and whether it is on. */
+    uint64_t *irt;
+    uint64_t irt_pa;
+    bool interrupts_remapped;
     struct vtd_fault_log faults;
     struct vtd_stats stats;
 };
@@ -141,6 +152,19 @@ bool vtd_inject_wait_timeouts(struct vtd_unit *u, uint32_t n);
 enum iommu_status vtd_unit_enable(struct vtd_unit *u);
 /* Translation off (then queued invalidation off). */
 enum iommu_status vtd_unit_disable(struct vtd_unit *u);
+
+/* Interrupt remapping on, with a table of VTD_IRT_ENTRIES entries from the pool, none of
+ * them present, and compatibility-format interrupts blocked (GSTS.CFIS stays clear): a
+ * device's interrupt message then reaches a CPU only through an entry the hypervisor
+ * wrote. Needs ECAP.IR and queued invalidation (the entry cache has no register
+ * interface); IOMMU_ENODEV without them. */
+#define VTD_IRT_ENTRIES 256u
+enum iommu_status vtd_enable_interrupt_remapping(struct vtd_unit *u);
+
+/* Whether the unit's registers still say what the driver set up: translation on with its
+ * root table, its invalidation queue, its interrupt remapping table and compatibility
+ * format blocked. *gsts gets the status register as read. */
+bool vtd_unit_intact(const struct vtd_unit *u, uint32_t *gsts);
 
 /* Points the device 'sid' at a domain and invalidates what the unit may have cached for it
  * (context cache for the device, IOTLB of the domain it had). */

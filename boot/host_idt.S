@@ -1,0 +1,51 @@
+/* The host's exception entry points (boot/host_env.h): one stub per vector, each of which
+ * makes the frame uniform (an error code of 0 where the CPU pushes none) and goes to
+ * host_fault, which never returns. */
+    .text
+
+.macro STUB vector
+    .balign 16
+host_vector_\vector:
+    .if (\vector == 8) || (\vector >= 10 && \vector <= 14) || (\vector == 17) || (\vector == 21) || (\vector == 29) || (\vector == 30)
+    .else
+    push $0
+    .endif
+    push $\vector
+    jmp host_fault_common
+.endm
+
+/* Stub v is at host_vector_stubs + 16 * v. */
+    .globl host_vector_stubs
+    .balign 16
+host_vector_stubs:
+    .altmacro
+    .set v, 0
+    .rept 256
+    STUB %v
+    .set v, v + 1
+    .endr
+
+host_fault_common:
+    push %rax
+    push %rcx
+    push %rdx
+    push %rbx
+    push %rbp
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    and $-16, %rsp
+    call host_fault
+1:  cli
+    hlt
+    jmp 1b
+
+    .section .note.GNU-stack, "", @progbits
