@@ -251,8 +251,10 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     h->o = o;
     h->region_end = o->region_base + o->region_bytes;
     h->canary_known = o->canary_pa != 0;
-    /* Until the loader names the canary: the region's last page stands in (likely unused). */
-    h->target_pa = h->canary_known ? o->canary_pa : h->region_end - 4096;
+    /* Until the loader names the canary, the region's first page stands in: the loader
+     * image's header, whose first bytes ("MZ") show a read got through; the marker at +8
+     * lands in the DOS header, which nothing uses at run time. */
+    h->target_pa = h->canary_known ? o->canary_pa : o->region_base;
     h->pm_base = o->pm_base ? (uint16_t)o->pm_base : HOSTILE_PM_BASE_DEFAULT;
     hostile_tsc_per_us = guest_clock_calibrate();
     find_cpus(h);
@@ -263,7 +265,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
        o->region_base, h->region_end, o->image_base, o->image_bytes, o->iommu_units, o->iommu_base[0], o->edus,
        o->edus ? o->edu[0].bar : 0);
     hl(h, "start", "secret page 0x%lx (%s), PM base 0x%x%s, %lu CPU(s), DDI protocol %s", h->target_pa,
-       h->canary_known ? "the loader's canary_pa" : "canary_pa is 0: the region's last page stands in",
+       h->canary_known ? "the loader's canary_pa" : "canary_pa is 0: the region's first page, the image header, stands in",
        (unsigned)h->pm_base, o->pm_base ? "" : " (pm_base is 0: q35's)", (uint64_t)h->cpus,
        h->have_ddi ? "found" : "MISSING");
     if (!h->page || !h->dma) {

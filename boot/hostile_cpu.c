@@ -459,12 +459,54 @@ static bool wait_change(volatile uint32_t *flag, uint32_t before, uint64_t us)
     return *flag != before;
 }
 
+/* ---- the I/O APIC (0xFEC00000 on q35), through the hypervisor's emulation ---- */
+
+#define IOAPIC 0xFEC00000ull
+#define IOAPIC_PIT_PIN 2 /* the PIT's IRQ 0, which the firmware's timer keeps ticking */
+
+static uint32_t ioapic_read(uint32_t reg)
+{
+    hmmio_write(IOAPIC, reg);
+    return hmmio_read(IOAPIC + 0x10);
+}
+
+static void ioapic_write(uint32_t reg, uint32_t v)
+{
+    hmmio_write(IOAPIC, reg);
+    hmmio_write(IOAPIC + 0x10, v);
+}
+
+/* Points the PIT's redirection entry at dest with delivery mode `mode` (unmasked, edge) for
+ * 30 ms, then puts it back; returns what the entry read back while it was set. */
+static uint32_t ioapic_pit_in_mode(uint32_t dest, uint32_t mode)
+{
+    uint32_t low = 0x10 + 2 * IOAPIC_PIT_PIN, old_low = ioapic_read(low), old_high = ioapic_read(low + 1);
+    ioapic_write(low, old_low | 0x10000); /* masked while it changes */
+    ioapic_write(low + 1, dest << 24);
+    ioapic_write(low, mode << 8 | 0x30);
+    uint32_t now = ioapic_read(low);
+    stall_us(30000);
+    ioapic_write(low, old_low | 0x10000);
+    ioapic_write(low + 1, old_high);
+    ioapic_write(low, old_low);
+    return now;
+}
+
 /* ---- SMI ---- */
 
 static void icr(uint32_t high, uint32_t low)
 {
     apic_write(APIC_ICR_HIGH, high);
     apic_write(APIC_ICR_LOW, low);
+}
+
+static void ioapic_smi(struct hostile *h, const char *C, volatile uint32_t *ran_flag)
+{
+    uint32_t before = *ran_flag;
+    uint32_t now = ioapic_pit_in_mode(h->apic_id[0], 2);
+    bool ran = wait_change(ran_flag, before, 20000);
+    attempt(h, C, ran, "I/O APIC: the PIT's entry in SMI mode to this CPU, 30 ms (reads 0x%x), put back: handler ran %u "
+            "time(s)", now, *ran_flag - before);
 }
 
 void class_smi(struct hostile *h)
@@ -483,19 +525,24 @@ void class_smi(struct hostile *h)
     struct hostile_smm_data *d =
         (struct hostile_smm_data *)(uintptr_t)(SMM_ENTRY + (size_t)(hostile_smm_data - hostile_smm_start));
     d->ran = 0;
-    d->target = h->target_pa < (1ull << 32) ? (uint32_t)h->target_pa : 0;
+    /* The secret is not read from SMM: under QEMU 7.2 the nested tables still apply there (a
+     * run that tried took a nested page fault), and any #VMEXIT taken in SMM (SMM entry
+     * cleared EFER.SVME) comes back to a VMRUN that fails, which stops the guest for good.
+     * Set smm_reads_secret to try anyway (the handler then first rewrites EFER). */
+    static const bool smm_reads_secret = false;
+    d->target = smm_reads_secret && h->target_pa < (1ull << 32) ? (uint32_t)h->target_pa : 0;
     d->marker = HOSTILE_MARKER ^ 4;
     d->mine = h->page_pa < (1ull << 32) ? (uint32_t)h->page_pa : 0;
     d->secret = 0;
     d->faults = 0;
     uint64_t efer_view = 0;
     try_rdmsr(0xC0000080u, &efer_view);
-    d->efer = (uint32_t)efer_view;
+    d->efer = smm_reads_secret ? (uint32_t)efer_view : 0;
     *(volatile uint32_t *)h->page = 0;
-    hl(h, C, "SMM handler planted at 0x%lx (%lu bytes; pages 0x38000 %s, 0x3f000 %s): it marks 0x%lx, reads 0x%x, "
-       "marks 0x%x",
+    hl(h, C, "SMM handler planted at 0x%lx (%lu bytes; pages 0x38000 %s, 0x3f000 %s): it marks 0x%lx, reads 0x%x "
+       "and marks 0x%x (0: not tried from SMM)",
        (uint64_t)SMM_ENTRY, (uint64_t)blob, own_entry ? "free, taken" : "in use, saved", own_save ? "free, taken" : "in use, saved",
-       h->page_pa, d->target, d->target + 8);
+       h->page_pa, d->target, d->target ? d->target + 8 : 0);
     uint32_t self = apic_read(0x20) >> 24;
 
     /* ICR: SMI to self, to all excluding self, to all. */
@@ -514,6 +561,7 @@ void class_smi(struct hostile *h)
         uint64_t g = gp_count();
         icr(0, icrs[i].low);
         bool ran = wait_change(&d->ran, before, 50000);
+        try_wrmsr(0xC0000080u, efer_view); /* SVME back underneath, should SMM have lost it */
         attempt(h, C, ran, "%s (ICR 0x%x, APIC id %u)%s: handler ran %u time(s)", icrs[i].what, icrs[i].low, self,
                 gp_count() != g ? ", #GP" : "", d->ran - before);
         if (i == 1 && h->cpus > 1)
@@ -536,6 +584,7 @@ void class_smi(struct hostile *h)
         uint32_t now = apic_read(lvts[i].reg);
         bool ran = wait_change(&d->ran, before, lvts[i].wait_us);
         apic_write(lvts[i].reg, old);
+        try_wrmsr(0xC0000080u, efer_view);
         attempt(h, C, ran, "%s: 0x%x -> 0x200 (reads 0x%x)%s, handler ran %u time(s), put back", lvts[i].what, old, now,
                 gp_count() != g ? ", #GP" : "", d->ran - before);
     }
@@ -551,9 +600,12 @@ void class_smi(struct hostile *h)
         apic_write(APIC_TIMER_DIVIDE, old_div);
         if (old_init)
             apic_write(APIC_TIMER_INIT, old_init);
+        try_wrmsr(0xC0000080u, efer_view);
         attempt(h, C, ran, "LVT timer in SMI mode, initial count 0x1000: handler ran %u time(s); put back (0x%x)",
                 d->ran - before, old_lvt);
     }
+    ioapic_smi(h, C, &d->ran);
+    try_wrmsr(0xC0000080u, efer_view);
 
     /* The chipset: APMC (port 0xB2) with SMI_EN.APMC_EN and GBL_SMI_EN. */
     uint16_t smi_en_port = (uint16_t)(h->pm_base + 0x30);
@@ -564,6 +616,7 @@ void class_smi(struct hostile *h)
     houtb(0xB3, 0x5A);
     houtb(0xB2, 0x5A);
     bool ran = wait_change(&d->ran, before, 20000);
+    try_wrmsr(0xC0000080u, efer_view);
     attempt(h, C, ran || (smi_en_now & 0x21) == 0x21,
             "SMI_EN (port 0x%x) 0x%x -> 0x%x (APMC_EN, GBL_SMI_EN), reads 0x%x; out 0xB3, out 0xB2 = 0x5a: handler ran "
             "%u time(s)",
@@ -601,6 +654,7 @@ void class_smi(struct hostile *h)
                 s, (tsc_read() - t0) / per / 1000, d->ran - before);
     }
     houtl(smi_en_port, smi_en);
+    try_wrmsr(0xC0000080u, efer_view);
 
     uint32_t total = d->ran, faults = d->faults;
     uint64_t secret = d->faults ? 0 : d->secret;
@@ -664,23 +718,35 @@ void class_init(struct hostile *h)
     }
     install_gp(false);
 
+    /* The I/O APIC: the PIT's entry in INIT mode, aimed at the other CPU (or this one). */
+    {
+        uint32_t target = h->cpus > 1 ? other : h->apic_id[0];
+        uint32_t now = ioapic_pit_in_mode(target, 5);
+        bool alive = every_ap_answers(h, C, "the I/O APIC's INIT");
+        attempt(h, C, !alive, "I/O APIC: the PIT's entry in INIT mode to APIC id %u for 30 ms (reads 0x%x), put back: "
+                "this CPU goes on, %s", target, now, alive ? "every AP answers" : "AN AP IS LOST");
+    }
+
     /* From a device: edu writes an MSI to the interrupt window, in remappable format. The
-     * handle (0x4000) puts 0x80 in the address bits a compatibility-format MSI takes its
-     * destination from, an APIC id nobody has, in case a unit passes it through. */
+     * handle is chosen so that the address bits a compatibility-format MSI takes its
+     * destination from name a real CPU (the other one, or this one): a unit that does not
+     * remap (interrupt remapping off) delivers the INIT there. With remapping on, the handle
+     * names an entry the hypervisor never made present, and the message is blocked. */
     static const struct {
         uint32_t data;
         const char *what;
     } msis[] = {{0x500, "INIT"}, {0x200, "SMI"}, {0x400, "NMI"}};
-    uint64_t address = 0xFEE00010ull | (0x4000ull << 5);
+    uint32_t handle = (h->cpus > 1 ? other : h->apic_id[0]) << 7; /* address bits 19:12 = handle bits 14:7 */
+    uint64_t address = 0xFEE00010ull | ((uint64_t)handle << 5);
     for (unsigned i = 0; i < 3 && h->o->edus; i++) {
         *(volatile uint32_t *)h->dma = msis[i].data;
         bool ok = edu_move(h, h->dma_pa, 4, false) && edu_move(h, address, 4, true);
         stall_us(2000);
         bool alive = every_ap_answers(h, C, "the device's MSI");
         attempt(h, C, !alive,
-                "edu DMA of an MSI, remappable format, address 0x%lx (handle 0x4000), data 0x%x (%s): DMA %s; this CPU "
+                "edu DMA of an MSI, remappable format, address 0x%lx (handle 0x%x), data 0x%x (%s): DMA %s; this CPU "
                 "goes on, %s",
-                address, msis[i].data, msis[i].what, ok ? "done" : "timed out",
+                address, handle, msis[i].data, msis[i].what, ok ? "done" : "timed out",
                 alive ? "every AP answers" : "AN AP IS LOST");
     }
     hl(h, C, "edu MSI in compatibility format with INIT (address 0xfee00000, data 0x500): skipped: QEMU 7.2 delivers "

@@ -146,9 +146,12 @@ hostile_smm_start:
     /* SMM entry cleared EFER, SVME too: a #VMEXIT from here would come back to a VMRUN that
      * fails. A WRMSR of EFER (intercepted) has the hypervisor set SVME again underneath. */
     movl 32(%esi), %eax
+    testl %eax, %eax
+    jz 0f
     xorl %edx, %edx
     movl $0xC0000080, %ecx
     wrmsr
+0:
     movl 24(%esi), %ebx             /* a page of the attacker's */
     testl %ebx, %ebx
     jz 1f

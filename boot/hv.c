@@ -240,6 +240,60 @@ static bool host_pci_write_allowed(void *ctx, uint8_t bus, uint8_t dev, uint8_t 
     return !(chipset_function(bus, dev, fn) && reg >= 0x40);
 }
 
+/* ---- the I/O APICs, emulated so that no redirection entry asks for SMI or INIT ---- */
+
+static struct iommu_lock ioapic_lock;
+
+static bool host_ioapic_page(void *ctx, uint64_t gpa, unsigned *ioapic)
+{
+    (void)ctx;
+    for (unsigned i = 0; i < the_hv->ioapics.count; i++)
+        if ((gpa & ~0xFFFull) == the_hv->ioapics.base[i]) {
+            *ioapic = i;
+            return true;
+        }
+    return false;
+}
+
+static volatile uint32_t *ioapic_register(unsigned ioapic, unsigned offset)
+{
+    return (volatile uint32_t *)(uintptr_t)(the_hv->ioapics.base[ioapic] + offset);
+}
+
+static uint32_t host_ioapic_read(void *ctx, unsigned ioapic, unsigned offset)
+{
+    (void)ctx;
+    lock_acquire(&ioapic_lock);
+    uint32_t v;
+    if (offset == 0) {
+        v = the_hv->ioapic_select[ioapic];
+    } else {
+        *ioapic_register(ioapic, 0) = the_hv->ioapic_select[ioapic];
+        v = *ioapic_register(ioapic, offset);
+    }
+    lock_release(&ioapic_lock);
+    return v;
+}
+
+static bool host_ioapic_write(void *ctx, unsigned ioapic, unsigned offset, uint32_t value, uint32_t *select)
+{
+    (void)ctx;
+    bool allowed = true;
+    lock_acquire(&ioapic_lock);
+    *select = the_hv->ioapic_select[ioapic];
+    if (offset == 0) {
+        the_hv->ioapic_select[ioapic] = value & 0xFF;
+    } else {
+        allowed = offset != 0x10 || hv_ioapic_write_allowed(*select, value);
+        if (allowed) {
+            *ioapic_register(ioapic, 0) = *select;
+            *ioapic_register(ioapic, offset) = value;
+        }
+    }
+    lock_release(&ioapic_lock);
+    return allowed;
+}
+
 static bool host_config_page(void *ctx, uint64_t gpa, uint8_t *bus, uint8_t *dev, uint8_t *fn)
 {
     (void)ctx;
@@ -358,6 +412,12 @@ static void verdict(const char *how, bool payload_ok)
                     "(%lu APIC accesses), %lu refusals\n",
                     i, v->exits, v->hypercalls, v->cpuids, v->msr_exits, v->io_exits, v->npf_count + v->apic_accesses,
                     v->apic_accesses, v->refusals);
+        char ports[256]; /* 8 ports, each at most " 0xffff:" and 20 digits */
+        size_t n = 0;
+        for (unsigned k = 0; k < sizeof v->io_ports / sizeof v->io_ports[0] && v->io_ports[k].exits; k++)
+            n += fmt_format(ports + n, sizeof ports - n, " 0x%x:%lu", v->io_ports[k].port, v->io_ports[k].exits);
+        if (n)
+            sink_printf(out, "hv: cpu %u: I/O exits by port (the first 8 ports):%s\n", i, ports);
     }
     bool pass = !hv->loader_failed && payload_ok && !hv->audits_failed;
     sink_printf(out, "hv: %s\n", how);
@@ -414,6 +474,8 @@ static struct hv_exit_ops host_ops = {.hypercall = host_hypercall, .cpuid = host
                                       .pci_read = host_pci_read, .pci_write = host_pci_write,
                                       .pci_write_allowed = host_pci_write_allowed,
                                       .config_page = host_config_page, .mmio_write = host_mmio_write,
+                                      .ioapic_page = host_ioapic_page, .ioapic_read = host_ioapic_read,
+                                      .ioapic_write = host_ioapic_write,
                                       .machine_off = host_machine_off};
 
 static const char *const refusal_names[] = {
@@ -421,6 +483,7 @@ static const char *const refusal_names[] = {
     [HV_REFUSED_PORT_OUT] = "out to port", [HV_REFUSED_STRING_IO] = "string I/O at port",
     [HV_REFUSED_APIC_ICR] = "APIC ICR delivery mode", [HV_REFUSED_APIC_LVT] = "APIC LVT",
     [HV_REFUSED_PCI_CONFIG] = "PCI configuration write", [HV_REFUSED_SLEEP] = "sleep state",
+    [HV_REFUSED_IOAPIC_RTE] = "I/O APIC register",
 };
 
 /* Every refusal is counted; each CPU prints the first of each kind, address and value (up
@@ -575,8 +638,8 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
                       uint64_t image_base, uint64_t image_end, struct checks *c)
 {
     hv->npt_top = top > NPT_MIN_TOP ? (top + (1ull << 30) - 1) & ~((1ull << 30) - 1) : NPT_MIN_TOP;
-    static struct addr_range ranges[2 * REMAP_MAX_UNITS + 8];
-    unsigned n = 1, cap = 2 * REMAP_MAX_UNITS + 8;
+    static struct addr_range ranges[2 * REMAP_MAX_UNITS + MADT_MAX_IOAPICS + 8];
+    unsigned n = 1, cap = 2 * REMAP_MAX_UNITS + MADT_MAX_IOAPICS + 8;
     ranges[0] = (struct addr_range){0, hv->npt_top};
     n = ranges_remove(ranges, n, cap, r->region_pa, r->region_pa + r->region_bytes);
     /* The loader image is the hypervisor's code and data: the guest never runs it again. */
@@ -584,6 +647,10 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
     /* The local APIC: every guest access to it is emulated (INIT and SIPI must not reach a
      * CPU that runs as a guest: boot/vmexit.h). */
     n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + PAGE_SIZE);
+    /* The I/O APICs: emulated, so that no redirection entry sends SMI or INIT (QEMU's
+     * interrupt remapping lets compatibility-format messages through: docs/security.md). */
+    for (unsigned i = 0; i < hv->ioapics.count; i++)
+        n = ranges_remove(ranges, n, cap, hv->ioapics.base[i], hv->ioapics.base[i] + PAGE_SIZE);
     /* The chipset functions' configuration pages: read-only, their writes emulated. */
     unsigned config_pages = 0;
     for (uint32_t i = 0; hv->pci && i < hv->pci->count; i++) {
@@ -615,8 +682,8 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
             st = slpt_map(&hv->npt, f->config_pa, f->config_pa, PAGE_SIZE, SLPT_READ);
     }
     return checkf(c, st == IOMMU_OK,
-                  "nested page tables: [0, %lu GiB) one to one in %u pages, without the reserved region, the "
-                  "loader image, %u IOMMU register ranges; %u chipset config pages read-only (%s)",
+                  "nested page tables: [0, %lu GiB) in %u pages, less the region and %u IOMMU register ranges; "
+                  "%u chipset config pages read-only (%s)",
                   hv->npt_top >> 30, hv->npt.table_pages, holes, config_pages, iommu_status_name(st));
 }
 
@@ -678,7 +745,7 @@ static bool prepare_audit(struct hv *hv, struct remapping *r, struct checks *c)
 
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
                 const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, bool fault_injection,
-                uint16_t pm_base, struct checks *c)
+                uint16_t pm_base, const struct madt_ioapics *ioapics, struct checks *c)
 {
     if (!check(c, svm_supported(&hv->one_gib_pages, &hv->phys_bits), "CPU has SVM with nested paging and ASIDs"))
         return false;
@@ -692,6 +759,9 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
     hv->pci = inv;
     hv->pm_base = pm_base;
     host_ops.pm_base = pm_base;
+    hv->ioapics = *ioapics;
+    for (unsigned i = 0; i < ioapics->count; i++)
+        hv->ioapic_select[i] = *(volatile uint32_t *)(uintptr_t)ioapics->base[i] & 0xFF;
     the_hv = hv;
     host_ops.apic_base = hv->apic_base;
     host_ops.apic_base_msr = apic & ~(1ull << 8); /* without the BSP bit, which differs per CPU */
@@ -713,6 +783,8 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
     hv_iopm_build(hv->iopm, pm_base); /* the chipset's sensitive ports exit */
     if (!checkf(c, pm_base != 0, "chipset PM block at port 0x%x: its SMI and sleep controls are the hypervisor's",
                 pm_base) ||
+        !checkf(c, ioapics->count > 0, "%u I/O APIC(s), the first at 0x%lx, emulated for the guest", ioapics->count,
+                ioapics->count ? ioapics->base[0] : 0) ||
         !prepare_audit(hv, r, c))
         return false;
     if (!checkf(c, host_env_prepare(&r->pool, hv->npt_top, hv->one_gib_pages, (uint16_t)(pm_base + 4)),

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "host_env.h"
+#include "iommu/acpi.h"
 #include "iommu/pci.h"
 #include "remap.h"
 #include "report.h"
@@ -59,6 +60,8 @@ struct hv {
     uint8_t *iopm;
     uint64_t iopm_pa;
     uint16_t pm_base;             /* the chipset's ACPI PM I/O block (0: unknown) */
+    struct madt_ioapics ioapics;  /* emulated for the guest: out of the nested tables */
+    uint32_t ioapic_select[MADT_MAX_IOAPICS]; /* each one's IOREGSEL as the guest wrote it */
     const struct pci_inventory *pci;
     /* What the audit checks (docs/security.md): a secret and a canary page in the region,
      * the hash of the hypervisor's code, and each unit's translation registers. */
@@ -81,7 +84,7 @@ _Static_assert(__builtin_offsetof(struct hv_cpu, host_state_pa) == 32, "hv_entry
  * the remapping, builds the nested page tables and the MSR map. */
 bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv,
                 const struct dmar_table *dmar, const void *image_base, uint64_t image_bytes, bool fault_injection,
-                uint16_t pm_base, struct checks *c);
+                uint16_t pm_base, const struct madt_ioapics *ioapics, struct checks *c);
 
 /* Runs every application processor as a guest: each resumes at ap_resume (0: straight back
  * to the firmware's AP loop, as if the procedure it was given had returned). False when

@@ -344,6 +344,20 @@ static uint16_t pm_base(const struct platform *plat, const struct acpi_tables *t
     return blk && blk < 0x10000 ? (uint16_t)blk : 0;
 }
 
+/* The I/O APICs the MADT lists (none when it cannot be read). */
+static const struct madt_ioapics *ioapics(const struct platform *plat, const struct acpi_tables *tables)
+{
+    static struct madt_ioapics found;
+    const struct acpi_table_ref *ref = acpi_find(tables, "APIC");
+    const uint8_t *madt = ref ? acpi_map_table(plat, ref) : NULL;
+    struct diag d;
+    diag_clear(&d);
+    if (!madt || !madt_ioapics_parse(madt, ref->length, &found, &d))
+        found.count = 0;
+    diag_print(&d, "madt", out);
+    return &found;
+}
+
 static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct remapping *r,
                              const struct pci_inventory *inv, const struct dmar_table *dmar,
                              const struct acpi_tables *tables, const struct loader_config *cfg, struct checks *c)
@@ -356,7 +370,7 @@ static void start_hypervisor(struct uefi_platform *up, EFI_HANDLE image, struct 
         return;
     /* The hypervisor's code and data: the copy this runs from (boot/relocate.h). */
     if (!hv_prepare(&hv, up, r, inv, dmar, (void *)(uintptr_t)boot.region_pa, boot.image_bytes, cfg->fault_injection,
-                    pm_base(&up->ops, tables), c))
+                    pm_base(&up->ops, tables), ioapics(&up->ops, tables), c))
         return;
     struct selftest_options *options = NULL;
     if (!start_shim_driver(image, loaded, c))

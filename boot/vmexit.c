@@ -312,6 +312,12 @@ static void do_ioio(struct vmcb *vmcb, struct hv_vcpu *v, const struct hv_exit_o
     uint32_t mask = size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
     uint32_t value = (uint32_t)vmcb->save.rax & mask, result = 0;
     v->io_exits++;
+    for (unsigned i = 0; i < sizeof v->io_ports / sizeof v->io_ports[0]; i++)
+        if (v->io_ports[i].port == port || !v->io_ports[i].exits) {
+            v->io_ports[i].port = port;
+            v->io_ports[i].exits++;
+            break;
+        }
     if (info & (SVM_IOIO_STRING | SVM_IOIO_REP)) {
         /* No intercepted port is one a string instruction has a use for. */
         refuse(v, HV_REFUSED_STRING_IO, port, info);
@@ -432,6 +438,38 @@ static bool emulate_config_write(struct vmcb *vmcb, struct guest_regs *regs, str
     return true;
 }
 
+bool hv_ioapic_write_allowed(uint32_t select, uint32_t value)
+{
+    if (select < 0x10 || (select & 1))
+        return true; /* ID, version, arbitration, or an entry's destination half */
+    unsigned mode = (value >> 8) & 7;
+    return mode == DM_FIXED || mode == DM_LOWEST || mode == DM_NMI || mode == DM_EXTINT;
+}
+
+/* A guest access to an I/O APIC's page: 32-bit MOVs to IOREGSEL, IOWIN and EOI. False when
+ * the instruction is not one this emulates. */
+static bool emulate_ioapic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, const struct hv_exit_ops *ops,
+                           unsigned ioapic)
+{
+    uint8_t code[15];
+    struct mmio_access a;
+    unsigned offset = (unsigned)(vmcb->control.exit_info_2 & 0xFFF);
+    unsigned got = ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code);
+    if (!mmio_decode_mov(code, got, guest_mode(vmcb), &a) || a.size != 4 || a.extend != MMIO_EXTEND_NONE ||
+        (offset != 0x00 && offset != 0x10 && offset != 0x40))
+        return false;
+    uint64_t *r = guest_reg(vmcb, regs, a.reg);
+    if (!a.write) {
+        *r = mmio_load_result(&a, *r, ops->ioapic_read(ops->ctx, ioapic, offset));
+    } else {
+        uint32_t value = (uint32_t)mmio_store_value(&a, a.immediate ? 0 : *r), select = 0;
+        if (!ops->ioapic_write(ops->ctx, ioapic, offset, value, &select))
+            refuse(v, HV_REFUSED_IOAPIC_RTE, select, value);
+    }
+    vmcb->save.rip += a.length;
+    return true;
+}
+
 void hv_sipi_state(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, uint8_t vector)
 {
     struct vmcb_save *s = &vmcb->save;
@@ -502,6 +540,10 @@ enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, s
     case SVM_EXIT_NPF:
         if (ops->apic_base && (vmcb->control.exit_info_2 & ~0xFFFull) == ops->apic_base &&
             emulate_apic(vmcb, regs, v, ops))
+            break;
+        unsigned ioapic;
+        if (ops->ioapic_page && ops->ioapic_page(ops->ctx, vmcb->control.exit_info_2, &ioapic) &&
+            emulate_ioapic(vmcb, regs, v, ops, ioapic))
             break;
         uint8_t bus, dev, fn;
         if ((vmcb->control.exit_info_1 & 2) && ops->config_page &&

@@ -26,6 +26,8 @@
  *               an AP between jobs: the host waits there for an emulated SIPI (a real INIT
  *               would take the CPU out of guest mode), then starts the guest in real mode at
  *               the SIPI vector; with interrupts on, the guest goes on after the HLT
+ *   nested page fault on an I/O APIC's page (kept out of the nested tables): emulated; a
+ *               redirection entry with delivery mode SMI, INIT or a reserved one refused
  *   nested page fault, a write to a chipset function's ECAM page (mapped read-only): the
  *               MOV decoded and the write done unless it is to a register the guest may
  *               not write (refused, as through port 0xCF8)
@@ -84,6 +86,14 @@ struct hv_exit_ops {
      * when pci_write_allowed lets it through. */
     bool (*config_page)(void *ctx, uint64_t gpa, uint8_t *bus, uint8_t *dev, uint8_t *fn);
     void (*mmio_write)(void *ctx, uint64_t pa, unsigned size, uint64_t value);
+    /* The I/O APICs, whose pages the guest reaches only through emulation: which one gpa
+     * is in (false: none), and their registers (offset 0 IOREGSEL, 0x10 IOWIN, 0x40 EOI).
+     * The host keeps each one's IOREGSEL as the guest wrote it and selects it again under a
+     * lock for every window access, so that CPUs cannot slip a register under another's
+     * write; ioapic_write returns false, with *select, when hv_ioapic_write_allowed refused. */
+    bool (*ioapic_page)(void *ctx, uint64_t gpa, unsigned *ioapic);
+    uint32_t (*ioapic_read)(void *ctx, unsigned ioapic, unsigned offset);
+    bool (*ioapic_write)(void *ctx, unsigned ioapic, unsigned offset, uint32_t value, uint32_t *select);
 };
 
 /* What the handler refused the guest, for the host's log (the last one, and a count). */
@@ -97,6 +107,7 @@ enum hv_refusal {
     HV_REFUSED_APIC_LVT,   /* what: the register offset, value: what was written */
     HV_REFUSED_PCI_CONFIG, /* what: bus << 16 | dev << 11 | fn << 8 | reg */
     HV_REFUSED_SLEEP,      /* value: the PM1a_CNT write */
+    HV_REFUSED_IOAPIC_RTE, /* what: the I/O APIC register (IOREGSEL), value: what was written */
 };
 
 /* Per-CPU state of the exit handler. */
@@ -107,6 +118,7 @@ struct hv_vcpu {
     uint64_t apic_accesses, sipis;
     uint64_t stop_code;   /* the exit that stopped the guest */
     uint64_t msr_exits, io_exits;
+    struct { uint16_t port; uint64_t exits; } io_ports[8]; /* where the I/O exits came from: the first ports seen */
     uint64_t refusals;    /* every refusal; the last one: */
     enum hv_refusal refused;
     uint64_t refused_what, refused_value;
@@ -130,6 +142,9 @@ void hv_msrpm_build(uint8_t *msrpm);
 bool hv_port_intercepted(uint16_t port, uint16_t pm_base);
 /* Fills the 12 KiB I/O permission map from hv_port_intercepted. */
 void hv_iopm_build(uint8_t *iopm, uint16_t pm_base);
+/* Whether the guest may write value to the I/O APIC register select (through IOWIN): a
+ * redirection entry may not ask for SMI, INIT or a reserved delivery mode. */
+bool hv_ioapic_write_allowed(uint32_t select, uint32_t value);
 
 #define HV_CPUID_SIGNATURE_LEAF 0x40000000u
 #define HV_CPUID_VERSION_LEAF 0x40000001u

@@ -565,10 +565,11 @@ static NTSTATUS call_poll(union any_block *b)
     struct hc_poll_block *p = &b->poll;
     ddi_dispatch_faults();
     uint32_t n = p->capacity < HC_MAX_POLL ? p->capacity : HC_MAX_POLL;
-    if (n > S.queue_count)
-        n = S.queue_count;
+    /* The whole buffer the guest offers is checked, whether or not reports wait. */
     if (n && !in_guest_ram(p->buffer, (uint64_t)n * sizeof(struct hc_report)))
         return STATUS_ACCESS_VIOLATION;
+    if (n > S.queue_count)
+        n = S.queue_count;
     for (uint32_t i = 0; i < n; i++) {
         S.cfg.write(S.cfg.ctx, p->buffer + i * sizeof(struct hc_report), &S.queue[S.queue_first], sizeof S.queue[0]);
         S.queue_first = (S.queue_first + 1) % HC_REPORT_QUEUE;

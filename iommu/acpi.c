@@ -257,3 +257,39 @@ bool mcfg_parse(const uint8_t *data, size_t avail, struct mcfg *out, struct diag
     }
     return true;
 }
+
+#define MADT_ENTRIES_OFF 44u /* header, local APIC address, flags */
+#define MADT_TYPE_IOAPIC 1u
+#define MADT_IOAPIC_LEN 12u
+
+bool madt_ioapics_parse(const uint8_t *data, size_t avail, struct madt_ioapics *out, struct diag *d)
+{
+    struct acpi_header h;
+    if (!acpi_header_parse(data, avail, "APIC", &h, d))
+        return false;
+    if (h.length < MADT_ENTRIES_OFF) {
+        diag_error(d, 4, "MADT length %u is shorter than its %u-byte fixed part", h.length, MADT_ENTRIES_OFF);
+        return false;
+    }
+    struct madt_ioapics found = {0};
+    for (uint32_t off = MADT_ENTRIES_OFF; off < h.length;) {
+        if (h.length - off < 2 || data[off + 1] < 2 || data[off + 1] > h.length - off) {
+            diag_error(d, off, "MADT entry at offset %u: length %u does not fit", off,
+                       h.length - off < 2 ? 0u : data[off + 1]);
+            return false;
+        }
+        if (data[off] == MADT_TYPE_IOAPIC) {
+            if (data[off + 1] < MADT_IOAPIC_LEN) {
+                diag_error(d, off + 1, "MADT I/O APIC entry of %u bytes, not %u", data[off + 1], MADT_IOAPIC_LEN);
+                return false;
+            }
+            if (found.count < MADT_MAX_IOAPICS)
+                found.base[found.count++] = le32(data + off + 4);
+            else
+                diag_warn(d, off, "more than %u I/O APICs; the rest are not used", MADT_MAX_IOAPICS);
+        }
+        off += data[off + 1];
+    }
+    *out = found;
+    return true;
+}

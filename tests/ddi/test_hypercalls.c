@@ -186,9 +186,12 @@ static void test_lists_are_checked(void **state)
     assert_int_equal(raw(hc_rax(HC_FLUSH_DOMAIN_VA_LIST), &f, sizeof f), STATUS_ACCESS_VIOLATION);
     f.list = (uint64_t)(uintptr_t)vas; /* fine, but the domain is OS-managed (C7) */
     assert_int_equal(raw(hc_rax(HC_FLUSH_DOMAIN_VA_LIST), &f, sizeof f), STATUS_INVALID_PARAMETER_1);
+    /* a report buffer in the hypervisor's memory is refused even when nothing waits */
     struct hc_poll_block p = {.buffer = (uint64_t)(uintptr_t)hv, .capacity = 4};
-    OK(raw(hc_rax(HC_POLL), &p, sizeof p)); /* nothing waiting: nothing written */
+    assert_int_equal(raw(hc_rax(HC_POLL), &p, sizeof p), STATUS_ACCESS_VIOLATION);
     assert_int_equal(p.count, 0);
+    p.capacity = 0; /* no buffer offered: nothing to check */
+    OK(raw(hc_rax(HC_POLL), &p, sizeof p));
 
     assert_memory_equal(hv, before, sizeof before);
     assert_int_equal(sim_pool(s)->in_use, pages);

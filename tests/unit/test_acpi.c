@@ -249,6 +249,51 @@ static void test_mcfg(void **state)
     assert_false(mcfg_parse(b, 30, &m, &d)); /* shorter than a header */
 }
 
+static void test_madt_ioapics(void **state)
+{
+    (void)state;
+    /* a local APIC (8 bytes), an I/O APIC at 0xfec00000, an override (10), another I/O APIC */
+    uint8_t b[44 + 8 + 12 + 10 + 12];
+    memset(b, 0, sizeof b);
+    memcpy(b, "APIC", 4);
+    put32(b + 4, sizeof b);
+    uint8_t *e = b + 44;
+    e[0] = 0, e[1] = 8;
+    e += 8;
+    e[0] = 1, e[1] = 12, e[2] = 0;
+    put32(e + 4, 0xfec00000);
+    e += 12;
+    e[0] = 2, e[1] = 10;
+    e += 10;
+    e[0] = 1, e[1] = 12, e[2] = 1;
+    put32(e + 4, 0xfec01000);
+    put32(e + 8, 24);
+    b[9] = (uint8_t)(0x100 - acpi_checksum(b, sizeof b));
+    struct madt_ioapics m = {.count = 99};
+    struct diag d;
+    diag_clear(&d);
+    assert_true(madt_ioapics_parse(b, sizeof b, &m, &d));
+    assert_int_equal(m.count, 2);
+    assert_int_equal(m.base[0], 0xfec00000);
+    assert_int_equal(m.base[1], 0xfec01000);
+
+    e[1] = 11; /* an I/O APIC entry too short */
+    diag_clear(&d);
+    m.count = 99;
+    assert_false(madt_ioapics_parse(b, sizeof b, &m, &d));
+    assert_int_equal(m.count, 99); /* untouched */
+    assert_int_equal(d.error_offset, 44 + 8 + 12 + 10 + 1);
+    e[1] = 13; /* runs past the table */
+    diag_clear(&d);
+    assert_false(madt_ioapics_parse(b, sizeof b, &m, &d));
+    assert_int_equal(d.error_offset, 44 + 8 + 12 + 10);
+    e[1] = 0; /* would never advance */
+    diag_clear(&d);
+    assert_false(madt_ioapics_parse(b, sizeof b, &m, &d));
+    diag_clear(&d);
+    assert_false(madt_ioapics_parse(b, 30, &m, &d)); /* shorter than a header */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_bad_entries_are_skipped),
         cmocka_unit_test(test_bad_rsdp_and_xsdt),
         cmocka_unit_test(test_mcfg),
+        cmocka_unit_test(test_madt_ioapics),
         cmocka_unit_test(test_root_remove),
     };
     return cmocka_run_group_tests_name("acpi", tests, NULL, NULL);

@@ -155,6 +155,38 @@ static void fake_mmio_write(void *ctx, uint64_t pa, unsigned size, uint64_t valu
     last_mmio_pa = pa, last_value = (uint32_t)value;
 }
 
+/* One I/O APIC at 0xFEC00000: its registers behind IOREGSEL, as the host keeps them. */
+#define IOAPIC_BASE 0xFEC00000ull
+static uint32_t ioapic_select, ioapic_regs[0x40];
+
+static bool fake_ioapic_page(void *ctx, uint64_t gpa, unsigned *ioapic)
+{
+    (void)ctx;
+    *ioapic = 0;
+    return (gpa & ~0xFFFull) == IOAPIC_BASE;
+}
+
+static uint32_t fake_ioapic_read(void *ctx, unsigned ioapic, unsigned offset)
+{
+    (void)ctx;
+    (void)ioapic;
+    return offset == 0 ? ioapic_select : ioapic_regs[ioapic_select & 0x3F];
+}
+
+static bool fake_ioapic_write(void *ctx, unsigned ioapic, unsigned offset, uint32_t value, uint32_t *select)
+{
+    (void)ctx;
+    (void)ioapic;
+    *select = ioapic_select;
+    if (offset == 0)
+        ioapic_select = value;
+    else if (hv_ioapic_write_allowed(ioapic_select, value))
+        ioapic_regs[ioapic_select & 0x3F] = value;
+    else
+        return false;
+    return true;
+}
+
 static const struct hv_exit_ops ops = {.wait_for_sipi = fake_wait_for_sipi, .hypercall = fake_hypercall, .cpuid = fake_cpuid,
                                        .collect_faults = fake_collect, .apic_base = APIC_BASE,
                                        .apic_base_msr = APIC_BASE | 0x800,
@@ -163,7 +195,9 @@ static const struct hv_exit_ops ops = {.wait_for_sipi = fake_wait_for_sipi, .hyp
                                        .port_in = fake_port_in, .port_out = fake_port_out, .pci_read = fake_pci_read,
                                        .pci_write = fake_pci_write, .pci_write_allowed = fake_pci_write_allowed,
                                        .machine_off = fake_machine_off, .pm_base = PM_BASE,
-                                       .config_page = fake_config_page, .mmio_write = fake_mmio_write};
+                                       .config_page = fake_config_page, .mmio_write = fake_mmio_write,
+                                       .ioapic_page = fake_ioapic_page, .ioapic_read = fake_ioapic_read,
+                                       .ioapic_write = fake_ioapic_write};
 
 static int setup(void **state)
 {
@@ -660,6 +694,51 @@ static void test_apic_filters(void **state)
     assert_int_equal(init_sipis, 0);
 }
 
+/* The I/O APIC: IOREGSEL and IOWIN emulated; no redirection entry may ask for SMI or INIT
+ * (QEMU lets compatibility-format interrupts through even with remapping on). */
+static void test_ioapic(void **state)
+{
+    (void)state;
+    memset(ioapic_regs, 0, sizeof ioapic_regs);
+    ioapic_select = 0;
+    vmcb->save.cs.attrib = 0x29B;
+    /* mov %edx,(%rcx) five times, then mov 0x10(%rcx),%eax */
+    memcpy(code, (uint8_t[]){0x89, 0x11, 0x89, 0x11, 0x89, 0x11, 0x89, 0x11, 0x89, 0x11, 0x8B, 0x41, 0x10}, 13);
+    struct {
+        uint32_t offset, value;
+        bool allowed;
+    } steps[] = {
+        {0x00, 0x14, true},    /* select entry 2's low half */
+        {0x10, 0x10500, false}, /* INIT, masked or not: refused */
+        {0x10, 0x00200, false}, /* SMI */
+        {0x10, 0x00031, true},  /* fixed, vector 0x31 */
+        {0x00, 0x15, true},    /* entry 2's high half: the destination */
+    };
+    for (unsigned i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        regs.rdx = steps[i].value;
+        vmcb->control.exit_info_2 = IOAPIC_BASE + steps[i].offset;
+        uint64_t refusals = vcpu.refusals;
+        assert_int_equal(exit_with(SVM_EXIT_NPF), HV_RESUME);
+        assert_int_equal(vmcb->control.event_inject, 0);
+        assert_int_equal(vmcb->save.rip, 0x1000 + 2 * (i + 1));
+        assert_int_equal(vcpu.refusals, refusals + !steps[i].allowed);
+    }
+    assert_int_equal(ioapic_regs[0x14], 0x31);
+    assert_int_equal(vcpu.refused, HV_REFUSED_IOAPIC_RTE);
+    assert_int_equal(vcpu.refused_what, 0x14);
+    assert_int_equal(vcpu.refused_value, 0x200);
+    ioapic_select = 0x14;
+    vmcb->control.exit_info_2 = IOAPIC_BASE + 0x10;
+    exit_with(SVM_EXIT_NPF);
+    assert_int_equal(vmcb->save.rax, 0x31);
+    assert_int_equal(vmcb->save.rip, 0x100D);
+    assert_true(hv_ioapic_write_allowed(0x01, 0x500)); /* not an entry */
+    assert_true(hv_ioapic_write_allowed(0x15, 0x500)); /* a destination half */
+    assert_true(hv_ioapic_write_allowed(0x3E, 0x700)); /* ExtINT */
+    assert_false(hv_ioapic_write_allowed(0x3E, 0x600)); /* reserved */
+    assert_false(hv_ioapic_write_allowed(0x3E, 0x300));
+}
+
 /* Writes to a chipset function's ECAM page (mapped read-only): done, unless to a register
  * the guest may not write. */
 static void test_config_page_writes(void **state)
@@ -704,7 +783,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_vmmcall), T(test_cpuid), T(test_efer), T(test_svm_instructions_and_npf), T(test_stops),
         T(test_mmio_decode), T(test_apic_emulation), T(test_hlt_and_sipi), T(test_msr_policy),
-        T(test_port_policy), T(test_apic_filters), T(test_config_page_writes),
+        T(test_port_policy), T(test_apic_filters), T(test_config_page_writes), T(test_ioapic),
     };
     return cmocka_run_group_tests_name("vmexit", tests, NULL, NULL);
 }

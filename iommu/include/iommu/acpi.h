@@ -96,4 +96,16 @@ struct mcfg {
 
 bool mcfg_parse(const uint8_t *data, size_t avail, struct mcfg *out, struct diag *d);
 
+/* The MADT's I/O APICs (entry type 1): their register base addresses. */
+#define MADT_MAX_IOAPICS 8
+
+struct madt_ioapics {
+    uint32_t count;
+    uint64_t base[MADT_MAX_IOAPICS];
+};
+
+/* Walks every interrupt controller structure; an entry whose length is under 2 or runs past
+ * the table is an error, more I/O APICs than MADT_MAX_IOAPICS a warning. */
+bool madt_ioapics_parse(const uint8_t *data, size_t avail, struct madt_ioapics *out, struct diag *d);
+
 #endif

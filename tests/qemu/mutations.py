@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Shows that each attack class's QEMU test catches its hole: for every protection of
+docs/security.md, a copy of the tree with that one protection removed (a mutation) is built,
+the hostile payload runs on it, and the class's check (tests/qemu/qemu_checks.py) must FAIL.
+A baseline run of the unmutated copy must PASS every class first.
+
+Not part of scripts/test.sh (one build and one boot per mutation, about 5 minutes); run it
+after changing a protection or the hostile payload:
+
+    tests/qemu/mutations.py [--build DIR] [NAME...]
+
+Prints one line per mutation and exits non-zero if a mutation survived (its class passed)."""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CLASSES = ["msr", "host-state", "ddi-map", "smi", "init", "pci-config", "ports", "hypercall", "toctou", "dma"]
+
+# name: (class whose test must fail, CPUs, [(file, text, replacement)])
+MUTATIONS = {
+    "msr-svm-block-passes": ("msr", 1, [(
+        "boot/vmexit.c",
+        "bool hv_msr_passes(uint32_t msr, bool write)\n{\n",
+        "bool hv_msr_passes(uint32_t msr, bool write)\n{\n    if ((msr >> 16) == 0xC001u)\n        return true;\n")]),
+    "host-on-firmware-tables": ("host-state", 1, [(
+        "boot/host_env.c",
+        "void host_env_enter(struct host_cpu_env *c)\n{\n",
+        "void host_env_enter(struct host_cpu_env *c)\n{\n"
+        "    __asm__ volatile(\"vmsave %%rax\" : : \"a\"(c->host_state_pa) : \"memory\");\n    if (c)\n        return;\n")]),
+    "ddi-maps-all-but-region": ("ddi-map", 1, [(
+        "ddi/provider.c",
+        "    return !protected_memory && in_guest_ram(pa, size);",
+        "    return !protected_memory || in_guest_ram(pa, size);")]),
+    "smi-forwarded": ("smi", 1, [(
+        "boot/vmexit.c",
+        "        return mode == DM_FIXED || mode == DM_LOWEST || mode == DM_NMI;",
+        "        return mode != DM_INIT && mode != DM_SIPI;"), (
+        "boot/hv.c",
+        "SVM_INTERCEPT1_SMI | SVM_INTERCEPT1_INIT |",
+        "SVM_INTERCEPT1_INIT |")]),
+    "interrupt-remapping-off": ("init", 2, [(
+        "boot/hv.c",
+        "        enum iommu_status st = vtd_enable_interrupt_remapping(&r->unit[i]);",
+        "        enum iommu_status st = IOMMU_OK;")]),
+    "ioapic-entries-unfiltered": ("init", 2, [(
+        "boot/vmexit.c",
+        "bool hv_ioapic_write_allowed(uint32_t select, uint32_t value)\n{\n",
+        "bool hv_ioapic_write_allowed(uint32_t select, uint32_t value)\n{\n    if (select)\n        return true;\n")]),
+    "chipset-config-writable": ("pci-config", 1, [(
+        "boot/hv.c",
+        "    return !(chipset_function(bus, dev, fn) && reg >= 0x40);",
+        "    return bus || dev || fn || reg || true;")]),
+    "channel-port-open": ("ports", 1, [(
+        "boot/vmexit.c",
+        "    return port == PORT_HV_CHANNEL || in_range(port, 0x00, 0x10)",
+        "    return in_range(port, 0x00, 0x10)")]),
+    "hypercall-blocks-anywhere": ("hypercall", 1, [(
+        "ddi/hc_server.c",
+        "    if (!len || gpa + len < gpa)\n        return false;\n",
+        "    if (len)\n        return gpa < (64ull << 30);\n")]),
+    "region-in-default-domain": ("dma", 1, [(
+        "boot/remap.c",
+        "    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);\n",
+        "    ranges[n++] = (struct addr_range){r->region_pa, r->region_pa + r->region_bytes};\n")]),
+}
+TARGETS = ["bootx64", "selftest", "faultinj", "hostile", "ddishim"]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def copy_tree(dst):
+    files = sh(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT).stdout.split("\n")
+    for f in filter(None, files):
+        src = os.path.join(ROOT, f)
+        if os.path.isfile(src):
+            os.makedirs(os.path.dirname(os.path.join(dst, f)), exist_ok=True)
+            shutil.copy2(src, os.path.join(dst, f))
+
+
+def build(src, build_dir):
+    r = sh(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2), "--target", *TARGETS])
+    if r.returncode:
+        sys.stdout.write(r.stdout[-3000:] + r.stderr[-3000:])
+    return r.returncode == 0
+
+
+def run_hostile(src, build_dir, cpus):
+    machine = "hostile" if cpus == 1 else "hostile-smp2"
+    run_dir = os.path.join(build_dir, "run", f"test-{machine}")
+    r = sh([os.path.join(src, "scripts", "run.sh"), "--no-build", "--timeout", "150", "--aw-bits", "39", "--smp",
+            str(cpus), "--payload", "hostile", "--run-dir", run_dir], env=dict(os.environ, IOMMU_BUILD_DIR=build_dir))
+    with open(os.path.join(build_dir, "run", f"test-{machine}.out"), "w") as f:
+        f.write(r.stdout + r.stderr)
+    return machine
+
+
+def check(build_dir, machine, cls):
+    r = sh([sys.executable, os.path.join(HERE, "qemu_checks.py"), "check", cls, "--machine", machine,
+            "--build", build_dir])
+    return r.returncode == 0, r.stdout.strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "mutations"))
+    ap.add_argument("names", nargs="*", help=f"mutations (default: all of {', '.join(MUTATIONS)})")
+    a = ap.parse_args()
+    names = a.names or list(MUTATIONS)
+    src, build_dir = os.path.join(a.build, "src"), os.path.join(a.build, "build")
+    shutil.rmtree(a.build, ignore_errors=True)
+    copy_tree(src)
+    r = sh(["cmake", "-S", src, "-B", build_dir, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
+    if r.returncode or not build(src, build_dir):
+        print(r.stdout[-2000:] + r.stderr[-2000:])
+        return 1
+    survived = 0
+    for cpus in (1, 2):
+        machine = run_hostile(src, build_dir, cpus)
+        failing = [cls for cls in CLASSES if not check(build_dir, machine, cls)[0]]
+        print(f"baseline {machine}: {len(CLASSES) - len(failing)} of {len(CLASSES)} classes pass"
+              + (f"; failing: {failing}" if failing else ""))
+        survived += bool(failing)
+    for name in names:
+        cls, cpus, edits = MUTATIONS[name]
+        saved = {}
+        for path, old, new in edits:
+            full = os.path.join(src, path)
+            if full not in saved:
+                saved[full] = open(full).read()
+            text = open(full).read()
+            if text.count(old) != 1:
+                print(f"{name}: the text to mutate is not in {path} exactly once: update this script")
+                return 2
+            with open(full, "w") as f:
+                f.write(text.replace(old, new))
+        if build(src, build_dir):
+            machine = run_hostile(src, build_dir, cpus)
+            ok, detail = check(build_dir, machine, cls)
+        else:
+            ok, detail = False, "the mutated tree did not build"
+        survived += ok
+        print(f"{name}: class {cls} on {machine if cpus else '-'}: "
+              f"{'SURVIVED (the test passed)' if ok else 'caught'}: {detail}")
+        for full, text in saved.items():
+            with open(full, "w") as f:
+                f.write(text)
+    build(src, build_dir)
+    print(f"mutations: {len(names) - survived} of {len(names)} caught")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
