@@ -2,36 +2,25 @@
 #include "host_env.h"
 
 #include "hv_channel.h"
+#include "x86_tables.h"
 #include "iommu/fmt.h"
 
 #define PAGE 4096u
 
 static struct slpt host_tables;
-static _Alignas(16) uint64_t idt[256][2];
+static _Alignas(16) struct x86_idt_gate idt[256];
 static uint16_t pm1a_cnt;
 
 extern const uint8_t host_vector_stubs[]; /* boot/host_idt.S: stub v at + 16 * v */
 
-struct descriptor_pointer {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
-/* An interrupt gate to the host's code segment; the faults that may come with a broken
- * stack (NMI, #DF, #MC) switch to the IST stack. */
-static void set_gate(unsigned vector, uint64_t handler)
-{
-    unsigned ist = (vector == 2 || vector == 8 || vector == 18) ? 1 : 0;
-    idt[vector][0] = (handler & 0xFFFF) | (uint64_t)HOST_CS << 16 | (uint64_t)ist << 32 | 0x8Eull << 40 |
-                     ((handler >> 16) & 0xFFFF) << 48;
-    idt[vector][1] = handler >> 32;
-}
 
 bool host_env_prepare(struct page_pool *pool, uint64_t top, bool one_gib_pages, uint16_t pm1a_cnt_port)
 {
     pm1a_cnt = pm1a_cnt_port;
+    /* The faults that may come with a broken stack (NMI, #DF, #MC) switch to the IST stack. */
     for (unsigned v = 0; v < 256; v++)
-        set_gate(v, (uint64_t)(uintptr_t)(host_vector_stubs + 16 * v));
+        idt[v] = x86_interrupt_gate((uint64_t)(uintptr_t)(host_vector_stubs + 16 * v), HOST_CS,
+                                    v == 2 || v == 8 || v == 18 ? 1 : 0);
     /* Supervisor entries (entry_bits 0), read and write, no user bit: only the host uses
      * these tables. The engine's VT-d layout is the x86 one for present, write and size. */
     if (slpt_init(&host_tables, pool, 4, SLPT_SUPERPAGE_2M | (one_gib_pages ? SLPT_SUPERPAGE_1G : 0)) != IOMMU_OK)
@@ -59,8 +48,8 @@ void host_env_cpu_init(struct host_cpu_env *c, uint8_t *ist_top, uint64_t host_s
 
 void host_env_enter(struct host_cpu_env *c)
 {
-    struct descriptor_pointer gdtr = {sizeof c->gdt - 1, (uint64_t)(uintptr_t)c->gdt};
-    struct descriptor_pointer idtr = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
+    struct x86_descriptor_pointer gdtr = {sizeof c->gdt - 1, (uint64_t)(uintptr_t)c->gdt};
+    struct x86_descriptor_pointer idtr = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
     __asm__ volatile("mov %0, %%cr3" : : "r"(host_tables.root_pa) : "memory");
     __asm__ volatile("lgdt %0" : : "m"(gdtr));
     __asm__ volatile("pushq %[cs]\n\t"

@@ -1,6 +1,8 @@
 /* The host's exception entry points (boot/host_env.h): one stub per vector, each of which
  * makes the frame uniform (an error code of 0 where the CPU pushes none) and goes to
  * host_fault, which never returns. */
+#include "gpr_push.h"
+
     .text
 
 .macro STUB vector
@@ -27,20 +29,7 @@ host_vector_stubs:
 
 host_fault_common:
     push %rax
-    push %rcx
-    push %rdx
-    push %rbx
-    push %rbp
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    PUSH_GPRS_BUT_RAX
     mov %rsp, %rdi
     and $-16, %rsp
     call host_fault

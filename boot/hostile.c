@@ -11,6 +11,7 @@
  * It keeps going when an attempt fails, restores what it changed where it can, and bounds
  * every wait. */
 #include "hostile.h"
+#include "x86_tables.h"
 
 #include <stdarg.h>
 
@@ -101,40 +102,22 @@ uint64_t read_cr(int n)
 
 /* ---- the #GP handler (hostile_traps.S) in the IDT, shared by every CPU ---- */
 
-struct idt_gate {
-    uint16_t offset_low, selector;
-    uint8_t ist, type;
-    uint16_t offset_mid;
-    uint32_t offset_high, reserved;
-};
-
-struct descriptor_table {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
-static struct idt_gate saved_gp, saved_ud;
+static struct x86_idt_gate saved_gp, saved_ud;
 static unsigned gp_depth;
 
 /* #GP and #UD both go to the counting handler (a hypercall without EFER.SVME is a #UD). */
 void install_gp(bool on)
 {
-    struct descriptor_table idt;
-    __asm__ volatile("sidt %0" : "=m"(idt));
-    struct idt_gate *gp = (struct idt_gate *)(uintptr_t)(idt.base + 13 * sizeof(struct idt_gate));
-    struct idt_gate *ud = (struct idt_gate *)(uintptr_t)(idt.base + 6 * sizeof(struct idt_gate));
+    struct x86_idt_gate *gp = &x86_current_idt()[13], *ud = &x86_current_idt()[6];
     if (on) {
         if (gp_depth++)
             return;
         saved_gp = *gp;
         saved_ud = *ud;
-        uint64_t handler = (uint64_t)(uintptr_t)hostile_gp_handler;
         uint16_t cs;
         __asm__ volatile("mov %%cs, %0" : "=r"(cs));
-        struct idt_gate g = {(uint16_t)handler, cs, 0, 0x8E, (uint16_t)(handler >> 16), (uint32_t)(handler >> 32), 0};
-        *gp = g;
-        uint64_t u = (uint64_t)(uintptr_t)hostile_ud_handler;
-        *ud = (struct idt_gate){(uint16_t)u, cs, 0, 0x8E, (uint16_t)(u >> 16), (uint32_t)(u >> 32), 0};
+        *gp = x86_interrupt_gate((uint64_t)(uintptr_t)hostile_gp_handler, cs, 0);
+        *ud = x86_interrupt_gate((uint64_t)(uintptr_t)hostile_ud_handler, cs, 0);
     } else if (gp_depth && !--gp_depth) {
         *gp = saved_gp;
         *ud = saved_ud;

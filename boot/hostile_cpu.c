@@ -4,6 +4,8 @@
 
 #include "guest.h"
 #include "report.h"
+#include "svm.h"
+#include "x86_tables.h"
 
 #define APIC_ICR_LOW 0x300u
 #define APIC_ICR_HIGH 0x310u
@@ -47,24 +49,12 @@ static uint64_t try_version(bool *faulted)
     return st;
 }
 
-struct gdt_desc {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
-/* A VMCB segment (selector, attrib, limit, base at +0, +2, +4, +8) from the live GDT. */
-static void vmcb_segment(uint8_t *at, uint16_t sel, const struct gdt_desc *gdt)
+/* A VMCB segment at 'at' (a struct vmcb_segment in the forged page) from the live GDT. */
+static void vmcb_segment(uint8_t *at, uint16_t sel, const struct x86_descriptor_pointer *gdt)
 {
-    uint64_t d = (sel & ~7u) && (sel | 7u) <= gdt->limit ? *(const uint64_t *)(uintptr_t)(gdt->base + (sel & ~7u)) : 0;
-    uint16_t attrib = (uint16_t)(((d >> 40) & 0xFF) | ((d >> 52) & 0xF) << 8);
-    uint32_t limit = (uint32_t)((d & 0xFFFF) | ((d >> 48) & 0xF) << 16);
-    if (d & (1ull << 55))
-        limit = limit << 12 | 0xFFF;
-    uint64_t base = (uint32_t)(((d >> 16) & 0xFFFFFF) | ((d >> 56) & 0xFF) << 24);
-    __builtin_memcpy(at, &sel, 2);
-    __builtin_memcpy(at + 2, &attrib, 2);
-    __builtin_memcpy(at + 4, &limit, 4);
-    __builtin_memcpy(at + 8, &base, 8);
+    struct vmcb_segment s;
+    svm_segment_from_gdt(&s, sel, gdt);
+    __builtin_memcpy(at, &s, sizeof s);
 }
 
 #define SAVE 0x400u
@@ -85,7 +75,7 @@ static uint64_t hsave_exploit(struct hostile *h, uint64_t orig)
         hl(h, C, "wrmsr VM_HSAVE_PA: no pages for the forged host-save area");
         return 0;
     }
-    struct gdt_desc gdt, idt;
+    struct x86_descriptor_pointer gdt, idt;
     __asm__ volatile("sgdt %0" : "=m"(gdt));
     __asm__ volatile("sidt %0" : "=m"(idt));
     uint16_t cs, ss, ds, es;
@@ -295,12 +285,6 @@ static void flush_all(void)
     __asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
 }
 
-struct idt_gate64 {
-    uint16_t offset_low, selector;
-    uint8_t ist, type;
-    uint16_t offset_mid;
-    uint32_t offset_high, reserved;
-};
 
 void class_host_state(struct hostile *h)
 {
@@ -378,10 +362,8 @@ void class_host_state(struct hostile *h)
        code_pa, alias, slot, (pdpte & PTE_PS) ? "a 1 GiB page" : (pde & PTE_PS) ? "a 2 MiB page" : "4 KiB entries");
 
     /* IDT vector 14 -> H, which chains to the firmware's handler for any other fault. */
-    struct gdt_desc idt;
-    __asm__ volatile("sidt %0" : "=m"(idt));
-    struct idt_gate64 *gate = (struct idt_gate64 *)(uintptr_t)(idt.base + 14 * sizeof(struct idt_gate64));
-    hostile_pf_old = (uint64_t)gate->offset_low | (uint64_t)gate->offset_mid << 16 | (uint64_t)gate->offset_high << 32;
+    struct x86_idt_gate *gate = &x86_current_idt()[14];
+    hostile_pf_old = x86_gate_handler(gate);
     hostile_pf_page = code_pa;
     hostile_pf_target = h->target_pa;
     hostile_pf_marker = HOSTILE_MARKER ^ 2;
@@ -394,11 +376,9 @@ void class_host_state(struct hostile *h)
     install_gp(true);
     uint64_t gp_before = gp_count();
     bool irq = irq_save();
-    struct idt_gate64 saved = *gate;
-    uint64_t handler = (uint64_t)(uintptr_t)hostile_pf_handler;
+    struct x86_idt_gate saved = *gate;
     wp(false);
-    *gate = (struct idt_gate64){(uint16_t)handler, saved.selector, 0, 0x8E, (uint16_t)(handler >> 16),
-                                (uint32_t)(handler >> 32), 0};
+    *gate = x86_interrupt_gate((uint64_t)(uintptr_t)hostile_pf_handler, saved.selector, 0);
     pml4[slot] = t_pdpt | PTE_P | PTE_W;
     *pdpte_at = new_pdpte;
     *pde_at = new_pde;

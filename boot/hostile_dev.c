@@ -411,6 +411,23 @@ void class_ports(struct hostile *h)
                 (int)(slen(forged[i]) - 1), forged[i], gps);
     }
     install_gp(false);
+    /* QEMU's CPU hotplug block (found by an engineer who read only the docs): switch it to
+     * the modern interface, select the last CPU and eject it, which would take that CPU
+     * out of the machine and so out of the hypervisor. */
+    if (h->cpus > 1) {
+        uint32_t last = (uint32_t)h->cpus - 1;
+        houtb(0xCD8, 0);
+        houtl(0xCD8, last);
+        uint8_t flags = hinb(0xCDC);
+        houtb(0xCDC, 8);
+        houtl(0xCD8, last);
+        uint8_t after = hinb(0xCDC);
+        bool alive = every_ap_answers(h, C, "the CPU eject");
+        attempt(h, C, !alive, "CPU hotplug (ports 0xCD8, 0xCDC): eject CPU %u (flags 0x%x, after 0x%x): %s", last, flags,
+                after, alive ? "it still answers" : "IT IS GONE");
+    } else {
+        hl(h, C, "CPU hotplug eject: skipped: one CPU, which the eject would take from the firmware too");
+    }
     /* COM1 is the guest's own: anything goes, and proves nothing. */
     sink_printf(out, "RESULT: PASS (forged by the guest on COM1, its own console)\n");
     sink_printf(out, "hv: audit 97 (forged on COM1): intact\n");

@@ -379,9 +379,13 @@ static uint32_t audit(const char *name, uint64_t claimed_secret)
         launched++;
         bool exited = i == self;
         while (!exited && hv->plat->now_ns(hv->plat->ctx) - start < 100000000ull) {
-            /* One in the middle of an exit (waiting for this audit's lock, say) is a guest. */
+            /* One in the middle of a short exit (waiting for this audit's lock, say) is a
+             * guest; one that has been in its exit for a second is not (a CPU ejected
+             * while in the host stays "in" its exit for ever). */
+            uint64_t now = hv->plat->now_ns(hv->plat->ctx);
             exited = __atomic_load_n(&cpu->vcpu.exits, __ATOMIC_RELAXED) != since[i] ||
-                     __atomic_load_n(&cpu->in_exit, __ATOMIC_ACQUIRE);
+                     (__atomic_load_n(&cpu->in_exit, __ATOMIC_ACQUIRE) &&
+                      now - __atomic_load_n(&cpu->exit_started_ns, __ATOMIC_RELAXED) < 1000000000ull);
             __asm__ volatile("pause");
         }
         guests += exited;
@@ -514,6 +518,7 @@ void hv_host_enter(struct hv_cpu *cpu)
 int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs)
 {
     uint64_t npf_before = cpu->vcpu.npf_count, sipis = cpu->vcpu.sipis, refusals = cpu->vcpu.refusals;
+    __atomic_store_n(&cpu->exit_started_ns, the_hv->plat->now_ns(the_hv->plat->ctx), __ATOMIC_RELAXED);
     __atomic_store_n(&cpu->in_exit, true, __ATOMIC_RELEASE);
     enum hv_exit_result r = hv_handle_exit(cpu->vmcb, regs, &cpu->vcpu, &host_ops);
     if (cpu->vcpu.refusals != refusals)
@@ -832,26 +837,6 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
 
 /* ---- launching ---- */
 
-struct descriptor_table {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
-/* A segment register as the VMCB holds it, from the live GDT. */
-static void segment_from_gdt(struct vmcb_segment *s, uint16_t selector, const struct descriptor_table *gdt)
-{
-    s->selector = selector;
-    if (!(selector & ~7u) || (selector | 7u) > gdt->limit) {
-        s->attrib = 0, s->limit = 0, s->base = 0;
-        return;
-    }
-    uint64_t d = *(const uint64_t *)(uintptr_t)(gdt->base + (selector & ~7u));
-    s->attrib = (uint16_t)(((d >> 40) & 0xFF) | ((d >> 52) & 0xF) << 8);
-    uint32_t limit = (uint32_t)((d & 0xFFFF) | ((d >> 48) & 0xF) << 16);
-    s->limit = (d & (1ull << 55)) ? limit << 12 | 0xFFF : limit;
-    s->base = (uint32_t)(((d >> 16) & 0xFFFFFF) | ((d >> 56) & 0xFF) << 24);
-}
-
 #define READ_SEG(name, var) __asm__ volatile("mov %%" name ", %0" : "=r"(var))
 
 /* This CPU's VMCB from its state now, all but RIP, RSP, RFLAGS and RAX (hv_entry.S sets
@@ -877,7 +862,7 @@ static void setup_this_cpu(struct hv *hv, struct hv_cpu *cpu)
     v->control.np_enable = 1;
     v->control.n_cr3 = hv->npt.root_pa;
 
-    struct descriptor_table gdt, idt;
+    struct x86_descriptor_pointer gdt, idt;
     __asm__ volatile("sgdt %0" : "=m"(gdt));
     __asm__ volatile("sidt %0" : "=m"(idt));
     uint16_t cs, ss, ds, es, fs, gs;
@@ -887,10 +872,10 @@ static void setup_this_cpu(struct hv *hv, struct hv_cpu *cpu)
     READ_SEG("es", es);
     READ_SEG("fs", fs);
     READ_SEG("gs", gs);
-    segment_from_gdt(&v->save.cs, cs, &gdt);
-    segment_from_gdt(&v->save.ss, ss, &gdt);
-    segment_from_gdt(&v->save.ds, ds, &gdt);
-    segment_from_gdt(&v->save.es, es, &gdt);
+    svm_segment_from_gdt(&v->save.cs, cs, &gdt);
+    svm_segment_from_gdt(&v->save.ss, ss, &gdt);
+    svm_segment_from_gdt(&v->save.ds, ds, &gdt);
+    svm_segment_from_gdt(&v->save.es, es, &gdt);
     v->save.gdtr.base = gdt.base, v->save.gdtr.limit = gdt.limit;
     v->save.idtr.base = idt.base, v->save.idtr.limit = idt.limit;
     uint64_t cr0, cr3, cr4;

@@ -38,7 +38,8 @@ struct hv_cpu {
     unsigned index;
     uint32_t apic_id;
     volatile bool launched;
-    bool in_exit;             /* in hv_exit now (for the audit) */
+    bool in_exit;             /* in hv_exit now, since exit_started_ns (for the audit) */
+    uint64_t exit_started_ns;
     uint64_t refusal_shown[HV_REFUSALS_SHOWN]; /* kinds and addresses of refusals printed */
     unsigned refusals_shown;
     struct hv_vcpu vcpu;

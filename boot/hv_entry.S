@@ -16,22 +16,11 @@
 #define VMCB_RSP (0x400 + 0x1D8)
 #define VMCB_RAX (0x400 + 0x1F8)
 
+#include "gpr_push.h"
+
 /* struct guest_regs (boot/vmexit.h), from r15 at the lowest address up to rcx */
 .macro PUSH_GUEST_REGS
-    push %rcx
-    push %rdx
-    push %rbx
-    push %rbp
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    PUSH_GPRS_BUT_RAX
 .endm
 
     .text

@@ -18,6 +18,7 @@
 #include "mp_services.h"
 #include "report.h"
 #include "selftest.h"
+#include "x86_tables.h"
 
 void selftest_ddi(const struct selftest_options *o, struct checks *c);              /* selftest_ddi.c */
 unsigned selftest_random_hypercalls(const struct selftest_options *o, struct checks *c); /* selftest_fuzz.c */
@@ -132,18 +133,6 @@ static void check_acpi(struct checks *c)
 
 /* ---- what the guest must not reach ---- */
 
-struct idt_gate {
-    uint16_t offset_low, selector;
-    uint8_t ist, type;
-    uint16_t offset_mid;
-    uint32_t offset_high, reserved;
-};
-
-struct descriptor_table {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
 static uint8_t read_byte(uint64_t addr)
 {
     uint8_t v = 0;
@@ -170,14 +159,11 @@ static void check_refused(struct checks *c, const char *what, uint64_t addr)
 
 static void check_isolation(const struct selftest_options *o, struct checks *c)
 {
-    struct descriptor_table idt;
-    __asm__ volatile("sidt %0" : "=m"(idt));
-    struct idt_gate *gate = (struct idt_gate *)(uintptr_t)(idt.base + 13 * sizeof(struct idt_gate));
-    struct idt_gate saved = *gate;
-    uint64_t handler = (uint64_t)(uintptr_t)selftest_gp_handler;
+    struct x86_idt_gate *gate = &x86_current_idt()[13];
+    struct x86_idt_gate saved = *gate;
     uint16_t cs;
     __asm__ volatile("mov %%cs, %0" : "=r"(cs));
-    *gate = (struct idt_gate){(uint16_t)handler, cs, 0, 0x8E, (uint16_t)(handler >> 16), (uint32_t)(handler >> 32), 0};
+    *gate = x86_interrupt_gate((uint64_t)(uintptr_t)selftest_gp_handler, cs, 0);
 
     check_refused(c, "the hypervisor's reserved region", o->region_base);
     check_refused(c, "the end of the reserved region", o->region_base + o->region_bytes - 1);

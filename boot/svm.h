@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "x86_tables.h"
+
 struct vmcb_segment {
     uint16_t selector;
     uint16_t attrib; /* descriptor bits 8-15 and 20-23, packed: type S DPL P, AVL L DB G */
@@ -76,6 +78,23 @@ struct vmcb {
     struct vmcb_control control;
     struct vmcb_save save;
 };
+
+/* A segment register as the VMCB holds it (attributes packed: descriptor bits 8-15 and
+ * 20-23), from the descriptor it selects in the GDT gdt points to; all zero for the null
+ * selector or one past the GDT's limit. */
+static inline void svm_segment_from_gdt(struct vmcb_segment *s, uint16_t selector, const struct x86_descriptor_pointer *gdt)
+{
+    s->selector = selector;
+    if (!(selector & ~7u) || (selector | 7u) > gdt->limit) {
+        s->attrib = 0, s->limit = 0, s->base = 0;
+        return;
+    }
+    uint64_t d = *(const uint64_t *)(uintptr_t)(gdt->base + (selector & ~7u));
+    s->attrib = (uint16_t)(((d >> 40) & 0xFF) | ((d >> 52) & 0xF) << 8);
+    uint32_t limit = (uint32_t)((d & 0xFFFF) | ((d >> 48) & 0xF) << 16);
+    s->limit = (d & (1ull << 55)) ? limit << 12 | 0xFFF : limit;
+    s->base = (uint32_t)(((d >> 16) & 0xFFFFFF) | ((d >> 56) & 0xFF) << 24);
+}
 
 _Static_assert(__builtin_offsetof(struct vmcb_control, iopm_base_pa) == 0x40, "vmcb iopm");
 _Static_assert(__builtin_offsetof(struct vmcb_control, asid) == 0x58, "vmcb asid");

@@ -2,6 +2,7 @@
 #include "vmexit.h"
 
 #include "ddi/hypercall.h"
+#include "iommu/lock.h"
 #include "mmio_decode.h"
 
 /* Instruction lengths: TCG gives no next-RIP, and these have one encoding each. */
@@ -177,6 +178,8 @@ static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v
 #define PM1_CNT_SLP_EN (1u << 13)
 #define PM_SMI_EN 0x30u            /* SMI_EN and SMI_STS: 8 bytes */
 #define PM_TCO 0x60u               /* TCO registers: 32 bytes; the TCO timer can raise an SMI */
+#define PORT_CPU_HOTPLUG 0xCD8u    /* QEMU q35's ACPI CPU hotplug block (32 bytes, legacy layout) */
+#define PORT_MEMORY_HOTPLUG 0xA00u /* QEMU q35's ACPI memory hotplug block (24 bytes) */
 
 static bool in_range(uint16_t port, uint16_t first, unsigned count)
 {
@@ -192,6 +195,13 @@ static bool port_withheld(uint16_t port)
            in_range(port, 0x81, 0x0F) || in_range(port, PORT_FW_CFG_DMA, 8);
 }
 
+/* Writes refused, reads passed: QEMU's CPU and memory hotplug controls, with which the
+ * guest could eject a CPU (taking it out of the hypervisor) or memory. */
+static bool port_hotplug(uint16_t port)
+{
+    return in_range(port, PORT_CPU_HOTPLUG, 32) || in_range(port, PORT_MEMORY_HOTPLUG, 24);
+}
+
 /* SMI sources: writes stay with the firmware's settings. */
 static bool port_smi_control(uint16_t port, uint16_t pm)
 {
@@ -201,7 +211,7 @@ static bool port_smi_control(uint16_t port, uint16_t pm)
 
 bool hv_port_intercepted(uint16_t port, uint16_t pm_base)
 {
-    return port_withheld(port) || port_smi_control(port, pm_base) || port == PORT_KBC_DATA ||
+    return port_withheld(port) || port_smi_control(port, pm_base) || port_hotplug(port) || port == PORT_KBC_DATA ||
            port == PORT_KBC_COMMAND || port == PORT_FAST_A20_RESET || in_range(port, PORT_CONFIG_ADDRESS, 8) ||
            (pm_base && in_range(port, pm_base + PM1_CNT, 2));
 }
@@ -217,10 +227,8 @@ void hv_iopm_build(uint8_t *iopm, uint16_t pm_base)
 
 enum io_action { IO_PASS, IO_DONE, IO_RESET, IO_POWER_OFF };
 
-/* A write that resets the machine: the reset control register's bit 2, port 0x92's bit 0,
- * the keyboard controller's pulse commands (0xF0-0xFF with bit 0 clear) and its output
- * port (command 0xD1, then a data byte with bit 0 clear). */
-static bool resets(struct hv_vcpu *v, uint16_t port, unsigned size, uint32_t value)
+/* A write that resets the machine: the reset control register's bit 2, port 0x92's bit 0. */
+static bool resets(uint16_t port, unsigned size, uint32_t value)
 {
     if (size != 1)
         return false;
@@ -228,15 +236,38 @@ static bool resets(struct hv_vcpu *v, uint16_t port, unsigned size, uint32_t val
         return value & 4;
     if (port == PORT_FAST_A20_RESET)
         return value & 1;
-    if (port == PORT_KBC_COMMAND) {
-        v->kbc_command = (uint8_t)value;
-        return value >= 0xF0 && !(value & 1);
-    }
-    if (port == PORT_KBC_DATA && v->kbc_command == 0xD1) {
-        v->kbc_command = 0;
-        return !(value & 1);
-    }
     return false;
+}
+
+/* The keyboard controller (an 8042) is one device for every CPU: the command whose data
+ * byte is pending is its state, not a CPU's, and the host tracks it, and passes each write
+ * on, under one lock, so that no order of writes from any CPUs gets a reset past it. It
+ * resets the machine on a pulse command with bit 0 clear (0xF0-0xFE, even) and on an
+ * output-port write (command 0xD1, then a data byte) with bit 0 clear. Only the commands
+ * that take a data byte change which one is pending; any data byte consumes it. */
+static struct {
+    struct iommu_lock lock;
+    uint8_t pending; /* the command whose data byte comes next, or 0 */
+} kbc;
+
+static enum io_action kbc_write(const struct hv_exit_ops *ops, uint16_t port, unsigned size, uint32_t value)
+{
+    if (size != 1)
+        return IO_PASS;
+    bool reset = false;
+    lock_acquire(&kbc.lock);
+    if (port == PORT_KBC_COMMAND) {
+        if (value == 0x60 || (value >= 0xD1 && value <= 0xD4))
+            kbc.pending = (uint8_t)value;
+        reset = value >= 0xF0 && !(value & 1);
+    } else {
+        reset = kbc.pending == 0xD1 && !(value & 1);
+        kbc.pending = 0;
+    }
+    if (!reset)
+        ops->port_out(ops->ctx, port, size, value);
+    lock_release(&kbc.lock);
+    return reset ? IO_RESET : IO_DONE;
 }
 
 /* PCI configuration through CONFIG_ADDRESS (a per-CPU copy) and CONFIG_DATA. */
@@ -282,8 +313,14 @@ static enum io_action port_io(struct hv_vcpu *v, const struct hv_exit_ops *ops, 
         return pci_config_io(v, ops, port, in, size, value, result);
     if (in)
         return IO_PASS;
-    if (resets(v, port, size, value))
+    if (port == PORT_KBC_COMMAND || port == PORT_KBC_DATA)
+        return kbc_write(ops, port, size, value);
+    if (resets(port, size, value))
         return IO_RESET;
+    if (port_hotplug(port)) {
+        refuse(v, HV_REFUSED_PORT_OUT, port, value);
+        return IO_DONE;
+    }
     if (port_smi_control(port, pm)) {
         refuse(v, HV_REFUSED_PORT_OUT, port, value);
         return IO_DONE;

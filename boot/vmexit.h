@@ -123,7 +123,6 @@ struct hv_vcpu {
     enum hv_refusal refused;
     uint64_t refused_what, refused_value;
     uint32_t pci_address; /* the guest's CONFIG_ADDRESS (port 0xCF8) on this CPU */
-    uint8_t kbc_command;  /* the last command written to the keyboard controller */
     /* INIT and SIPI as another CPU's emulated ICR writes leave them for this one. */
     volatile bool init_pending, sipi_pending;
     volatile uint8_t sipi_vector;

@@ -58,6 +58,10 @@ MUTATIONS = {
         "boot/vmexit.c",
         "    return port == PORT_HV_CHANNEL || in_range(port, 0x00, 0x10)",
         "    return in_range(port, 0x00, 0x10)")]),
+    "cpu-hotplug-open": ("ports", 2, [(
+        "boot/vmexit.c",
+        "    return in_range(port, PORT_CPU_HOTPLUG, 32) || in_range(port, PORT_MEMORY_HOTPLUG, 24);",
+        "    return in_range(port, PORT_MEMORY_HOTPLUG, 24);")]),
     "hypercall-blocks-anywhere": ("hypercall", 1, [(
         "ddi/hc_server.c",
         "    if (!len || gpa + len < gpa)\n        return false;\n",

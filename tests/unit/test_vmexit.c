@@ -573,11 +573,11 @@ static void test_port_policy(void **state)
     hv_iopm_build(map, PM_BASE);
     const unsigned intercepted[] = {0xE9, 0xB2, 0xB3, 0xCF8, 0xCF9, 0xCFC, 0xCFF, 0x60, 0x64, 0x92, 0x00, 0x0F,
                                     0x81, 0x8F, 0xC0, 0xDF, 0x514, 0x51B, PM_BASE + 4, PM_BASE + 5, PM_BASE + 0x30,
-                                    PM_BASE + 0x37, PM_BASE + 0x60, PM_BASE + 0x7F};
+                                    PM_BASE + 0x37, PM_BASE + 0x60, PM_BASE + 0x7F, 0xCD8, 0xCDC, 0xCF7, 0xA00, 0xA17};
     for (unsigned i = 0; i < sizeof intercepted / sizeof intercepted[0]; i++)
         assert_true(iopm_intercepts(map, intercepted[i]));
     const unsigned passed[] = {0x3F8, 0x3FD, 0x2F8, 0x70, 0x71, 0x80, 0x510, 0x511, 0x402, PM_BASE, PM_BASE + 8,
-                               PM_BASE + 0x20, 0xCF7, 0xD00, 0xFFFF};
+                               PM_BASE + 0x20, 0xCD7, 0xA18, 0xD00, 0xFFFF};
     for (unsigned i = 0; i < sizeof passed / sizeof passed[0]; i++)
         assert_false(iopm_intercepts(map, passed[i]));
 
@@ -600,6 +600,7 @@ static void test_port_policy(void **state)
     /* the reset control without its reset bit passes; with it the hypervisor resets */
     io(false, 0xCF9, 1, 0x02);
     assert_int_equal(port_outs, 1);
+    unsigned outs;
     assert_int_equal(machine_offs, 0);
     io(false, 0xCF9, 1, 0x06);
     assert_int_equal(machine_offs, 1);
@@ -613,11 +614,34 @@ static void test_port_policy(void **state)
     io(false, 0x64, 1, 0xD1);
     io(false, 0x60, 1, 0xDE);
     assert_int_equal(machine_offs, 3);
+    /* a command without a data byte in between leaves the output-port write pending, as the
+     * 8042 does (0xFF pulses nothing) */
+    io(false, 0x64, 1, 0xD1);
+    io(false, 0x64, 1, 0xFF);
+    io(false, 0x64, 1, 0xAE);
+    io(false, 0x60, 1, 0xFE);
+    assert_int_equal(machine_offs, 4);
+    io(false, 0x64, 1, 0xD1); /* and another CPU's data byte counts as well: the state is the device's */
+    struct hv_vcpu mine = vcpu;
+    vcpu = (struct hv_vcpu){0};
+    io(false, 0x60, 1, 0x00);
+    vcpu = mine;
+    assert_int_equal(machine_offs, 5);
+    io(false, 0x60, 1, 0x00); /* consumed: a plain data byte again */
+    assert_int_equal(machine_offs, 5);
+    machine_offs = 3;
+    /* QEMU's CPU hotplug block: an eject would take a CPU away from the hypervisor */
+    outs = port_outs;
+    io(false, 0xCDC, 1, 8);
+    assert_int_equal(port_outs, outs);
+    assert_int_equal(vcpu.refused_what, 0xCDC);
+    io(true, 0xCDC, 1, 0);
+    assert_int_equal(vmcb->save.rax, 0xA5);
     /* S5 powers off through the hypervisor; S3 is refused; SCI_EN passes */
     io(false, PM_BASE + 4, 2, 0x2000);
     assert_int_equal(machine_offs, 4);
     assert_false(last_reset);
-    unsigned outs = port_outs;
+    outs = port_outs;
     io(false, PM_BASE + 4, 2, 0x2400);
     assert_int_equal(machine_offs, 4);
     assert_int_equal(vcpu.refused, HV_REFUSED_SLEEP);
