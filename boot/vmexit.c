@@ -283,9 +283,9 @@ static enum io_action pci_config_io(struct hv_vcpu *v, const struct hv_exit_ops 
     }
     uint32_t a = v->pci_address;
     unsigned byte = port - PORT_CONFIG_DATA;
-    if (!(a & 0x80000000u))
-        return IO_PASS; /* no configuration cycle: the port as it is */
-    if (byte + size > 4) {
+    /* No configuration cycle: nothing there. Not passed on, because the one real
+     * CONFIG_ADDRESS still holds whatever the host last selected for some CPU's access. */
+    if (!(a & 0x80000000u) || byte + size > 4) {
         *result = 0xFFFFFFFFu;
         return IO_DONE;
     }

@@ -54,6 +54,10 @@ MUTATIONS = {
         "boot/hv.c",
         "    return !(chipset_function(bus, dev, fn) && reg >= 0x40);",
         "    return bus || dev || fn || reg || true;")]),
+    "config-data-passed-when-disabled": ("pci-config", 1, [(
+        "boot/vmexit.c",
+        "    if (!(a & 0x80000000u) || byte + size > 4) {",
+        "    if (!(a & 0x80000000u))\n        return IO_PASS;\n    if (byte + size > 4) {")]),
     "channel-port-open": ("ports", 1, [(
         "boot/vmexit.c",
         "    return port == PORT_HV_CHANNEL || in_range(port, 0x00, 0x10)",

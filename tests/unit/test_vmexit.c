@@ -667,6 +667,17 @@ static void test_port_policy(void **state)
     io(false, 0xCF8, 4, 0x80001860u); /* another function's device-specific register */
     io(false, 0xCFC, 4, 0x1);
     assert_int_equal(pci_writes, 2);
+    /* with CONFIG_ADDRESS's enable bit clear, the data port is nothing: never the real one,
+     * whose CONFIG_ADDRESS still selects what the host last accessed for someone */
+    io(false, 0xCF8, 4, 0x00000060u);
+    outs = port_outs;
+    unsigned ins = port_ins;
+    io(false, 0xCFC, 4, 0xFED90001u);
+    io(true, 0xCFC, 4, 0);
+    assert_int_equal(port_outs, outs);
+    assert_int_equal(port_ins, ins);
+    assert_int_equal(pci_writes, 2);
+    assert_int_equal(vmcb->save.rax, 0xFFFFFFFFu);
     /* string I/O to an intercepted port */
     vmcb->control.exit_info_1 = 0xE9u << 16 | 0x10 | 0x4;
     exit_with(SVM_EXIT_IOIO);
