@@ -696,6 +696,27 @@ void class_init(struct hostile *h)
         attempt(h, C, !alive, "%s: 0x%x -> 0x500 (reads 0x%x) for 30 ms, put back: this CPU goes on, %s", lvts[i].what,
                 old, now, alive ? "every AP answers" : "AN AP IS LOST");
     }
+    /* The CPU's own writes to the APIC's window (found by an engineer attacking from the
+     * docs alone): QEMU takes a 32-bit write to offsets 0x000-0x00F of the register page, or
+     * anywhere in the rest of the 1 MiB window, as an interrupt message with the delivery
+     * mode in its data, around the ICR's checks and interrupt remapping. INIT at the other
+     * CPU (its APIC id in address bits 19:12), or at this one with one CPU. */
+    {
+        uint32_t target = h->cpus > 1 ? other : h->apic_id[0];
+        static const struct {
+            uint64_t at;
+            const char *what;
+        } writes[] = {{0, "the register page's offset 0"}, {1, "the window past the register page"}};
+        for (unsigned i = 0; i < 2; i++) {
+            uint64_t at = writes[i].at ? HOSTILE_APIC + 0x1000ull * (target ? target : 0xFF) : HOSTILE_APIC;
+            uint64_t g = gp_count();
+            hmmio_write(at, 0x500);
+            stall_us(2000);
+            bool alive = every_ap_answers(h, C, writes[i].what);
+            attempt(h, C, !alive, "a CPU write of INIT (0x500) to %s, 0x%lx%s: this CPU goes on, %s", writes[i].what, at,
+                    gp_count() != g ? ", #GP" : "", alive ? "every AP answers" : "AN AP IS LOST");
+        }
+    }
     install_gp(false);
 
     /* The I/O APIC: the PIT's entry in INIT mode, aimed at the other CPU (or this one). */

@@ -448,6 +448,23 @@ void class_ports(struct hostile *h)
     } else {
         hl(h, C, "CPU hotplug eject: skipped: one CPU, which the eject would take from the firmware too");
     }
+    /* CMOS byte 0x0F tells the firmware after a CPU reset to resume from S3 through the
+     * waking vector, guest code outside the hypervisor, with RAM as it was. */
+    {
+        houtb(0x70, 0x8F);
+        uint8_t before = hinb(0x71);
+        houtb(0x70, 0x8F);
+        houtb(0x71, 0xFE);
+        houtb(0x70, 0x8F);
+        uint8_t after = hinb(0x71);
+        if (after != before) {
+            houtb(0x70, 0x8F);
+            houtb(0x71, before);
+        }
+        houtb(0x70, 0x0D); /* NMI back on */
+        attempt(h, C, after == 0xFE && before != 0xFE, "CMOS shutdown status (index 0x0F) = 0xFE (S3 resume): 0x%x -> 0x%x",
+                before, after);
+    }
     /* COM1 is the guest's own: anything goes, and proves nothing. */
     sink_printf(out, "RESULT: PASS (forged by the guest on COM1, its own console)\n");
     sink_printf(out, "hv: audit 97 (forged on COM1): intact\n");

@@ -16,6 +16,7 @@
 #define MAX_RANGES 512
 #define NPT_MIN_TOP (64ull << 30) /* covers q35's 32-bit and 64-bit PCI windows */
 #define NPT_USER 0x4ull           /* every nested entry: the walk is a user access */
+#define APIC_WINDOW_BYTES (1ull << 20) /* the local APIC's window, the MSI address range */
 
 static inline void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4])
 {
@@ -485,7 +486,7 @@ static struct hv_exit_ops host_ops = {.hypercall = host_hypercall, .cpuid = host
 static const char *const refusal_names[] = {
     [HV_REFUSED_MSR_READ] = "rdmsr", [HV_REFUSED_MSR_WRITE] = "wrmsr", [HV_REFUSED_PORT_IN] = "in from port",
     [HV_REFUSED_PORT_OUT] = "out to port", [HV_REFUSED_STRING_IO] = "string I/O at port",
-    [HV_REFUSED_APIC_ICR] = "APIC ICR delivery mode", [HV_REFUSED_APIC_LVT] = "APIC LVT",
+    [HV_REFUSED_APIC_ICR] = "APIC ICR delivery mode", [HV_REFUSED_APIC_REGISTER] = "APIC register",
     [HV_REFUSED_PCI_CONFIG] = "PCI configuration write", [HV_REFUSED_SLEEP] = "sleep state",
     [HV_REFUSED_IOAPIC_RTE] = "I/O APIC register",
 };
@@ -651,7 +652,10 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
     n = ranges_remove(ranges, n, cap, image_base, image_end);
     /* The local APIC: every guest access to it is emulated (INIT and SIPI must not reach a
      * CPU that runs as a guest: boot/vmexit.h). */
-    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + PAGE_SIZE);
+    /* QEMU's APIC answers the whole 1 MiB from there, and takes a CPU's write past the
+     * register page as an interrupt message of the guest's own making (INIT included): all
+     * of it is out, and only the register page is emulated. */
+    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + APIC_WINDOW_BYTES);
     /* The I/O APICs: emulated, so that no redirection entry sends SMI or INIT (QEMU's
      * interrupt remapping lets compatibility-format messages through: docs/security.md). */
     for (unsigned i = 0; i < hv->ioapics.count; i++)

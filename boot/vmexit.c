@@ -178,6 +178,9 @@ static void do_msr(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v
 #define PM1_CNT_SLP_EN (1u << 13)
 #define PM_SMI_EN 0x30u            /* SMI_EN and SMI_STS: 8 bytes */
 #define PM_TCO 0x60u               /* TCO registers: 32 bytes; the TCO timer can raise an SMI */
+#define PORT_RTC_INDEX 0x70u      /* CMOS: index (bit 7 masks NMI) */
+#define PORT_RTC_DATA 0x71u
+#define CMOS_SHUTDOWN_STATUS 0x0Fu /* what the firmware does after a CPU reset; 0xFE: S3 resume */
 #define PORT_CPU_HOTPLUG 0xCD8u    /* QEMU q35's ACPI CPU hotplug block (32 bytes, legacy layout) */
 #define PORT_MEMORY_HOTPLUG 0xA00u /* QEMU q35's ACPI memory hotplug block (24 bytes) */
 
@@ -211,7 +214,8 @@ static bool port_smi_control(uint16_t port, uint16_t pm)
 
 bool hv_port_intercepted(uint16_t port, uint16_t pm_base)
 {
-    return port_withheld(port) || port_smi_control(port, pm_base) || port_hotplug(port) || port == PORT_KBC_DATA ||
+    return port_withheld(port) || port_smi_control(port, pm_base) || port_hotplug(port) || port == PORT_RTC_INDEX ||
+           port == PORT_RTC_DATA || port == PORT_KBC_DATA ||
            port == PORT_KBC_COMMAND || port == PORT_FAST_A20_RESET || in_range(port, PORT_CONFIG_ADDRESS, 8) ||
            (pm_base && in_range(port, pm_base + PM1_CNT, 2));
 }
@@ -249,6 +253,33 @@ static struct {
     struct iommu_lock lock;
     uint8_t pending; /* the command whose data byte comes next, or 0 */
 } kbc;
+
+/* The CMOS's shutdown status byte tells the firmware, after a CPU reset, whether to resume
+ * from sleep through the waking vector in guest memory, with RAM as it was. No CPU reset
+ * should ever reach a guest CPU (docs/security.md), but should one, this keeps the firmware
+ * from handing the CPU to guest code outside the hypervisor: the byte is not the guest's
+ * to write. The index is the device's state, tracked for every CPU under one lock. */
+static struct {
+    struct iommu_lock lock;
+    uint8_t index;
+} cmos;
+
+static enum io_action cmos_write(struct hv_vcpu *v, const struct hv_exit_ops *ops, uint16_t port, unsigned size,
+                                 uint32_t value)
+{
+    bool refused = false;
+    lock_acquire(&cmos.lock);
+    if (port == PORT_RTC_INDEX)
+        cmos.index = (uint8_t)(value & 0x7F);
+    else
+        refused = cmos.index == CMOS_SHUTDOWN_STATUS;
+    if (!refused)
+        ops->port_out(ops->ctx, port, size, value);
+    lock_release(&cmos.lock);
+    if (refused)
+        refuse(v, HV_REFUSED_PORT_OUT, port, (uint64_t)CMOS_SHUTDOWN_STATUS << 8 | (value & 0xFF));
+    return IO_DONE;
+}
 
 static enum io_action kbc_write(const struct hv_exit_ops *ops, uint16_t port, unsigned size, uint32_t value)
 {
@@ -315,6 +346,8 @@ static enum io_action port_io(struct hv_vcpu *v, const struct hv_exit_ops *ops, 
         return IO_PASS;
     if (port == PORT_KBC_COMMAND || port == PORT_KBC_DATA)
         return kbc_write(ops, port, size, value);
+    if ((port == PORT_RTC_INDEX || port == PORT_RTC_DATA) && size == 1)
+        return cmos_write(v, ops, port, size, value);
     if (resets(port, size, value))
         return IO_RESET;
     if (port_hotplug(port)) {
@@ -414,7 +447,12 @@ static bool apic_write_allowed(uint32_t offset, uint32_t value)
             return mode == DM_FIXED || mode == DM_NMI || mode == DM_EXTINT; /* virtual wire */
         return mode == DM_FIXED || (offset != 0x320 && mode == DM_NMI);     /* the timer: fixed only */
     }
-    return true;
+    /* The other registers a guest writes: TPR, EOI, LDR, DFR, SVR, ESR, ICR high, the
+     * timer's initial count and divider. Nothing else: QEMU takes a write to offsets
+     * 0x000-0x00F as an interrupt message of the guest's own making (found by an engineer
+     * attacking from the docs alone), and the APIC ID is the hypervisor's name for a CPU. */
+    return offset == 0x080 || offset == 0x0B0 || offset == 0x0D0 || offset == 0x0E0 || offset == 0x0F0 ||
+           offset == 0x280 || offset == APIC_ICR_HIGH || offset == 0x380 || offset == 0x3E0;
 }
 
 /* A guest access to the local APIC's page: false when it is not one this emulates. */
@@ -437,7 +475,7 @@ static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_v
         else if (apic_write_allowed(offset, value))
             ops->apic_write(ops->ctx, offset, value);
         else
-            refuse(v, offset == APIC_ICR_LOW ? HV_REFUSED_APIC_ICR : HV_REFUSED_APIC_LVT, offset, value);
+            refuse(v, offset == APIC_ICR_LOW ? HV_REFUSED_APIC_ICR : HV_REFUSED_APIC_REGISTER, offset, value);
     }
     v->apic_accesses++;
     vmcb->save.rip += a.length;

@@ -104,7 +104,7 @@ enum hv_refusal {
     HV_REFUSED_PORT_OUT,
     HV_REFUSED_STRING_IO,
     HV_REFUSED_APIC_ICR,   /* what: the ICR low word */
-    HV_REFUSED_APIC_LVT,   /* what: the register offset, value: what was written */
+    HV_REFUSED_APIC_REGISTER, /* an LVT's mode, or a register the guest may not write; what: the offset */
     HV_REFUSED_PCI_CONFIG, /* what: bus << 16 | dev << 11 | fn << 8 | reg */
     HV_REFUSED_SLEEP,      /* value: the PM1a_CNT write */
     HV_REFUSED_IOAPIC_RTE, /* what: the I/O APIC register (IOREGSEL), value: what was written */

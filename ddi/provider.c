@@ -77,14 +77,23 @@ struct ddi_device {
     DEVICE_FAULT_CONFIGURATION fault_config;
 };
 
+/* A segment mapped into a token, in pages from the token's base. */
+struct ddi_segment {
+    uint32_t first, pages;
+};
+
 struct ddi_token {
     IOMMU_DMA_LOGICAL_ADDRESS_TOKEN pub; /* first: callers read it */
     bool in_use;
     uint16_t generation;          /* for ddi_token_id */
     bool from_allocator;
     int domain;
-    unsigned segments;            /* mapped now */
+    unsigned segments;            /* mapped now: seg[0 .. segments) */
+    struct ddi_segment seg[DDI_MAX_TOKEN_SEGMENTS];
 };
+
+/* Token slots: twice as many as live tokens, reused in the order they were freed (below). */
+#define TOKEN_SLOTS (2 * DDI_MAX_TOKENS)
 
 static struct provider {
     struct iommu_lock lock;
@@ -96,11 +105,16 @@ static struct provider {
     uint16_t max_domain_id;
     struct ddi_domain domain[DDI_MAX_DOMAINS];
     struct ddi_device device[DDI_MAX_DEVICES];
-    /* A token handle is a pointer callers read, so it cannot carry a generation: slots are
-     * handed out in turn, and a stale token is recognised until its slot comes round again,
-     * DDI_MAX_TOKENS reservations later at the earliest. */
-    struct ddi_token token[DDI_MAX_TOKENS];
-    unsigned next_token;
+    /* A token handle is a pointer callers read, so it cannot carry a generation. There are
+     * TOKEN_SLOTS slots for at most DDI_MAX_TOKENS live tokens, and free slots are queued in
+     * the order they were freed (free_slot, a ring of free_count indices from free_head).
+     * When a token is freed at least TOKEN_SLOTS - DDI_MAX_TOKENS = DDI_MAX_TOKENS other
+     * slots are free, all queued ahead of it, so its pointer is refused for the next
+     * DDI_MAX_TOKENS successful reservations at least, however many tokens are live. */
+    struct ddi_token token[TOKEN_SLOTS];
+    uint16_t free_slot[TOKEN_SLOTS];
+    unsigned free_head, free_count;
+    unsigned live_tokens;
     uint64_t allocator_mem[DDI_MAX_DOMAINS][ALLOCATOR_BYTES / 8];
     /* The platform's guest RAM in whole pages, sorted and merged (set at init, then only
      * read), so that memory that is RAM throughout lies in exactly one range. */
@@ -328,7 +342,7 @@ static NTSTATUS status_of(enum iommu_status s)
 /* Whether a live token of d covers any of [base, base + size); with the provider lock held. */
 static bool overlaps_token(const struct ddi_domain *d, uint64_t base, uint64_t size)
 {
-    for (unsigned i = 0; i < DDI_MAX_TOKENS; i++) {
+    for (unsigned i = 0; i < TOKEN_SLOTS; i++) {
         const struct ddi_token *t = &P.token[i];
         if (t->in_use && t->domain == (int)domain_index(d) && base < t->pub.LogicalAddressBase + t->pub.Size &&
             t->pub.LogicalAddressBase < base + size)
@@ -399,6 +413,18 @@ static enum iommu_status map_identity(struct ddi_domain *d, const struct phys *p
         i += run;
     }
     return IOMMU_OK;
+}
+
+/* Whether some page P of ph is mapped at logical P to another page (a logical map made
+ * there): an identity unmap may not take it (docs/ddi.md). */
+static bool phys_maps_other(const struct ddi_domain *d, const struct phys *ph)
+{
+    for (uint64_t i = 0; i < ph->pages; i++) {
+        uint64_t p = ph->contiguous ? ph->base + i * PAGE_SIZE : ph->frames[i] << PAGE_SHIFT, pa;
+        if (slpt_lookup(&d->core.tables, p, &pa, NULL, NULL) && pa != p)
+            return true;
+    }
+    return false;
 }
 
 static void unmap_identity(struct ddi_domain *d, const struct phys *ph)
@@ -961,6 +987,32 @@ static NTSTATUS NTAPI MapLogicalRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissi
     return st;
 }
 
+/* After an unmap of [base, base + size) on a domain with an allocator (layout lock held):
+ * every allocation the unmap covered whole goes back (M17). A range the allocator gave is its
+ * block's head, mapped from the start of the block, the rest of the block never mapped; so an
+ * allocation was covered whole when its block starts inside the unmapped range and nothing
+ * of the block is mapped now. One whose start lies outside, or whose pages go on past the
+ * end, stays allocated (docs/ddi.md, M18). No token's block can start inside: the unmap was
+ * refused if a token covered any of the range.
+ *
+ * The blocks handed out are the allocator's record, an open-addressed table whose slots hold
+ * address | order, 0 when empty (iommu/iova.h): read here, freed through iova_free. A free
+ * moves later members of its probe run back into the slot it empties, never past it, so the
+ * slot is looked at again and the walk still sees every member once at least. */
+static void free_covered_allocations(struct ddi_domain *d, uint64_t base, uint64_t size)
+{
+    const struct iova_table *held = &d->iova.allocated;
+    const uint64_t order_bits = PAGE_SIZE - 1, end = base + size;
+    for (uint32_t i = 0; i <= held->mask;) {
+        uint64_t r = held->slots[i], addr = r & ~order_bits;
+        uint64_t block = r ? 1ull << (r & order_bits) : 0;
+        if (r && addr >= base && addr < end && (addr + block <= end || !any_mapped(d, end, addr + block - end)) &&
+            iova_free(&d->iova, addr, block) == IOMMU_OK)
+            continue; /* slot i may hold another block now */
+        i++;
+    }
+}
+
 static NTSTATUS NTAPI UnmapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONGLONG LogicalAddress, ULONGLONG NumberOfPages)
 {
     struct ddi_domain *d = domain_get(Domain);
@@ -979,15 +1031,8 @@ static NTSTATUS NTAPI UnmapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONGLONG Logi
         lock_acquire(&d->layout_lock);
         st = range_has_token(d, LogicalAddress, size) ? STATUS_RESOURCE_IN_USE
                                                       : status_of(domain_unmap(&d->core, LogicalAddress, size)); /* M17 */
-        /* An allocator range goes back once none of it is mapped. A range the allocator gave
-         * is its block's head: mapped from the start of the block for its whole length, the
-         * rest of the block never mapped. So when [LogicalAddress, +size) was such a range,
-         * the block is the smallest one holding size and nothing after size in it is
-         * mapped; iova_free checks that the block was handed out. A part of a range, unmapped
-         * on its own, matches no block and the range stays allocated (docs/ddi.md, M18). */
-        uint64_t block = iova_block_size(size);
-        if (NT_SUCCESS(st) && d->has_allocator && !any_mapped(d, LogicalAddress + size, block - size))
-            iova_free(&d->iova, LogicalAddress, block);
+        if (NT_SUCCESS(st) && d->has_allocator)
+            free_covered_allocations(d, LogicalAddress, size);
         lock_release(&d->layout_lock);
     }
     domain_put(d);
@@ -1017,7 +1062,7 @@ static NTSTATUS identity(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions, bool map, 
         st = STATUS_ACCESS_DENIED;
     else {
         lock_acquire(&d->layout_lock);
-        if (phys_has_token(d, ph))
+        if (phys_has_token(d, ph) || (!map && phys_maps_other(d, ph)))
             st = STATUS_RESOURCE_IN_USE;
         else if (map) {
             enum iommu_status s = map_identity(d, ph, Permissions);
@@ -1060,6 +1105,38 @@ static NTSTATUS NTAPI UnmapIdentityRangeEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_MAP_
 }
 
 /* ---- reserved logical ranges (tokens) ---- */
+
+/* The free token slot that has waited longest, marked in use; NULL when DDI_MAX_TOKENS are
+ * live. With the provider lock held. */
+static struct ddi_token *token_slot_take(void)
+{
+    if (P.live_tokens == DDI_MAX_TOKENS || !P.free_count)
+        return NULL;
+    struct ddi_token *t = &P.token[P.free_slot[P.free_head]];
+    P.free_head = (P.free_head + 1) % TOKEN_SLOTS;
+    P.free_count--;
+    P.live_tokens++;
+    t->in_use = true;
+    return t;
+}
+
+/* Frees a token's slot: queued last, or, for a token that was never handed out, first again
+ * (so a failed reservation moves no stale token's slot nearer its reuse). With the provider
+ * lock held. */
+static void token_slot_put(struct ddi_token *t, bool unused)
+{
+    uint16_t index = (uint16_t)(t - P.token);
+    t->in_use = false;
+    t->segments = 0;
+    P.live_tokens--;
+    if (unused) {
+        P.free_head = (P.free_head + TOKEN_SLOTS - 1) % TOKEN_SLOTS;
+        P.free_slot[P.free_head] = index;
+    } else {
+        P.free_slot[(P.free_head + P.free_count) % TOKEN_SLOTS] = index;
+    }
+    P.free_count++;
+}
 
 static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_T Size,
                                                  PIOMMU_DMA_LOGICAL_ADDRESS ExplicitLogicalAddress,
@@ -1111,13 +1188,7 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
     }
     if (NT_SUCCESS(st)) {
         lock_acquire(&P.lock);
-        for (unsigned k = 0; k < DDI_MAX_TOKENS && !t; k++) {
-            unsigned i = (P.next_token + k) % DDI_MAX_TOKENS;
-            if (!P.token[i].in_use) {
-                t = &P.token[i];
-                P.next_token = (i + 1) % DDI_MAX_TOKENS;
-            }
-        }
+        t = token_slot_take();
         if (t) {
             uint16_t generation = (uint16_t)(t->generation + 1);
             *t = (struct ddi_token){.pub = {base, Size}, .in_use = true, .from_allocator = allocated,
@@ -1135,7 +1206,7 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
         if (s != IOMMU_OK) {
             st = s == IOMMU_EEXIST ? STATUS_RESOURCE_IN_USE : status_of(s);
             lock_acquire(&P.lock);
-            t->in_use = false;
+            token_slot_put(t, true); /* never handed out: back where it was in the queue */
             d->tokens--;
             lock_release(&P.lock);
         }
@@ -1171,7 +1242,7 @@ static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS
     st = still ? STATUS_SUCCESS : token_of(LogicalAddressToken) ? STATUS_RESOURCE_IN_USE : STATUS_INVALID_PARAMETER_1;
     struct ddi_token gone = *t;
     if (still)
-        t->in_use = false; /* from here no map can start on it, and the slot may be reused */
+        token_slot_put(t, false); /* from here no map can start on it; the slot waits its turn */
     lock_release(&P.lock);
     if (still) {
         lock_acquire(&d->core.lock);
@@ -1201,7 +1272,7 @@ uint64_t ddi_token_id(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token)
 PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN ddi_token_by_id(uint64_t id)
 {
     unsigned index = (unsigned)(id & 0xffff) - 1;
-    if (id >> HANDLE_TAG_SHIFT != TAG_TOKEN || index >= DDI_MAX_TOKENS)
+    if (id >> HANDLE_TAG_SHIFT != TAG_TOKEN || index >= TOKEN_SLOTS)
         return NULL;
     lock_acquire(&P.lock);
     struct ddi_token *t = &P.token[index];
@@ -1268,14 +1339,18 @@ static NTSTATUS NTAPI MapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN L
         st = STATUS_INVALID_PARAMETER_5;
     else if (!phys_may_map(&ph))
         st = STATUS_ACCESS_DENIED;
+    else if (t->segments == DDI_MAX_TOKEN_SEGMENTS)
+        st = STATUS_INSUFFICIENT_RESOURCES; /* a count, never memory: R13 holds (docs/ddi.md) */
     else {
         /* The tables are all there (the range is prepared): this allocates nothing (R13). */
         enum iommu_status s = map_phys(d, t->pub.LogicalAddressBase + Offset, &ph, Permissions);
         st = s == IOMMU_OK ? STATUS_SUCCESS : STATUS_RESOURCE_IN_USE; /* R10 */
     }
     if (NT_SUCCESS(st)) {
+        /* Recorded under the layout lock (held), which every routine that reads or changes a
+         * token's segments holds; the provider lock for the counts. */
         lock_acquire(&P.lock);
-        t->segments++;
+        t->seg[t->segments++] = (struct ddi_segment){(uint32_t)(Offset / PAGE_SIZE), (uint32_t)ph.pages};
         lock_release(&P.lock);
         MappedSegment->OwningToken = &t->pub;
         MappedSegment->Offset = Offset;
@@ -1295,14 +1370,18 @@ static NTSTATUS NTAPI UnmapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN
         return STATUS_INVALID_PARAMETER;
     NTSTATUS st = STATUS_SUCCESS;
     uint64_t off = MappedSegment->Offset, size = MappedSegment->Size;
-    if (!t->segments || !size || (off | size) & (PAGE_SIZE - 1) || off >= t->pub.Size || size > t->pub.Size - off ||
-        !slpt_lookup(&d->core.tables, t->pub.LogicalAddressBase + off, NULL, NULL, NULL))
+    /* Exactly one segment mapped now: a record spanning two, a part of one, or one unmapped
+     * already names none (R14), and changes nothing. */
+    unsigned i = 0;
+    while (i < t->segments && !((uint64_t)t->seg[i].first * PAGE_SIZE == off && (uint64_t)t->seg[i].pages * PAGE_SIZE == size))
+        i++;
+    if (i == t->segments)
         st = STATUS_INVALID_PARAMETER; /* R14 */
     else {
         /* The tables stay (pinned): this frees nothing (R13). */
         domain_unmap(&d->core, t->pub.LogicalAddressBase + off, size);
         lock_acquire(&P.lock);
-        t->segments--;
+        t->seg[i] = t->seg[--t->segments];
         lock_release(&P.lock);
         MappedSegment->Offset = 0; /* R15 */
         MappedSegment->Size = 0;
@@ -1575,6 +1654,12 @@ enum iommu_status ddi_provider_init(const struct ddi_platform *platform)
     lock_acquire(&P.lock);
     P.plat = *platform;
     P.ram_count = normalise_guest_ram(platform->guest_ram, platform->guest_ram_count, P.ram);
+    /* Every token slot is free after the reset, queued in index order. */
+    for (unsigned i = 0; i < TOKEN_SLOTS; i++)
+        P.free_slot[i] = (uint16_t)i;
+    P.free_head = 0;
+    P.free_count = TOKEN_SLOTS;
+    P.live_tokens = 0;
     P.levels = levels;
     P.superpages = vtd_common_superpages(platform->units, platform->unit_count);
     uint32_t ids = UINT32_MAX;
@@ -1595,7 +1680,7 @@ void ddi_provider_reset(void)
             detach_locked(&P.device[i]);
     for (unsigned i = 0; i < DDI_MAX_DOMAINS; i++)
         if (P.domain[i].in_use) {
-            for (unsigned k = 0; k < DDI_MAX_TOKENS; k++)
+            for (unsigned k = 0; k < TOKEN_SLOTS; k++)
                 if (P.token[k].in_use && P.token[k].domain == (int)i)
                     P.token[k].in_use = false;
             destroy_domain(&P.domain[i]);
@@ -1624,7 +1709,7 @@ struct ddi_counts ddi_provider_counts(void)
         c.devices += P.device[i].in_use;
         c.callbacks += P.device[i].in_use && P.device[i].callback;
     }
-    for (unsigned i = 0; i < DDI_MAX_TOKENS; i++) {
+    for (unsigned i = 0; i < TOKEN_SLOTS; i++) {
         c.tokens += P.token[i].in_use;
         c.mapped_segments += P.token[i].in_use ? P.token[i].segments : 0;
     }

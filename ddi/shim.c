@@ -28,8 +28,12 @@ struct registration {
 
 static struct {
     struct shim_config cfg;
-    struct shim_token tokens[SHIM_MAX_TOKENS];
-    unsigned next_token;
+    /* Twice as many slots as live tokens, free ones reused in the order they were freed:
+     * a freed token's pointer names no token for the next SHIM_MAX_TOKENS successful
+     * reservations at least, whatever else is live (the provider's guarantee, docs/ddi.md). */
+    struct shim_token tokens[SHIM_TOKEN_SLOTS];
+    uint16_t free_slot[SHIM_TOKEN_SLOTS];
+    unsigned free_first, free_count, live_tokens;
     struct registration regs[SHIM_MAX_REGISTRATIONS];
     uint64_t hypercalls;
     volatile bool polling;
@@ -116,16 +120,31 @@ static uint64_t token_id(const void *p)
     return t->in_use ? t->id : NO_REGISTRATION;
 }
 
+/* The free slot that has waited longest; NULL when SHIM_MAX_TOKENS are live. */
 static struct shim_token *new_token(void)
 {
-    for (unsigned k = 0; k < SHIM_MAX_TOKENS; k++) {
-        unsigned i = (G.next_token + k) % SHIM_MAX_TOKENS;
-        if (!G.tokens[i].in_use) {
-            G.next_token = (i + 1) % SHIM_MAX_TOKENS; /* in turn, as the provider does */
-            return &G.tokens[i];
-        }
+    if (G.live_tokens == SHIM_MAX_TOKENS || !G.free_count)
+        return NULL;
+    struct shim_token *t = &G.tokens[G.free_slot[G.free_first]];
+    G.free_first = (G.free_first + 1) % SHIM_TOKEN_SLOTS;
+    G.free_count--;
+    return t;
+}
+
+/* A slot back in the queue: at its end once its token is freed, at its front when the
+ * reservation it was taken for failed (it named no token). */
+static void release_token(struct shim_token *t, bool never_used)
+{
+    uint16_t i = (uint16_t)(t - G.tokens);
+    t->in_use = false;
+    if (never_used) {
+        G.free_first = (G.free_first + SHIM_TOKEN_SLOTS - 1) % SHIM_TOKEN_SLOTS;
+        G.free_slot[G.free_first] = i;
+    } else {
+        G.free_slot[(G.free_first + G.free_count) % SHIM_TOKEN_SLOTS] = i;
+        G.live_tokens--;
     }
-    return NULL;
+    G.free_count++;
 }
 
 static uint64_t cookie_of(const struct registration *r)
@@ -440,6 +459,9 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
     if (NT_SUCCESS(st)) {
         *t = (struct shim_token){.pub = {b.token_base, b.token_size}, .id = b.token, .in_use = true};
         *LogicalAddressToken = &t->pub;
+        G.live_tokens++;
+    } else {
+        release_token(t, true);
     }
     return st;
 }
@@ -449,7 +471,7 @@ static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS
     struct hc_token_block b = {token_id(LogicalAddressToken)};
     NTSTATUS st = call(HC_FREE_RESERVED_LOGICAL_RANGE, &b, sizeof b);
     if (NT_SUCCESS(st))
-        ((struct shim_token *)LogicalAddressToken)->in_use = false; /* it was live: the id matched */
+        release_token((struct shim_token *)LogicalAddressToken, false); /* it was live: the id matched */
     return st;
 }
 
@@ -521,11 +543,13 @@ static const DMA_IOMMU_INTERFACE_V2 shim_v2 = {
 void shim_init(const struct shim_config *cfg)
 {
     G.cfg = *cfg;
-    G.next_token = 0;
     G.hypercalls = 0;
     G.polling = false;
-    for (unsigned i = 0; i < SHIM_MAX_TOKENS; i++)
+    G.free_first = 0, G.free_count = SHIM_TOKEN_SLOTS, G.live_tokens = 0;
+    for (unsigned i = 0; i < SHIM_TOKEN_SLOTS; i++) {
         G.tokens[i].in_use = false;
+        G.free_slot[i] = (uint16_t)i;
+    }
     for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++)
         G.regs[i].kind = 0;
 }

@@ -2,10 +2,14 @@
  *
  * Each step picks a V2 routine (and now and then a V1 one or the DMA-protection policy) and
  * arguments that are valid or broken in one chosen way: stale and forged handles, bad
- * permissions and descriptors, overlaps with mappings and tokens, memory that is not guest
+ * permissions and descriptors, overlaps with mappings and tokens, segment records that name
+ * no one segment, identity unmaps over logical mappings, memory that is not guest
  * RAM (the project's own, the IOMMU's registers, the MSI window, past the end of RAM, or one
- * such frame in a list), and page-pool exhaustion injected at a random allocation. The model predicts the status;
- * after every call the test checks
+ * such frame in a list), and page-pool exhaustion injected at a random allocation. The model
+ * predicts the status. It follows each Buddy domain's allocator (the blocks it holds, ranges
+ * an unmap cut into included), so the address of every allocated map and token is predicted
+ * too, and a freed token's pointer may not name a new token within DDI_MAX_TOKENS
+ * reservations. After every call the test checks
  *   - the status is the predicted one (an injected allocation failure may turn a success
  *     into STATUS_INSUFFICIENT_RESOURCES, and then nothing may have changed),
  *   - the provider's counts of domains, devices, tokens, segments and callbacks are the
@@ -33,6 +37,7 @@
 #define MAX_SEGMENTS 6
 #define MAX_PAGES 512      /* mapped pages the model keeps per domain */
 #define MAX_ALLOCS 128     /* allocator ranges the model keeps per buddy domain */
+#define ALLOCATOR_LIVE 768 /* blocks a domain's allocator holds at most (docs/ddi.md, Limits) */
 #define MAX_DEAD 32        /* stale handles kept for reuse as bad arguments */
 #define WINDOW_BASE 0x200000ull /* explicit maps and tokens land in 256 pages from here ... */
 #define WINDOW_PAGES 256u
@@ -50,6 +55,12 @@ struct alloc_range {
     uint64_t base, pages;
 };
 
+/* A block the domain's allocator has handed out and not taken back: a map's or a token's. */
+struct held_block {
+    uint64_t base, size;
+    bool token;
+};
+
 struct m_domain {
     bool live;
     PIOMMU_DMA_DOMAIN h;
@@ -59,6 +70,11 @@ struct m_domain {
     struct page pages[MAX_PAGES];
     unsigned nallocs;
     struct alloc_range allocs[MAX_ALLOCS];
+    /* Buddy: the allocator as the model sees it, every block it holds, including ranges an
+     * unmap cut into and so left allocated (docs/ddi.md, M18). */
+    unsigned width;
+    unsigned nheld;
+    struct held_block held[ALLOCATOR_LIVE];
 };
 
 struct m_segment {
@@ -70,6 +86,7 @@ struct m_token {
     bool live;
     PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN h;
     int domain;
+    bool buddy;       /* its range is an allocator block */
     uint64_t base, size;
     struct m_segment segs[MAX_SEGMENTS];
 };
@@ -93,6 +110,9 @@ static struct {
     struct m_token tok[MAX_TOKENS];
     void *dead_domains[MAX_DEAD], *dead_devices[MAX_DEAD], *dead_tokens[MAX_DEAD];
     unsigned ndead_domains, ndead_devices, ndead_tokens;
+    unsigned dead_token_at[MAX_DEAD]; /* reservations made when each dead token was freed */
+    unsigned reservations;            /* successful ones */
+    IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT unmapped; /* the last segment unmapped, as it was */
     bool guard;
     bool injecting;            /* an allocation failure is armed for this step */
     uint32_t pool_baseline;
@@ -152,6 +172,67 @@ static void remove_pages(struct m_domain *d, uint64_t base, uint64_t pages)
             d->pages[i] = d->pages[--d->npages];
         else
             i++;
+}
+
+/* The allocator's block for a range of bytes: a power of two, 4 KiB at least. */
+static uint64_t block_of(uint64_t bytes)
+{
+    uint64_t b = PAGE_SIZE;
+    while (b < bytes)
+        b <<= 1;
+    return b;
+}
+
+static const struct held_block *held_in(const struct m_domain *d, uint64_t base, uint64_t size)
+{
+    for (unsigned i = 0; i < d->nheld; i++)
+        if (d->held[i].base < base + size && base < d->held[i].base + d->held[i].size)
+            return &d->held[i];
+    return NULL;
+}
+
+/* What the buddy allocator does with a request (iommu/iova.h): the lowest naturally aligned
+ * block in [min, max] that no held block overlaps (free buddies are always joined, so such a
+ * range is one free block); MIX when the window cannot hold an aligned block at all,
+ * STATUS_INSUFFICIENT_RESOURCES when every block that fits is taken or the allocator holds
+ * as many as it can. */
+static NTSTATUS predict_alloc(const struct m_domain *d, uint64_t bytes, uint64_t min, uint64_t max, uint64_t *at)
+{
+    uint64_t b = block_of(bytes), last = (1ull << d->width) - 1;
+    if (min > last || max < min)
+        return STATUS_INVALID_PARAMETER_MIX;
+    uint64_t hi = max < last ? max : last, x = (min + b - 1) & ~(b - 1);
+    if (x < min || x > hi || hi - x < b - 1)
+        return STATUS_INVALID_PARAMETER_MIX;
+    if (d->nheld == ALLOCATOR_LIVE)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    for (;;) {
+        const struct held_block *h = held_in(d, x, b);
+        if (!h) {
+            *at = x;
+            return STATUS_SUCCESS;
+        }
+        uint64_t next = (h->base + h->size + b - 1) & ~(b - 1);
+        if (next <= x || next > hi || hi - next < b - 1)
+            return STATUS_INSUFFICIENT_RESOURCES;
+        x = next;
+    }
+}
+
+static void hold(struct m_domain *d, uint64_t base, uint64_t bytes, bool token)
+{
+    assert_true(d->nheld < ALLOCATOR_LIVE);
+    d->held[d->nheld++] = (struct held_block){base, block_of(bytes), token};
+}
+
+static void release_held(struct m_domain *d, uint64_t base)
+{
+    for (unsigned i = 0; i < d->nheld; i++)
+        if (d->held[i].base == base) {
+            d->held[i] = d->held[--d->nheld];
+            return;
+        }
+    fail_msg("step %u: the model holds no block at 0x%llx", W.step, (unsigned long long)base);
 }
 
 static int domain_index_of(const struct m_domain *d)
@@ -482,7 +563,8 @@ static void op_create_domain(void)
     }
     *slot = (struct m_domain){.live = true, .h = h, .kind = type == DomainTypePassThrough ? PASSTHROUGH
                                                            : buddy                         ? BUDDY
-                                                                                           : EXPLICIT};
+                                                                                           : EXPLICIT,
+                                .width = cfg.BuddyAllocatorConfig.AddressWidth}; /* <= the tables' 39 bits */
 }
 
 static void op_delete_domain(void)
@@ -602,6 +684,7 @@ static void op_map_logical(void)
     bool v1 = d->kind == EXPLICIT && a.mdl && !broken && give_explicit && chance(50);
 
     NTSTATUS want;
+    uint64_t predicted = 0;
     if (d->kind == PASSTHROUGH)
         want = STATUS_INVALID_PARAMETER_1;
     else if (!perm || (perm & ~(IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE)))
@@ -609,7 +692,9 @@ static void op_map_logical(void)
     else if (broken)
         want = STATUS_INVALID_PARAMETER_3;
     else if (d->kind == BUDDY)
-        want = give_explicit ? STATUS_NOT_SUPPORTED : a.not_ram ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
+        want = give_explicit ? STATUS_NOT_SUPPORTED
+             : a.not_ram     ? STATUS_ACCESS_DENIED
+                             : predict_alloc(d, pages * PAGE_SIZE, min, window ? max : UINT64_MAX, &predicted);
     else if (!give_explicit)
         want = STATUS_NOT_SUPPORTED;
     else if (a.not_ram)
@@ -628,15 +713,6 @@ static void op_map_logical(void)
         free_phys(&a);
         return;
     }
-    if (d->kind == BUDDY && want == STATUS_SUCCESS && got != STATUS_SUCCESS) {
-        /* Whether the allocator can fit the range in the window depends on its history,
-         * which the model does not follow; a refusal must still change nothing. */
-        if (got != STATUS_INVALID_PARAMETER_MIX && got != STATUS_INSUFFICIENT_RESOURCES)
-            expect(got, want, what);
-        count_call("MapLogicalRangeEx (window full)", false);
-        free_phys(&a);
-        return;
-    }
     expect(got, want, what);
     if (want == STATUS_SUCCESS) {
         uint64_t base = d->kind == BUDDY ? out : at;
@@ -645,7 +721,11 @@ static void op_map_logical(void)
                 fail_msg("step %u: allocator gave 0x%llx outside its window", W.step, (unsigned long long)base);
             if (any_page_in(d, base, pages) || token_in(domain_index_of(d), base, pages))
                 fail_msg("step %u: allocator gave 0x%llx, which is in use", W.step, (unsigned long long)base);
+            if (base != predicted)
+                fail_msg("step %u: allocator gave 0x%llx, the model says 0x%llx", W.step, (unsigned long long)base,
+                         (unsigned long long)predicted);
             d->allocs[d->nallocs++] = (struct alloc_range){base, pages};
+            hold(d, base, pages * PAGE_SIZE, false);
         } else if (!v1) {
             assert_int_equal(out, at);
         }
@@ -686,6 +766,15 @@ static void op_unmap_logical(void)
     remove_pages(d, base, pages);
     if (whole_alloc)
         d->allocs[alloc] = d->allocs[--d->nallocs];
+    /* M17: every allocation the unmap covered whole goes back: its block starts in the range
+     * and none of it is mapped now. */
+    for (unsigned i = 0; i < d->nheld;) {
+        const struct held_block *h = &d->held[i];
+        if (!h->token && h->base >= base && h->base < base + pages * PAGE_SIZE && !any_page_in(d, h->base, h->size / PAGE_SIZE))
+            d->held[i] = d->held[--d->nheld];
+        else
+            i++;
+    }
     /* An allocator range cut into by another unmap is forgotten by the model once none of it
      * is mapped: the allocator keeps it (docs/ddi.md), and the model only needs it for its
      * pages. */
@@ -722,8 +811,12 @@ static void op_identity(void)
             overlap |= a.frames[k] == a.frames[i];
     }
     bool tokens = false;
-    for (unsigned i = 0; i < pages; i++)
+    for (unsigned i = 0; i < pages; i++) {
         tokens |= token_in(domain_index_of(d), a.frames[i], 1);
+        /* an identity unmap may not take a logical mapping of another page (docs/ddi.md) */
+        const struct page *p = map ? NULL : find_page(d, a.frames[i]);
+        tokens |= p && p->pa != a.frames[i];
+    }
     NTSTATUS want = d->kind == PASSTHROUGH ? STATUS_SUCCESS /* I1 */
                   : d->kind == BUDDY        ? STATUS_NOT_SUPPORTED
                   : a.not_ram      ? STATUS_ACCESS_DENIED
@@ -757,9 +850,10 @@ static void op_reserve(void)
     PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN h = (PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN)0x5a5a;
     IOMMU_DMA_LOGICAL_ADDRESS explicit_at = at;
     bool give_explicit = d->kind == EXPLICIT;
+    uint64_t predicted = 0;
     NTSTATUS want = size & (PAGE_SIZE - 1)                                           ? STATUS_INVALID_PARAMETER_2
                   : d->kind == PASSTHROUGH                                           ? STATUS_INVALID_PARAMETER_1
-                  : d->kind == BUDDY                                                 ? STATUS_SUCCESS
+                  : d->kind == BUDDY                                                 ? predict_alloc(d, size, 0, UINT64_MAX, &predicted)
                   : token_in(domain_index_of(d), at, pages) || any_page_in(d, at, pages) ? STATUS_RESOURCE_IN_USE
                                                                                      : STATUS_SUCCESS;
     NTSTATUS got = W.v2->ReserveLogicalAddressRange(d->h, size, give_explicit ? &explicit_at : NULL, NULL, NULL, &h);
@@ -778,12 +872,24 @@ static void op_reserve(void)
         assert_int_equal(base, at);
     else if (any_page_in(d, base, pages) || token_in(domain_index_of(d), base, pages))
         fail_msg("step %u: token at 0x%llx covers pages in use", W.step, (unsigned long long)base);
-    /* A token handle is a pointer into the provider's table: once its slot comes round
-     * again an old handle is a live one (docs/ddi.md), so it is no longer a stale one here. */
+    else if (base != predicted)
+        fail_msg("step %u: token at 0x%llx, the model says 0x%llx", W.step, (unsigned long long)base,
+                 (unsigned long long)predicted);
+    else
+        hold(d, base, size, true);
+    W.reservations++;
+    /* A token handle is a pointer into the provider's table: a freed token's slot comes round
+     * again DDI_MAX_TOKENS reservations later at the earliest (docs/ddi.md); from then on the
+     * old handle is a live one, so it is no longer a stale one here. */
     for (unsigned i = 0; i < MAX_DEAD; i++)
-        if (W.dead_tokens[i] == h)
+        if (W.dead_tokens[i] == h) {
+            if (W.reservations - W.dead_token_at[i] <= DDI_MAX_TOKENS)
+                fail_msg("step %u: a token freed %u reservations ago has its slot used again", W.step,
+                         W.reservations - W.dead_token_at[i]);
             W.dead_tokens[i] = (void *)1;
-    *slot = (struct m_token){.live = true, .h = h, .domain = domain_index_of(d), .base = base, .size = size};
+        }
+    *slot = (struct m_token){.live = true, .h = h, .domain = domain_index_of(d), .buddy = d->kind == BUDDY,
+                             .base = base, .size = size};
     d->tokens++;
 }
 
@@ -798,8 +904,11 @@ static void op_free_token(void)
     NTSTATUS want = live_segments(t) ? STATUS_RESOURCE_IN_USE : STATUS_SUCCESS;
     expect(W.v2->FreeReservedLogicalAddressRange(t->h), want, "FreeReservedLogicalAddressRange");
     if (want == STATUS_SUCCESS) {
+        W.dead_token_at[W.ndead_tokens % MAX_DEAD] = W.reservations;
         remember(W.dead_tokens, &W.ndead_tokens, t->h);
         W.dom[t->domain].tokens--;
+        if (t->buddy)
+            release_held(&W.dom[t->domain], t->base); /* R18 */
         t->live = false;
     }
 }
@@ -843,17 +952,70 @@ static void op_map_reserved(void)
     free_phys(&a);
 }
 
+static bool is_live_segment(const struct m_token *t, uint64_t offset, uint64_t size)
+{
+    for (unsigned i = 0; i < MAX_SEGMENTS; i++)
+        if (t->segs[i].live && t->segs[i].seg.Offset == offset && t->segs[i].seg.Size == size)
+            return true;
+    return false;
+}
+
+/* A record that names no one segment of t mapped now: two segments and what lies between,
+ * a part of one, or one unmapped already. False when t has none of these to offer. */
+static bool wrong_record(const struct m_token *t, IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT *r)
+{
+    const struct m_segment *a = NULL, *b = NULL;
+    for (unsigned i = 0; i < MAX_SEGMENTS; i++)
+        if (t->segs[i].live) {
+            if (!a)
+                a = &t->segs[i];
+            else if (!b)
+                b = &t->segs[i];
+        }
+    *r = (IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT){t->h, 0, 0};
+    switch (below(3)) {
+    case 0: /* two segments at once */
+        if (!b)
+            return false;
+        r->Offset = a->seg.Offset < b->seg.Offset ? a->seg.Offset : b->seg.Offset;
+        uint64_t end_a = a->seg.Offset + a->seg.Size, end_b = b->seg.Offset + b->seg.Size;
+        r->Size = (end_a > end_b ? end_a : end_b) - r->Offset;
+        return true;
+    case 1: /* a part of one */
+        if (!a || a->seg.Size < 2 * PAGE_SIZE)
+            return false;
+        r->Offset = a->seg.Offset + (chance(50) ? PAGE_SIZE : 0);
+        r->Size = a->seg.Size - PAGE_SIZE;
+        return true;
+    default: /* one unmapped already (unless the same extent is mapped again) */
+        if (W.unmapped.OwningToken != t->h || is_live_segment(t, W.unmapped.Offset, W.unmapped.Size))
+            return false;
+        *r = W.unmapped;
+        return true;
+    }
+}
+
 static void op_unmap_reserved(void)
 {
     struct m_token *t = pick_token();
     if (!t)
         return;
+    IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT wrong;
+    if (chance(40) && wrong_record(t, &wrong)) {
+        /* R14: refused, and nothing changes (the checks after the step see the pages) */
+        IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT copy = wrong;
+        expect(W.v2->UnmapReservedLogicalRange(&copy), STATUS_INVALID_PARAMETER, "UnmapReservedLogicalRange (wrong record)");
+        assert_int_equal(copy.Offset, wrong.Offset);
+        assert_int_equal(copy.Size, wrong.Size);
+        return;
+    }
     unsigned start = below(MAX_SEGMENTS);
     for (unsigned k = 0; k < MAX_SEGMENTS; k++) {
         struct m_segment *g = &t->segs[(start + k) % MAX_SEGMENTS];
         if (!g->live)
             continue;
         uint64_t offset = g->seg.Offset, size = g->seg.Size;
+        W.unmapped = g->seg;
         expect(W.v2->UnmapReservedLogicalRange(&g->seg), STATUS_SUCCESS, "UnmapReservedLogicalRange");
         assert_int_equal(g->seg.Size, 0); /* R15 */
         remove_pages(&W.dom[t->domain], t->base + offset, size / PAGE_SIZE);

@@ -46,6 +46,18 @@ MUTATIONS = {
         "boot/hv.c",
         "        enum iommu_status st = vtd_enable_interrupt_remapping(&r->unit[i]);",
         "        enum iommu_status st = IOMMU_OK;")]),
+    "apic-window-mapped": ("init", 2, [(
+        "boot/hv.c",
+        "    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + APIC_WINDOW_BYTES);",
+        "    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + PAGE_SIZE);")]),
+    "apic-offset-0-written": ("init", 1, [(
+        "boot/vmexit.c",
+        "    return offset == 0x080 || offset == 0x0B0",
+        "    return offset == 0x000 || offset == 0x080 || offset == 0x0B0")]),
+    "cmos-shutdown-byte-writable": ("ports", 1, [(
+        "boot/vmexit.c",
+        "        refused = cmos.index == CMOS_SHUTDOWN_STATUS;",
+        "        refused = false;")]),
     "ioapic-entries-unfiltered": ("init", 2, [(
         "boot/vmexit.c",
         "bool hv_ioapic_write_allowed(uint32_t select, uint32_t value)\n{\n",

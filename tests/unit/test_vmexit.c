@@ -573,10 +573,11 @@ static void test_port_policy(void **state)
     hv_iopm_build(map, PM_BASE);
     const unsigned intercepted[] = {0xE9, 0xB2, 0xB3, 0xCF8, 0xCF9, 0xCFC, 0xCFF, 0x60, 0x64, 0x92, 0x00, 0x0F,
                                     0x81, 0x8F, 0xC0, 0xDF, 0x514, 0x51B, PM_BASE + 4, PM_BASE + 5, PM_BASE + 0x30,
-                                    PM_BASE + 0x37, PM_BASE + 0x60, PM_BASE + 0x7F, 0xCD8, 0xCDC, 0xCF7, 0xA00, 0xA17};
+                                    PM_BASE + 0x37, PM_BASE + 0x60, PM_BASE + 0x7F, 0xCD8, 0xCDC, 0xCF7, 0xA00, 0xA17,
+                                    0x70, 0x71};
     for (unsigned i = 0; i < sizeof intercepted / sizeof intercepted[0]; i++)
         assert_true(iopm_intercepts(map, intercepted[i]));
-    const unsigned passed[] = {0x3F8, 0x3FD, 0x2F8, 0x70, 0x71, 0x80, 0x510, 0x511, 0x402, PM_BASE, PM_BASE + 8,
+    const unsigned passed[] = {0x3F8, 0x3FD, 0x2F8, 0x72, 0x80, 0x510, 0x511, 0x402, PM_BASE, PM_BASE + 8,
                                PM_BASE + 0x20, 0xCD7, 0xA18, 0xD00, 0xFFFF};
     for (unsigned i = 0; i < sizeof passed / sizeof passed[0]; i++)
         assert_false(iopm_intercepts(map, passed[i]));
@@ -630,6 +631,19 @@ static void test_port_policy(void **state)
     io(false, 0x60, 1, 0x00); /* consumed: a plain data byte again */
     assert_int_equal(machine_offs, 5);
     machine_offs = 3;
+    /* CMOS: the shutdown status byte (0x0F) is not the guest's; the others are, and so are reads */
+    outs = port_outs;
+    io(false, 0x70, 1, 0x8F); /* index 0x0F, NMI masked */
+    io(false, 0x71, 1, 0xFE);
+    assert_int_equal(port_outs, outs + 1);
+    assert_int_equal(vcpu.refused_what, 0x71);
+    assert_int_equal(vcpu.refused_value, 0x0FFE);
+    io(true, 0x71, 1, 0);
+    assert_int_equal(vmcb->save.rax, 0xA5);
+    io(false, 0x70, 1, 0x0B);
+    io(false, 0x71, 1, 0x02);
+    assert_int_equal(port_outs, outs + 3);
+    assert_int_equal(last_port, 0x71);
     /* QEMU's CPU hotplug block: an eject would take a CPU away from the hypervisor */
     outs = port_outs;
     io(false, 0xCDC, 1, 8);
@@ -711,6 +725,12 @@ static void test_apic_filters(void **state)
         {0x370, 0x0500, false}, /* error: INIT */
         {0x340, 0x0400, true},  /* performance counters: NMI */
         {0x2F0, 0x0200, false}, /* CMCI: SMI */
+        {0x000, 0x0500, false}, /* offsets 0x000-0x00F: QEMU takes a write there as an interrupt message */
+        {0x020, 0x05000000, false}, /* the APIC ID */
+        {0x3F0, 0x0500, false}, /* reserved */
+        {0x080, 0x0010, true},  /* TPR */
+        {0x0F0, 0x01FF, true},  /* SVR */
+        {0x380, 0x1000, true},  /* the timer's initial count */
     };
     for (unsigned i = 0; i < sizeof writes / sizeof writes[0]; i++) {
         apic[writes[i].offset / 4] = 0xDEAD;
@@ -724,9 +744,17 @@ static void test_apic_filters(void **state)
         assert_int_equal(apic[writes[i].offset / 4], writes[i].allowed ? writes[i].value : 0xDEAD);
         assert_int_equal(vcpu.refusals, refusals + !writes[i].allowed);
         if (!writes[i].allowed)
-            assert_int_equal(vcpu.refused, writes[i].offset == 0x300 ? HV_REFUSED_APIC_ICR : HV_REFUSED_APIC_LVT);
+            assert_int_equal(vcpu.refused, writes[i].offset == 0x300 ? HV_REFUSED_APIC_ICR : HV_REFUSED_APIC_REGISTER);
     }
     assert_int_equal(init_sipis, 0);
+    /* past the register page, the rest of the APIC's window (the MSI range) is not emulated:
+     * a refused access like any other */
+    vmcb->save.rip = 0x1000;
+    vmcb->control.exit_info_2 = APIC_BASE + 0x1000;
+    regs.rdx = 0x500;
+    assert_int_equal(exit_with(SVM_EXIT_NPF), HV_RESUME);
+    assert_injected(X86_GP, true);
+    assert_int_equal(vcpu.npf_count, 1);
 }
 
 /* The I/O APIC: IOREGSEL and IOWIN emulated; no redirection entry may ask for SMI or INIT

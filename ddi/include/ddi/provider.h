@@ -30,7 +30,8 @@
 
 #define DDI_MAX_DOMAINS 32
 #define DDI_MAX_DEVICES 128
-#define DDI_MAX_TOKENS 128
+#define DDI_MAX_TOKENS 128         /* live at once */
+#define DDI_MAX_TOKEN_SEGMENTS 64  /* mapped at once in one token */
 /* Bounds on what one call may describe (beyond them the call fails with the code its
  * parameter position gives): 4 GiB of pages per map, 1024 addresses per VA-list flush. */
 #define DDI_MAX_MAP_PAGES (1ull << 20)

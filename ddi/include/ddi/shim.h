@@ -45,6 +45,7 @@ uint64_t shim_hypercalls(void);
 unsigned shim_poll(void);
 
 #define SHIM_MAX_TOKENS 128
+#define SHIM_TOKEN_SLOTS (2 * SHIM_MAX_TOKENS)
 #define SHIM_MAX_REGISTRATIONS 128
 
 #endif
