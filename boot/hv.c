@@ -835,7 +835,6 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
         cpu->stack_top = stack + HV_STACK_PAGES * PAGE_SIZE;
         host_env_cpu_init(&cpu->env, ist + PAGE_SIZE, cpu->host_state_pa);
     }
-    the_hv = hv;
     return true;
 }
 

@@ -158,26 +158,47 @@ static void drop_node(struct iova_allocator *a, struct iova_node *n)
     a->spare_count++;
 }
 
-static struct iova_node *leftmost(struct iova_node *t)
-{
-    while (t && t->left)
-        t = t->left;
-    return t;
-}
-
 static void set_lowest(struct iova_allocator *a, unsigned order, struct iova_node *n)
 {
     a->lowest[order] = n;
     a->lowest_addr[order] = n ? n->addr : 0;
 }
 
+/* The node with the largest address < key. */
+static struct iova_node *predecessor(struct iova_node *t, uint64_t key)
+{
+    struct iova_node *best = NULL;
+    while (t) {
+        if (t->addr < key) {
+            best = t;
+            t = t->right;
+        } else {
+            t = t->left;
+        }
+    }
+    return best;
+}
+
 static void put_free(struct iova_allocator *a, unsigned order, uint64_t addr)
 {
     struct iova_node *n = new_node(a, addr, order);
+    if (!(a->nonempty & (1ull << order)) || addr < a->lowest_addr[order]) {
+        /* the new lowest: the front of the list (always so for a half split off) */
+        n->prev = NULL;
+        n->next = a->lowest[order];
+        if (n->next)
+            n->next->prev = n;
+        set_lowest(a, order, n);
+    } else {
+        struct iova_node *p = predecessor(a->free_blocks[order], addr);
+        n->prev = p;
+        n->next = p->next;
+        if (n->next)
+            n->next->prev = n;
+        p->next = n;
+    }
     insert_node(&a->free_blocks[order], n);
     table_insert(&a->free_set, addr, order);
-    if (!(a->nonempty & (1ull << order)) || addr < a->lowest_addr[order])
-        set_lowest(a, order, n);
     a->nonempty |= 1ull << order;
     a->free_bytes += block(order);
 }
@@ -190,8 +211,12 @@ static bool take_free(struct iova_allocator *a, unsigned order, uint64_t addr)
         return false; /* the common answer for a buddy, found without a tree walk */
     table_remove(&a->free_set, (uint32_t)slot);
     struct iova_node *n = remove_node(&a->free_blocks[order], addr);
-    if (n == a->lowest[order])
-        set_lowest(a, order, leftmost(a->free_blocks[order]));
+    if (n->next)
+        n->next->prev = n->prev;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        set_lowest(a, order, n->next); /* the next lowest, one pointer away */
     if (!a->free_blocks[order])
         a->nonempty &= ~(1ull << order);
     drop_node(a, n);

@@ -22,24 +22,25 @@ bool page_pool_init(struct page_pool *p, void *va, uint64_t pa, size_t bytes)
     for (uint64_t i = 0; i < pages; i++)
         zero_page(p->base_va + i * PAGE_SIZE);
     /* Thread the free list so that the lowest page is handed out first: dumps and tests
-     * are easier to read, and nothing depends on it. */
+     * are easier to read, and nothing depends on it. No page is known clean yet: the zeroes
+     * are in the caches. */
     for (uint64_t i = pages; i-- > meta_pages;) {
-        void **page = (void **)(p->base_va + i * PAGE_SIZE);
-        *page = p->free_list;
-        p->free_list = page;
+        p->meta[i].next = p->free_head;
+        p->free_head = (uint32_t)i;
     }
     return true;
 }
 
-void *page_pool_alloc(struct page_pool *p, uint64_t *pa)
+/* Takes the first free page; *was_clean says whether memory holds its zeroes too. */
+static void *take(struct page_pool *p, uint64_t *pa, bool *was_clean)
 {
     lock_acquire(&p->lock);
     p->attempts++;
-    void **page = p->fail_at && p->attempts == p->fail_at ? NULL : p->free_list;
-    if (page) {
-        p->free_list = *page;
-        *page = NULL; /* the rest of a free page is zero already */
-        struct page_meta *m = page_pool_meta(p, page);
+    uint32_t index = p->fail_at && p->attempts == p->fail_at ? 0 : p->free_head;
+    if (index) {
+        struct page_meta *m = &p->meta[index];
+        p->free_head = m->next;
+        *was_clean = m->clean;
         *m = (struct page_meta){.allocated = 1};
         p->in_use++;
         p->allocations++;
@@ -47,9 +48,21 @@ void *page_pool_alloc(struct page_pool *p, uint64_t *pa)
             p->high_water = p->in_use;
     }
     lock_release(&p->lock);
-    if (page)
-        *pa = page_pool_pa(p, page);
-    return page;
+    if (!index)
+        return NULL;
+    *pa = p->base_pa + (uint64_t)index * PAGE_SIZE;
+    return p->base_va + (size_t)index * PAGE_SIZE; /* zero already */
+}
+
+void *page_pool_alloc(struct page_pool *p, uint64_t *pa)
+{
+    bool clean;
+    return take(p, pa, &clean);
+}
+
+void *page_pool_alloc_clean(struct page_pool *p, uint64_t *pa, bool *clean)
+{
+    return take(p, pa, clean);
 }
 
 void page_pool_free(struct page_pool *p, void *va)
@@ -61,18 +74,26 @@ void page_pool_free(struct page_pool *p, void *va)
     page_pool_free_zeroed(p, va);
 }
 
-void page_pool_free_zeroed(struct page_pool *p, void *va)
+static void give_back(struct page_pool *p, void *va, bool clean)
 {
     struct page_meta *m = page_pool_meta(p, va);
     if (!m || !m->allocated)
         return;
     lock_acquire(&p->lock);
-    *m = (struct page_meta){0};
-    void **page = va;
-    *page = p->free_list;
-    p->free_list = page;
+    *m = (struct page_meta){.clean = clean, .next = p->free_head};
+    p->free_head = (uint32_t)(m - p->meta);
     p->in_use--;
     lock_release(&p->lock);
+}
+
+void page_pool_free_zeroed(struct page_pool *p, void *va)
+{
+    give_back(p, va, false);
+}
+
+void page_pool_free_clean(struct page_pool *p, void *va)
+{
+    give_back(p, va, true);
 }
 
 void *page_pool_va(const struct page_pool *p, uint64_t pa)

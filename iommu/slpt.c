@@ -22,14 +22,57 @@ static uint64_t *table_va(const struct slpt *t, uint64_t e)
     return page_pool_va(t->pool, e & SLPTE_ADDR);
 }
 
-static void sync(const struct slpt *t, const void *va, size_t len)
+static void sync(struct slpt *t, const void *va, size_t len)
 {
-    if (t->sync)
+    if (t->sync && len) {
         t->sync(t->sync_ctx, va, len);
+        t->sync_pending = t->sync_wait != NULL;
+    }
+}
+
+/* Waits for the write-backs started so far, then gives the pool the empty tables that
+ * waited for them. */
+static void sync_done(struct slpt *t)
+{
+    if (!t->sync_pending)
+        return;
+    t->sync_wait(t->sync_ctx);
+    t->sync_pending = false;
+    for (unsigned i = 0; i < t->deferred_count; i++)
+        page_pool_free_clean(t->pool, t->deferred[i]);
+    t->deferred_count = 0;
+}
+
+/* The cache line of an entry, and the lines of a table as bits of a mask: a table is 64
+ * lines of 8 entries. */
+#define LINE_ENTRIES 8u
+
+static uint64_t line_bit(unsigned index)
+{
+    return 1ull << (index / LINE_ENTRIES);
+}
+
+/* The lines of entries [first, last] (last >= first). */
+static uint64_t line_bits(unsigned first, unsigned last)
+{
+    unsigned lo = first / LINE_ENTRIES, hi = last / LINE_ENTRIES;
+    return (hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1) & ~((1ull << lo) - 1);
+}
+
+/* Writes back the lines of 'table' set in mask, one call per run of neighbouring lines. */
+static void sync_lines(struct slpt *t, const uint64_t *table, uint64_t mask)
+{
+    while (mask) {
+        unsigned lo = (unsigned)__builtin_ctzll(mask);
+        uint64_t run = mask >> lo;
+        unsigned n = run == ~0ull >> lo ? 64 - lo : (unsigned)__builtin_ctzll(~run);
+        sync(t, table + lo * LINE_ENTRIES, (size_t)n * LINE_ENTRIES * sizeof *table);
+        mask = n + lo >= 64 ? 0 : mask & ~(((1ull << n) - 1) << lo);
+    }
 }
 
 /* Writes one entry the hardware may walk. */
-static void set_entry(const struct slpt *t, uint64_t *e, uint64_t value)
+static void set_entry(struct slpt *t, uint64_t *e, uint64_t value)
 {
     *e = value;
     sync(t, e, sizeof *e);
@@ -42,21 +85,39 @@ static void count_entries(const struct slpt *t, uint64_t *table, int delta)
     m->entries = (uint16_t)(m->entries + delta);
 }
 
+/* A new, empty table. When the unit does not snoop, its zeroes must be in memory before a
+ * pointer to it is: written back now unless the pool knows it clean, which it is when it
+ * last left a table of an engine that wrote back every change (free_empty_table). */
 static uint64_t *new_table(struct slpt *t, uint64_t *pa)
 {
-    uint64_t *table = page_pool_alloc(t->pool, pa);
+    bool clean = false;
+    uint64_t *table = t->sync ? page_pool_alloc_clean(t->pool, pa, &clean) : page_pool_alloc(t->pool, pa);
     if (table) {
         t->table_pages++;
-        sync(t, table, PAGE_SIZE); /* the zeroes must reach memory before a pointer to them */
+        if (!clean && t->sync) {
+            sync(t, table, PAGE_SIZE);
+            sync_done(t);
+        }
     }
     return table;
 }
 
-/* Frees a table that holds nothing (so it goes back to the pool as it must: zeroed). */
+/* Frees a table that holds nothing (so it goes back to the pool as it must: zeroed). With a
+ * write-back, every change to it has been written back, so memory holds its zeroes too
+ * once the write-backs started are done: until then it waits in t->deferred. */
 static void free_empty_table(struct slpt *t, uint64_t *table)
 {
-    page_pool_free_zeroed(t->pool, table);
     t->table_pages--;
+    if (!t->sync) {
+        page_pool_free_zeroed(t->pool, table);
+        return;
+    }
+    if (t->sync_pending && t->deferred_count == sizeof t->deferred / sizeof t->deferred[0])
+        sync_done(t);
+    if (t->sync_pending)
+        t->deferred[t->deferred_count++] = table;
+    else
+        page_pool_free_clean(t->pool, table);
 }
 
 enum iommu_status slpt_init(struct slpt *t, struct page_pool *pool, unsigned levels, uint8_t superpages)
@@ -75,14 +136,27 @@ static void destroy_level(struct slpt *t, uint64_t *table, unsigned level)
         for (unsigned i = 0; i < ENTRIES; i++)
             if (table[i] && !is_leaf(table[i], level))
                 destroy_level(t, table_va(t, table[i]), level - 1);
-    page_pool_free(t->pool, table); /* not empty: the pool zeroes it */
-    t->table_pages--;
+    if (!t->sync) {
+        page_pool_free(t->pool, table); /* not empty: the pool zeroes it */
+        t->table_pages--;
+        return;
+    }
+    /* Zeroed here, and the lines that held entries written back: the pool gets it clean. */
+    uint64_t changed = 0;
+    for (unsigned i = 0; i < ENTRIES; i++)
+        if (table[i]) {
+            table[i] = 0;
+            changed |= line_bit(i);
+        }
+    sync_lines(t, table, changed);
+    free_empty_table(t, table);
 }
 
 void slpt_destroy(struct slpt *t)
 {
     if (t->root)
         destroy_level(t, t->root, t->levels);
+    sync_done(t);
     t->root = NULL;
 }
 
@@ -205,6 +279,8 @@ static enum place map_run(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t s
     return PLACED;
 }
 
+static enum iommu_status unmap_op(struct slpt *t, uint64_t iova, uint64_t size, struct slpt_unmapped *out);
+
 static enum iommu_status place_status(enum place why)
 {
     return why == OVERLAP ? IOMMU_EEXIST : why == BAD_ADDRESS ? IOMMU_ERANGE : IOMMU_ENOMEM;
@@ -215,7 +291,7 @@ static bool perm_ok(unsigned perm)
     return (perm & (SLPT_READ | SLPT_WRITE)) && !(perm & ~(SLPT_READ | SLPT_WRITE));
 }
 
-enum iommu_status slpt_map(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm)
+static enum iommu_status map_op(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm)
 {
     if (!range_ok(t, iova, size) || (pa & (PAGE_SIZE - 1)) || !perm_ok(perm))
         return IOMMU_EINVAL;
@@ -226,7 +302,7 @@ enum iommu_status slpt_map(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t 
     if (why == PLACED)
         return IOMMU_OK;
     if (done)
-        slpt_unmap(t, iova, done, NULL); /* cannot fail: it cuts no superpage */
+        unmap_op(t, iova, done, NULL); /* cannot fail: it cuts no superpage */
     return place_status(why);
 }
 
@@ -243,8 +319,8 @@ static bool superpage_run(const struct slpt *t, const uint64_t *frames, uint64_t
     return true;
 }
 
-enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t *frames, uint64_t count,
-                                  unsigned perm)
+static enum iommu_status map_frames_op(struct slpt *t, uint64_t iova, const uint64_t *frames, uint64_t count,
+                                              unsigned perm)
 {
     if (!count || count > (slpt_iova_limit(t) >> PAGE_SHIFT) || !range_ok(t, iova, count << PAGE_SHIFT) ||
         !perm_ok(perm))
@@ -307,7 +383,7 @@ enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t 
     if (why == PLACED)
         return IOMMU_OK;
     if (i)
-        slpt_unmap(t, iova, i << PAGE_SHIFT, NULL);
+        unmap_op(t, iova, i << PAGE_SHIFT, NULL);
     return place_status(why);
 }
 
@@ -324,15 +400,20 @@ static enum iommu_status split_at(struct slpt *t, uint64_t iova)
             uint64_t span = 1ull << level_shift(level);
             if (!(iova & (span - 1)))
                 return IOMMU_OK; /* already a boundary */
+            /* Every entry of the new table is written and written back below: what memory
+             * held before does not matter, so the pool need not write it back first. */
             uint64_t child_pa;
-            uint64_t *child = new_table(t, &child_pa);
+            uint64_t *child = page_pool_alloc(t->pool, &child_pa);
             if (!child)
                 return IOMMU_ENOMEM;
+            t->table_pages++;
             uint64_t child_span = span / ENTRIES;
-            uint64_t base = *e & SLPTE_ADDR, perm = *e & (SLPTE_R | SLPTE_W);
-            for (unsigned i = 0; i < ENTRIES; i++)
-                child[i] = (base + i * child_span) | perm | (level - 1 > 1 ? SLPTE_PS : 0) | t->entry_bits;
+            uint64_t base = *e & SLPTE_ADDR;
+            uint64_t bits = (*e & (SLPTE_R | SLPTE_W)) | (level - 1 > 1 ? SLPTE_PS : 0) | t->entry_bits;
+            for (unsigned i = 0; i < ENTRIES; i++) /* bits in a local: the stores cannot change it */
+                child[i] = (base + i * child_span) | bits;
             sync(t, child, PAGE_SIZE);
+            sync_done(t); /* the new table in memory before the pointer to it */
             page_pool_meta(t->pool, child)->entries = ENTRIES;
             set_entry(t, e, child_pa | SLPTE_R | SLPTE_W | t->entry_bits);
         }
@@ -370,13 +451,27 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
             hi--;
         note_removed(out, base + (uint64_t)lo * span, base + (uint64_t)(hi + 1) * span - 1,
                      (uint64_t)meta->entries * span);
-        for (unsigned i = lo; i <= hi; i++)
-            table[i] = 0;
-        sync(t, &table[lo], (hi - lo + 1) * sizeof *table);
+        if (!t->sync) {
+            for (unsigned i = lo; i <= hi; i++)
+                table[i] = 0;
+        } else if (meta->entries == hi - lo + 1u) { /* dense: every line from lo to hi changes */
+            for (unsigned i = lo; i <= hi; i++)
+                table[i] = 0;
+            sync_lines(t, table, line_bits(lo, hi));
+        } else { /* sparse: only the lines that held entries */
+            uint64_t changed = 0;
+            for (unsigned i = lo; i <= hi; i++)
+                if (table[i]) {
+                    table[i] = 0;
+                    changed |= line_bit(i);
+                }
+            sync_lines(t, table, changed);
+        }
         meta->entries = 0;
         return;
     }
-    unsigned cleared = 0, leaves = 0, lo = ENTRIES, hi = 0, leaf_lo = ENTRIES, leaf_hi = 0;
+    unsigned cleared = 0, leaves = 0, leaf_lo = ENTRIES, leaf_hi = 0;
+    uint64_t changed = 0; /* lines of this table cleared entries sit in */
     for (unsigned i = first; i <= last; i++) {
         uint64_t *e = &table[i];
         if (!*e)
@@ -400,19 +495,19 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
             free_empty_table(t, child);
         }
         cleared++;
-        lo = i < lo ? i : lo;
-        hi = i;
+        changed |= line_bit(i);
     }
     if (leaves)
         note_removed(out, base + (uint64_t)leaf_lo * span, base + (uint64_t)(leaf_hi + 1) * span - 1,
                      (uint64_t)leaves * span);
     if (cleared) {
-        sync(t, &table[lo], (hi - lo + 1) * sizeof *table);
+        if (t->sync)
+            sync_lines(t, table, changed);
         meta->entries = (uint16_t)(meta->entries - cleared);
     }
 }
 
-enum iommu_status slpt_unmap(struct slpt *t, uint64_t iova, uint64_t size, struct slpt_unmapped *out)
+static enum iommu_status unmap_op(struct slpt *t, uint64_t iova, uint64_t size, struct slpt_unmapped *out)
 {
     struct slpt_unmapped ignored;
     if (!out)
@@ -472,7 +567,7 @@ static void pin_range(struct slpt *t, uint64_t iova, uint64_t size, int delta)
     }
 }
 
-enum iommu_status slpt_prepare(struct slpt *t, uint64_t iova, uint64_t size)
+static enum iommu_status prepare_op(struct slpt *t, uint64_t iova, uint64_t size)
 {
     if (!range_ok(t, iova, size))
         return IOMMU_EINVAL;
@@ -491,12 +586,49 @@ enum iommu_status slpt_prepare(struct slpt *t, uint64_t iova, uint64_t size)
     return IOMMU_OK;
 }
 
-void slpt_unprepare(struct slpt *t, uint64_t iova, uint64_t size)
+static void unprepare_op(struct slpt *t, uint64_t iova, uint64_t size)
 {
     if (!range_ok(t, iova, size))
         return;
     pin_range(t, iova, size, -1);
     prune(t, t->root, t->levels, 0, iova, iova + size);
+}
+
+/* Every change: what it wrote back is in memory before it returns. */
+
+enum iommu_status slpt_map(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm)
+{
+    enum iommu_status s = map_op(t, iova, pa, size, perm);
+    sync_done(t);
+    return s;
+}
+
+enum iommu_status slpt_map_frames(struct slpt *t, uint64_t iova, const uint64_t *frames, uint64_t count,
+                                  unsigned perm)
+{
+    enum iommu_status s = map_frames_op(t, iova, frames, count, perm);
+    sync_done(t);
+    return s;
+}
+
+enum iommu_status slpt_unmap(struct slpt *t, uint64_t iova, uint64_t size, struct slpt_unmapped *out)
+{
+    enum iommu_status s = unmap_op(t, iova, size, out);
+    sync_done(t);
+    return s;
+}
+
+enum iommu_status slpt_prepare(struct slpt *t, uint64_t iova, uint64_t size)
+{
+    enum iommu_status s = prepare_op(t, iova, size);
+    sync_done(t);
+    return s;
+}
+
+void slpt_unprepare(struct slpt *t, uint64_t iova, uint64_t size)
+{
+    unprepare_op(t, iova, size);
+    sync_done(t);
 }
 
 /* The leaf entry translating iova and its level, or NULL. */

@@ -107,6 +107,36 @@ static uint64_t rnd(void)
     return test_rand(&rng);
 }
 
+/* In-order walk of one order's tree, checked against its address-ordered list. */
+static const struct iova_node *check_in_order(const struct iova_node *t, const struct iova_node *expect)
+{
+    if (!t)
+        return expect;
+    expect = check_in_order(t->left, expect);
+    assert_ptr_equal(t, expect); /* the list visits the free blocks in the tree's order */
+    expect = check_in_order(t->right, t->next);
+    return expect;
+}
+
+/* Each order's address-ordered list: strictly increasing, linked both ways, headed by the
+ * lowest block, and holding exactly the tree's blocks. */
+static void check_free_lists(const struct iova_allocator *a)
+{
+    for (unsigned j = IOVA_MIN_ORDER; j <= a->width; j++) {
+        const struct iova_node *head = a->lowest[j];
+        assert_int_equal(head != NULL, (a->nonempty >> j) & 1);
+        if (!head)
+            continue;
+        assert_null(head->prev);
+        assert_int_equal(a->lowest_addr[j], head->addr);
+        for (const struct iova_node *n = head; n->next; n = n->next) {
+            assert_ptr_equal(n->next->prev, n);
+            assert_true(n->next->addr > n->addr);
+        }
+        assert_null(check_in_order(a->free_blocks[j], head));
+    }
+}
+
 static void property_run(unsigned width, unsigned steps)
 {
     struct iova_allocator a;
@@ -167,7 +197,10 @@ static void property_run(unsigned width, unsigned steps)
             frees++;
         }
         assert_int_equal(a.free_bytes, space - held_bytes);
+        if (step % 16 == 0)
+            check_free_lists(&a);
     }
+    check_free_lists(&a);
     /* Release everything: one free block of the whole space again, and the lowest address
      * comes back. */
     while (n > 1) {
@@ -202,7 +235,7 @@ static void test_random_small_space(void **state)
 static void test_out_of_nodes(void **state)
 {
     (void)state;
-    static struct iova_node few[112];
+    static struct iova_node few[128];
     struct iova_allocator a;
     assert_false(iova_init(&a, 48, few, 40 * sizeof few[0]));
     assert_true(iova_init(&a, 39, few, sizeof few));

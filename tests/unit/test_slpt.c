@@ -201,15 +201,191 @@ static uint64_t random_frames(uint64_t *frames, uint64_t max, uint64_t iova)
     return n;
 }
 
-static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps)
+/* ---- a unit that does not snoop table walks (ECAP.C = 0): what memory holds ----
+ *
+ * The tables' memory as the unit sees it, kept apart from the CPU's view: it changes only
+ * through the engine's write-back hook, one 64-byte line at a time, and starts as poison
+ * (whatever was there before), so a table page the engine never wrote back reads as
+ * garbage. With a deferred hook (sync_wait set) a line's write-back lands only at the next
+ * sync_wait, with the line's contents as they were when it was started.
+ *
+ * Checked: when a line that publishes a new pointer to a table is written back, that table
+ * is in memory exactly as the CPU sees it (so the unit can never walk into stale memory);
+ * when an operation returns, nothing is left unfinished and every table the walk can reach
+ * is in memory exactly as the CPU sees it (every entry written back after it last changed);
+ * and every free page the pool calls clean is zero in memory. */
+#define LINE 64u
+#define POISON 0xa5
+
+struct pending_line {
+    size_t off;
+    uint8_t data[LINE];
+};
+
+struct wb_model {
+    const struct page_pool *pool;
+    uint8_t *memory; /* what the unit reads: write-backs completed */
+    uint8_t *queued; /* what it will read once the started ones complete */
+    struct pending_line *pending;
+    size_t n_pending, cap;
+    uint64_t lines, waits;
+    unsigned checks; /* pointers whose target was checked at publication */
+};
+
+static struct wb_model wb;
+
+static size_t region_bytes(const struct page_pool *p)
+{
+    return (size_t)p->pages * PAGE_SIZE;
+}
+
+static void wb_init(const struct page_pool *p)
+{
+    wb = (struct wb_model){.pool = p, .memory = malloc(region_bytes(p)), .queued = malloc(region_bytes(p))};
+    assert_non_null(wb.memory);
+    assert_non_null(wb.queued);
+    memset(wb.memory, POISON, region_bytes(p));
+    memset(wb.queued, POISON, region_bytes(p));
+}
+
+static void wb_free(void)
+{
+    free(wb.memory);
+    free(wb.queued);
+    free(wb.pending);
+    wb = (struct wb_model){0};
+}
+
+/* A pointer to a table just published in the line at 'off': the table must be in memory. */
+static void wb_check_published(size_t off)
+{
+    const struct page_pool *p = wb.pool;
+    const uint64_t *now = (const uint64_t *)(p->base_va + off);
+    const uint64_t *old = (const uint64_t *)(wb.queued + off);
+    for (unsigned i = 0; i < LINE / 8; i++) {
+        uint64_t e = now[i], pa = e & SLPTE_ADDR;
+        if (e == old[i] || !e || pa < p->base_pa || pa - p->base_pa >= region_bytes(p))
+            continue; /* unchanged, cleared, or a leaf (the tests' leaves lie below the pool) */
+        size_t target = (size_t)(pa - p->base_pa);
+        wb.checks++;
+        for (size_t k = 0; k < PAGE_SIZE; k += LINE)
+            if (memcmp(wb.memory + target + k, p->base_va + target + k, LINE))
+                fail_msg("a pointer to the table at 0x%llx reaches memory (entry at 0x%llx) while that table's "
+                         "line %zu is not there: the unit would walk into stale memory",
+                         (unsigned long long)pa, (unsigned long long)(p->base_pa + off + i * 8), k / LINE);
+    }
+}
+
+static void wb_sync(void *ctx, const void *va, size_t len)
+{
+    bool deferred = ctx != NULL;
+    const struct page_pool *p = wb.pool;
+    const uint8_t *b = va;
+    assert_true(len > 0 && b >= p->base_va && b + len <= p->base_va + region_bytes(p));
+    size_t first = (size_t)(b - p->base_va) & ~(size_t)(LINE - 1), end = (size_t)(b - p->base_va) + len;
+    for (size_t off = first; off < end; off += LINE) {
+        wb_check_published(off);
+        wb.lines++;
+        memcpy(wb.queued + off, p->base_va + off, LINE);
+        if (!deferred) {
+            memcpy(wb.memory + off, p->base_va + off, LINE);
+            continue;
+        }
+        if (wb.n_pending == wb.cap) {
+            wb.cap = wb.cap ? 2 * wb.cap : 64;
+            wb.pending = realloc(wb.pending, wb.cap * sizeof *wb.pending);
+            assert_non_null(wb.pending);
+        }
+        wb.pending[wb.n_pending].off = off;
+        memcpy(wb.pending[wb.n_pending++].data, p->base_va + off, LINE);
+    }
+}
+
+static void wb_wait(void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < wb.n_pending; i++)
+        memcpy(wb.memory + wb.pending[i].off, wb.pending[i].data, LINE);
+    wb.n_pending = 0;
+    wb.waits++;
+}
+
+/* Makes t a table of a unit that does not snoop, as the loader does: the write-back set
+ * right after slpt_init and the root written back. */
+static void wb_attach(struct slpt *t, bool deferred)
+{
+    t->sync = wb_sync;
+    t->sync_ctx = deferred ? &wb : NULL;
+    t->sync_wait = deferred ? wb_wait : NULL;
+    wb_sync(t->sync_ctx, t->root, PAGE_SIZE);
+    if (deferred)
+        wb_wait(NULL);
+}
+
+static unsigned wb_check_table(const struct slpt *t, const uint64_t *table, unsigned level)
+{
+    const struct page_pool *p = wb.pool;
+    size_t off = (size_t)((const uint8_t *)table - p->base_va);
+    for (unsigned line = 0; line < PAGE_SIZE / LINE; line++)
+        if (memcmp(wb.memory + off + line * LINE, (const uint8_t *)table + line * LINE, LINE)) {
+            unsigned i = line * LINE / 8;
+            while (i < (line + 1) * LINE / 8 && !memcmp(wb.memory + off + i * 8, &table[i], 8))
+                i++;
+            uint64_t in_memory;
+            memcpy(&in_memory, wb.memory + off + i * 8, 8);
+            fail_msg("level %u table at 0x%llx: entry %u is 0x%llx but memory holds 0x%llx (line %u not written "
+                     "back after it changed)", level, (unsigned long long)(p->base_pa + off), i,
+                     (unsigned long long)table[i], (unsigned long long)in_memory, line);
+        }
+    unsigned tables = 1;
+    for (unsigned i = 0; i < 512 && level > 1; i++)
+        if (table[i] && !(table[i] & SLPTE_PS))
+            tables += wb_check_table(t, page_pool_va(p, table[i] & SLPTE_ADDR), level - 1);
+    return tables;
+}
+
+/* Every free page the pool calls clean is zero in memory. */
+static void wb_check_pool_clean(void)
+{
+    const struct page_pool *p = wb.pool;
+    for (uint32_t i = p->first_usable; i < p->pages; i++) {
+        if (p->meta[i].allocated || !p->meta[i].clean)
+            continue;
+        for (size_t k = 0; k < PAGE_SIZE; k++)
+            if (wb.memory[(size_t)i * PAGE_SIZE + k])
+                fail_msg("free page %u is called clean but memory holds 0x%02x at byte %zu", i,
+                         wb.memory[(size_t)i * PAGE_SIZE + k], k);
+    }
+}
+
+/* When an operation has returned: nothing pending, everything reachable in memory; with
+ * 'pool_too', every clean free page zero in memory. */
+static void wb_check(const struct slpt *t, bool pool_too)
+{
+    if (wb.n_pending)
+        fail_msg("%zu line write-backs started and not waited for when the operation returned", wb.n_pending);
+    assert_int_equal(wb_check_table(t, t->root, t->levels), t->table_pages);
+    if (pool_too)
+        wb_check_pool_clean();
+}
+
+enum coherence { COHERENT, NONCOHERENT, NONCOHERENT_DEFERRED };
+
+static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps, enum coherence mode)
 {
     static struct prepared prep[MAX_PREPARED];
     unsigned n_prep = 0, prepares = 0, prepared_ops = 0, frame_maps = 0;
     static uint64_t frames[4096];
     struct page_pool pool;
-    test_pool_init(&pool, POOL_PAGES, 0x40000000);
+    /* above every physical address the tests' leaves use: an entry pointing into the pool
+     * is a table pointer */
+    test_pool_init(&pool, POOL_PAGES, 1ull << 44);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, levels, superpages), IOMMU_OK);
+    if (mode != COHERENT) {
+        wb_init(&pool);
+        wb_attach(&t, mode == NONCOHERENT_DEFERRED);
+    }
     static struct model m;
     m.n = 0;
     static uint64_t touched[TOUCHED]; /* a ring of the IOVAs steps touched */
@@ -369,6 +545,8 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
             }
         }
         check_all(&t, &m, &pool, touched, n_touched, step_first, step % 100 == 99 || step == steps - 1);
+        if (mode != COHERENT)
+            wb_check(&t, step % 100 == 99);
     }
     print_message("levels %u superpages 0x%x: %u maps, %u frame-list maps, %u unmaps, %u prepares, %u maps/unmaps "
                   "inside prepared ranges, %u overlaps refused, %u injected failures, %u unmaps that split; "
@@ -383,27 +561,56 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
     }
     assert_int_equal(slpt_unmap(&t, 0, slpt_iova_limit(&t), NULL), IOMMU_OK);
     assert_int_equal(t.table_pages, 1);
+    if (mode != COHERENT) {
+        wb_check(&t, true);
+        print_message("%llu lines written back, %llu waits, %u pointers checked at publication\n",
+                      (unsigned long long)wb.lines, (unsigned long long)wb.waits, wb.checks);
+        assert_true(wb.checks > 100);
+    }
     slpt_destroy(&t);
     assert_int_equal(pool.in_use, 0);
+    if (mode != COHERENT) {
+        wb_check_pool_clean(); /* destroy gives every page back clean: zero in memory */
+        wb_free();
+    }
     test_pool_free(&pool);
 }
 
 static void test_random_3level_superpages(void **state)
 {
     (void)state;
-    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000);
+    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, COHERENT);
 }
 
 static void test_random_4level_2m_only(void **state)
 {
     (void)state;
-    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 3000);
+    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 3000, COHERENT);
 }
 
 static void test_random_4k_only(void **state)
 {
     (void)state;
-    run_sequence(4, 0, 0x5eed, 1500);
+    run_sequence(4, 0, 0x5eed, 1500, COHERENT);
+}
+
+/* The same random sequences on a unit that does not snoop: every change written back. */
+static void test_random_noncoherent_deferred(void **state)
+{
+    (void)state;
+    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, NONCOHERENT_DEFERRED);
+}
+
+static void test_random_noncoherent(void **state)
+{
+    (void)state;
+    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 2000, NONCOHERENT);
+}
+
+static void test_random_noncoherent_4k_deferred(void **state)
+{
+    (void)state;
+    run_sequence(4, 0, 0x5eed, 1500, NONCOHERENT_DEFERRED);
 }
 
 /* Every K from 1 to the number of allocations a map needs: the K-th fails, and nothing
@@ -617,6 +824,139 @@ static void test_frames_every_failure_point(void **state)
     test_pool_free(&pool);
 }
 
+/* On a unit that does not snoop, each operation writes back the lines it changed and no
+ * others (at most one more): new tables come clean from the pool, not written back whole. */
+static uint8_t *cpu_before;
+
+static void cpu_snapshot(const struct page_pool *p)
+{
+    memcpy(cpu_before, p->base_va, region_bytes(p));
+}
+
+/* Lines of table pages (metadata left out) that differ from the snapshot. */
+static uint64_t cpu_changed_lines(const struct page_pool *p)
+{
+    uint64_t n = 0;
+    for (size_t off = (size_t)p->first_usable * PAGE_SIZE; off < region_bytes(p); off += LINE)
+        n += memcmp(cpu_before + off, p->base_va + off, LINE) != 0;
+    return n;
+}
+
+struct op_cost {
+    uint64_t written, changed;
+};
+
+static struct op_cost measure_op(struct slpt *t, int kind, uint64_t iova, uint64_t size, uint64_t pa)
+{
+    cpu_snapshot(t->pool);
+    uint64_t lines = wb.lines;
+    if (kind == 0)
+        assert_int_equal(slpt_map(t, iova, pa, size, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    else
+        assert_int_equal(slpt_unmap(t, iova, size, NULL), IOMMU_OK);
+    wb_check(t, false);
+    struct op_cost c = {wb.lines - lines, cpu_changed_lines(t->pool)};
+    if (c.written > c.changed + 1)
+        fail_msg("%s of 0x%llx bytes at 0x%llx: %llu lines written back, %llu changed", kind ? "unmap" : "map",
+                 (unsigned long long)size, (unsigned long long)iova, (unsigned long long)c.written,
+                 (unsigned long long)c.changed);
+    return c;
+}
+
+static void test_noncoherent_writes_back_only_changes(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 512, 1ull << 44);
+    cpu_before = malloc(region_bytes(&pool));
+    assert_non_null(cpu_before);
+    wb_init(&pool);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    wb_attach(&t, true);
+    rng_state = 0x77;
+    for (unsigned i = 0; i < 64; i++) /* a populated lower half */
+        slpt_map(&t, (rnd() % (1ull << 26)) << PAGE_SHIFT, 0x1000, PAGE_SIZE, SLPT_READ);
+    /* Pages the pool has never seen written back cost a whole write-back, once. */
+    uint64_t lines = wb.lines;
+    assert_int_equal(slpt_map(&t, 1ull << 38, 0x1000, PAGE_SIZE, SLPT_READ), IOMMU_OK);
+    assert_int_equal(slpt_unmap(&t, 1ull << 38, PAGE_SIZE, NULL), IOMMU_OK);
+    uint64_t first = wb.lines - lines;
+    /* Then single pages at random IOVAs of the upper half: two new tables each. */
+    struct op_cost total = {0, 0};
+    for (unsigned i = 0; i < 200; i++) {
+        uint64_t iova = (1ull << 38) + ((rnd() % (1ull << 26)) << PAGE_SHIFT);
+        struct op_cost m = measure_op(&t, 0, iova, PAGE_SIZE, 0x5000);
+        struct op_cost u = measure_op(&t, 1, iova, PAGE_SIZE, 0);
+        assert_int_equal(m.written, 3); /* the root's entry, the new table's entry, the leaf */
+        assert_int_equal(u.written, 3);
+        total.written += m.written + u.written;
+        total.changed += m.changed + u.changed;
+    }
+    /* 256 pages in a table of their own, 2 MiB leaves, a sparse unmap, a split. */
+    measure_op(&t, 0, (3ull << 30) + (5ull << 20), 1ull << 20, 0x80000000);
+    measure_op(&t, 1, (3ull << 30) + (5ull << 20), 1ull << 20, 0);
+    measure_op(&t, 0, 2ull << 30, 512ull << 20, 1ull << 30);
+    measure_op(&t, 1, (2ull << 30) + (6ull << 20) + 0x3000, PAGE_SIZE, 0); /* splits a 2 MiB leaf */
+    measure_op(&t, 1, 2ull << 30, 512ull << 20, 0);
+    for (unsigned i = 0; i < 16; i++)
+        measure_op(&t, 0, (5ull << 30) + i * 0x9000, PAGE_SIZE, 0x7000);
+    struct op_cost sparse = measure_op(&t, 1, 5ull << 30, 1ull << 20, 0);
+    assert_int_equal(sparse.written, 16 + 1 + 1); /* the leaves' lines, the table's entry, the root's */
+    print_message("first map and unmap: %llu lines; then 200 single-page maps and unmaps: %llu lines written back, "
+                  "%llu changed\n", (unsigned long long)first, (unsigned long long)total.written,
+                  (unsigned long long)total.changed);
+    assert_int_equal(total.written, total.changed);
+    /* Destroyed with mappings in place: its pages go back clean, zero in memory. */
+    assert_int_equal(slpt_map(&t, 7ull << 30, 0x80000000, 3ull << 20, SLPT_READ), IOMMU_OK);
+    slpt_destroy(&t);
+    assert_int_equal(pool.in_use, 0);
+    wb_check_pool_clean();
+    wb_free();
+    free(cpu_before);
+    test_pool_free(&pool);
+}
+
+/* A domain of a unit that snoops and one of a unit that does not, sharing one pool: pages
+ * the first gives back are zero only in the caches, so the second writes them back whole
+ * before publishing them; its own pages go back clean and are not written back again. */
+static void test_noncoherent_shares_pool(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 256, 1ull << 44);
+    wb_init(&pool);
+    struct slpt c, n;
+    assert_int_equal(slpt_init(&c, &pool, 3, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    assert_int_equal(slpt_init(&n, &pool, 3, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    wb_attach(&n, true);
+    rng_state = 0x99;
+    for (unsigned round = 0; round < 20; round++) {
+        uint64_t iova[8];
+        for (unsigned i = 0; i < 8; i++) {
+            iova[i] = (rnd() % (1ull << 27)) << PAGE_SHIFT;
+            slpt_map(&c, iova[i], 0x3000, 3 * PAGE_SIZE, SLPT_READ);
+        }
+        for (unsigned i = 0; i < 8; i++)
+            assert_int_equal(slpt_unmap(&c, iova[i], 3 * PAGE_SIZE, NULL), IOMMU_OK);
+        for (unsigned i = 0; i < 8; i++) {
+            assert_int_equal(slpt_map(&n, iova[i] ^ (1ull << 38), 0x3000, 3 * PAGE_SIZE, SLPT_WRITE), IOMMU_OK);
+            wb_check(&n, false);
+        }
+        for (unsigned i = 0; i < 8; i++) {
+            assert_int_equal(slpt_unmap(&n, iova[i] ^ (1ull << 38), 3 * PAGE_SIZE, NULL), IOMMU_OK);
+            wb_check(&n, false);
+        }
+        wb_check_pool_clean();
+    }
+    assert_true(wb.checks > 100);
+    slpt_destroy(&c);
+    slpt_destroy(&n);
+    wb_check_pool_clean();
+    wb_free();
+    test_pool_free(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +968,11 @@ int main(void)
         cmocka_unit_test(test_random_3level_superpages),
         cmocka_unit_test(test_random_4level_2m_only),
         cmocka_unit_test(test_random_4k_only),
+        cmocka_unit_test(test_random_noncoherent_deferred),
+        cmocka_unit_test(test_random_noncoherent),
+        cmocka_unit_test(test_random_noncoherent_4k_deferred),
+        cmocka_unit_test(test_noncoherent_writes_back_only_changes),
+        cmocka_unit_test(test_noncoherent_shares_pool),
     };
     return cmocka_run_group_tests_name("slpt", tests, NULL, NULL);
 }

@@ -6,7 +6,10 @@
  * Free blocks are kept per order in treaps keyed by address, so that "the lowest free block
  * of order >= k that has an aligned 2^k piece inside [min, max]" and "is my buddy free" are
  * O(log n) searches; a bitmask of non-empty orders skips the empty ones, and the lowest free
- * block of each order is kept at hand for the common unbounded request. The blocks handed out
+ * block of each order is kept at hand for the common unbounded request. Each order's free
+ * blocks are also threaded in address order, so that when the lowest is taken the next
+ * lowest is one pointer away, and a half split off the lowest block (always lower than every
+ * free block of its order) goes to the front without a search. The blocks handed out
  * are recorded in a hash table, so a free names exactly one of them in O(1), and the free
  * blocks are in one too, so that "is my buddy free" costs O(1) as well. The tree nodes and the
  * tables come from one area of memory the caller provides: each operation first checks that
@@ -27,6 +30,7 @@
 struct iova_node {
     uint64_t addr;
     struct iova_node *left, *right;
+    struct iova_node *prev, *next; /* the free blocks of its order in address order */
     uint32_t priority;
     uint8_t order;      /* for the record of allocated blocks */
 };
@@ -42,7 +46,8 @@ struct iova_table {
 struct iova_allocator {
     unsigned width;                    /* addresses below 2^width; 13 to 63 */
     struct iova_node *free_blocks[64]; /* per order */
-    struct iova_node *lowest[64];      /* per order: the free block with the lowest address */
+    struct iova_node *lowest[64];      /* per order: the free block with the lowest address, the
+                                          head of its address-ordered list */
     uint64_t lowest_addr[64];          /* its address, kept together for a cache-friendly scan */
     uint64_t nonempty;                 /* bit k: a free block of order k exists */
     struct iova_table allocated;       /* the blocks handed out */

@@ -7,9 +7,17 @@
  * themselves; each page has a small metadata record (the number of non-zero entries when
  * it holds a table) so that "this table became empty" costs O(1).
  *
- * Free pages are kept zeroed (but for the list link in their first word), so an
- * allocation costs one store, not 512: a table freed because it became empty is zero
- * already (page_pool_free_zeroed), anything else is zeroed when it is freed. */
+ * Free pages are kept zeroed, so an allocation costs no store into the page, not 512: a
+ * table freed because it became empty is zero already (page_pool_free_zeroed), anything
+ * else is zeroed when it is freed. The free list is threaded through the metadata records,
+ * not the pages, so a free page is never written while it sits in the pool.
+ *
+ * For units whose table walks do not snoop the CPU's caches (ECAP.C = 0), the pool also
+ * knows which free pages are clean: zero in memory too, not only in the caches. Such a
+ * page needs no write-back when it becomes a table (page_pool_alloc_clean says which it
+ * is); any other is written back whole by its user, once, and stays clean for as long as
+ * its users write back every change they make to it and return it with
+ * page_pool_free_clean. */
 #ifndef IOMMU_PAGE_POOL_H
 #define IOMMU_PAGE_POOL_H
 
@@ -26,7 +34,10 @@ struct page_meta {
     uint16_t entries; /* non-zero entries, for pages holding a table */
     uint16_t pins;    /* pre-populated ranges holding it: kept while non-zero, even empty */
     uint8_t allocated;
+    uint8_t clean;    /* free and zero in memory, beyond the CPU's caches */
+    uint32_t next;    /* free: the index of the next free page, 0 for none */
 };
+
 
 struct page_pool {
     struct iommu_lock lock; /* held inside alloc and free only: domains share one pool */
@@ -41,18 +52,27 @@ struct page_pool {
                               (failure injection for tests); counted across failures too */
     uint64_t attempts;
     struct page_meta *meta;
-    void *free_list;
+    uint32_t free_head;    /* index of the first free page, 0 for none (page 0 holds metadata) */
 };
 
 /* Takes over [va, va + bytes) whose physical address is pa; both page aligned. Returns
  * false when the region cannot hold its own metadata and at least one page. */
 bool page_pool_init(struct page_pool *p, void *va, uint64_t pa, size_t bytes);
 
-/* A zeroed page, or NULL when the pool is empty (or failure injection says so). */
+/* A zeroed page, or NULL when the pool is empty (or failure injection says so). Zero as the
+ * CPU sees it; what memory holds is unknown. */
 void *page_pool_alloc(struct page_pool *p, uint64_t *pa);
+/* As page_pool_alloc, and *clean says whether memory holds the page's zeroes too (the page
+ * last came back with page_pool_free_clean). If not, a user whose device does not snoop
+ * writes it back whole: once, as long as it is kept clean from then on. */
+void *page_pool_alloc_clean(struct page_pool *p, uint64_t *pa, bool *clean);
 void page_pool_free(struct page_pool *p, void *va);
 /* For pages the caller knows to be all zeroes (an empty table). */
 void page_pool_free_zeroed(struct page_pool *p, void *va);
+/* For pages the caller knows to be all zeroes in memory too: every store into the page
+ * since it was taken with page_pool_alloc_clean (or since it was last written back whole)
+ * has been written back. The next page_pool_alloc_clean writes nothing back. */
+void page_pool_free_clean(struct page_pool *p, void *va);
 
 /* Translation within the region; page_pool_va returns NULL outside it. */
 void *page_pool_va(const struct page_pool *p, uint64_t pa);

@@ -37,8 +37,15 @@ struct slpt {
     uint64_t *root;
     uint64_t root_pa;
     uint32_t table_pages;  /* pages this table holds, root included */
-    /* Called after every entry the hardware may walk is written (and for every new table
-     * page), when the unit's walks are not cache coherent; NULL otherwise. */
+    /* When the unit's walks are not cache coherent (ECAP.C = 0): writes [va, va + len) back
+     * from the CPU's caches to memory, every cache line (64 bytes) the range touches. NULL
+     * otherwise. The engine calls it for exactly the lines it changed, after changing them
+     * and before the operation returns, and a new table's zeroes reach memory before any
+     * pointer to it: tables come from the pool with page_pool_alloc_clean and go back with
+     * page_pool_free_clean, so a page that stays clean is never written back again.
+     * Set it right after slpt_init, before the first map, and write the root back whole
+     * then (slpt_init cannot: the hook is not set yet); the engine relies on every change
+     * since being written back. */
     void (*sync)(void *ctx, const void *va, size_t len);
     void *sync_ctx;
     /* Bits set in every entry, table and leaf, for tables of another format with the same
@@ -46,6 +53,18 @@ struct slpt {
      * user bit (2) at every level. 0 for VT-d, whose bit 2 is the execute permission. Set
      * before the first map. */
     uint64_t entry_bits;
+    /* Optional, with sync: when set, sync may only start the write-backs (clflush without a
+     * fence) and sync_wait(sync_ctx) waits until every one started so far is in memory
+     * (mfence). The engine calls it once before an operation that wrote anything back
+     * returns, and wherever it needs a write-back complete before going on (a new table's
+     * contents before the pointer to it is stored; a table going back to the pool clean).
+     * When NULL, each sync call must itself complete before it returns. */
+    void (*sync_wait)(void *ctx);
+    /* The engine's own, with sync_wait: write-backs started and not waited for, and the
+     * empty tables that go back to the pool clean once they are. */
+    bool sync_pending;
+    uint8_t deferred_count;
+    uint64_t *deferred[16];
 };
 
 /* What an unmap removed, so the caller can invalidate exactly that. */
