@@ -220,10 +220,10 @@ uint64_t mmio_load_result(const struct mmio_access *a, uint64_t old_reg, uint64_
     }
 }
 
-bool mmio_decode(const uint8_t *code, unsigned avail, struct mmio_access *out)
+bool mmio_decode(const uint8_t *code, unsigned avail, enum mmio_cpu_mode mode, struct mmio_access *out)
 {
     struct mmio_access a;
-    if (!mmio_decode_mov(code, avail, MMIO_MODE_64, &a) || a.size < 4 || a.extend != MMIO_EXTEND_NONE)
+    if (!mmio_decode_mov(code, avail, mode, &a) || a.size < 4 || a.extend != MMIO_EXTEND_NONE)
         return false;
     *out = a;
     return true;

@@ -97,10 +97,10 @@ uint64_t mmio_store_value(const struct mmio_access *a, uint64_t reg_value);
  * read from the device (little-endian in the low bytes of 'data'; higher bits ignored). */
 uint64_t mmio_load_result(const struct mmio_access *a, uint64_t old_reg, uint64_t data);
 
-/* The local APIC's subset (boot/vmexit.c): mmio_decode_mov in 64-bit mode, refusing what is
+/* The local APIC's subset (boot/vmexit.c): mmio_decode_mov in the guest's mode, refusing what is
  * not a MOV of 32 or 64 bits between a register and memory (89, 8B, A1, A3) or of an
  * immediate to memory (C7 /0): so size is 4 or 8, high_byte false, extend NONE, and 'reg'
  * is the whole register. 8/16-bit forms and MOVZX/MOVSX are refused. */
-bool mmio_decode(const uint8_t *code, unsigned avail, struct mmio_access *out);
+bool mmio_decode(const uint8_t *code, unsigned avail, enum mmio_cpu_mode mode, struct mmio_access *out);
 
 #endif

@@ -455,6 +455,15 @@ static bool apic_write_allowed(uint32_t offset, uint32_t value)
            offset == 0x280 || offset == APIC_ICR_HIGH || offset == 0x380 || offset == 0x3E0;
 }
 
+/* The guest's decoding mode, from its EFER and code segment. */
+static enum mmio_cpu_mode guest_mode(const struct vmcb *vmcb)
+{
+    uint16_t cs = vmcb->save.cs.attrib; /* bit 9: L, bit 10: D/B */
+    if ((vmcb->save.efer & EFER_LMA) && (cs & (1u << 9)))
+        return MMIO_MODE_64;
+    return (vmcb->save.cr0 & 1) && (cs & (1u << 10)) ? MMIO_MODE_32 : MMIO_MODE_16;
+}
+
 /* A guest access to the local APIC's page: false when it is not one this emulates. */
 static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, const struct hv_exit_ops *ops)
 {
@@ -462,7 +471,7 @@ static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_v
     struct mmio_access a;
     uint32_t offset = (uint32_t)(vmcb->control.exit_info_2 & 0xFFF);
     unsigned got = ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code);
-    if (!mmio_decode(code, got, &a) || a.size != 4 || (offset & 3))
+    if (!mmio_decode(code, got, guest_mode(vmcb), &a) || a.size != 4 || (offset & 3))
         return false;
     uint64_t *r = guest_reg(vmcb, regs, a.reg);
     if (!a.write) {
@@ -480,15 +489,6 @@ static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_v
     v->apic_accesses++;
     vmcb->save.rip += a.length;
     return true;
-}
-
-/* The guest's decoding mode, from its EFER and code segment. */
-static enum mmio_cpu_mode guest_mode(const struct vmcb *vmcb)
-{
-    uint16_t cs = vmcb->save.cs.attrib; /* bit 9: L, bit 10: D/B */
-    if ((vmcb->save.efer & EFER_LMA) && (cs & (1u << 9)))
-        return MMIO_MODE_64;
-    return (vmcb->save.cr0 & 1) && (cs & (1u << 10)) ? MMIO_MODE_32 : MMIO_MODE_16;
 }
 
 /* A guest write to a chipset function's ECAM page, which the nested tables map read-only:

@@ -1924,18 +1924,18 @@ static void test_apic_subset(void **state)
 {
     (void)state;
     struct mmio_access a;
-    assert_true(mmio_decode((const uint8_t[]){0x89, 0x11}, 2, &a));
+    assert_true(mmio_decode((const uint8_t[]){0x89, 0x11}, 2, MMIO_MODE_64, &a));
     assert_int_equal(a.size, 4);
     assert_int_equal(a.reg, 2);
-    assert_true(mmio_decode((const uint8_t[]){0x48, 0x8B, 0x3F}, 3, &a));
+    assert_true(mmio_decode((const uint8_t[]){0x48, 0x8B, 0x3F}, 3, MMIO_MODE_64, &a));
     assert_int_equal(a.size, 8);
-    assert_true(mmio_decode((const uint8_t[]){0xC7, 0x00, 0x00, 0x05, 0x0C, 0x00}, 6, &a));
+    assert_true(mmio_decode((const uint8_t[]){0xC7, 0x00, 0x00, 0x05, 0x0C, 0x00}, 6, MMIO_MODE_64, &a));
     assert_int_equal(a.value, 0xC0500);
     assert_int_equal(a.length, 6);
     static const uint8_t refused[][4] = {{0x8B, 0xC1}, {0x0F, 0xB6, 0x01}, {0xC7, 0x08}, {0x88, 0x01},
                                          {0x66, 0x89, 0x01}, {0xC6, 0x01, 0x00}, {0x8A, 0x01}, {0x0F, 0xBF, 0x01}};
     for (unsigned i = 0; i < COUNT(refused); i++)
-        assert_false(mmio_decode(refused[i], 4, &a));
+        assert_false(mmio_decode(refused[i], 4, MMIO_MODE_64, &a));
 }
 
 /* Random bytes: never a read past 'avail', and an accepted instruction is consistent: the

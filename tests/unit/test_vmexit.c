@@ -210,6 +210,8 @@ static int setup(void **state)
     port_ins = port_outs = pci_reads = pci_writes = machine_offs = mmio_writes = 0;
     vmcb->save.rip = 0x1000;
     vmcb->save.efer = 0x1D00 | EFER_SVME; /* long mode, NX, SVME */
+    vmcb->save.cr0 = 0x80000011;          /* paging, protection */
+    vmcb->save.cs.attrib = 0x29B;         /* a 64-bit code segment (L) */
     vcpu.guest_efer = 0xD00;
     return 0;
 }
@@ -386,18 +388,18 @@ static void test_mmio_decode(void **state)
         {{0x48, 0x8B, 0x3F}, 3, 3, false, false, 8, 7, 0},               /* mov (%rdi),%rdi */
     };
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_true(mmio_decode(cases[i].bytes, cases[i].n, &a));
+        assert_true(mmio_decode(cases[i].bytes, cases[i].n, MMIO_MODE_64, &a));
         assert_int_equal(a.length, cases[i].length);
         assert_int_equal(a.write, cases[i].write);
         assert_int_equal(a.immediate, cases[i].immediate);
         assert_int_equal(a.size, cases[i].size);
         assert_int_equal(a.reg, cases[i].reg);
         assert_int_equal(a.value, cases[i].value);
-        assert_false(mmio_decode(cases[i].bytes, cases[i].length - 1, &a)); /* cut short */
+        assert_false(mmio_decode(cases[i].bytes, cases[i].length - 1, MMIO_MODE_64, &a)); /* cut short */
     }
     static const uint8_t refused[][3] = {{0x8B, 0xC1}, {0x0F, 0xB6, 0x01}, {0xC7, 0x08}, {0x88, 0x01}};
     for (unsigned i = 0; i < 4; i++)
-        assert_false(mmio_decode(refused[i], 3, &a));
+        assert_false(mmio_decode(refused[i], 3, MMIO_MODE_64, &a));
 }
 
 static void test_apic_emulation(void **state)
@@ -757,6 +759,24 @@ static void test_apic_filters(void **state)
     assert_int_equal(vcpu.npf_count, 1);
 }
 
+/* The APIC's accesses are decoded in the guest's own mode: a real-mode AP's `66 89 11` is a
+ * 32-bit store of EDX through [BX+DI] (in 64-bit mode it would be a 16-bit one). */
+static void test_apic_in_real_mode(void **state)
+{
+    (void)state;
+    memset(apic, 0, sizeof apic);
+    memcpy(code, (uint8_t[]){0x66, 0x89, 0x11}, 3);
+    vmcb->save.cr0 = 0x10;             /* real mode */
+    vmcb->save.efer = EFER_SVME;
+    vmcb->save.cs.attrib = 0x9B;       /* 16-bit code */
+    regs.rdx = 0x12345678;
+    vmcb->control.exit_info_2 = APIC_BASE + 0xB0;
+    assert_int_equal(exit_with(SVM_EXIT_NPF), HV_RESUME);
+    assert_int_equal(vmcb->control.event_inject, 0);
+    assert_int_equal(apic[0xB0 / 4], 0x12345678);
+    assert_int_equal(vmcb->save.rip, 0x1003);
+}
+
 /* The I/O APIC: IOREGSEL and IOWIN emulated; no redirection entry may ask for SMI or INIT
  * (QEMU lets compatibility-format interrupts through even with remapping on). */
 static void test_ioapic(void **state)
@@ -847,6 +867,7 @@ int main(void)
         T(test_vmmcall), T(test_cpuid), T(test_efer), T(test_svm_instructions_and_npf), T(test_stops),
         T(test_mmio_decode), T(test_apic_emulation), T(test_hlt_and_sipi), T(test_msr_policy),
         T(test_port_policy), T(test_apic_filters), T(test_config_page_writes), T(test_ioapic),
+        T(test_apic_in_real_mode),
     };
     return cmocka_run_group_tests_name("vmexit", tests, NULL, NULL);
 }
