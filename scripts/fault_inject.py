@@ -39,16 +39,34 @@ def check_all(build, files):
     return machines
 
 
-def trace_faults(trace):
-    """QEMU records a failed DMA as one vtd_dmar_fault per 4-byte access, at consecutive
-    addresses; folds those runs back into one fault per DMA: (sid, reason, write, address)."""
-    faults = []
-    last = None
+def dma_steps(serial):
+    """The guest's dma lines: (line, sid, write, address, length, expect, reason)."""
+    return [(int(m.group(1)), int(m.group(2), 16), m.group(3) == "write", int(m.group(4), 16), int(m.group(5)),
+             m.group(6), m.group(7)) for m in DMA_LINE.finditer(serial)]
+
+
+def trace_faults(trace, dmas):
+    """QEMU records each failed access of a DMA (4 bytes at a time; a length that is not a
+    multiple of 4 ends with a 2-byte and a 1-byte access), in address order. Folds them into
+    one fault per DMA by the DMA each record falls in, [address, address + length) of the
+    same device and direction, not by address arithmetic: records fold while they stay in
+    one DMA's range and their address grows. A record in no DMA's range is a stray, folded
+    the same way with the ones of the same device and direction that follow it. Returns
+    (sid, reason, write, address) per fault: the DMA's own address (its first records may be
+    missing when the DMA started in mapped memory), or a stray's first address."""
+    ranges = sorted({(d[1], d[2], d[3], d[4]) for d in dmas})
+    faults, current = [], None  # current: (the range or stray key, the last address folded in)
     for m in TRACE_FAULT.finditer(trace):
-        event = (int(m.group(1), 16), int(m.group(2)), m.group(4) == "1", int(m.group(3), 16))
-        if last is None or event[:3] != last[:3] or event[3] != last[3] + 4:
-            faults.append(event)
-        last = event
+        sid, reason, address, write = int(m.group(1), 16), int(m.group(2)), int(m.group(3), 16), m.group(4) == "1"
+        if current and current[0][:2] == (sid, write) and address > current[1] and (
+                current[0][2] is None or address < current[0][2] + current[0][3]):
+            current = (current[0], address)
+            continue
+        # A new fault: the range that starts here, or else the latest one that holds the address.
+        holding = [r for r in ranges if r[0] == sid and r[1] == write and r[2] <= address < r[2] + r[3]]
+        key = max(holding, key=lambda r: (r[2] == address, r[2])) if holding else (sid, write, None, 0)
+        faults.append((sid, reason, write, key[2] if key[2] is not None else address))
+        current = (key, address)
     return faults
 
 
@@ -58,9 +76,15 @@ def cross_check(serial, trace):
     direction, address and reason; one said to have succeeded must not be; and no fault may
     be left over. The DMAs of one burst (one step, several devices) run at once, so their
     faults may come in any order. Returns (problems, faults in the trace)."""
-    faults = trace_faults(trace)
-    dmas = [(int(m.group(1)), int(m.group(2), 16), m.group(3) == "write", int(m.group(4), 16), m.group(6),
-             m.group(7)) for m in DMA_LINE.finditer(serial)]
+    steps = dma_steps(serial)
+    traced = trace_faults(trace, steps)
+    # A fault in no DMA's range is reported once, where it is, and does not stand in the
+    # way of the DMAs' own faults after it.
+    def in_a_dma(f):
+        return any(s[1] == f[0] and s[2] == f[2] and s[3] <= f[3] < s[3] + s[4] for s in steps)
+    faults = [f for f in traced if in_a_dma(f)]
+    strays = [f for f in traced if not in_a_dma(f)]
+    dmas = [(line, sid, write, address, expect, reason) for line, sid, write, address, _, expect, reason in steps]
     problems = []
     at = 0
 
@@ -99,10 +123,10 @@ def cross_check(serial, trace):
         rest = [f for k, f in enumerate(window) if k not in claimed]
         faults[at:at + len(group)] = [f for k, f in enumerate(window) if k in claimed] + rest
         at += len(claimed)
-    for sid, reason, write, address in faults[at:]:
+    for sid, reason, write, address in faults[at:] + strays:
         problems.append(f"QEMU traced a fault no DMA accounts for: sid 0x{sid:04x} {'write' if write else 'read'} "
                         f"0x{address:x} reason {reason}")
-    return problems, len(faults)
+    return problems, len(traced)
 
 
 def run_one(build, out_dir, path, machine, timeout):

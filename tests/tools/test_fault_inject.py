@@ -19,16 +19,44 @@ def trace_of(*dmas):
                    for sid, reason, write, address, length in dmas for k in range(0, length, 4))
 
 
-def dma(line, address, expect, write=True, reason=None, sid=0x18):
+def dma(line, address, expect, write=True, reason=None, sid=0x18, length=64):
     why = f" reason {reason}" if reason is not None else ""
-    return (f"dma {line}: sid 0x{sid:04x} {'write' if write else 'read'} 0x{address:x} len 64 expect {expect}"
+    return (f"dma {line}: sid 0x{sid:04x} {'write' if write else 'read'} 0x{address:x} len {length} expect {expect}"
             f"{why}: PASS, 0 report(s)\n")
+
+
+def record(address, reason=5, write=True, sid=0x18):
+    return f"vtd_dmar_fault sid 0x{sid:x} fault {reason} addr 0x{address:x} write {int(write)}\n"
 
 
 class CrossCheck(unittest.TestCase):
     def test_folds_each_dma_into_one_fault(self):
         t = trace_of((0x18, 5, True, 0x1000, 64), (0x18, 5, True, 0x1000, 64), (0x20, 6, False, 0x2000, 8))
-        self.assertEqual(fi.trace_faults(t), [(0x18, 5, True, 0x1000), (0x18, 5, True, 0x1000), (0x20, 6, False, 0x2000)])
+        steps = fi.dma_steps(dma(7, 0x1000, "fault") + dma(8, 0x1000, "fault") +
+                             dma(9, 0x2000, "fault", write=False, sid=0x20, length=8))
+        self.assertEqual(fi.trace_faults(t, steps),
+                         [(0x18, 5, True, 0x1000), (0x18, 5, True, 0x1000), (0x20, 6, False, 0x2000)])
+
+    def test_a_length_that_is_not_a_multiple_of_4(self):
+        # 7 bytes: QEMU's accesses are 4, 2 and 1 bytes, at +0, +4 and +6: one fault, no stray
+        serial = dma(9, 0x1000, "fault", reason=5, length=7)
+        self.assertEqual(fi.cross_check(serial, record(0x1000) + record(0x1004) + record(0x1006)), ([], 1))
+
+    def test_adjacent_faulting_dmas_stay_two(self):
+        serial = dma(9, 0x1000, "fault", reason=5) + dma(10, 0x1040, "fault", reason=5)
+        trace = trace_of((0x18, 5, True, 0x1000, 64), (0x18, 5, True, 0x1040, 64))
+        self.assertEqual(fi.cross_check(serial, trace), ([], 2))
+
+    def test_a_dma_that_faults_part_way(self):
+        # The first page was mapped: the records start at the next page, inside the DMA.
+        serial = dma(9, 0xff0, "fault", reason=5, length=64)
+        self.assertEqual(fi.cross_check(serial, trace_of((0x18, 5, True, 0x1000, 48))), ([], 1))
+
+    def test_a_stray_is_one_problem(self):
+        serial = dma(9, 0x1000, "fault", reason=5) + dma(11, 0x3000, "fault", reason=5)
+        trace = trace_of((0x18, 5, True, 0x1000, 64), (0x18, 5, True, 0x8000, 256), (0x18, 5, True, 0x3000, 64))
+        problems, _ = fi.cross_check(serial, trace)
+        self.assertEqual(problems, ["QEMU traced a fault no DMA accounts for: sid 0x0018 write 0x8000 reason 5"])
 
     def test_agreeing_run(self):
         serial = dma(7, 0x1000, "ok") + dma(9, 0x1000, "fault", reason=5) + dma(11, 0x1000, "fault", reason=5)
