@@ -177,9 +177,14 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
     fill(dst, 0x77, XFER);
     struct slpt_unmapped un;
     uint64_t psi_before = u->stats.iotlb_page, dsi_before = u->stats.iotlb_domain;
+    struct page_list emptied = {0}; /* tables the unmap empties: the unit may walk them until the flush */
+    domain.freed = &emptied;
     st = slpt_unmap(&domain, IOVA_DST, PAGE_SIZE, &un);
     if (st == IOMMU_OK)
         st = vtd_flush_range(u, DEMO_DOMAIN_ID, un.first, un.last);
+    domain.freed = NULL;
+    if (st == IOMMU_OK)
+        slpt_release_freed(&domain, &emptied);
     ok = st == IOMMU_OK && demo_dma(&d.edu, IOVA_DST, XFER, true);
     checkf(c, ok && faults_after_dma(&d, IOVA_DST, true, 5) && filled_with(dst, 0x77, XFER),
            "unmap of IOVA 0x%x (%lu page-selective, %lu domain-selective invalidation), then DMA write: fault, "

@@ -472,15 +472,13 @@ static NTSTATUS new_domain(enum domain_kind kind, struct ddi_domain **out)
     return STATUS_SUCCESS;
 }
 
-/* Tears a domain down: tables back to the pool, and the units forget its id before the id can
- * be used again. */
+/* Tears a domain down: domain_destroy makes the units forget its id (a flush of the whole
+ * domain on each) before its tables go back to the pool; should that flush fail, the tables
+ * are never given back, so no other domain can be handed a page a unit may still walk. */
 static void destroy_domain(struct ddi_domain *d)
 {
-    if (d->kind != KIND_PASSTHROUGH) {
-        for (unsigned i = 0; i < d->core.unit_count; i++)
-            vtd_flush_domain(d->core.units[i], domain_id(d));
-        domain_destroy(&d->core);
-    }
+    if (d->kind != KIND_PASSTHROUGH)
+        (void)domain_destroy(&d->core);
     lock_acquire(&P.lock);
     d->in_use = false;
     lock_release(&P.lock);
@@ -1200,9 +1198,7 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
             st = STATUS_INSUFFICIENT_RESOURCES;
     }
     if (t) {
-        lock_acquire(&d->core.lock);
-        enum iommu_status s = slpt_prepare(&d->core.tables, base, Size); /* every table, now */
-        lock_release(&d->core.lock);
+        enum iommu_status s = domain_prepare(&d->core, base, Size); /* every table, now */
         if (s != IOMMU_OK) {
             st = s == IOMMU_EEXIST ? STATUS_RESOURCE_IN_USE : status_of(s);
             lock_acquire(&P.lock);
@@ -1245,9 +1241,8 @@ static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS
         token_slot_put(t, false); /* from here no map can start on it; the slot waits its turn */
     lock_release(&P.lock);
     if (still) {
-        lock_acquire(&d->core.lock);
-        slpt_unprepare(&d->core.tables, gone.pub.LogicalAddressBase, gone.pub.Size);
-        lock_release(&d->core.lock);
+        /* The tables it empties go back to the pool only once the units have forgotten them. */
+        (void)domain_unprepare(&d->core, gone.pub.LogicalAddressBase, gone.pub.Size);
         if (gone.from_allocator)
             iova_free(&d->iova, gone.pub.LogicalAddressBase, gone.pub.Size); /* R18 */
     }

@@ -7,11 +7,57 @@ enum iommu_status domain_init(struct iommu_domain *d, uint16_t id, struct page_p
     return slpt_init(&d->tables, pool, levels, superpages);
 }
 
-void domain_destroy(struct iommu_domain *d)
+/* Called with the domain's lock held, after a change that removed the translations of
+ * [first, last] (when 'removed') and freed the tables on 'freed': invalidates on every unit,
+ * then gives the tables back. Every freed table was reached through an entry that
+ * translates addresses in [first, last] (it held a removed leaf, or the change walked it
+ * for that range), so the page-selective invalidation drops the cached pointers to it too.
+ * When an invalidation fails, the domain owes a flush and the tables wait for it. */
+static enum iommu_status invalidate(struct iommu_domain *d, struct page_list *freed, bool removed, uint64_t first,
+                                    uint64_t last)
+{
+    enum iommu_status s = IOMMU_OK;
+    if (removed || freed->count)
+        for (unsigned i = 0; s == IOMMU_OK && i < d->unit_count; i++) {
+            s = vtd_flush_range(d->units[i], d->id, first, last);
+            d->invalidations++;
+        }
+    if (s == IOMMU_OK) {
+        slpt_release_freed(&d->tables, freed);
+        return IOMMU_OK;
+    }
+    d->flush_owed = true;
+    page_list_splice(d->tables.pool, &d->owed_tables, freed);
+    return s;
+}
+
+/* Called with the domain's lock held: the whole-domain flush an earlier failure left owed,
+ * and then the tables that waited for it go back. */
+static enum iommu_status pay_owed_flush(struct iommu_domain *d)
+{
+    for (unsigned i = 0; d->flush_owed && i < d->unit_count; i++) {
+        enum iommu_status s = vtd_flush_domain(d->units[i], d->id);
+        d->invalidations++;
+        if (s != IOMMU_OK)
+            return s;
+    }
+    d->flush_owed = false;
+    slpt_release_freed(&d->tables, &d->owed_tables);
+    return IOMMU_OK;
+}
+
+enum iommu_status domain_destroy(struct iommu_domain *d)
 {
     lock_acquire(&d->lock);
+    struct page_list freed = {0};
+    d->tables.freed = &freed;
     slpt_destroy(&d->tables);
+    d->tables.freed = NULL;
+    page_list_splice(d->tables.pool, &d->owed_tables, &freed);
+    d->flush_owed = d->owed_tables.count != 0;
+    enum iommu_status s = pay_owed_flush(d);
     lock_release(&d->lock);
+    return s;
 }
 
 enum iommu_status domain_add_unit(struct iommu_domain *d, struct vtd_unit *u)
@@ -29,10 +75,23 @@ enum iommu_status domain_add_unit(struct iommu_domain *d, struct vtd_unit *u)
     return s;
 }
 
+/* A map that fails undoes itself, freeing the tables it made, which a unit may have walked
+ * meanwhile: they wait for an invalidation of the range. The map's status stands; a failed
+ * invalidation leaves a flush owed. Called with the domain's lock held. */
+static void map_failed(struct iommu_domain *d, struct page_list *freed, uint64_t iova, uint64_t size)
+{
+    if (freed->count)
+        invalidate(d, freed, false, iova, iova + size - 1);
+}
+
 enum iommu_status domain_map(struct iommu_domain *d, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm)
 {
     lock_acquire(&d->lock);
+    struct page_list freed = {0};
+    d->tables.freed = &freed;
     enum iommu_status s = slpt_map(&d->tables, iova, pa, size, perm);
+    d->tables.freed = NULL;
+    map_failed(d, &freed, iova, size);
     lock_release(&d->lock);
     return s;
 }
@@ -41,7 +100,11 @@ enum iommu_status domain_map_frames(struct iommu_domain *d, uint64_t iova, const
                                     unsigned perm)
 {
     lock_acquire(&d->lock);
+    struct page_list freed = {0};
+    d->tables.freed = &freed;
     enum iommu_status s = slpt_map_frames(&d->tables, iova, frames, count, perm);
+    d->tables.freed = NULL;
+    map_failed(d, &freed, iova, count << PAGE_SHIFT);
     lock_release(&d->lock);
     return s;
 }
@@ -49,22 +112,19 @@ enum iommu_status domain_map_frames(struct iommu_domain *d, uint64_t iova, const
 /* Called with the domain's lock held. */
 static enum iommu_status unmap_locked(struct iommu_domain *d, uint64_t iova, uint64_t size)
 {
-    for (unsigned i = 0; d->flush_owed && i < d->unit_count; i++) {
-        enum iommu_status s = vtd_flush_domain(d->units[i], d->id);
-        d->invalidations++;
-        if (s != IOMMU_OK)
-            return s; /* nothing changed: the tables are as they were */
-    }
-    d->flush_owed = false;
+    enum iommu_status s = pay_owed_flush(d);
+    if (s != IOMMU_OK)
+        return s; /* nothing changed: the tables are as they were */
     struct slpt_unmapped removed;
-    enum iommu_status s = slpt_unmap(&d->tables, iova, size, &removed);
+    struct page_list freed = {0};
+    d->tables.freed = &freed;
+    s = slpt_unmap(&d->tables, iova, size, &removed);
+    d->tables.freed = NULL;
     d->unmaps++;
-    for (unsigned i = 0; s == IOMMU_OK && removed.bytes && i < d->unit_count; i++) {
-        s = vtd_flush_range(d->units[i], d->id, removed.first, removed.last);
-        d->invalidations++;
-        d->flush_owed = s != IOMMU_OK;
-    }
-    return s;
+    /* Nothing removed and nothing freed: nothing to invalidate. */
+    enum iommu_status f = removed.bytes ? invalidate(d, &freed, true, removed.first, removed.last)
+                                        : invalidate(d, &freed, false, iova, iova + size - 1);
+    return s != IOMMU_OK ? s : f;
 }
 
 enum iommu_status domain_unmap(struct iommu_domain *d, uint64_t iova, uint64_t size)
@@ -86,7 +146,11 @@ enum iommu_status domain_alloc_map_frames(struct iommu_domain *d, const uint64_t
     uint64_t addr;
     enum iommu_status s = iova_alloc(d->iova, count << PAGE_SHIFT, min, max, &addr);
     if (s == IOMMU_OK) {
+        struct page_list freed = {0};
+        d->tables.freed = &freed;
         s = slpt_map_frames(&d->tables, addr, frames, count, perm);
+        d->tables.freed = NULL;
+        map_failed(d, &freed, addr, count << PAGE_SHIFT);
         if (s == IOMMU_OK)
             *iova = addr;
         else
@@ -106,6 +170,30 @@ enum iommu_status domain_unmap_free(struct iommu_domain *d, uint64_t iova, uint6
     enum iommu_status s = unmap_locked(d, iova, count << PAGE_SHIFT);
     if (s == IOMMU_OK)
         s = iova_free(d->iova, iova, count << PAGE_SHIFT);
+    lock_release(&d->lock);
+    return s;
+}
+
+enum iommu_status domain_prepare(struct iommu_domain *d, uint64_t iova, uint64_t size)
+{
+    lock_acquire(&d->lock);
+    struct page_list freed = {0};
+    d->tables.freed = &freed;
+    enum iommu_status s = slpt_prepare(&d->tables, iova, size);
+    d->tables.freed = NULL;
+    map_failed(d, &freed, iova, size);
+    lock_release(&d->lock);
+    return s;
+}
+
+enum iommu_status domain_unprepare(struct iommu_domain *d, uint64_t iova, uint64_t size)
+{
+    lock_acquire(&d->lock);
+    struct page_list freed = {0};
+    d->tables.freed = &freed;
+    slpt_unprepare(&d->tables, iova, size);
+    d->tables.freed = NULL;
+    enum iommu_status s = invalidate(d, &freed, false, iova, iova + size - 1); /* nothing if none freed */
     lock_release(&d->lock);
     return s;
 }

@@ -96,6 +96,51 @@ void page_pool_free_clean(struct page_pool *p, void *va)
     give_back(p, va, true);
 }
 
+void page_list_add(struct page_pool *p, struct page_list *l, void *va)
+{
+    struct page_meta *m = page_pool_meta(p, va);
+    if (!m || !m->allocated)
+        return;
+    uint32_t index = (uint32_t)(m - p->meta);
+    m->next = 0;
+    if (l->tail)
+        p->meta[l->tail].next = index;
+    else
+        l->head = index;
+    l->tail = index;
+    l->count++;
+}
+
+void page_list_splice(struct page_pool *p, struct page_list *to, struct page_list *from)
+{
+    if (!from->count)
+        return;
+    if (to->tail)
+        p->meta[to->tail].next = from->head;
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    to->count += from->count;
+    *from = (struct page_list){0};
+}
+
+void page_pool_free_list(struct page_pool *p, struct page_list *l, bool clean)
+{
+    if (!l->count)
+        return;
+    lock_acquire(&p->lock);
+    for (uint32_t index = l->head; index;) {
+        struct page_meta *m = &p->meta[index];
+        uint32_t next = m->next;
+        *m = (struct page_meta){.clean = clean, .next = p->free_head};
+        p->free_head = index;
+        p->in_use--;
+        index = next;
+    }
+    lock_release(&p->lock);
+    *l = (struct page_list){0};
+}
+
 void *page_pool_va(const struct page_pool *p, uint64_t pa)
 {
     if (pa < p->base_pa || pa - p->base_pa >= (uint64_t)p->pages * PAGE_SIZE)

@@ -108,6 +108,10 @@ static uint64_t *new_table(struct slpt *t, uint64_t *pa)
 static void free_empty_table(struct slpt *t, uint64_t *table)
 {
     t->table_pages--;
+    if (t->freed) { /* until the caller's invalidation: see slpt_release_freed */
+        page_list_add(t->pool, t->freed, table);
+        return;
+    }
     if (!t->sync) {
         page_pool_free_zeroed(t->pool, table);
         return;
@@ -137,6 +141,12 @@ static void destroy_level(struct slpt *t, uint64_t *table, unsigned level)
             if (table[i] && !is_leaf(table[i], level))
                 destroy_level(t, table_va(t, table[i]), level - 1);
     if (!t->sync) {
+        if (t->freed) { /* it waits: zeroed now, as it must go back */
+            for (unsigned i = 0; i < ENTRIES; i++)
+                table[i] = 0;
+            free_empty_table(t, table);
+            return;
+        }
         page_pool_free(t->pool, table); /* not empty: the pool zeroes it */
         t->table_pages--;
         return;
@@ -158,6 +168,13 @@ void slpt_destroy(struct slpt *t)
         destroy_level(t, t->root, t->levels);
     sync_done(t);
     t->root = NULL;
+}
+
+/* Every page on the list is all zeroes; with a write-back hook, in memory too: the change
+ * that freed it wrote back every store into it and waited before it returned. */
+void slpt_release_freed(struct slpt *t, struct page_list *freed)
+{
+    page_pool_free_list(t->pool, freed, t->sync != NULL);
 }
 
 static bool range_ok(const struct slpt *t, uint64_t iova, uint64_t size)

@@ -4,7 +4,8 @@
 # console (COM1: serial.log), where the payload reports: by default the demonstration
 # scenario tests/scenarios/stale-translation.txt. Exits 0 only if the hypervisor's RESULT
 # line says PASS and QEMU powered off within the time bound; nothing the guest prints can
-# make it pass (docs/security.md).
+# make it pass (docs/security.md). If the firmware's exception handler prints its banner on
+# COM1 ("!!!! X64 Exception Type - ..."), the run stops a second later and fails naming it.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,7 +33,8 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|host
   --region-mib N  the hypervisor's reserved region, 4 to 1024 MiB (default 16)
   --no-iommu      leave out -device intel-iommu (the loader then reports FAIL: no DMAR)
   --memory MiB    guest RAM (default 512)
-  --timeout S     wall-clock bound on the QEMU run (default 120)
+  --timeout S     wall-clock bound on the QEMU run (default 120); a firmware exception
+                  dump on COM1 ends the run (FAIL) a second after its banner
   --run-dir DIR   where the ESP, firmware variables and the logs (hv.log, serial.log) go
                   (default build/run/aw<N>)
   --no-build      use the existing build
@@ -159,11 +161,39 @@ qemu_cmd+=("${qemu_extra[@]}")
 printf '%q ' "${qemu_cmd[@]}" >"$run_dir/command"
 echo >>"$run_dir/command"
 
+# QEMU runs in the background under timeout(1) while this watches the guest's console for the
+# firmware's exception banner ("!!!! X64 Exception Type - 06(#UD - Invalid Opcode) ..."):
+# OVMF's handler prints it and a register dump on COM1, then loops forever, so the run stops
+# a second after the banner (time for the dump) instead of at the time bound. The trap makes
+# sure no QEMU outlives this script, however it ends.
+exception_re='!!!! .*Exception'
+exception=""
 start=$(date +%s.%N)
+timeout -k 5 "$timeout_s" "${qemu_cmd[@]}" >"$qemu_log" 2>&1 &
+qemu_pid=$!
+stop_qemu() {
+  # timeout(1) passes TERM on to QEMU, which then exits; KILL both if it does not within 5 s.
+  kill -TERM "$qemu_pid" 2>/dev/null || return 0
+  for _ in {1..50}; do kill -0 "$qemu_pid" 2>/dev/null || return 0; sleep 0.1; done
+  pkill -KILL -P "$qemu_pid" 2>/dev/null; kill -KILL "$qemu_pid" 2>/dev/null; return 0
+}
+trap 'stop_qemu' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+while kill -0 "$qemu_pid" 2>/dev/null; do
+  if grep -aq -- "$exception_re" "$serial_log" 2>/dev/null; then
+    sleep 1
+    exception=$(grep -ao -m1 -- "$exception_re.*" "$serial_log" | tr -d '\r' | sed 's/[[:space:]]*$//')
+    stop_qemu
+    break
+  fi
+  sleep 0.5
+done
 set +e
-timeout -k 5 "$timeout_s" "${qemu_cmd[@]}" >"$qemu_log" 2>&1
+wait "$qemu_pid"
 qemu_rc=$?
 set -e
+trap - EXIT INT TERM
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 
 # The hypervisor's report starts at the loader's banner; the guest's console after the
@@ -173,10 +203,19 @@ guest=$( [[ -f $serial_log ]] && tr -d '\r' <"$serial_log" | sed -n '/^iommu-hv:
 if ((!quiet)); then
   printf '%s\n' "$report"
   printf -- '--- guest console (COM1) ---\n%s\n' "$guest"
+  if [[ -n $exception ]]; then
+    # The firmware's dump: from its banner to its "Find image" line (at most 40 lines).
+    printf -- '--- the firmware'"'"'s exception dump (COM1) ---\n'
+    tr -d '\r' <"$serial_log" | awk -v re="$exception_re" '
+      !n && $0 ~ re { $0 = substr($0, index($0, "!!!! ")); n = 1 }
+      n { print; if (++n > 41 || /^!!!! Find image/) exit }'
+  fi
 fi
 
 verdict=FAIL why=""
-if ((qemu_rc == 124 || qemu_rc == 137)); then
+if [[ -n $exception ]]; then
+  why="the guest took an exception in the firmware's handler: $exception"
+elif ((qemu_rc == 124 || qemu_rc == 137)); then
   why="QEMU did not finish within ${timeout_s} s"
 elif ((qemu_rc != 0)); then
   why="QEMU exited with status $qemu_rc (see $qemu_log)"

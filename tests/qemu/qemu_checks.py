@@ -2,7 +2,8 @@
 """QEMU integration tests. `boot` runs scripts/run.sh on its machines, two at a time, and keeps
 their logs (the self-test on aw-bits 39 and 48 with one and two CPUs, with QEMU tracing DMAR
 enable and faults and logging every VMRUN and #VMEXIT; the UEFI shell; a machine without the
-IOMMU; the hostile payload on one and two CPUs). `check NAME --machine M` judges one behaviour from those logs, so that CTest shows
+IOMMU; the hostile payload on one and two CPUs; two payloads of tests/payloads/ that must make run.sh
+fail: one returns an error, one takes an exception in the firmware's handler). `check NAME --machine M` judges one behaviour from those logs, so that CTest shows
 every check as its own test. `list` prints the machine and name of every check.
 
 Facts checked come from what QEMU 7.2 is known to provide (../shared/spec/qemu-probe-findings.md):
@@ -17,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -26,7 +28,12 @@ MACHINES = {"aw39": ["--aw-bits", "39", *SELFTEST], "aw48": ["--aw-bits", "48", 
             "aw48-smp2": ["--aw-bits", "48", "--smp", "2", *SELFTEST],
             "aw39-shell": ["--aw-bits", "39", "--payload", "shell"], "no-iommu": ["--no-iommu", *SELFTEST],
             "hostile": ["--aw-bits", "39", "--payload", "hostile"],
-            "hostile-smp2": ["--aw-bits", "39", "--smp", "2", "--payload", "hostile"]}
+            "hostile-smp2": ["--aw-bits", "39", "--smp", "2", "--payload", "hostile"],
+            # tests/payloads/: run.sh must fail on each, the second within seconds, not at --timeout.
+            "payload-fail": ["--aw-bits", "39", "--payload", "{build}/FAILPAY.EFI"],
+            "payload-crash": ["--aw-bits", "39", "--payload", "{build}/CRASHPAY.EFI"]}
+# These boot without QEMU's trace and in_asm log: they judge run.sh's verdict only.
+UNTRACED = {"payload-fail", "payload-crash"}
 TRACE_EVENTS = ["vtd_dmar_enable", "vtd_dmar_fault"]
 
 
@@ -34,12 +41,15 @@ def log_path(build, machine, kind):
     return os.path.join(build, "run", f"test-{machine}.{kind}")
 
 
-def boot(build, timeout):
+def boot(build, timeout, only=None):
     env = dict(os.environ, IOMMU_BUILD_DIR=build)
 
     def start(machine):
         args = [os.path.join(ROOT, "scripts", "run.sh"), "--no-build", "--timeout", str(timeout),
-                "--run-dir", os.path.join(build, "run", f"test-{machine}"), *MACHINES[machine], "--"]
+                "--run-dir", os.path.join(build, "run", f"test-{machine}"),
+                *(a.format(build=build) for a in MACHINES[machine]), "--"]
+        if machine in UNTRACED:
+            return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         for event in TRACE_EVENTS:
             args += ["-trace", event]
         # in_asm also makes TCG log every VMRUN ("vmrun!") and #VMEXIT ("vmexit(code, ...)").
@@ -49,12 +59,20 @@ def boot(build, timeout):
     # Two cores: two QEMU instances at a time. Whether each machine booted and passed is
     # judged by the checks; this step only records.
     for batch in (["aw39", "aw48"], ["aw39-smp2", "aw48-smp2"], ["aw39-shell", "no-iommu"],
-                  ["hostile", "hostile-smp2"]):
+                  ["hostile", "hostile-smp2"], ["payload-fail", "payload-crash"]):
+        batch = [m for m in batch if not only or m in only]
+        if not batch:
+            continue
+        began = time.monotonic()
         procs = {m: start(m) for m in batch}
         for m, p in procs.items():
             out, _ = p.communicate()
             with open(log_path(build, m, "out"), "w") as f:
                 f.write(out)
+            # run.sh's exit status and its wall time as seen from here (the machines of a
+            # batch start together; each is waited for in turn, so this bounds it from above).
+            with open(log_path(build, m, "rc"), "w") as f:
+                f.write(f"{p.returncode} {time.monotonic() - began:.1f}\n")
             print(out.strip().splitlines()[-1] if out.strip() else f"{m}: no output")
     return 0
 
@@ -69,6 +87,9 @@ class Run:
         self.tool = os.path.join(build, "iommu-acpi")
         self.aw = int(machine[2:4]) if machine.startswith("aw") else None
         self.cpus = int(machine.split("-smp")[1]) if "-smp" in machine else 1
+        rc = self._read(log_path(build, machine, "rc")).split()
+        # run.sh's exit status and the wall time the boot fixture measured (None: not recorded).
+        self.rc, self.wall = (int(rc[0]), float(rc[1])) if len(rc) == 2 else (None, None)
 
     @staticmethod
     def _read(path):
@@ -330,6 +351,45 @@ def c_no_iommu_lists_pci(r):
     return m is not None and not r.trace_faults(), "edu listed as not translated, no faults"
 
 
+# ---- payloads that fail (tests/payloads/): run.sh must say FAIL, and why ----
+
+def verdict_line(r):
+    m = re.search(r"^run\.sh: (PASS|FAIL) .* in ([0-9.]+) s(?:: (.*))? \(logs: .*\)$", r.out, re.M)
+    return (m.group(1), float(m.group(2)), m.group(3) or "", m.group(0)) if m else (None, None, "", "no verdict line")
+
+
+def c_payload_fails(r):
+    """A payload returning EFI_ABORTED: the hypervisor reports the status on its channel, its
+    RESULT says "payload FAILED", and run.sh fails quoting that RESULT line."""
+    verdict, _, why, line = verdict_line(r)
+    result = re.search(r"^RESULT: FAIL \(.*; payload FAILED; .*\)$", r.hv, re.M)
+    returned = re.search(r"^hv: the payload returned status 0x8000000000000015;", r.hv, re.M)
+    ran = r.has("failpay: returning EFI_ABORTED")
+    ok = (r.rc not in (None, 0) and verdict == "FAIL" and result is not None and why == result.group(0)
+          and returned is not None and ran)
+    return ok, (f"exit status {r.rc}; status 0x8000000000000015 on the channel: {returned is not None}; "
+                f"payload ran: {ran}; {line}")
+
+
+CRASH_BANNER = "!!!! X64 Exception Type - 06(#UD - Invalid Opcode)"
+
+
+def c_payload_crashes(r):
+    """A payload executing ud2: the firmware's handler prints its banner and dump on COM1 and
+    hangs; run.sh stops QEMU within seconds (not at --timeout), fails naming the exception, and
+    its report shows the dump."""
+    verdict, elapsed, why, line = verdict_line(r)
+    named = why.startswith("the guest took an exception in the firmware's handler: " + CRASH_BANNER)
+    dump = re.search(r"^--- the firmware's exception dump \(COM1\) ---\n" + re.escape(CRASH_BANNER) + r".*\n"
+                     r"RIP  - [0-9A-F]{16}, CS  - [0-9A-F]{16}, RFLAGS - [0-9A-F]{16}\n(?:.*\n){10,}"
+                     r"!!!! Find image based on IP", r.out, re.M)
+    ran = r.has("crashpay: executing ud2")
+    fast = elapsed is not None and elapsed <= 30 and r.wall is not None and r.wall <= 30
+    ok = r.rc not in (None, 0) and verdict == "FAIL" and named and dump is not None and ran and fast
+    return ok, (f"exit status {r.rc}; run.sh {elapsed} s, fixture {r.wall} s (bound 30 s); exception named: {named}; "
+                f"dump in the report: {dump is not None}; payload ran: {ran}; {line}")
+
+
 # ---- the hostile payload (docs/security.md): every verdict from the hypervisor's channel ----
 
 # What the hypervisor must have printed for each attack class, besides the class's audit
@@ -384,12 +444,16 @@ CHECKS = {
     "hostile": {cls: hostile_check(cls) for cls in HOSTILE_EVIDENCE if not cls.endswith("-smp")},
     "shell": {"run_passes": c_run_passes, "shell_ran": c_shell_ran, "dmar_hidden_loader": lambda r: r.check_passed(
         r"DMAR hidden from the guest: 1 XSDT and \d+ RSDT entries removed")},
+    "payload-fail": {"payload-fails": c_payload_fails},
+    "payload-crash": {"payload-crashes": c_payload_crashes},
 }
 
 
 def checks_for(machine):
     if machine.startswith("hostile"):
         return CHECKS["hostile"]
+    if machine in ("payload-fail", "payload-crash"):
+        return CHECKS[machine]
     return CHECKS["no-iommu" if machine == "no-iommu" else "shell" if machine.endswith("-shell") else "aw"]
 
 
@@ -399,6 +463,7 @@ def main():
     b = sub.add_parser("boot")
     b.add_argument("--build", required=True)
     b.add_argument("--timeout", type=int, default=120)
+    b.add_argument("--only", nargs="+", choices=MACHINES, help="boot only these machines (default: all)")
     c = sub.add_parser("check")
     c.add_argument("name")
     c.add_argument("--machine", required=True, choices=MACHINES)
@@ -406,7 +471,7 @@ def main():
     sub.add_parser("list")
     a = ap.parse_args()
     if a.cmd == "boot":
-        return boot(a.build, a.timeout)
+        return boot(a.build, a.timeout, a.only)
     if a.cmd == "list":
         for m in MACHINES:
             for name in checks_for(m):

@@ -168,6 +168,195 @@ static void test_invalidation_timeout_is_owed(void **state)
     assert_int_equal(h.unit.inject_wait_timeouts, 0);
 }
 
+/* ---- Tables a change frees stay out of the pool until the units have forgotten them ----
+ *
+ * The model caches translations (its IOTLB) but not paging-structure entries; the VT-d
+ * specification lets a unit cache those too, until invalidated. So these tests watch the
+ * boundary instead: at the moment the invalidation is issued (a write to the unit's
+ * registers), the tables the change emptied must still be allocated, and a second domain
+ * taking tables then must not get them. */
+
+static struct {
+    unsigned calls;
+    const void *watch[3];
+    unsigned watched;
+    bool all_allocated;            /* at the first register write */
+    struct iommu_domain *other;    /* maps at the first register write, if set */
+    uint64_t other_iova;
+    enum iommu_status other_status;
+    const void *other_tables[2];
+} seen;
+
+static bool allocated(const void *page)
+{
+    const struct page_meta *m = page_pool_meta(&h.pool, page);
+    return m && m->allocated;
+}
+
+static const void *page_of(const void *p)
+{
+    return (const void *)((uintptr_t)p & ~(uintptr_t)(PAGE_SIZE - 1));
+}
+
+/* The two tables below the root that translate iova (3 levels): the 2M-level, the 4K-level. */
+static void tables_of(const struct slpt *t, uint64_t iova, const void *out[2])
+{
+    out[0] = page_pool_va(t->pool, t->root[(iova >> 30) & 511] & SLPTE_ADDR);
+    out[1] = page_of(slpt_leaf_entry(t, iova));
+}
+
+static void on_register_write(uint32_t offset)
+{
+    (void)offset;
+    if (seen.calls++)
+        return;
+    seen.all_allocated = true;
+    for (unsigned i = 0; i < seen.watched; i++)
+        seen.all_allocated = seen.all_allocated && allocated(seen.watch[i]);
+    if (seen.other) {
+        seen.other_status = domain_map(seen.other, seen.other_iova, target(9), PAGE_SIZE, SLPT_READ);
+        if (seen.other_status == IOMMU_OK)
+            tables_of(&seen.other->tables, seen.other_iova, seen.other_tables);
+    }
+}
+
+static void watch(const void *const *pages, unsigned n)
+{
+    memset(&seen, 0, sizeof seen);
+    for (unsigned i = 0; i < n; i++)
+        seen.watch[i] = pages[i];
+    seen.watched = n;
+}
+
+static bool got_watched(const void *const *pages, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned k = 0; k < seen.watched; k++)
+            if (pages[i] == seen.watch[k])
+                return true;
+    return false;
+}
+
+static void test_emptied_tables_wait_for_invalidation(void **state)
+{
+    (void)state;
+    struct iommu_domain d, d2;
+    start(&d, NULL);
+    assert_int_equal(domain_init(&d2, 6, &h.pool, 3, h.unit.superpages, NULL), IOMMU_OK);
+    assert_int_equal(domain_add_unit(&d2, &h.unit), IOMMU_OK);
+    assert_int_equal(domain_map(&d, 0x40000000, target(0), PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    expect_translation(EDU_SID, 0x40000000, true, target(0));
+    const void *tables[2];
+    tables_of(&d.tables, 0x40000000, tables);
+    uint32_t in_use = h.pool.in_use;
+    watch(tables, 2);
+    seen.other = &d2;
+    seen.other_iova = 0x80000000;
+    h.mmio_write_hook = on_register_write;
+    assert_int_equal(domain_unmap(&d, 0x40000000, PAGE_SIZE), IOMMU_OK);
+    h.mmio_write_hook = NULL;
+    assert_true(seen.calls > 0);
+    assert_true(seen.all_allocated);            /* still the domain's when the unit was told */
+    assert_int_equal(seen.other_status, IOMMU_OK);
+    assert_false(got_watched(seen.other_tables, 2)); /* the other domain got other pages */
+    assert_false(allocated(tables[0]));         /* and back in the pool once it was done */
+    assert_false(allocated(tables[1]));
+    assert_int_equal(h.pool.in_use, in_use); /* two tables gone, two for the other domain */
+    expect_fault(EDU_SID, 0x40000000, true, 5);
+
+    /* A map that fails frees the tables it made: they wait for an invalidation too. */
+    const void *next = h.pool.base_va + (size_t)h.pool.free_head * PAGE_SIZE; /* the 2M-level table */
+    watch(&next, 1);
+    h.pool.fail_at = h.pool.attempts + 2; /* the 4K-level table */
+    h.mmio_write_hook = on_register_write;
+    assert_int_equal(domain_map(&d, 0xc0000000, target(1), PAGE_SIZE, SLPT_READ), IOMMU_ENOMEM);
+    h.mmio_write_hook = NULL;
+    h.pool.fail_at = 0;
+    assert_true(seen.calls > 0);
+    assert_true(seen.all_allocated);
+    assert_false(allocated(next));
+    assert_int_equal(h.pool.in_use, in_use);
+    domain_destroy(&d2);
+    domain_destroy(&d);
+    assert_no_misuse();
+}
+
+/* An invalidation that times out: the tables stay out of the pool, through an owed flush
+ * that fails too, until one succeeds. */
+static void test_failed_invalidation_keeps_tables(void **state)
+{
+    (void)state;
+    struct iommu_domain d, d2;
+    start(&d, NULL);
+    h.unit.poll_timeout_ns = 50000000;
+    assert_int_equal(domain_init(&d2, 6, &h.pool, 3, h.unit.superpages, NULL), IOMMU_OK);
+    assert_int_equal(domain_add_unit(&d2, &h.unit), IOMMU_OK);
+    assert_int_equal(domain_map(&d, 0x40000000, target(0), PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    expect_translation(EDU_SID, 0x40000000, true, target(0));
+    const void *tables[2];
+    tables_of(&d.tables, 0x40000000, tables);
+    uint32_t in_use = h.pool.in_use;
+    watch(tables, 2);
+    assert_true(vtd_inject_wait_timeouts(&h.unit, 1));
+    assert_int_equal(domain_unmap(&d, 0x40000000, PAGE_SIZE), IOMMU_ETIMEDOUT);
+    assert_true(d.flush_owed);
+    assert_true(allocated(tables[0]));
+    assert_true(allocated(tables[1]));
+    assert_int_equal(h.pool.in_use, in_use);
+    /* Another domain takes tables now: not these. */
+    const void *other[2];
+    assert_int_equal(domain_map(&d2, 0x80000000, target(9), PAGE_SIZE, SLPT_READ), IOMMU_OK);
+    tables_of(&d2.tables, 0x80000000, other);
+    assert_false(got_watched(other, 2));
+    /* The owed flush fails: still out. */
+    assert_true(vtd_inject_wait_timeouts(&h.unit, 1));
+    assert_int_equal(domain_unmap(&d, 0x80000000, PAGE_SIZE), IOMMU_ETIMEDOUT);
+    assert_true(allocated(tables[0]));
+    assert_true(allocated(tables[1]));
+    /* It succeeds: back in the pool. */
+    assert_int_equal(domain_unmap(&d, 0x80000000, PAGE_SIZE), IOMMU_OK);
+    assert_false(d.flush_owed);
+    assert_false(allocated(tables[0]));
+    assert_false(allocated(tables[1]));
+    assert_int_equal(h.pool.in_use, in_use); /* two back, two taken by d2 */
+    domain_destroy(&d2);
+    domain_destroy(&d);
+    assert_no_misuse();
+}
+
+/* Destroying a domain frees every table: after the units have forgotten the domain, and
+ * not at all while they may not have. */
+static void test_destroy_waits_for_invalidation(void **state)
+{
+    (void)state;
+    struct iommu_domain d;
+    start(&d, NULL);
+    h.unit.poll_timeout_ns = 50000000;
+    assert_int_equal(domain_map(&d, 0x40000000, target(0), PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    expect_translation(EDU_SID, 0x40000000, true, target(0));
+    const void *tables[3] = {d.tables.root};
+    tables_of(&d.tables, 0x40000000, tables + 1);
+    uint32_t in_use = h.pool.in_use;
+    watch(tables, 3);
+    h.mmio_write_hook = on_register_write;
+    domain_destroy(&d);
+    h.mmio_write_hook = NULL;
+    assert_true(seen.calls > 0);
+    assert_true(seen.all_allocated);
+    assert_int_equal(h.pool.in_use, in_use - 3);
+
+    /* The invalidation times out: the tables never go back. */
+    struct iommu_domain e;
+    assert_int_equal(domain_init(&e, 7, &h.pool, 3, h.unit.superpages, NULL), IOMMU_OK);
+    assert_int_equal(domain_add_unit(&e, &h.unit), IOMMU_OK);
+    assert_int_equal(domain_map(&e, 0x40000000, target(0), PAGE_SIZE, SLPT_READ), IOMMU_OK);
+    in_use = h.pool.in_use;
+    assert_true(vtd_inject_wait_timeouts(&h.unit, 1));
+    domain_destroy(&e);
+    assert_int_equal(h.pool.in_use, in_use);
+    assert_no_misuse();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +364,9 @@ int main(void)
         cmocka_unit_test_teardown(test_allocated_ranges, teardown),
         cmocka_unit_test_teardown(test_two_domains_in_parallel, teardown),
         cmocka_unit_test_teardown(test_invalidation_timeout_is_owed, teardown),
+        cmocka_unit_test_teardown(test_emptied_tables_wait_for_invalidation, teardown),
+        cmocka_unit_test_teardown(test_failed_invalidation_keeps_tables, teardown),
+        cmocka_unit_test_teardown(test_destroy_waits_for_invalidation, teardown),
     };
     return cmocka_run_group_tests_name("domain", tests, NULL, NULL);
 }

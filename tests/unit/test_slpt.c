@@ -125,7 +125,8 @@ static void check_all(struct slpt *t, const struct model *m, struct page_pool *p
                       unsigned n_touched, unsigned step_first, bool full)
 {
     assert_int_equal(walk(t, t->root, t->levels), t->table_pages);
-    assert_int_equal(pool->in_use, t->table_pages);
+    /* pages in use: the tables that exist and the freed ones waiting to be released */
+    assert_int_equal(pool->in_use, t->table_pages + (t->freed ? t->freed->count : 0));
     for (unsigned i = 0; i < m->n; i++) {
         check_in_range(t, &m->r[i], m->r[i].iova);
         check_in_range(t, &m->r[i], m->r[i].iova + m->r[i].size - PAGE_SIZE);
@@ -371,8 +372,15 @@ static void wb_check(const struct slpt *t, bool pool_too)
 
 enum coherence { COHERENT, NONCOHERENT, NONCOHERENT_DEFERRED };
 
-static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps, enum coherence mode)
+/* collect: the tables the engine frees wait on a list (as a domain's do until its
+ * invalidation), released at random steps; the pool balances with them counted. */
+static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps, enum coherence mode,
+                         bool collect)
 {
+    static struct page_list pending;
+    pending = (struct page_list){0};
+    unsigned releases = 0;
+#define IN_USE (pool.in_use - pending.count) /* pages of tables that exist */
     static struct prepared prep[MAX_PREPARED];
     unsigned n_prep = 0, prepares = 0, prepared_ops = 0, frame_maps = 0;
     static uint64_t frames[4096];
@@ -382,6 +390,8 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
     test_pool_init(&pool, POOL_PAGES, 1ull << 44);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, levels, superpages), IOMMU_OK);
+    if (collect)
+        t.freed = &pending;
     if (mode != COHERENT) {
         wb_init(&pool);
         wb_attach(&t, mode == NONCOHERENT_DEFERRED);
@@ -407,7 +417,7 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
         touched[n_touched++ % TOUCHED] = iova + size - PAGE_SIZE;
         unsigned op = rnd() % 14;
         uint64_t attempts_before = pool.attempts;
-        uint32_t in_use_before = pool.in_use;
+        uint32_t in_use_before = IN_USE;
         bool in_prepared = inside_prepared(prep, n_prep, iova, size);
         if (op >= 10 && op < 12) {
             /* map a list of frames */
@@ -424,10 +434,10 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
             pool.fail_at = 0;
             if (model_overlaps(&m, iova, fsize)) {
                 assert_true(st == IOMMU_EEXIST || (inject && st == IOMMU_ENOMEM));
-                assert_int_equal(pool.in_use, in_use_before);
+                assert_int_equal(IN_USE, in_use_before);
             } else if (st == IOMMU_ENOMEM) {
                 assert_true(inject);
-                assert_int_equal(pool.in_use, in_use_before);
+                assert_int_equal(IN_USE, in_use_before);
                 injected++;
             } else {
                 assert_int_equal(st, IOMMU_OK);
@@ -463,7 +473,7 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
                 }
             } else {
                 assert_true(st == IOMMU_EEXIST || (inject && st == IOMMU_ENOMEM));
-                assert_int_equal(pool.in_use, in_use_before);
+                assert_int_equal(IN_USE, in_use_before);
                 if (st == IOMMU_EEXIST) {
                     bool superpage = false; /* a superpage covers part of the range */
                     for (uint64_t a = iova & ~((2ull << 20) - 1); a < iova + size && !superpage; a += 2ull << 20) {
@@ -484,19 +494,19 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
             bool inject = rnd() % 5 == 0;
             if (inject)
                 pool.fail_at = pool.attempts + 1 + rnd() % 4;
-            uint32_t before_pages = pool.in_use;
+            uint32_t before_pages = IN_USE;
             enum iommu_status s = slpt_map(&t, iova, pa, size, perm);
             pool.fail_at = 0;
             if (model_overlaps(&m, iova, size)) {
                 /* Overlap is found before or after an injected failure, depending on order. */
                 assert_true(s == IOMMU_EEXIST || (inject && s == IOMMU_ENOMEM));
-                assert_int_equal(pool.in_use, before_pages);
+                assert_int_equal(IN_USE, before_pages);
                 overlaps++;
             } else if (s == IOMMU_ENOMEM) {
                 if (!inject)
-                    fail_msg("ENOMEM without injection at step %u: %u of %u pages in use", step, pool.in_use,
+                    fail_msg("ENOMEM without injection at step %u: %u of %u pages in use", step, IN_USE,
                              pool.pages - pool.first_usable);
-                assert_int_equal(pool.in_use, before_pages);
+                assert_int_equal(IN_USE, before_pages);
                 injected++;
             } else {
                 assert_int_equal(s, IOMMU_OK);
@@ -513,12 +523,12 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
             if (inject)
                 pool.fail_at = pool.attempts + 1;
             struct slpt_unmapped u;
-            uint32_t before_pages = pool.in_use;
+            uint32_t before_pages = IN_USE;
             enum iommu_status s = slpt_unmap(&t, iova, size, &u);
             pool.fail_at = 0;
             if (s == IOMMU_ENOMEM) {
                 assert_true(inject);
-                assert_true(pool.in_use >= before_pages); /* a first split may have stayed */
+                assert_true(IN_USE >= before_pages); /* a first split may have stayed */
                 injected++;
             } else {
                 assert_int_equal(s, IOMMU_OK);
@@ -533,11 +543,11 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
                 if (expect) {
                     assert_true(u.first >= iova && u.last < iova + size);
                 }
-                if (pool.in_use > before_pages)
+                if (IN_USE > before_pages)
                     splits++;
                 if (in_prepared) { /* neither allocates nor frees */
                     assert_int_equal(pool.attempts, attempts_before);
-                    assert_int_equal(pool.in_use, in_use_before);
+                    assert_int_equal(IN_USE, in_use_before);
                     prepared_ops++;
                 }
                 model_unmap(&m, iova, size);
@@ -545,6 +555,11 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
             }
         }
         check_all(&t, &m, &pool, touched, n_touched, step_first, step % 100 == 99 || step == steps - 1);
+        if (collect && rnd() % 8 == 0) {
+            releases += pending.count != 0;
+            slpt_release_freed(&t, &pending);
+            assert_int_equal(pool.in_use, t.table_pages);
+        }
         if (mode != COHERENT)
             wb_check(&t, step % 100 == 99);
     }
@@ -568,7 +583,14 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
         assert_true(wb.checks > 100);
     }
     slpt_destroy(&t);
+    assert_int_equal(IN_USE, 0);
+    if (collect) {
+        assert_true(releases > 10);
+        assert_true(pending.count > 0); /* the destroyed tables wait too */
+        slpt_release_freed(&t, &pending);
+    }
     assert_int_equal(pool.in_use, 0);
+#undef IN_USE
     if (mode != COHERENT) {
         wb_check_pool_clean(); /* destroy gives every page back clean: zero in memory */
         wb_free();
@@ -579,38 +601,53 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
 static void test_random_3level_superpages(void **state)
 {
     (void)state;
-    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, COHERENT);
+    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, COHERENT, false);
 }
 
 static void test_random_4level_2m_only(void **state)
 {
     (void)state;
-    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 3000, COHERENT);
+    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 3000, COHERENT, false);
 }
 
 static void test_random_4k_only(void **state)
 {
     (void)state;
-    run_sequence(4, 0, 0x5eed, 1500, COHERENT);
+    run_sequence(4, 0, 0x5eed, 1500, COHERENT, false);
 }
 
 /* The same random sequences on a unit that does not snoop: every change written back. */
 static void test_random_noncoherent_deferred(void **state)
 {
     (void)state;
-    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, NONCOHERENT_DEFERRED);
+    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, NONCOHERENT_DEFERRED, false);
 }
 
 static void test_random_noncoherent(void **state)
 {
     (void)state;
-    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 2000, NONCOHERENT);
+    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 2000, NONCOHERENT, false);
+}
+
+/* The same with the freed tables held for the caller's invalidation. */
+static void test_random_collect_freed(void **state)
+{
+    (void)state;
+    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, COHERENT, true);
+    run_sequence(4, 0, 0x5eed, 1500, COHERENT, true);
+}
+
+static void test_random_noncoherent_collect_freed(void **state)
+{
+    (void)state;
+    run_sequence(3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, NONCOHERENT_DEFERRED, true);
+    run_sequence(4, SLPT_SUPERPAGE_2M, 0xabcdef, 2000, NONCOHERENT, true);
 }
 
 static void test_random_noncoherent_4k_deferred(void **state)
 {
     (void)state;
-    run_sequence(4, 0, 0x5eed, 1500, NONCOHERENT_DEFERRED);
+    run_sequence(4, 0, 0x5eed, 1500, NONCOHERENT_DEFERRED, false);
 }
 
 /* Every K from 1 to the number of allocations a map needs: the K-th fails, and nothing
@@ -971,6 +1008,8 @@ int main(void)
         cmocka_unit_test(test_random_noncoherent_deferred),
         cmocka_unit_test(test_random_noncoherent),
         cmocka_unit_test(test_random_noncoherent_4k_deferred),
+        cmocka_unit_test(test_random_collect_freed),
+        cmocka_unit_test(test_random_noncoherent_collect_freed),
         cmocka_unit_test(test_noncoherent_writes_back_only_changes),
         cmocka_unit_test(test_noncoherent_shares_pool),
     };

@@ -30,8 +30,20 @@ static uint32_t off(uint64_t pa)
 }
 static uint32_t rd32(void *ctx, uint64_t pa) { (void)ctx; return vtd_model_read32(h.model, off(pa)); }
 static uint64_t rd64(void *ctx, uint64_t pa) { (void)ctx; return vtd_model_read64(h.model, off(pa)); }
-static void wr32(void *ctx, uint64_t pa, uint32_t v) { (void)ctx; vtd_model_write32(h.model, off(pa), v); }
-static void wr64(void *ctx, uint64_t pa, uint64_t v) { (void)ctx; vtd_model_write64(h.model, off(pa), v); }
+static void wr32(void *ctx, uint64_t pa, uint32_t v)
+{
+    (void)ctx;
+    if (h.mmio_write_hook)
+        h.mmio_write_hook(off(pa));
+    vtd_model_write32(h.model, off(pa), v);
+}
+static void wr64(void *ctx, uint64_t pa, uint64_t v)
+{
+    (void)ctx;
+    if (h.mmio_write_hook)
+        h.mmio_write_hook(off(pa));
+    vtd_model_write64(h.model, off(pa), v);
+}
 
 /* Time moves 1 us per look at the clock, so a poll bound of 1 s ends after a million
  * polls without the test waiting for real. */

@@ -22,6 +22,9 @@ struct harness {
     uint64_t clock_ns;
     struct page_pool pool;
     struct vtd_unit unit;
+    /* When set, called with the register offset before each write to the unit's registers
+     * reaches the model: how a test sees the moment an invalidation is issued. */
+    void (*mmio_write_hook)(uint32_t offset);
 };
 
 extern struct harness h;

@@ -74,6 +74,24 @@ void page_pool_free_zeroed(struct page_pool *p, void *va);
  * has been written back. The next page_pool_alloc_clean writes nothing back. */
 void page_pool_free_clean(struct page_pool *p, void *va);
 
+/* Allocated pages waiting to be given back, linked through their metadata (the pages
+ * themselves are not written): for tables a unit may still walk until an invalidation
+ * completes. Zero-initialised means empty. Only their owner touches the list; the pages
+ * stay allocated, and counted in in_use, while on it. */
+struct page_list {
+    uint32_t head, tail; /* page indexes, 0 for none */
+    uint32_t count;
+};
+
+/* Puts an allocated page on the list. */
+void page_list_add(struct page_pool *p, struct page_list *l, void *va);
+/* Moves every page of 'from' onto 'to'; 'from' is left empty. */
+void page_list_splice(struct page_pool *p, struct page_list *to, struct page_list *from);
+/* Gives every page of the list back, under one hold of the pool's lock: pages the caller
+ * knows to be all zeroes (as page_pool_free_zeroed), or zeroes in memory too when clean (as
+ * page_pool_free_clean). The list is left empty. */
+void page_pool_free_list(struct page_pool *p, struct page_list *l, bool clean);
+
 /* Translation within the region; page_pool_va returns NULL outside it. */
 void *page_pool_va(const struct page_pool *p, uint64_t pa);
 uint64_t page_pool_pa(const struct page_pool *p, const void *va);

@@ -5,7 +5,15 @@
  * Every change is all or nothing: a map that fails (no table memory, overlap with an
  * existing mapping) leaves the tables exactly as they were and returns every page it took;
  * an unmap that cannot split a superpage changes nothing. Tables are taken from and given
- * back to a page_pool; a table that becomes empty is freed at once.
+ * back to a page_pool.
+ *
+ * A table that becomes empty (an unmap, an unprepare, the undo of a failed map) and every
+ * table of slpt_destroy is freed at once, unless 'freed' is set. A unit may cache
+ * paging-structure entries until they are invalidated, so a page that left a table walked
+ * by a unit must not go back to the pool (where another domain can take it and fill it with
+ * its own entries) before the invalidation covering its removal has completed: callers with
+ * units set 'freed' for their change, invalidate, and then call slpt_release_freed. Callers
+ * whose tables no unit walks yet (or ever) leave it NULL.
  *
  * Locking: none inside. A domain serialises changes to its own tables (see domain.h). */
 #ifndef IOMMU_SLPT_H
@@ -64,7 +72,11 @@ struct slpt {
      * empty tables that go back to the pool clean once they are. */
     bool sync_pending;
     uint8_t deferred_count;
-    uint64_t *deferred[16];
+    uint64_t *deferred[15]; /* 15, not 16: 'freed' below keeps the struct's size */
+    /* When set: the tables the engine frees go on this list instead of back to the pool,
+     * and stay allocated (in_use) until slpt_release_freed. They no longer count in
+     * table_pages. Set and cleared by the caller, typically around one change. */
+    struct page_list *freed;
 };
 
 /* What an unmap removed, so the caller can invalidate exactly that. */
@@ -74,8 +86,13 @@ struct slpt_unmapped {
 };
 
 enum iommu_status slpt_init(struct slpt *t, struct page_pool *pool, unsigned levels, uint8_t superpages);
-/* Frees every table page, root included. */
+/* Frees every table page, root included (onto t->freed when set; zeroed first). */
 void slpt_destroy(struct slpt *t);
+
+/* Gives the pages of a list t->freed collected back to the pool: call it once the
+ * invalidation that covers their removal (and its wait) has completed on every unit that
+ * may walk t, never before. The list is left empty. */
+void slpt_release_freed(struct slpt *t, struct page_list *freed);
 
 static inline uint64_t slpt_iova_limit(const struct slpt *t)
 {
