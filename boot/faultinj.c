@@ -15,6 +15,7 @@
 #include "ddi_protocol.h"
 #include "edu.h"
 #include "guest.h"
+#include "iommu/fmt.h"
 #include "mp_services.h"
 #include "report.h"
 #include "scenario.h"
@@ -83,8 +84,9 @@ static unsigned mapping_count;
 
 /* What each edu holds in its buffer, as far as the driver knows: bytes [0, known) are
  * bytes[]. A read that succeeds from a buffer makes them known; a write that succeeds must
- * put exactly them in memory. QEMU's edu fills its buffer with zeroes when a read faults
- * (docs/scenarios.md). */
+ * put exactly them in memory. QEMU's edu fills its buffer with zeroes where a read faults:
+ * all of it, or, for a DMA that faults part way, the part from the first unmapped page on
+ * (docs/scenarios.md, "A DMA that faults part way"). */
 static struct {
     uint8_t bytes[EDU_MAX_TRANSFER];
     uint32_t known;
@@ -234,6 +236,11 @@ struct transfer {
     bool write, expect_fault, started, done;
     uint64_t addr, len;
     uint8_t *target; /* the buffer bytes at addr, when the driver knows them */
+    /* A DMA that faults part way (expect=fault with address=A inside it): the bytes before
+     * A moved, to or from head (the buffer bytes the device reaches at addr, when known);
+     * the rest faulted. 0 for a DMA that faults from its first byte. */
+    uint64_t moved;
+    uint8_t *head;
     uint8_t before[EDU_MAX_TRANSFER];
 };
 
@@ -272,6 +279,11 @@ static void transfer_prepare(struct transfer *t, const struct scenario_step *s, 
     t->len = scenario_number(s, "len", 0);
     t->started = t->done = false;
     resolve_target(t);
+    uint64_t first_fault = scenario_number(s, "address", 0);
+    t->moved = t->expect_fault && scenario_option(s, "address") && first_fault > t->addr && first_fault < t->addr + t->len
+                   ? first_fault - t->addr
+                   : 0;
+    t->head = t->moved ? buffer_behind(dev, t->addr, t->moved) : NULL;
     if (t->target)
         __builtin_memcpy(t->before, t->target, t->len);
 }
@@ -284,8 +296,22 @@ static void transfer_finish(struct transfer *t, unsigned reports)
     unsigned slot = t->dev->device.edu;
     uint16_t sid = (uint16_t)(t->e->bus << 8 | t->e->device << 3 | t->e->function);
     const char *data = "";
+    static char partial[160];
     bool data_ok = true;
-    if (t->write && t->expect_fault && t->target) {
+    if (t->write && t->expect_fault && t->moved) {
+        /* The pages before the first unmapped one hold the device's bytes; the rest of the
+         * buffer at the address is as it was. */
+        bool known = t->head && device_buffer[slot].known >= t->moved;
+        bool head_ok = !known || CompareMem(device_buffer[slot].bytes, t->head, t->moved) == 0;
+        bool tail_ok = !t->target || CompareMem(t->before + t->moved, t->target + t->moved, t->len - t->moved) == 0;
+        data_ok = head_ok && tail_ok;
+        fmt_format(partial, sizeof partial, "; the first %lu bytes %s, the other %lu %s", t->moved,
+                   !known ? "not checked (the device's bytes or the buffer there are unknown)"
+                   : head_ok ? "hold the device's bytes"
+                             : "do NOT hold the device's bytes",
+                   t->len - t->moved, !t->target ? "not checked (no buffer)" : tail_ok ? "unchanged" : "CHANGED");
+        data = partial;
+    } else if (t->write && t->expect_fault && t->target) {
         data_ok = CompareMem(t->before, t->target, t->len) == 0;
         data = data_ok ? "; memory unchanged" : "; memory CHANGED";
     } else if (t->write && t->target && device_buffer[slot].known >= t->len) {
@@ -294,6 +320,16 @@ static void transfer_finish(struct transfer *t, unsigned reports)
     } else if (t->write) {
         data = t->target ? "; data not checked (the device's bytes are unknown: no read before)"
                          : "; data not checked (no buffer behind the address)";
+    } else if (t->expect_fault && t->moved) {
+        /* The device got the bytes before the first unmapped page, and zeroes after. */
+        if (t->head) {
+            __builtin_memcpy(device_buffer[slot].bytes, t->head, t->moved);
+            __builtin_memset(device_buffer[slot].bytes + t->moved, 0, t->len - t->moved);
+        }
+        device_buffer[slot].known = t->head ? (uint32_t)t->len : 0;
+        fmt_format(partial, sizeof partial, "; the device got the first %lu bytes%s and zeroes", t->moved,
+                   t->head ? "" : " (not known: no buffer there)");
+        data = partial;
     } else if (t->expect_fault) {
         __builtin_memset(device_buffer[slot].bytes, 0, t->len);
         device_buffer[slot].known = (uint32_t)t->len;
@@ -307,9 +343,15 @@ static void transfer_finish(struct transfer *t, unsigned reports)
     if (t->expect_fault)
         F.faults_expected++;
     const char *reason = scenario_option(s, "reason");
-    sink_printf(out, "dma %u: sid 0x%04x %s 0x%lx len %lu expect %s%s%s: %s, %u report(s)\n", s->line, sid,
+    /* address: where the scenario says the first fault is (the runner checks it against
+     * QEMU's first record of this DMA). */
+    static char address[40];
+    address[0] = 0;
+    if (t->expect_fault && scenario_option(s, "address"))
+        fmt_format(address, sizeof address, " address 0x%lx", scenario_number(s, "address", 0));
+    sink_printf(out, "dma %u: sid 0x%04x %s 0x%lx len %lu expect %s%s%s%s: %s, %u report(s)\n", s->line, sid,
                 t->write ? "write" : "read", t->addr, t->len, t->expect_fault ? "fault" : "ok",
-                reason ? " reason " : "", reason ? reason : "", ok ? "PASS" : "FAIL", F.reports - reports);
+                reason ? " reason " : "", reason ? reason : "", address, ok ? "PASS" : "FAIL", F.reports - reports);
     checkf(&F.c, ok, "step %u %s: %s %s 0x%lx %s%s", s->line, scenario_verb(s->kind), t->dev->name,
            t->write ? "write" : "read", t->addr, t->done ? "completed" : "timed out", data);
 }
@@ -370,20 +412,45 @@ static struct parallel_work {
     PIOMMU_DMA_DOMAIN domain;
     uint64_t buffer_pa, iova;
     unsigned rounds;
+    /* The start line: every CPU waits there until all cpus have arrived (or until the
+     * deadline), so their rounds begin together and overlap whatever their number. */
+    unsigned cpus;
+    uint32_t arrived;
+    uint64_t start_deadline;
     struct {
+        uint32_t going; /* set once its rounds have begun (after first_tsc) */
         uint32_t rounds_done, failures;
         uint32_t first_failure;
         uint64_t first_tsc, last_tsc;
     } cpu[PARALLEL_MAX_CPUS];
 } W;
 
-/* CPU n maps page n of the buffer at iova + n pages and unmaps it again, rounds times. */
+static bool all_going(void)
+{
+    for (unsigned k = 0; k < W.cpus; k++)
+        if (!__atomic_load_n(&W.cpu[k].going, __ATOMIC_SEQ_CST))
+            return false;
+    return true;
+}
+
+/* CPU n maps page n of the buffer at iova + n pages and unmaps it again, rounds times, and
+ * then on until it has made a whole round after every CPU began its own (a vCPU the host
+ * does not run for a while starts late; the others wait for it by working, until the start
+ * deadline): so the CPUs' calls overlap whatever rounds is. */
 static void parallel_share(unsigned n)
 {
     IOMMU_MAP_PHYSICAL_ADDRESS m = range(W.buffer_pa + n * 4096ull, 1);
     IOMMU_DMA_LOGICAL_ADDRESS at = W.iova + n * 4096ull, placed = 0;
+    __atomic_add_fetch(&W.arrived, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&W.arrived, __ATOMIC_SEQ_CST) < W.cpus && tsc_read() < W.start_deadline)
+        __builtin_ia32_pause();
     W.cpu[n].first_tsc = tsc_read();
-    for (unsigned r = 0; r < W.rounds; r++) {
+    __atomic_store_n(&W.cpu[n].going, 1, __ATOMIC_SEQ_CST);
+    bool seen_all = false;
+    for (unsigned r = 0; r < W.rounds || !seen_all; r++) {
+        seen_all = seen_all || all_going();
+        if (!seen_all && r >= W.rounds && tsc_read() > W.start_deadline)
+            break;
         NTSTATUS st = W.v2->MapLogicalRangeEx(W.domain, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &at, NULL, NULL,
                                               &placed);
         if (NT_SUCCESS(st))
@@ -412,6 +479,8 @@ static void step_parallel_map(const struct scenario_step *s, struct object *doma
     bool ready = !EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&W.mp)) &&
                  !EFI_ERROR(W.mp->get_number_of_processors(W.mp, &total, &enabled)) && enabled >= 2;
     unsigned cpus = enabled < PARALLEL_MAX_CPUS ? (unsigned)enabled : PARALLEL_MAX_CPUS;
+    W.cpus = cpus;
+    W.start_deadline = tsc_read() + 10 * 1000 * 1000 * F.tsc_per_us; /* 10 s for the APs to start */
     if (!checkf(&F.c, ready && buffer->buffer.pages >= cpus, "step %u parallel-map: %u CPUs, a page of %s for each",
                 s->line, cpus, buffer->name))
         return;
@@ -431,16 +500,17 @@ static void step_parallel_map(const struct scenario_step *s, struct object *doma
     uint64_t latest_start = 0, earliest_end = ~0ull;
     bool all_done = true;
     for (unsigned n = 0; n < cpus; n++) {
-        checkf(&F.c, W.cpu[n].rounds_done == W.rounds && !W.cpu[n].failures,
-               "step %u parallel-map: cpu %u made %u of %u map-unmap rounds, %u failed (first status 0x%08x)", s->line,
+        checkf(&F.c, W.cpu[n].rounds_done >= W.rounds && !W.cpu[n].failures,
+               "step %u parallel-map: cpu %u made %u map-unmap rounds (at least %u), %u failed (first status 0x%08x)", s->line,
                n, W.cpu[n].rounds_done, W.rounds, W.cpu[n].failures, W.cpu[n].first_failure);
-        all_done = all_done && W.cpu[n].rounds_done == W.rounds;
+        all_done = all_done && W.cpu[n].rounds_done >= W.rounds;
         latest_start = W.cpu[n].first_tsc > latest_start ? W.cpu[n].first_tsc : latest_start;
         earliest_end = W.cpu[n].last_tsc < earliest_end ? W.cpu[n].last_tsc : earliest_end;
     }
     checkf(&F.c, started && all_back && all_done && latest_start < earliest_end,
-           "step %u parallel-map: the %u CPUs' calls overlapped in time (%lu ms together)", s->line, cpus,
-           earliest_end > latest_start ? (earliest_end - latest_start) / F.tsc_per_us / 1000 : 0);
+           "step %u parallel-map: the %u CPUs' calls overlapped in time (%lu us together; %u of %u at the start line)",
+           s->line, cpus, earliest_end > latest_start ? (earliest_end - latest_start) / F.tsc_per_us : 0,
+           __atomic_load_n(&W.arrived, __ATOMIC_SEQ_CST), cpus);
 }
 
 static void run_step(const struct scenario_step *s)
@@ -504,8 +574,15 @@ static void run_step(const struct scenario_step *s)
         IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, pages);
         const char *iova = scenario_option(s, "iova");
         IOMMU_DMA_LOGICAL_ADDRESS at = scenario_number(s, "iova", 0), placed = 0;
+        IOMMU_DMA_LOGICAL_ADDRESS min = scenario_number(s, "min", 0), max = scenario_number(s, "max", ~0ull);
+        bool window = scenario_option(s, "min") || scenario_option(s, "max");
         st = v2->MapLogicalRangeEx(a->domain.handle, permissions(scenario_option(s, "perm")), &m,
-                                   words_equal(iova, "alloc") ? NULL : &at, NULL, NULL, &placed);
+                                   words_equal(iova, "alloc") ? NULL : &at, scenario_option(s, "min") ? &min : NULL,
+                                   scenario_option(s, "max") ? &max : NULL, &placed);
+        if (window && NT_SUCCESS(st))
+            checkf(&F.c, placed >= min && placed + pages * 4096 - 1 <= max,
+                   "step %u map: IOVA 0x%lx..0x%lx inside the window 0x%lx..0x%lx", s->line, placed,
+                   placed + pages * 4096 - 1, min, max);
         const char *as = scenario_option(s, "as");
         if (as) {
             struct object *o = add(OBJ_MAPPING, as);
@@ -522,9 +599,10 @@ static void run_step(const struct scenario_step *s)
         return;
     }
     case STEP_UNMAP: {
-        const char *iova = scenario_option(s, "iova");
-        const struct object *m = find(iova);
-        uint64_t at = m && m->kind == OBJ_MAPPING ? m->mapping.iova : scenario_number(s, "iova", 0);
+        struct scenario_target t;
+        scenario_parse_target(scenario_option(s, "iova"), &t); /* the parser checked it */
+        const struct object *m = t.kind == TARGET_MAPPING ? find(t.name) : NULL;
+        uint64_t at = m && m->kind == OBJ_MAPPING ? m->mapping.iova + t.value : t.value;
         ddi_result(s, v2->UnmapLogicalRange(a->domain.handle, at, scenario_number(s, "pages", 1)),
                    "UnmapLogicalRange");
         return;
@@ -545,10 +623,19 @@ static void run_step(const struct scenario_step *s)
     case STEP_RESERVE: {
         struct object *o = add(OBJ_TOKEN, s->arg[0]);
         IOMMU_DMA_LOGICAL_ADDRESS at = scenario_number(s, "iova", 0);
+        IOMMU_DMA_LOGICAL_ADDRESS min = scenario_number(s, "min", 0), max = scenario_number(s, "max", ~0ull);
+        uint64_t size = scenario_number(s, "pages", 1) * 4096;
         o->token.domain = index_of(b);
-        st = v2->ReserveLogicalAddressRange(b->domain.handle, scenario_number(s, "pages", 1) * 4096,
-                                            scenario_option(s, "iova") ? &at : NULL, NULL, NULL, &o->token.token);
+        st = v2->ReserveLogicalAddressRange(b->domain.handle, size, scenario_option(s, "iova") ? &at : NULL,
+                                            scenario_option(s, "min") ? &min : NULL,
+                                            scenario_option(s, "max") ? &max : NULL, &o->token.token);
         ddi_result(s, st, "ReserveLogicalAddressRange");
+        if ((scenario_option(s, "min") || scenario_option(s, "max")) && NT_SUCCESS(st)) {
+            uint64_t base = o->token.token->LogicalAddressBase;
+            checkf(&F.c, base >= min && base + size - 1 <= max,
+                   "step %u reserve: IOVA 0x%lx..0x%lx inside the window 0x%lx..0x%lx", s->line, base,
+                   base + size - 1, min, max);
+        }
         return;
     }
     case STEP_MAP_RESERVED: {
@@ -666,9 +753,14 @@ static void run_step(const struct scenario_step *s)
             bool same = wanted == got;
             for (unsigned i = 0; same && i < got && i < sizeof want / sizeof want[0]; i++)
                 same = (int)F.types[i] == want[i];
-            checkf(&F.c, same, "step %u expect-reports: the reports' types are %s%s%s%s (want %s)",
-                   s->line, got ? "" : "none", got > 0 ? scenario_fault_type_name((int)F.types[0]) : "",
-                   got > 1 ? "," : "", got > 1 ? scenario_fault_type_name((int)F.types[1]) : "", types);
+            static char seen[SCENARIO_VALUE + 16];
+            size_t at = 0;
+            for (unsigned i = 0; i < got && i < sizeof F.types / sizeof F.types[0] && at < sizeof seen; i++)
+                at += (size_t)fmt_format(seen + at, sizeof seen - at, "%s%s", i ? "," : "",
+                                         scenario_fault_type_name((int)F.types[i]));
+            if (!got)
+                fmt_format(seen, sizeof seen, "none");
+            checkf(&F.c, same, "step %u expect-reports: the reports' types are %s (want %s)", s->line, seen, types);
         }
         /* Faults the unit could not record: counted by the hypervisor, never silent. Unless
          * the scenario says otherwise, there must be none. */

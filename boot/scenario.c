@@ -23,11 +23,11 @@ static const struct spec specs[STEP_KINDS] = {
     [STEP_ATTACH] = {"attach", 2, 2, {NS_DOMAIN, NS_DEVICE}, -1, "status", ""},
     [STEP_DETACH] = {"detach", 1, 1, {NS_DEVICE}, -1, "status", ""},
     [STEP_BUFFER] = {"buffer", 1, 1, {NS_BUFFER}, 0, "pages fill align", "pages"},
-    [STEP_MAP] = {"map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova perm pages as status", "iova perm"},
+    [STEP_MAP] = {"map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova perm pages min max as status", "iova perm"},
     [STEP_UNMAP] = {"unmap", 1, 1, {NS_DOMAIN}, -1, "iova pages status", "iova pages"},
     [STEP_MAP_IDENTITY] = {"map-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "perm status", "perm"},
     [STEP_UNMAP_IDENTITY] = {"unmap-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "status", ""},
-    [STEP_RESERVE] = {"reserve", 2, 2, {NS_TOKEN, NS_DOMAIN}, 0, "pages iova status", "pages"},
+    [STEP_RESERVE] = {"reserve", 2, 2, {NS_TOKEN, NS_DOMAIN}, 0, "pages iova min max status", "pages"},
     [STEP_MAP_RESERVED] = {"map-reserved", 2, 2, {NS_TOKEN, NS_BUFFER}, -1, "offset perm pages status", "offset perm"},
     [STEP_UNMAP_RESERVED] = {"unmap-reserved", 1, 1, {NS_TOKEN}, -1, "status", ""},
     [STEP_FREE_RESERVED] = {"free-reserved", 1, 1, {NS_TOKEN}, -1, "status", ""},
@@ -288,9 +288,10 @@ static enum ns lookup(const struct names *n, const char *name)
     return NS_NONE;
 }
 
-/* Splits a line into words (at most max, each < SCENARIO_WORD); false if one is too long or
- * there are too many. */
-static bool split(const char *b, const char *e, char words[][SCENARIO_WORD], unsigned max, unsigned *n)
+/* Splits a line into words (at most max, each < SCENARIO_VALUE); NULL when fine, else what
+ * is wrong (a word too long, too many words). Names and keys are held to SCENARIO_WORD by
+ * their callers. */
+static const char *split(const char *b, const char *e, char words[][SCENARIO_VALUE], unsigned max, unsigned *n)
 {
     *n = 0;
     while (b < e) {
@@ -299,16 +300,24 @@ static bool split(const char *b, const char *e, char words[][SCENARIO_WORD], uns
         if (b == e)
             break;
         if (*n == max)
-            return false;
+            return "the line has too many words";
         unsigned len = 0;
         while (b < e && *b != ' ' && *b != '\t') {
-            if (len + 1 == SCENARIO_WORD)
-                return false;
+            if (len + 1 == SCENARIO_VALUE)
+                return "a word is too long (127 characters at most)";
             words[*n][len++] = *b++;
         }
         words[(*n)++][len] = 0;
     }
-    return true;
+    return NULL;
+}
+
+static size_t length(const char *w)
+{
+    size_t n = 0;
+    while (w[n])
+        n++;
+    return n;
 }
 
 /* The checks one option's value must pass; NULL when fine, else what is wrong. */
@@ -341,8 +350,12 @@ static const char *check_option(enum step_kind kind, const char *key, const char
                    : "align is a power of two from 4096 to 0x40000000";
     if (same(key, "iova") && (kind == STEP_MAP && same(value, "alloc")))
         return NULL;
-    if (same(key, "iova") && kind == STEP_UNMAP && lookup(names, value) == NS_IOVA)
-        return NULL;
+    if (same(key, "iova") && kind == STEP_UNMAP && !parse_number(value, &n)) {
+        struct scenario_target t;
+        return scenario_parse_target(value, &t) && t.kind == TARGET_MAPPING && lookup(names, t.name) == NS_IOVA
+                   ? NULL
+                   : "iova is a number or a mapping's name (as=) with an optional +OFFSET";
+    }
     if (same(key, "at") && (kind == STEP_DMA || kind == STEP_BURST)) {
         struct scenario_target t;
         if (!scenario_parse_target(value, &t))
@@ -357,7 +370,7 @@ static const char *check_option(enum step_kind kind, const char *key, const char
     return parse_number(value, &n) ? NULL : "the value is a number (decimal or 0x hex)";
 }
 
-static bool step_line(struct scenario *s, struct names *names, char words[][SCENARIO_WORD], unsigned n,
+static bool step_line(struct scenario *s, struct names *names, char words[][SCENARIO_VALUE], unsigned n,
                       unsigned line, const char **why)
 {
     enum step_kind kind = STEP_KINDS;
@@ -388,6 +401,10 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
                 *why = "too many names for this step";
                 return false;
             }
+            if (length(words[i]) >= SCENARIO_WORD) {
+                *why = "a name is too long (31 characters at most)";
+                return false;
+            }
             unsigned len = 0;
             for (; words[i][len]; len++)
                 st->arg[st->args][len] = words[i][len];
@@ -400,6 +417,10 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
             return false;
         }
         struct scenario_option *o = &st->option[st->options];
+        if (eq - words[i] >= SCENARIO_WORD) {
+            *why = "an option's name is too long (31 characters at most)";
+            return false;
+        }
         unsigned k = 0;
         for (const char *p = words[i]; p < eq; p++)
             o->key[k++] = *p;
@@ -501,6 +522,11 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
         *why = "a burst names each device once";
         return false;
     }
+    if ((kind == STEP_MAP || kind == STEP_RESERVE) && scenario_option(st, "min") && scenario_option(st, "max") &&
+        scenario_number(st, "min", 0) > scenario_number(st, "max", 0)) {
+        *why = "min is at most max";
+        return false;
+    }
     if (kind == STEP_PARALLEL_MAP && s->machine.cpus < 2) {
         *why = "parallel-map needs a machine with cpus=2 or more";
         return false;
@@ -510,6 +536,10 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
         return false;
     }
     const char *as = scenario_option(st, "as");
+    if (as && length(as) >= SCENARIO_WORD) {
+        *why = "a name is too long (31 characters at most)";
+        return false;
+    }
     if (as) {
         if (names->count == SCENARIO_MAX_NAMES) {
             *why = "too many names (at most 32)";
@@ -525,14 +555,14 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
     return true;
 }
 
-static bool header_line(struct scenario *s, char words[][SCENARIO_WORD], unsigned n, const char **why)
+static bool header_line(struct scenario *s, char words[][SCENARIO_VALUE], unsigned n, const char **why)
 {
     for (unsigned i = 1; i < n; i++) {
         const char *eq = words[i];
         while (*eq && *eq != '=')
             eq++;
         uint64_t v;
-        if (!*eq || !parse_number(eq + 1, &v)) {
+        if (!*eq || !parse_number(eq + 1, &v) || eq - words[i] >= SCENARIO_WORD) {
             *why = "machine takes aw-bits=, cpus=, memory=, edus= and dma_mask= with numbers";
             return false;
         }
@@ -578,7 +608,7 @@ bool scenario_parse(const char *text, size_t len, struct scenario *out, char *er
             }
         while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
             e--;
-        char words[SCENARIO_MAX_ARGS + SCENARIO_MAX_OPTIONS + 1][SCENARIO_WORD];
+        static char words[SCENARIO_MAX_ARGS + SCENARIO_MAX_OPTIONS + 1][SCENARIO_VALUE];
         unsigned n = 0;
         bool ok = true;
         if (e - b >= 12 && b[0] == 'd' && b[1] == 'e' && b[2] == 's' && b[3] == 'c' && b[4] == 'r' && b[5] == 'i' &&
@@ -587,13 +617,15 @@ bool scenario_parse(const char *text, size_t len, struct scenario *out, char *er
             for (const char *p = b + 12; p < e && d + 1 < sizeof out->description; p++)
                 out->description[d++] = *p;
             out->description[d] = 0;
-        } else if (!split(b, e, words, sizeof words / sizeof words[0], &n)) {
-            ok = false, why = "a word is too long (31 characters at most) or the line has too many";
+        } else if ((why = split(b, e, words, sizeof words / sizeof words[0], &n)) != NULL) {
+            ok = false;
         } else if (n == 0) {
             /* blank or comment */
         } else if (same(words[0], "scenario")) {
             if (named || n != 2)
                 ok = false, why = "one line \"scenario NAME\", first";
+            else if (length(words[1]) >= SCENARIO_WORD)
+                ok = false, why = "a name is too long (31 characters at most)";
             else {
                 named = true;
                 unsigned k = 0;

@@ -14,8 +14,9 @@
 
 #define SCENARIO_MAX_STEPS 128
 #define SCENARIO_MAX_ARGS 3
-#define SCENARIO_MAX_OPTIONS 6
-#define SCENARIO_WORD 32
+#define SCENARIO_MAX_OPTIONS 7
+#define SCENARIO_WORD 32   /* a name, a verb or an option's key: at most 31 characters */
+#define SCENARIO_VALUE 128 /* an option's value (a types= list, say): at most 127 characters */
 #define SCENARIO_MAX_NAMES 32
 
 enum step_kind {
@@ -26,11 +27,11 @@ enum step_kind {
     STEP_ATTACH,          /* attach DOMAIN DEVICE [status=S] */
     STEP_DETACH,          /* detach DEVICE [status=S] */
     STEP_BUFFER,          /* buffer NAME pages=N [fill=B] [align=A] */
-    STEP_MAP,             /* map DOMAIN BUFFER iova=A|alloc perm=P [pages=N] [as=NAME] [status=S] */
-    STEP_UNMAP,           /* unmap DOMAIN iova=A|NAME pages=N [status=S] */
+    STEP_MAP,             /* map DOMAIN BUFFER iova=A|alloc perm=P [pages=N] [min=A] [max=A] [as=NAME] [status=S] */
+    STEP_UNMAP,           /* unmap DOMAIN iova=A|NAME[+OFFSET] pages=N [status=S] */
     STEP_MAP_IDENTITY,    /* map-identity DOMAIN BUFFER perm=P [status=S] */
     STEP_UNMAP_IDENTITY,  /* unmap-identity DOMAIN BUFFER [status=S] */
-    STEP_RESERVE,         /* reserve NAME DOMAIN pages=N [iova=A] [status=S] */
+    STEP_RESERVE,         /* reserve NAME DOMAIN pages=N [iova=A] [min=A] [max=A] [status=S] */
     STEP_MAP_RESERVED,    /* map-reserved TOKEN BUFFER offset=N perm=P [pages=N] [status=S] */
     STEP_UNMAP_RESERVED,  /* unmap-reserved TOKEN [status=S] */
     STEP_FREE_RESERVED,   /* free-reserved TOKEN [status=S] */
@@ -49,7 +50,7 @@ enum step_kind {
 };
 
 struct scenario_option {
-    char key[SCENARIO_WORD], value[SCENARIO_WORD];
+    char key[SCENARIO_WORD], value[SCENARIO_VALUE];
 };
 
 struct scenario_step {

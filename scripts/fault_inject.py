@@ -19,7 +19,7 @@ import xml.sax.saxutils as sx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DMA_LINE = re.compile(r"^dma (\d+): sid 0x([0-9a-f]{4}) (read|write) 0x([0-9a-f]+) len (\d+) expect (ok|fault)"
-                      r"(?: reason (\d+))?: (PASS|FAIL), (\d+) report\(s\)$", re.M)
+                      r"(?: reason (\d+))?(?: address 0x([0-9a-f]+))?: (PASS|FAIL), (\d+) report\(s\)$", re.M)
 TRACE_FAULT = re.compile(r"vtd_dmar_fault sid 0x([0-9a-f]+) fault (\d+) addr 0x([0-9a-f]+) write (\d)")
 SUMMARY = re.compile(r"^scenario (\S+): (\d+) steps, (\d+) failed; faults expected (\d+), reported (\d+)$", re.M)
 MACHINE = re.compile(r"^(.*): (\S+), (\d+) steps, machine aw-bits=(\d+) cpus=(\d+) memory=(\d+) edus=(\d+) "
@@ -40,9 +40,10 @@ def check_all(build, files):
 
 
 def dma_steps(serial):
-    """The guest's dma lines: (line, sid, write, address, length, expect, reason)."""
+    """The guest's dma lines: (line, sid, write, address, length, expect, reason, first), first
+    being where the scenario says the first fault is (its address=), or None."""
     return [(int(m.group(1)), int(m.group(2), 16), m.group(3) == "write", int(m.group(4), 16), int(m.group(5)),
-             m.group(6), m.group(7)) for m in DMA_LINE.finditer(serial)]
+             m.group(6), m.group(7), int(m.group(8), 16) if m.group(8) else None) for m in DMA_LINE.finditer(serial)]
 
 
 def trace_faults(trace, dmas):
@@ -53,7 +54,8 @@ def trace_faults(trace, dmas):
     one DMA's range and their address grows. A record in no DMA's range is a stray, folded
     the same way with the ones of the same device and direction that follow it. Returns
     (sid, reason, write, address) per fault: the DMA's own address (its first records may be
-    missing when the DMA started in mapped memory), or a stray's first address."""
+    missing when the DMA started in mapped memory), or a stray's first address; and first, the
+    address of the fault's first record (where a DMA that faults part way first faulted)."""
     ranges = sorted({(d[1], d[2], d[3], d[4]) for d in dmas})
     faults, current = [], None  # current: (the range or stray key, the last address folded in)
     for m in TRACE_FAULT.finditer(trace):
@@ -65,7 +67,7 @@ def trace_faults(trace, dmas):
         # A new fault: the range that starts here, or else the latest one that holds the address.
         holding = [r for r in ranges if r[0] == sid and r[1] == write and r[2] <= address < r[2] + r[3]]
         key = max(holding, key=lambda r: (r[2] == address, r[2])) if holding else (sid, write, None, 0)
-        faults.append((sid, reason, write, key[2] if key[2] is not None else address))
+        faults.append((sid, reason, write, key[2] if key[2] is not None else address, address))
         current = (key, address)
     return faults
 
@@ -75,7 +77,10 @@ def cross_check(serial, trace):
     a DMA the scenario says faulted must be the next fault in the trace, with its source id,
     direction, address and reason; one said to have succeeded must not be; and no fault may
     be left over. The DMAs of one burst (one step, several devices) run at once, so their
-    faults may come in any order. Returns (problems, faults in the trace)."""
+    faults may come in any order. A DMA whose scenario line names the first fault's address
+    (address=A) must have QEMU's first record of it there: at A when A lies inside the DMA
+    (it faults part way, from the first unmapped page), else at the DMA's start. Returns
+    (problems, faults in the trace)."""
     steps = dma_steps(serial)
     traced = trace_faults(trace, steps)
     # A fault in no DMA's range is reported once, where it is, and does not stand in the
@@ -84,7 +89,8 @@ def cross_check(serial, trace):
         return any(s[1] == f[0] and s[2] == f[2] and s[3] <= f[3] < s[3] + s[4] for s in steps)
     faults = [f for f in traced if in_a_dma(f)]
     strays = [f for f in traced if not in_a_dma(f)]
-    dmas = [(line, sid, write, address, expect, reason) for line, sid, write, address, _, expect, reason in steps]
+    dmas = [(line, sid, write, address, expect, reason, length, first)
+            for line, sid, write, address, length, expect, reason, first in steps]
     problems = []
     at = 0
 
@@ -98,7 +104,7 @@ def cross_check(serial, trace):
         window = faults[at:at + len(group)]
         claimed = []
         for dma in group:
-            line, sid, write, address, expect, reason = dma
+            line, sid, write, address, expect, reason, length, first = dma
             mine = next((k for k, f in enumerate(window) if k not in claimed and matches(f, dma)), None)
             if mine is not None and expect == "ok":
                 # The trace has no clock shared with the serial log: a fault at this address
@@ -115,6 +121,11 @@ def cross_check(serial, trace):
                                 f"trace (the next one there is {window[0] if window else None})")
             elif expect == "fault" and reason is not None and window[mine][1] != int(reason):
                 problems.append(f"line {line}: QEMU traced reason {window[mine][1]}, the scenario says {reason}")
+            elif expect == "fault" and first is not None and window[mine][4] != (
+                    first if address < first < address + length else address):
+                want = first if address < first < address + length else address
+                problems.append(f"line {line}: QEMU's first fault record is at 0x{window[mine][4]:x}, the scenario "
+                                f"says 0x{want:x} (address=0x{first:x})")
             elif expect == "ok" and mine is not None:
                 problems.append(f"line {line}: expected to succeed, but QEMU traced a fault with reason "
                                 f"{window[mine][1]}")
@@ -123,7 +134,7 @@ def cross_check(serial, trace):
         rest = [f for k, f in enumerate(window) if k not in claimed]
         faults[at:at + len(group)] = [f for k, f in enumerate(window) if k in claimed] + rest
         at += len(claimed)
-    for sid, reason, write, address in faults[at:] + strays:
+    for sid, reason, write, address, _ in faults[at:] + strays:
         problems.append(f"QEMU traced a fault no DMA accounts for: sid 0x{sid:04x} {'write' if write else 'read'} "
                         f"0x{address:x} reason {reason}")
     return problems, len(traced)

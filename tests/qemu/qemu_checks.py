@@ -31,9 +31,11 @@ MACHINES = {"aw39": ["--aw-bits", "39", *SELFTEST], "aw48": ["--aw-bits", "48", 
             "hostile-smp2": ["--aw-bits", "39", "--smp", "2", "--payload", "hostile"],
             # tests/payloads/: run.sh must fail on each, the second within seconds, not at --timeout.
             "payload-fail": ["--aw-bits", "39", "--payload", "{build}/FAILPAY.EFI"],
-            "payload-crash": ["--aw-bits", "39", "--payload", "{build}/CRASHPAY.EFI"]}
+            "payload-crash": ["--aw-bits", "39", "--payload", "{build}/CRASHPAY.EFI"],
+            # The guest SDK's sample driver (sdk/sample/edu_dma.c, docs/guest-sdk.md).
+            "sample": ["--aw-bits", "39", "--payload", "{build}/SAMPLE.EFI"]}
 # These boot without QEMU's trace and in_asm log: they judge run.sh's verdict only.
-UNTRACED = {"payload-fail", "payload-crash"}
+UNTRACED = {"payload-fail", "payload-crash", "sample"}
 TRACE_EVENTS = ["vtd_dmar_enable", "vtd_dmar_fault"]
 
 
@@ -59,7 +61,7 @@ def boot(build, timeout, only=None):
     # Two cores: two QEMU instances at a time. Whether each machine booted and passed is
     # judged by the checks; this step only records.
     for batch in (["aw39", "aw48"], ["aw39-smp2", "aw48-smp2"], ["aw39-shell", "no-iommu"],
-                  ["hostile", "hostile-smp2"], ["payload-fail", "payload-crash"]):
+                  ["hostile", "hostile-smp2"], ["payload-fail", "payload-crash"], ["sample"]):
         batch = [m for m in batch if not only or m in only]
         if not batch:
             continue
@@ -260,7 +262,8 @@ def c_hypervisor_launched(r):
 
 def c_qemu_logs_vmexits(r):
     """QEMU's own log: every hypercall the guest made is a VMMCALL #VMEXIT (0x81), and every
-    exit follows a VMRUN of the hypervisor. The guest counts its hypercalls just before it
+    exit follows a VMRUN of the hypervisor (each CPU may end inside an exit: the hypervisor
+    powers the machine off from one, and another CPU may be in its host at that moment). The guest counts its hypercalls just before it
     ends; only the DDI shim's 10 ms poll timer makes more after that, until the shutdown."""
     vmruns = len(re.findall(r"^vmrun! ", r.trace, re.M))
     exits = re.findall(r"^vmexit\(([0-9a-f]{8}),", r.trace, re.M)
@@ -268,7 +271,7 @@ def c_qemu_logs_vmexits(r):
     m = re.search(r"^selftest: (\d+) hypercalls made, (\d+) more through the DDI shim$", r.out, re.M)
     made = int(m.group(1)) + int(m.group(2)) if m else -1
     made += r.cpus - 1  # each application processor's one hypercall at launch
-    ok = made > 1000 and made <= vmmcalls <= made + 300 and vmruns >= len(exits) > 0
+    ok = made > 1000 and made <= vmmcalls <= made + 300 and vmruns + r.cpus >= len(exits) > 0
     return ok, f"{vmruns} vmrun, {len(exits)} vmexit of which {vmmcalls} VMMCALL (guests counted {made})"
 
 
@@ -390,6 +393,31 @@ def c_payload_crashes(r):
                 f"dump in the report: {dump is not None}; payload ran: {ran}; {line}")
 
 
+# ---- the guest SDK's sample driver (sdk/sample/edu_dma.c) ----
+
+SAMPLE_STEPS = [r"DDI protocol found; IoGetIommuInterfaceEx\(2\) and IoGetIommuInterface\(1\) through it",
+                r"edu found at [0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]", r"CreateDevice",
+                r"CreateDomainEx\(DomainTypeTranslate, Buddy allocator\)", r"AttachDeviceEx",
+                r"SetDeviceFaultReporting \(V1\) with the DEVICE_OBJECT", r"MapLogicalRangeEx: RAM 0x[0-9A-Fa-f]+ at IOVA .*",
+                r"edu DMA in from the IOVA and out to IOVA\+0x800: the 256 bytes arrived", r"UnmapLogicalRange",
+                r"DMA to the unmapped IOVA 0x[0-9A-Fa-f]+ faulted; handler called 1 time\(s\), .*; memory unchanged",
+                r"fault reporting off, DetachDeviceEx", r"DeleteDomain", r"DeleteDevice"]
+
+
+def c_sample_runs(r):
+    """The sample as the payload: the hypervisor's RESULT says "payload ok" (efi_main returned
+    EFI_SUCCESS), run.sh passes, the sample printed each step ok on COM1, and the hypervisor
+    saw the DMA fault the sample caused."""
+    verdict, _, _, line = verdict_line(r)
+    result = re.search(r"^RESULT: PASS \(.*; payload ok; \d+ audits, 0 failed\)$", r.hv, re.M) is not None
+    missing = [s for s in SAMPLE_STEPS if not re.search(r"^sample: ok: " + s + r"$", r.out, re.M)]
+    done = r.has("sample: PASS (0 step(s) failed")
+    fault = re.search(r"^fault: vtd\[0\] sid [0-9a-f:.]+ write ", r.hv, re.M) is not None
+    ok = r.rc == 0 and verdict == "PASS" and result and not missing and done and fault
+    return ok, (f"exit status {r.rc}; payload ok: {result}; steps missing: {missing or 'none'}; sample PASS: {done}; "
+                f"fault on the hypervisor's channel: {fault}; {line}")
+
+
 # ---- the hostile payload (docs/security.md): every verdict from the hypervisor's channel ----
 
 # What the hypervisor must have printed for each attack class, besides the class's audit
@@ -446,13 +474,14 @@ CHECKS = {
         r"DMAR hidden from the guest: 1 XSDT and \d+ RSDT entries removed")},
     "payload-fail": {"payload-fails": c_payload_fails},
     "payload-crash": {"payload-crashes": c_payload_crashes},
+    "sample": {"sample_runs": c_sample_runs},
 }
 
 
 def checks_for(machine):
     if machine.startswith("hostile"):
         return CHECKS["hostile"]
-    if machine in ("payload-fail", "payload-crash"):
+    if machine in ("payload-fail", "payload-crash", "sample"):
         return CHECKS[machine]
     return CHECKS["no-iommu" if machine == "no-iommu" else "shell" if machine.endswith("-shell") else "aw"]
 

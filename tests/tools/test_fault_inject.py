@@ -19,8 +19,9 @@ def trace_of(*dmas):
                    for sid, reason, write, address, length in dmas for k in range(0, length, 4))
 
 
-def dma(line, address, expect, write=True, reason=None, sid=0x18, length=64):
+def dma(line, address, expect, write=True, reason=None, sid=0x18, length=64, first=None):
     why = f" reason {reason}" if reason is not None else ""
+    why += f" address 0x{first:x}" if first is not None else ""
     return (f"dma {line}: sid 0x{sid:04x} {'write' if write else 'read'} 0x{address:x} len {length} expect {expect}"
             f"{why}: PASS, 0 report(s)\n")
 
@@ -35,7 +36,8 @@ class CrossCheck(unittest.TestCase):
         steps = fi.dma_steps(dma(7, 0x1000, "fault") + dma(8, 0x1000, "fault") +
                              dma(9, 0x2000, "fault", write=False, sid=0x20, length=8))
         self.assertEqual(fi.trace_faults(t, steps),
-                         [(0x18, 5, True, 0x1000), (0x18, 5, True, 0x1000), (0x20, 6, False, 0x2000)])
+                         [(0x18, 5, True, 0x1000, 0x1000), (0x18, 5, True, 0x1000, 0x1000),
+                          (0x20, 6, False, 0x2000, 0x2000)])
 
     def test_a_length_that_is_not_a_multiple_of_4(self):
         # 7 bytes: QEMU's accesses are 4, 2 and 1 bytes, at +0, +4 and +6: one fault, no stray
@@ -51,6 +53,29 @@ class CrossCheck(unittest.TestCase):
         # The first page was mapped: the records start at the next page, inside the DMA.
         serial = dma(9, 0xff0, "fault", reason=5, length=64)
         self.assertEqual(fi.cross_check(serial, trace_of((0x18, 5, True, 0x1000, 48))), ([], 1))
+
+    def test_a_partly_faulting_dma_names_its_first_unmapped_page(self):
+        # A write from 0xf80 to 0x1080 whose first page is mapped: QEMU's first record is at
+        # the second page's first byte, which the scenario names (address=0x1000).
+        serial = dma(9, 0xf80, "fault", reason=5, length=0x100, first=0x1000)
+        self.assertEqual(fi.dma_steps(serial)[0][7], 0x1000)
+        self.assertEqual(fi.trace_faults(trace_of((0x18, 5, True, 0x1000, 0x80)), fi.dma_steps(serial)),
+                         [(0x18, 5, True, 0xf80, 0x1000)])
+        self.assertEqual(fi.cross_check(serial, trace_of((0x18, 5, True, 0x1000, 0x80))), ([], 1))
+        # QEMU faulted from the DMA's first byte: the first page moved nothing.
+        problems, _ = fi.cross_check(serial, trace_of((0x18, 5, True, 0xf80, 0x100)))
+        self.assertEqual(problems, ["line 9: QEMU's first fault record is at 0xf80, the scenario says 0x1000 "
+                                    "(address=0x1000)"])
+        # The fault began a page later than the scenario says.
+        serial = dma(9, 0xf80, "fault", reason=6, write=False, length=0x1100, first=0x1000)
+        problems, _ = fi.cross_check(serial, trace_of((0x18, 6, False, 0x2000, 0x80)))
+        self.assertEqual(problems, ["line 9: QEMU's first fault record is at 0x2000, the scenario says 0x1000 "
+                                    "(address=0x1000)"])
+        # A DMA that faults from its start: address= is its page, and the first record its start.
+        serial = dma(9, 0x3010, "fault", reason=5, first=0x3000)
+        self.assertEqual(fi.cross_check(serial, trace_of((0x18, 5, True, 0x3010, 64))), ([], 1))
+        problems, _ = fi.cross_check(serial, trace_of((0x18, 5, True, 0x3020, 48)))
+        self.assertEqual(len(problems), 1)
 
     def test_a_stray_is_one_problem(self):
         serial = dma(9, 0x1000, "fault", reason=5) + dma(11, 0x3000, "fault", reason=5)

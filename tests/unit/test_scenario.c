@@ -145,7 +145,7 @@ static void test_errors_name_the_line(void **state)
         {"scenario a\ndomain d translate extra words here\n", "2: too many names"},
         {"scenario a\nbuffer b pages=1 =x\n", "2: an option this step does not take"},
         {"scenario a\nguard maybe\n", "2: on or off"},
-        {"scenario a\ndomain d translate\nunmap d iova=m pages=1\n", "3: the value is a number"},
+        {"scenario a\ndomain d translate\nunmap d iova=m pages=1\n", "3: iova is a number or a mapping's name"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char error[160] = "";
@@ -155,11 +155,77 @@ static void test_errors_name_the_line(void **state)
     }
 }
 
+/* Issue 11 item 7: a Min/Max window on map and reserve, unmap at NAME+OFFSET, and a types=
+ * list longer than a name may be. */
+static void test_windows_offsets_and_long_lists(void **state)
+{
+    (void)state;
+    char error[160] = "";
+    const char *text = "scenario gaps\n"
+                       "domain d translate-buddy\n"
+                       "buffer b pages=4\n"
+                       "map d b iova=alloc perm=rw pages=2 min=0x100000 max=0x1fffff as=m\n"
+                       "reserve t d pages=2 min=0x200000 max=0x2fffff\n"
+                       "unmap d iova=m+0x1000 pages=1\n"
+                       "unmap d iova=m pages=1\n"
+                       "expect-reports count=5 "
+                       "types=translation,translation,address-size,translation,permission,external\n";
+    assert_true(parse(text, error));
+    assert_int_equal(s.steps, 7);
+    assert_int_equal(scenario_number(&s.step[2], "min", 0), 0x100000);
+    assert_int_equal(scenario_number(&s.step[2], "max", 0), 0x1fffff);
+    assert_int_equal(scenario_number(&s.step[3], "min", 0), 0x200000);
+    assert_int_equal(scenario_number(&s.step[3], "max", 0), 0x2fffff);
+    struct scenario_target at;
+    assert_true(scenario_parse_target(scenario_option(&s.step[4], "iova"), &at));
+    assert_int_equal(at.kind, TARGET_MAPPING);
+    assert_string_equal(at.name, "m");
+    assert_int_equal(at.value, 0x1000);
+    const char *types = scenario_option(&s.step[6], "types");
+    assert_string_equal(types, "translation,translation,address-size,translation,permission,external");
+    int t[8];
+    unsigned count = 0;
+    assert_true(scenario_fault_types(types, t, 8, &count));
+    assert_int_equal(count, 6);
+    assert_int_equal(t[5], 3);
+    /* parallel-map: one round is enough (the driver makes the CPUs overlap whatever N is). */
+    assert_true(parse("scenario p\nmachine cpus=2\ndomain d translate\nbuffer b pages=2\n"
+                      "parallel-map d b iova=0 rounds=1\n",
+                      error));
+    assert_int_equal(scenario_number(&s.step[2], "rounds", 0), 1);
+
+    static const struct {
+        const char *text, *error;
+    } bad[] = {
+        {"scenario a\ndomain d translate-buddy\nbuffer b pages=1\nmap d b iova=alloc perm=rw min=0x2000 max=0x1000\n",
+         "4: min is at most max"},
+        {"scenario a\ndomain d translate-buddy\nreserve t d pages=1 min=0x9000 max=0x1000\n", "3: min is at most max"},
+        {"scenario a\ndomain d translate-buddy\nreserve t d pages=1 min=low\n", "3: the value is a number"},
+        {"scenario a\ndomain d translate\nunmap d iova=m+0x1000 pages=1\n", "3: iova is a number or a mapping's name"},
+        {"scenario a\ndomain d translate\nbuffer b pages=1\nmap d b iova=0 perm=rw as=m\nunmap d iova=m+x pages=1\n",
+         "5: iova is a number or a mapping's name"},
+        {"scenario a\ndomain a-domain-whose-name-is-32-charsX translate\n", "2: a name is too long (31 characters"},
+        {"scenario a-scenario-whose-name-is-32-chars\n", "1: a name is too long (31 characters"},
+        {"scenario a\ndomain d translate\nbuffer b pages=1\nmap d b iova=0 perm=rw as=a-mapping-whose-name-is-32-chars\n",
+         "4: a name is too long (31 characters"},
+        {"scenario a\nexpect-reports count=9 types=translation,translation,translation,translation,translation,"
+         "translation,translation,translation,translation,translation,translation\n",
+         "2: a word is too long (127 characters at most)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char why[160] = "";
+        assert_false(parse(bad[i].text, why));
+        if (strncmp(why, bad[i].error, strlen(bad[i].error)) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s...\"", i, why, bad[i].error);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_whole_scenario),
         cmocka_unit_test(test_errors_name_the_line),
+        cmocka_unit_test(test_windows_offsets_and_long_lists),
     };
     return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
 }
