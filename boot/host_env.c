@@ -2,6 +2,7 @@
 #include "host_env.h"
 
 #include "hv_channel.h"
+#include "port_io.h"
 #include "x86_tables.h"
 #include "iommu/fmt.h"
 
@@ -71,15 +72,6 @@ void host_env_enter(struct host_cpu_env *c)
     __asm__ volatile("vmsave %%rax" : : "a"(c->host_state_pa) : "memory");
 }
 
-static inline void outw(uint16_t port, uint16_t v)
-{
-    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
 
 _Noreturn void host_reset(void)
 {

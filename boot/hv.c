@@ -12,6 +12,7 @@
 #include "iommu/lock.h"
 #include "iommu/ranges.h"
 #include "mp_services.h"
+#include "port_io.h"
 
 #define MAX_RANGES 512
 #define NPT_MIN_TOP (64ull << 30) /* covers q35's 32-bit and 64-bit PCI windows */
@@ -173,30 +174,18 @@ static bool host_wait_for_sipi(void *ctx, struct hv_vcpu *v)
 static uint32_t host_port_in(void *ctx, uint16_t port, unsigned size)
 {
     (void)ctx;
-    uint32_t v;
-    if (size == 1) {
-        uint8_t b;
-        __asm__ volatile("inb %1, %0" : "=a"(b) : "Nd"(port));
-        v = b;
-    } else if (size == 2) {
-        uint16_t w;
-        __asm__ volatile("inw %1, %0" : "=a"(w) : "Nd"(port));
-        v = w;
-    } else {
-        __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-    }
-    return v;
+    return size == 1 ? inb(port) : size == 2 ? inw(port) : inl(port);
 }
 
 static void host_port_out(void *ctx, uint16_t port, unsigned size, uint32_t value)
 {
     (void)ctx;
     if (size == 1)
-        __asm__ volatile("outb %0, %1" : : "a"((uint8_t)value), "Nd"(port));
+        outb(port, (uint8_t)value);
     else if (size == 2)
-        __asm__ volatile("outw %0, %1" : : "a"((uint16_t)value), "Nd"(port));
+        outw(port, (uint16_t)value);
     else
-        __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
+        outl(port, value);
 }
 
 /* The one real CONFIG_ADDRESS is shared by every CPU: each access is the pair, locked. */

@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "iommu/lock.h"
+#include "port_io.h"
 
 /* The loader's and the hypervisor's report (boot/report.h) goes to the protected channel. */
 const struct sink *const out = &hv_channel_sink;
@@ -14,7 +15,7 @@ void hv_channel_write_unlocked(const char *s, size_t n)
     /* One byte per OUT: the debug console takes bytes, and a string instruction would not
      * be faster under emulation. */
     for (size_t i = 0; i < n; i++)
-        __asm__ volatile("outb %0, %1" : : "a"((uint8_t)s[i]), "Nd"((uint16_t)HV_CHANNEL_PORT));
+        outb(HV_CHANNEL_PORT, (uint8_t)s[i]);
 }
 
 static void channel_write(void *ctx, const char *s, size_t n)

@@ -2,6 +2,8 @@
 
 #include <stdint.h>
 
+#include "port_io.h"
+
 #define COM1 0x3f8u
 #define UART_LSR 5u
 #define UART_LSR_THRE 0x20u
@@ -10,17 +12,6 @@
  * about 87 us, far fewer reads than this. */
 #define THRE_POLL_LIMIT 1000000u
 
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
 
 static void put_char(char c)
 {
