@@ -72,27 +72,13 @@ static void host_apic_write(void *ctx, uint32_t offset, uint32_t value)
     *(volatile uint32_t *)(uintptr_t)(the_hv->apic_base + offset) = value;
 }
 
-static struct hc_server_config server_cfg; /* its ram[] is what the guest owns */
-
-/* Whether [pa, pa + len) is guest RAM: the only memory the host reads or writes for the
- * guest (never the region, never a device's registers, never beyond RAM). */
-static bool guest_ram_contains(uint64_t pa, uint64_t len)
-{
-    for (unsigned i = 0; i < server_cfg.ram_count; i++) {
-        const struct hc_ram_range *r = &server_cfg.ram[i];
-        if (pa >= r->base && len <= r->size && pa - r->base <= r->size - len)
-            return true;
-    }
-    return false;
-}
-
 /* Guest memory as the host reads it for the guest's page walks and instruction bytes:
  * guest RAM only, through the host's own page tables, so a read can neither fault nor
  * touch a device's registers or the region (docs/security.md). */
 static bool walk_read_entry(void *ctx, uint64_t pa, unsigned size, uint64_t *out)
 {
     (void)ctx;
-    if (!guest_ram_contains(pa, size))
+    if (!hc_in_guest_ram(pa, size))
         return false;
     *out = size == 8 ? *(const volatile uint64_t *)(uintptr_t)pa : *(const volatile uint32_t *)(uintptr_t)pa;
     return true;
@@ -101,7 +87,7 @@ static bool walk_read_entry(void *ctx, uint64_t pa, unsigned size, uint64_t *out
 static bool walk_read_bytes(void *ctx, uint64_t pa, void *dst, unsigned len)
 {
     (void)ctx;
-    if (!guest_ram_contains(pa, len))
+    if (!hc_in_guest_ram(pa, len))
         return false;
     for (unsigned i = 0; i < len; i++)
         ((uint8_t *)dst)[i] = ((const volatile uint8_t *)(uintptr_t)pa)[i];
@@ -772,7 +758,6 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
         sink_printf(out, "hv: fault injection on: the guest may make the hypervisor fail (HC_INJECT)\n");
     if (!start_ddi(r, inv, &cfg, c) || !build_npt(hv, r, dmar, top, image, image_end, c))
         return false;
-    server_cfg = cfg;
     hv->msrpm = region_pages(r, MSRPM_BYTES / PAGE_SIZE, &hv->msrpm_pa);
     hv->iopm = region_pages(r, IOPM_BYTES / PAGE_SIZE, &hv->iopm_pa);
     if (!check(c, hv->msrpm && hv->iopm, "MSR and I/O permission maps in the reserved region"))

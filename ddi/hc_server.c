@@ -83,7 +83,7 @@ static struct server {
 
 /* ---- guest memory ---- */
 
-static bool in_guest_ram(uint64_t gpa, uint64_t len)
+bool hc_in_guest_ram(uint64_t gpa, uint64_t len)
 {
     if (!len || gpa + len < gpa)
         return false;
@@ -100,7 +100,7 @@ static bool copy_in(void *to, uint64_t gpa, uint64_t count, size_t size)
 {
     if (!count)
         return true;
-    if (!in_guest_ram(gpa, count * size))
+    if (!hc_in_guest_ram(gpa, count * size))
         return false;
     S.cfg.read(S.cfg.ctx, gpa, to, count * size);
     return true;
@@ -566,7 +566,7 @@ static NTSTATUS call_poll(union any_block *b)
     ddi_dispatch_faults();
     uint32_t n = p->capacity < HC_MAX_POLL ? p->capacity : HC_MAX_POLL;
     /* The whole buffer the guest offers is checked, whether or not reports wait. */
-    if (n && !in_guest_ram(p->buffer, (uint64_t)n * sizeof(struct hc_report)))
+    if (n && !hc_in_guest_ram(p->buffer, (uint64_t)n * sizeof(struct hc_report)))
         return STATUS_ACCESS_VIOLATION;
     if (n > S.queue_count)
         n = S.queue_count;

@@ -50,6 +50,11 @@ enum iommu_status hc_server_init(const struct hc_server_config *cfg);
 /* One hypercall: RAX, RCX, RDX as the guest left them; returns the new RAX (an NTSTATUS). */
 uint64_t hc_dispatch(uint64_t rax, uint64_t rcx, uint64_t rdx);
 
+/* Whether [gpa, gpa + len) lies wholly in one of the guest-RAM ranges the server was given:
+ * the one test of what guest memory is, for the server's copies and for the hypervisor's own
+ * reads of guest memory (its walk of the guest's page tables). */
+bool hc_in_guest_ram(uint64_t gpa, uint64_t len);
+
 /* Moves the units' recorded faults to the report queue (for devices with reporting on); the
  * hypervisor calls it on every exit, and HC_POLL does too. */
 void hc_collect_faults(void);
