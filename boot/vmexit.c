@@ -464,13 +464,20 @@ static enum mmio_cpu_mode guest_mode(const struct vmcb *vmcb)
     return (vmcb->save.cr0 & 1) && (cs & (1u << 10)) ? MMIO_MODE_32 : MMIO_MODE_16;
 }
 
+/* The guest's instruction bytes at CS:RIP, through its own paging: how many of the 15 it
+ * could read (the emulations decode from these). */
+static unsigned fetch_at_rip(const struct vmcb *vmcb, const struct hv_exit_ops *ops, uint8_t code[15])
+{
+    return ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, 15);
+}
+
 /* A guest access to the local APIC's page: false when it is not one this emulates. */
 static bool emulate_apic(struct vmcb *vmcb, struct guest_regs *regs, struct hv_vcpu *v, const struct hv_exit_ops *ops)
 {
     uint8_t code[15];
     struct mmio_access a;
     uint32_t offset = (uint32_t)(vmcb->control.exit_info_2 & 0xFFF);
-    unsigned got = ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code);
+    unsigned got = fetch_at_rip(vmcb, ops, code);
     if (!mmio_decode(code, got, guest_mode(vmcb), &a) || a.size != 4 || (offset & 3))
         return false;
     uint64_t *r = guest_reg(vmcb, regs, a.reg);
@@ -501,7 +508,7 @@ static bool emulate_config_write(struct vmcb *vmcb, struct guest_regs *regs, str
     struct mmio_access a;
     uint64_t gpa = vmcb->control.exit_info_2;
     unsigned reg = (unsigned)(gpa & 0xFFF);
-    unsigned got = ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code);
+    unsigned got = fetch_at_rip(vmcb, ops, code);
     if (!mmio_decode_mov(code, got, guest_mode(vmcb), &a) || !a.write || a.size > 4 || (reg & (a.size - 1)))
         return false;
     uint64_t value = mmio_store_value(&a, a.immediate ? 0 : *guest_reg(vmcb, regs, a.reg));
@@ -529,7 +536,7 @@ static bool emulate_ioapic(struct vmcb *vmcb, struct guest_regs *regs, struct hv
     uint8_t code[15];
     struct mmio_access a;
     unsigned offset = (unsigned)(vmcb->control.exit_info_2 & 0xFFF);
-    unsigned got = ops->fetch(ops->ctx, vmcb, vmcb->save.cs.base + vmcb->save.rip, code, sizeof code);
+    unsigned got = fetch_at_rip(vmcb, ops, code);
     if (!mmio_decode_mov(code, got, guest_mode(vmcb), &a) || a.size != 4 || a.extend != MMIO_EXTEND_NONE ||
         (offset != 0x00 && offset != 0x10 && offset != 0x40))
         return false;
