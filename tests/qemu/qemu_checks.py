@@ -432,17 +432,18 @@ HOSTILE_EVIDENCE = {
              r"APIC register 0x0 \(value 0x500\)", r"guest access to 0xfee[0-9a-f][1-9a-f]000 "],
     "pci-config": [r"PCI configuration write 0x60 ", r"PCI configuration write 0x9[cd] ", r"PCI configuration write 0xf840 "],
     "ports": [r"out to port 0xe9 ", r"in from port 0xe9 ", r"out to port 0x71 \(value 0xffe\)"],
-    "ports-smp": [r"out to port 0xcdc "],
     "hypercall": [],
     "toctou": [],
     "dma": [],
 }
+# What only a machine with more than one CPU tries (ejecting a CPU needs another to eject).
+HOSTILE_EVIDENCE_SMP = {"ports": [r"out to port 0xcdc "]}
 
 
 def hostile_check(cls):
     def check(r):
         audits = re.findall(r"^hv: audit \d+ \(" + re.escape(cls) + r"\) on cpu \d+: (.*): (PASS|FAIL)$", r.hv, re.M)
-        wanted = HOSTILE_EVIDENCE[cls] + (HOSTILE_EVIDENCE.get(cls + "-smp", []) if r.cpus > 1 else [])
+        wanted = HOSTILE_EVIDENCE[cls] + (HOSTILE_EVIDENCE_SMP.get(cls, []) if r.cpus > 1 else [])
         evidence = [e for e in wanted if not re.search(r"^hv: cpu \d+: .*" + e + r".*refused", r.hv, re.M)]
         ended = re.search(r"^RESULT: PASS \(.*; payload ok; \d+ audits, 0 failed\)$", r.hv, re.M) is not None
         ok = len(audits) == 1 and audits[0][1] == "PASS" and not evidence and ended
@@ -469,7 +470,7 @@ CHECKS = {
         "dmar_hidden": c_dmar_hidden, "guest_ddi": c_guest_ddi,
     },
     "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
-    "hostile": {cls: hostile_check(cls) for cls in HOSTILE_EVIDENCE if not cls.endswith("-smp")},
+    "hostile": {cls: hostile_check(cls) for cls in HOSTILE_EVIDENCE},
     "shell": {"run_passes": c_run_passes, "shell_ran": c_shell_ran, "dmar_hidden_loader": lambda r: r.check_passed(
         r"DMAR hidden from the guest: 1 XSDT and \d+ RSDT entries removed")},
     "payload-fail": {"payload-fails": c_payload_fails},
