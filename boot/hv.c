@@ -467,18 +467,25 @@ static const char *const refusal_names[] = {
 };
 
 /* Every refusal is counted; each CPU prints the first of each kind, address and value (up
- * to HV_REFUSALS_SHOWN different ones), then every 1000th, so that what a guest tried is on
- * the channel without the guest being able to flood it. */
-static void log_refusal(struct hv_cpu *cpu)
+ * to HV_REFUSALS_SHOWN different ones), then every 1000th of that kind of refusal (count),
+ * so that what a guest tried is on the channel without the guest being able to flood it. */
+static bool refusal_shown(struct hv_cpu *cpu, uint64_t key, uint64_t count)
 {
-    const struct hv_vcpu *v = &cpu->vcpu;
-    uint64_t key = ((uint64_t)v->refused << 56 ^ v->refused_what << 16 ^ v->refused_value) * 0x9E3779B97F4A7C15ull;
+    key *= 0x9E3779B97F4A7C15ull;
     bool seen = false;
     for (unsigned i = 0; i < cpu->refusals_shown && !seen; i++)
         seen = cpu->refusal_shown[i] == key;
-    if (!seen && cpu->refusals_shown < HV_REFUSALS_SHOWN)
+    if (!seen && cpu->refusals_shown < HV_REFUSALS_SHOWN) {
         cpu->refusal_shown[cpu->refusals_shown++] = key;
-    else if (v->refusals % 1000)
+        return true;
+    }
+    return count % 1000 == 0;
+}
+
+static void log_refusal(struct hv_cpu *cpu)
+{
+    const struct hv_vcpu *v = &cpu->vcpu;
+    if (!refusal_shown(cpu, (uint64_t)v->refused << 56 ^ v->refused_what << 16 ^ v->refused_value, v->refusals))
         return;
     const char *what = (unsigned)v->refused < sizeof refusal_names / sizeof refusal_names[0] && refusal_names[v->refused]
                            ? refusal_names[v->refused] : "access";
@@ -499,7 +506,10 @@ int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs)
     enum hv_exit_result r = hv_handle_exit(cpu->vmcb, regs, &cpu->vcpu, &host_ops);
     if (cpu->vcpu.refusals != refusals)
         log_refusal(cpu);
-    if (cpu->vcpu.npf_count != npf_before)
+    /* A nested page fault outside the emulated windows: keyed apart from the other refusals
+     * by a kind no refusal has (all ones). */
+    if (cpu->vcpu.npf_count != npf_before &&
+        refusal_shown(cpu, ~0ull << 56 ^ (cpu->vcpu.npf_gpa >> 12) << 16 ^ cpu->vcpu.npf_info, cpu->vcpu.npf_count))
         sink_printf(out, "hv: cpu %u: guest access to 0x%lx (error code 0x%lx) at rip 0x%lx refused: #GP\n",
                     cpu->index, cpu->vcpu.npf_gpa, cpu->vcpu.npf_info, cpu->vcpu.npf_rip);
     if (cpu->vcpu.sipis != sipis)

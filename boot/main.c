@@ -195,6 +195,18 @@ struct trampoline_data {
     uint64_t exit_block[1];
 };
 
+/* Where a loaded image lies, printed in its check line: scripts/run.sh names the image a
+ * hung CPU is in by it. */
+static void image_extent(EFI_HANDLE h, uint64_t *base, uint64_t *bytes)
+{
+    EFI_LOADED_IMAGE *li = NULL;
+    *base = *bytes = 0;
+    if (h && !EFI_ERROR(uefi_call_wrapper(BS->HandleProtocol, 3, h, &LoadedImageProtocol, (void **)&li)) && li) {
+        *base = (uint64_t)(uintptr_t)li->ImageBase;
+        *bytes = li->ImageSize;
+    }
+}
+
 /* An image from the loader's own directory on the boot disk; NULL when it is not there. */
 static EFI_HANDLE load_image(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, CHAR16 *path, const char *name,
                              struct checks *c)
@@ -202,7 +214,9 @@ static EFI_HANDLE load_image(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, C
     EFI_DEVICE_PATH *dp = FileDevicePath(loaded->DeviceHandle, path);
     EFI_HANDLE h = NULL;
     EFI_STATUS st = dp ? uefi_call_wrapper(BS->LoadImage, 6, FALSE, image, dp, NULL, 0, &h) : EFI_NOT_FOUND;
-    checkf(c, !EFI_ERROR(st), "%s loaded (status %lu)", name, (uint64_t)st);
+    uint64_t base, bytes;
+    image_extent(EFI_ERROR(st) ? NULL : h, &base, &bytes);
+    checkf(c, !EFI_ERROR(st), "%s loaded at 0x%lx, %lu bytes (status %lu)", name, base, bytes, (uint64_t)st);
     return EFI_ERROR(st) ? NULL : h;
 }
 
@@ -238,7 +252,10 @@ static EFI_HANDLE load_shell(EFI_HANDLE image, struct checks *c)
     }
     if (fvs)
         FreePool(fvs);
-    checkf(c, h != NULL, "payload: the firmware's UEFI shell loaded from one of its %lu firmware volumes", (uint64_t)n);
+    uint64_t base, bytes;
+    image_extent(h, &base, &bytes);
+    checkf(c, h != NULL, "payload: the firmware's UEFI shell loaded at 0x%lx, %lu bytes, from one of its %lu firmware volumes",
+           base, bytes, (uint64_t)n);
     return h;
 }
 

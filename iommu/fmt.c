@@ -13,7 +13,7 @@ struct out {
     size_t len; /* characters the full output has so far */
     const struct sink *sink;
     size_t chunk_used;
-    char chunk[256]; /* a whole line of the reports, so a line reaches the sink in one write */
+    char chunk[FMT_SINK_ONE_WRITE]; /* a whole line of the reports, in one write */
 };
 
 static void put(struct out *o, char c)

@@ -5,7 +5,9 @@
 # scenario tests/scenarios/stale-translation.txt. Exits 0 only if the hypervisor's RESULT
 # line says PASS and QEMU powered off within the time bound; nothing the guest prints can
 # make it pass (docs/security.md). If the firmware's exception handler prints its banner on
-# COM1 ("!!!! X64 Exception Type - ..."), the run stops a second later and fails naming it.
+# COM1 ("!!!! X64 Exception Type - ..."), the run stops a second later and fails naming it;
+# if the payload has not returned --payload-timeout seconds after it started, the run stops
+# and fails naming where each CPU was (QEMU's monitor).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +18,7 @@ usage() {
 usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|hostile|FILE.efi]
                       [--scenario FILE] [--edus N] [--dma-mask M]
                       [--region-mib N] [--memory MiB] [--timeout SECONDS]
+                      [--payload-timeout SECONDS]
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
   --aw-bits N     IOMMU address width: 39 (3-level tables, QEMU's default) or 48 (adds 4-level)
   --smp N         logical CPUs (default 1); the hypervisor runs each as a guest
@@ -35,6 +38,10 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|host
   --memory MiB    guest RAM (default 512)
   --timeout S     wall-clock bound on the QEMU run (default 120); a firmware exception
                   dump on COM1 ends the run (FAIL) a second after its banner
+  --payload-timeout S  bound on the payload, from the hypervisor's "cpu 0 goes on as a
+                  guest" line to its RESULT line (default 30; 0: only --timeout); a payload
+                  that has not returned by then fails the run, which names the code each
+                  CPU was running (RIP, and the offset in the payload image if it is there)
   --run-dir DIR   where the ESP, firmware variables and the logs (hv.log, serial.log) go
                   (default build/run/aw<N>)
   --no-build      use the existing build
@@ -44,7 +51,7 @@ USAGE
 }
 
 # Empty: not given (a scenario's machine line or the default decides).
-aw_bits="" smp="" payload="" scenario="" edus="" dma_mask="" region_mib="" iommu=1 memory="" timeout_s=120 run_dir="" do_build=1 quiet=0
+aw_bits="" smp="" payload="" scenario="" edus="" dma_mask="" region_mib="" iommu=1 memory="" timeout_s=120 payload_timeout_s=30 run_dir="" do_build=1 quiet=0
 demo_scenario=$root/tests/scenarios/stale-translation.txt
 qemu_extra=()
 while (($#)); do
@@ -59,6 +66,7 @@ while (($#)); do
     --no-iommu) iommu=0; shift ;;
     --memory) memory=${2:?--memory needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
+    --payload-timeout) payload_timeout_s=${2:?--payload-timeout needs a value}; shift 2 ;;
     --run-dir) run_dir=${2:?--run-dir needs a value}; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --quiet) quiet=1; shift ;;
@@ -96,8 +104,8 @@ if [[ $payload == faultinject ]]; then
 fi
 aw_bits=${aw_bits:-39} smp=${smp:-1} memory=${memory:-512} edus=${edus:-1} dma_mask=${dma_mask:-0xffffffffffffffff}
 case $aw_bits in 39|48) ;; *) echo "run.sh: --aw-bits must be 39 or 48 (QEMU 7.2 accepts no other)" >&2; exit 2 ;; esac
-[[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ && $smp =~ ^[1-9][0-9]*$ ]] ||
-  { echo "run.sh: --memory, --timeout and --smp take whole numbers" >&2; exit 2; }
+[[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ && $payload_timeout_s =~ ^[0-9]+$ && $smp =~ ^[1-9][0-9]*$ ]] ||
+  { echo "run.sh: --memory, --timeout, --payload-timeout and --smp take whole numbers" >&2; exit 2; }
 [[ $edus =~ ^[12]$ ]] || { echo "run.sh: --edus is 1 or 2" >&2; exit 2; }
 [[ $dma_mask =~ ^0x[0-9a-fA-F]+$ ]] || { echo "run.sh: --dma-mask is a hex number" >&2; exit 2; }
 case $payload in
@@ -145,10 +153,13 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd "$run_dir/vars.fd"
 serial_log=$run_dir/serial.log
 hv_log=$run_dir/hv.log
 qemu_log=$run_dir/qemu.log
+qmp_socket=$run_dir/qmp.sock
+# A Unix socket's path has at most 107 bytes; a deep run directory gets one in /tmp instead.
+((${#qmp_socket} < 100)) || qmp_socket=$(mktemp -u /tmp/iommu-hv-qmp.XXXXXX)
 
 qemu_cmd=(qemu-system-x86_64
   -machine q35 -cpu max -smp "$smp" -m "$memory" -display none -monitor none -no-reboot
-  -serial "file:$serial_log" -debugcon "file:$hv_log"
+  -serial "file:$serial_log" -debugcon "file:$hv_log" -qmp "unix:$qmp_socket,server=on,wait=off"
   -device "edu,dma_mask=$dma_mask"
   -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
   -drive "if=pflash,format=raw,file=$run_dir/vars.fd"
@@ -164,10 +175,18 @@ echo >>"$run_dir/command"
 # QEMU runs in the background under timeout(1) while this watches the guest's console for the
 # firmware's exception banner ("!!!! X64 Exception Type - 06(#UD - Invalid Opcode) ..."):
 # OVMF's handler prints it and a register dump on COM1, then loops forever, so the run stops
-# a second after the banner (time for the dump) instead of at the time bound. The trap makes
-# sure no QEMU outlives this script, however it ends.
+# a second after the banner (time for the dump) instead of at the time bound. It also watches
+# the hypervisor's channel: from the loader's "cpu 0 goes on as a guest" line the payload has
+# --payload-timeout seconds to return (the hypervisor's RESULT line); if it has not, QEMU's
+# monitor says where each CPU is, and the run stops. The trap makes sure no QEMU outlives
+# this script, however it ends.
 exception_re='!!!! .*Exception'
-exception=""
+exception="" hang="" cpu_state="" payload_began=""
+case $payload in
+  selftest|faultinject|hostile) payload_image=${payload^^}.EFI; [[ $payload != faultinject ]] || payload_image=FAULTINJ.EFI ;;
+  shell) payload_image="the UEFI shell" ;;
+  *) payload_image=${payload##*/} ;;
+esac
 start=$(date +%s.%N)
 timeout -k 5 "$timeout_s" "${qemu_cmd[@]}" >"$qemu_log" 2>&1 &
 qemu_pid=$!
@@ -187,6 +206,27 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
     stop_qemu
     break
   fi
+  if ((payload_timeout_s)) && [[ -f $hv_log ]]; then
+    if [[ -z $payload_began ]] && grep -aq '^check: PASS cpu 0 goes on as a guest' "$hv_log"; then
+      payload_began=$(date +%s)
+    fi
+    if [[ -n $payload_began ]] && (($(date +%s) - payload_began >= payload_timeout_s)) &&
+       ! grep -aq '^RESULT:' "$hv_log"; then
+      hang="the payload did not return within ${payload_timeout_s} s of its start"
+      # Where it hangs, named by the extents the loader printed: the payload image's (its
+      # check line) and the hypervisor's region (the default domain's line).
+      extents=()
+      extent=$(grep -aom1 'payload[^(]* loaded at 0x[0-9a-f]*, [0-9]* bytes' "$hv_log" |
+               sed -E 's/.* at (0x[0-9a-f]+), ([0-9]+) bytes/\1:\2/' || true)
+      [[ -z $extent ]] || extents+=("$payload_image=$extent")
+      extent=$(grep -aom1 '^remap: reserved region \[0x[0-9a-f]*, 0x[0-9a-f]*)' "$hv_log" |
+               sed -E 's/.*\[(0x[0-9a-f]+), (0x[0-9a-f]+)\)/\1 \2/' || true)
+      [[ -z $extent ]] || extents+=("the hypervisor's region=${extent% *}:$((${extent#* } - ${extent% *}))")
+      cpu_state=$(python3 "$root/scripts/qmp_cpu_state.py" "$qmp_socket" "${extents[@]}" || true)
+      stop_qemu
+      break
+    fi
+  fi
   sleep 0.5
 done
 set +e
@@ -194,6 +234,7 @@ wait "$qemu_pid"
 qemu_rc=$?
 set -e
 trap - EXIT INT TERM
+rm -f "$qmp_socket"
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 
 # The hypervisor's report starts at the loader's banner; the guest's console after the
@@ -210,11 +251,18 @@ if ((!quiet)); then
       !n && $0 ~ re { $0 = substr($0, index($0, "!!!! ")); n = 1 }
       n { print; if (++n > 41 || /^!!!! Find image/) exit }'
   fi
+  if [[ -n $hang ]]; then
+    [[ -n $cpu_state ]] || cpu_state="QEMU's monitor did not answer"
+    printf -- '--- where the CPUs were when the payload timed out (QEMU'"'"'s monitor) ---\n%s\n' "$cpu_state"
+  fi
 fi
 
 verdict=FAIL why=""
 if [[ -n $exception ]]; then
   why="the guest took an exception in the firmware's handler: $exception"
+elif [[ -n $hang ]]; then
+  nl=$'\n'
+  why="$hang${cpu_state:+ (${cpu_state//$nl/; })}"
 elif ((qemu_rc == 124 || qemu_rc == 137)); then
   why="QEMU did not finish within ${timeout_s} s"
 elif ((qemu_rc != 0)); then

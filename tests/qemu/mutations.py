@@ -18,7 +18,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-CLASSES = ["msr", "host-state", "ddi-map", "smi", "init", "pci-config", "ports", "hypercall", "toctou", "dma"]
+# The attack classes, and lines_whole: the hypervisor's lines stay whole while two CPUs print.
+CLASSES = ["msr", "host-state", "ddi-map", "smi", "init", "pci-config", "ports", "hypercall", "toctou", "dma",
+           "lines_whole"]
 
 # name: (class whose test must fail, CPUs, [(file, text, replacement)])
 MUTATIONS = {
@@ -78,6 +80,10 @@ MUTATIONS = {
         "boot/vmexit.c",
         "    return in_range(port, PORT_CPU_HOTPLUG, 32) || in_range(port, PORT_MEMORY_HOTPLUG, 24);",
         "    return in_range(port, PORT_MEMORY_HOTPLUG, 24);")]),
+    "channel-unlocked": ("lines_whole", 2, [(
+        "boot/hv_channel.c",
+        "    lock_acquire(&channel_lock);\n    hv_channel_write_unlocked(s, n);\n    lock_release(&channel_lock);",
+        "    (void)channel_lock;\n    hv_channel_write_unlocked(s, n);")]),
     "hypercall-blocks-anywhere": ("hypercall", 1, [(
         "ddi/hc_server.c",
         "    if (!len || gpa + len < gpa)\n        return false;\n",

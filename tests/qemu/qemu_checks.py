@@ -2,8 +2,8 @@
 """QEMU integration tests. `boot` runs scripts/run.sh on its machines, two at a time, and keeps
 their logs (the self-test on aw-bits 39 and 48 with one and two CPUs, with QEMU tracing DMAR
 enable and faults and logging every VMRUN and #VMEXIT; the UEFI shell; a machine without the
-IOMMU; the hostile payload on one and two CPUs; two payloads of tests/payloads/ that must make run.sh
-fail: one returns an error, one takes an exception in the firmware's handler). `check NAME --machine M` judges one behaviour from those logs, so that CTest shows
+IOMMU; the hostile payload on one and two CPUs; three payloads of tests/payloads/ that must make
+run.sh fail: one returns an error, one takes an exception in the firmware's handler, one hangs). `check NAME --machine M` judges one behaviour from those logs, so that CTest shows
 every check as its own test. `list` prints the machine and name of every check.
 
 Facts checked come from what QEMU 7.2 is known to provide (../shared/spec/qemu-probe-findings.md):
@@ -29,13 +29,16 @@ MACHINES = {"aw39": ["--aw-bits", "39", *SELFTEST], "aw48": ["--aw-bits", "48", 
             "aw39-shell": ["--aw-bits", "39", "--payload", "shell"], "no-iommu": ["--no-iommu", *SELFTEST],
             "hostile": ["--aw-bits", "39", "--payload", "hostile"],
             "hostile-smp2": ["--aw-bits", "39", "--smp", "2", "--payload", "hostile"],
-            # tests/payloads/: run.sh must fail on each, the second within seconds, not at --timeout.
+            # tests/payloads/: run.sh must fail on each, the last two within seconds, not at --timeout.
             "payload-fail": ["--aw-bits", "39", "--payload", "{build}/FAILPAY.EFI"],
             "payload-crash": ["--aw-bits", "39", "--payload", "{build}/CRASHPAY.EFI"],
+            "payload-hang": ["--aw-bits", "39", "--payload", "{build}/HANGPAY.EFI", "--payload-timeout", "5"],
             # The guest SDK's sample driver (sdk/sample/edu_dma.c, docs/guest-sdk.md).
-            "sample": ["--aw-bits", "39", "--payload", "{build}/SAMPLE.EFI"]}
+            "sample": ["--aw-bits", "39", "--payload", "{build}/SAMPLE.EFI"],
+            # What a user first runs: scripts/run.sh with no options (README.md's example).
+            "default": []}
 # These boot without QEMU's trace and in_asm log: they judge run.sh's verdict only.
-UNTRACED = {"payload-fail", "payload-crash", "sample"}
+UNTRACED = {"payload-fail", "payload-crash", "payload-hang", "sample", "default"}
 TRACE_EVENTS = ["vtd_dmar_enable", "vtd_dmar_fault"]
 
 
@@ -61,7 +64,7 @@ def boot(build, timeout, only=None):
     # Two cores: two QEMU instances at a time. Whether each machine booted and passed is
     # judged by the checks; this step only records.
     for batch in (["aw39", "aw48"], ["aw39-smp2", "aw48-smp2"], ["aw39-shell", "no-iommu"],
-                  ["hostile", "hostile-smp2"], ["payload-fail", "payload-crash"], ["sample"]):
+                  ["hostile", "hostile-smp2"], ["payload-fail", "payload-crash"], ["sample", "payload-hang"], ["default"]):
         batch = [m for m in batch if not only or m in only]
         if not batch:
             continue
@@ -243,6 +246,24 @@ def c_faults_match_trace(r):
     return ok, f"loader {sorted(loader)} trace {sorted(traced)}"
 
 
+# Item 8 of issue 11: the hypervisor's lines must come out whole although every CPU prints on
+# its channel. Each line starts as a report line does, and no second line starts inside it.
+LINE_OPENINGS = re.compile(r"(?:check: (?:PASS|FAIL) |hv: |fault: |remap: |memmap: |acpi: |pci: |ecam: "
+                           r"|vtd\[\d+\]: |dump: |config: |summary: |demo: |RESULT: (?:PASS|FAIL) \(|=== |--- "
+                           r"|DMAR |  |$)")
+LINE_INSIDE = re.compile(r".(?:check: (?:PASS|FAIL) |hv: (?:cpu|audit|the payload)|fault: vtd|RESULT: )")
+
+
+def c_lines_whole(r):
+    """Every line of the hypervisor's channel (hv.log) is one whole report line: it opens as a
+    report line does and no other report line starts inside it, also when two CPUs print at
+    once (each line is one write under the channel's lock: iommu/fmt.h FMT_SINK_ONE_WRITE)."""
+    lines = r.hv.split("\n")
+    bad = [f"{i + 1}: {l[:100]!r}" for i, l in enumerate(lines) if not LINE_OPENINGS.match(l) or LINE_INSIDE.search(l)]
+    hv_lines = sum(l.startswith("hv: ") for l in lines)
+    return len(lines) > 20 and not bad, f"{len(lines)} lines, {hv_lines} from the hypervisor; broken: {bad[:3] or 'none'}"
+
+
 def c_summary(r):
     ok, line = r.check_passed(r"every expected fault and no other, no invalidation timed out")
     m = re.search(r"^summary: (\d+) edu DMAs, (\d+) faults expected, (\d+) recorded, (\d+) unexpected", r.out, re.M)
@@ -393,6 +414,83 @@ def c_payload_crashes(r):
                 f"dump in the report: {dump is not None}; payload ran: {ran}; {line}")
 
 
+def c_payload_hangs(r):
+    """A payload that spins forever: 5 s after the loader's "cpu 0 goes on as a guest" line
+    run.sh asks QEMU's monitor where the CPU is, stops QEMU (long before --timeout), fails
+    saying the payload did not return, and names the code: HANGPAY.EFI. The hypervisor
+    printed no RESULT (it never got the payload's status)."""
+    verdict, elapsed, why, line = verdict_line(r)
+    named = why.startswith("the payload did not return within 5 s of its start (")
+    where = re.search(r"^--- where the CPUs were when the payload timed out \(QEMU's monitor\) ---\n"
+                      r"cpu 0: RIP 0x[0-9a-f]+, CPL 0, interrupts on, in HANGPAY\.EFI at \+0x[0-9a-f]+\n", r.out, re.M)
+    ran = r.has("hangpay: waiting for a device that never answers")
+    no_result = re.search(r"^RESULT:", r.hv, re.M) is None
+    fast = elapsed is not None and elapsed <= 30 and r.wall is not None and r.wall <= 35
+    ok = r.rc not in (None, 0) and verdict == "FAIL" and named and where is not None and ran and no_result and fast
+    return ok, (f"exit status {r.rc}; run.sh {elapsed} s, fixture {r.wall} s (bound 30 s); hang named: {named}; "
+                f"the CPU placed in HANGPAY.EFI: {where is not None}; payload ran: {ran}; "
+                f"no RESULT from the hypervisor: {no_result}; {line}")
+
+
+# ---- README.md's examples of what run.sh prints ----
+
+README = os.path.join(ROOT, "README.md")
+
+
+def readme_examples(machine):
+    """The README's example blocks for a machine: each fenced block right after a line
+    `<!-- example: MACHINE ... -->`, as its list of lines."""
+    text = open(README).read()
+    return [block.split("\n") for block in
+            re.findall(r"^<!-- example: " + re.escape(machine) + r"\b[^\n]*-->\n```\n(.*?)\n```$", text, re.M | re.S)]
+
+
+def normalize(line):
+    """What may differ between the README and a run: run.sh's time and log paths, load
+    addresses (RAM is below 512 MiB: 0x1xxxxxxx), offsets in an image, the arithmetic flags
+    in the firmware's dump, and the hypervisor's per-CPU exit counts. Everything else must
+    be as the README says."""
+    line = re.sub(r"\(logs: [^)]*\)", "(logs: ...)", line)
+    line = re.sub(r" in \d+(?:\.\d+)? s\b", " in N s", line)
+    line = re.sub(r"\b(0x)?0*1[0-9A-Fa-f]{7}\b", "ADDR", line)
+    line = re.sub(r" at \+0x[0-9a-f]+", " at +OFFSET", line)
+    line = re.sub(r"RFLAGS - [0-9A-F]{16}", "RFLAGS - FLAGS", line)
+    if re.match(r"hv: cpu \d+: ", line):
+        line = re.sub(r"(ports\)): .*", r"\1: PORTS", re.sub(r"\b\d+\b", "N", line))
+    return line
+
+
+def example_found(example, out_lines):
+    """The example's runs of lines (split at "...") appear in the output in order, each run
+    as consecutive lines. Returns the first run not found, or None."""
+    runs, run = [], []
+    for line in example:
+        if line == "...":
+            runs.append(run)
+            run = []
+        else:
+            run.append(normalize(line))
+    runs.append(run)
+    at = 0
+    for run in filter(None, runs):
+        for i in range(at, len(out_lines) - len(run) + 1):
+            if out_lines[i:i + len(run)] == run:
+                at = i + len(run)
+                break
+        else:
+            return run
+    return None
+
+
+def c_readme_example(r):
+    """Each of README.md's examples for this machine is what run.sh printed."""
+    examples = readme_examples(r.machine)
+    out_lines = [normalize(l) for l in r.out.split("\n")]
+    missing = [m for m in (example_found(e, out_lines) for e in examples) if m is not None]
+    return bool(examples) and not missing, (f"{len(examples)} example(s) in README.md; "
+                                            f"{'not printed: ' + repr(missing[0][:3]) if missing else 'all printed'}")
+
+
 # ---- the guest SDK's sample driver (sdk/sample/edu_dma.c) ----
 
 SAMPLE_STEPS = [r"DDI protocol found; IoGetIommuInterfaceEx\(2\) and IoGetIommuInterface\(1\) through it",
@@ -450,6 +548,8 @@ def hostile_check(cls):
         if cls == "ports":
             # What the guest wrote at the channel's port never reached it.
             ok = ok and "forged" not in r.hv and len(re.findall(r"^RESULT:", r.hv, re.M)) == 1
+            if r.cpus > 1:  # cpu 1 forged at the same time as cpu 0 (lines_whole judges the lines)
+                ok = ok and re.search(r"^hv: cpu 1: out to port 0xe9 \(value 0x[0-9a-f]+\) refused", r.hv, re.M) is not None
         return ok, (f"audit: {audits[0][0] if audits else 'none'}; "
                     f"{'missing refusals: ' + str(evidence) if evidence else 'refusals logged'}; machine ended: {ended}")
     return check
@@ -467,14 +567,16 @@ CHECKS = {
         "faults_match_trace": c_faults_match_trace, "summary": c_summary,
         "hypervisor_launched": c_hypervisor_launched, "qemu_logs_vmexits": c_qemu_logs_vmexits,
         "guest_isolation": c_guest_isolation, "every_cpu_a_guest": c_every_cpu_a_guest,
-        "dmar_hidden": c_dmar_hidden, "guest_ddi": c_guest_ddi,
+        "dmar_hidden": c_dmar_hidden, "guest_ddi": c_guest_ddi, "lines_whole": c_lines_whole,
     },
     "no-iommu": {"fails": c_no_iommu_fails, "lists_pci": c_no_iommu_lists_pci},
-    "hostile": {cls: hostile_check(cls) for cls in HOSTILE_EVIDENCE},
+    "hostile": {**{cls: hostile_check(cls) for cls in HOSTILE_EVIDENCE}, "lines_whole": c_lines_whole},
     "shell": {"run_passes": c_run_passes, "shell_ran": c_shell_ran, "dmar_hidden_loader": lambda r: r.check_passed(
         r"DMAR hidden from the guest: 1 XSDT and \d+ RSDT entries removed")},
-    "payload-fail": {"payload-fails": c_payload_fails},
-    "payload-crash": {"payload-crashes": c_payload_crashes},
+    "payload-fail": {"payload-fails": c_payload_fails, "readme_example": c_readme_example},
+    "payload-crash": {"payload-crashes": c_payload_crashes, "readme_example": c_readme_example},
+    "payload-hang": {"payload-hangs": c_payload_hangs, "readme_example": c_readme_example},
+    "default": {"readme_example": c_readme_example, "lines_whole": c_lines_whole},
     "sample": {"sample_runs": c_sample_runs},
 }
 
@@ -482,7 +584,7 @@ CHECKS = {
 def checks_for(machine):
     if machine.startswith("hostile"):
         return CHECKS["hostile"]
-    if machine in ("payload-fail", "payload-crash", "sample"):
+    if machine in ("payload-fail", "payload-crash", "payload-hang", "sample", "default"):
         return CHECKS[machine]
     return CHECKS["no-iommu" if machine == "no-iommu" else "shell" if machine.endswith("-shell") else "aw"]
 

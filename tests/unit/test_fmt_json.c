@@ -69,6 +69,44 @@ static void test_sink_long_output(void **state)
     assert_int_equal(b.overflow, 5);
 }
 
+/* A sink that records how its writes split the output. */
+struct counting_sink {
+    struct sink sink;
+    unsigned writes;
+    size_t first_len;
+};
+
+static void counting_write(void *ctx, const char *s, size_t n)
+{
+    struct counting_sink *c = ctx;
+    (void)s;
+    if (!c->writes++)
+        c->first_len = n;
+}
+
+static void test_sink_line_in_one_write(void **state)
+{
+    (void)state;
+    /* The hypervisor's channel locks each write: a line must be one write, however many
+     * conversions it has, up to FMT_SINK_ONE_WRITE characters. */
+    char pad[FMT_SINK_ONE_WRITE];
+    memset(pad, 'p', sizeof pad);
+    for (size_t len = 1; len <= FMT_SINK_ONE_WRITE; len++) {
+        struct counting_sink c = {{counting_write, &c}, 0, 0};
+        /* "hv: cpu N: " (11 characters with one digit) then padding to len. */
+        size_t fixed = 11;
+        if (len < fixed + 1)
+            continue;
+        sink_printf(&c.sink, "hv: cpu %u: %.*s\n", 7u, (int)(len - fixed - 1), pad);
+        assert_int_equal(c.writes, 1);
+        assert_int_equal(c.first_len, len);
+    }
+    struct counting_sink c = {{counting_write, &c}, 0, 0};
+    sink_printf(&c.sink, "%.*s", FMT_SINK_ONE_WRITE, pad);
+    sink_printf(&c.sink, "%.*sx", FMT_SINK_ONE_WRITE, pad);
+    assert_int_equal(c.writes, 3); /* one, then two pieces */
+}
+
 static void test_json_document(void **state)
 {
     (void)state;
@@ -129,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_format_subset),
         cmocka_unit_test(test_format_truncates),
         cmocka_unit_test(test_sink_long_output),
+        cmocka_unit_test(test_sink_line_in_one_write),
         cmocka_unit_test(test_json_document),
         cmocka_unit_test(test_json_misuse),
     };

@@ -27,6 +27,11 @@ struct sink {
     void *ctx;
 };
 
+/* sink_printf output of up to this many characters reaches the sink in one write, so a sink
+ * that serialises its writes (the hypervisor's channel, shared by every CPU) keeps each
+ * line of the reports whole. Longer output arrives in order, in pieces of this size. */
+#define FMT_SINK_ONE_WRITE 256
+
 void sink_write(const struct sink *out, const char *s, size_t n);
 void sink_puts(const struct sink *out, const char *s);
 void sink_printf(const struct sink *out, const char *fmt, ...) IOMMU_PRINTF(2, 3);
