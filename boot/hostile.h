@@ -45,7 +45,7 @@ struct hostile {
     /* tallies for the summary */
     unsigned attempts, refused, got_through, classes;
     uint64_t leaked;      /* the last secret some attack read (0: none) */
-    char worked[10][24];  /* classes in which something got through */
+    char worked[12][24];  /* classes in which something got through */
     unsigned nworked;
 };
 
@@ -169,5 +169,6 @@ void class_ports(struct hostile *h);
 void class_hypercall(struct hostile *h);
 void class_toctou(struct hostile *h);
 void class_dma(struct hostile *h);
+void class_flood(struct hostile *h);
 
 #endif

@@ -511,6 +511,32 @@ void class_ports(struct hostile *h)
     audit(h, C, 0);
 }
 
+/* ---- 11. flood ---- */
+
+/* The guest decides how often it is refused: reads of thousands of different pages of the
+ * region, each a nested page fault the hypervisor refuses with #GP. Were each printed, the
+ * guest could fill the channel (and the disk under hv.log) at will; the hypervisor prints a
+ * bounded number (docs/security.md). */
+enum { FLOOD_PAGES = 2500 };
+
+void class_flood(struct hostile *h)
+{
+    const char *C = "flood";
+    uint64_t pages = (h->region_end - h->o->region_base) >> 12;
+    if (pages > FLOOD_PAGES)
+        pages = FLOOD_PAGES;
+    install_gp(true);
+    uint64_t read = 0;
+    for (uint64_t i = 0; i < pages; i++) {
+        uint64_t before = gp_count();
+        (void)hmmio_read(h->o->region_base + (i << 12));
+        read += gp_count() == before;
+    }
+    install_gp(false);
+    attempt(h, C, read != 0, "read %lu different pages of the region: %lu read, the rest #GP", pages, read);
+    audit(h, C, 0);
+}
+
 /* ---- 8. hypercall ---- */
 
 struct tally {

@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 # The attack classes, and lines_whole: the hypervisor's lines stay whole while two CPUs print.
 CLASSES = ["msr", "host-state", "ddi-map", "smi", "init", "pci-config", "ports", "hypercall", "toctou", "dma",
-           "lines_whole"]
+           "flood", "lines_whole"]
 
 # name: (class whose test must fail, CPUs, [(file, text, replacement)])
 MUTATIONS = {
@@ -84,6 +84,10 @@ MUTATIONS = {
         "boot/hv_channel.c",
         "    lock_acquire(&channel_lock);\n    hv_channel_write_unlocked(s, n);\n    lock_release(&channel_lock);",
         "    (void)channel_lock;\n    hv_channel_write_unlocked(s, n);")]),
+    "refusal-lines-unlimited": ("flood", 1, [(
+        "boot/hv.c",
+        "    return count % 1000 == 0;\n",
+        "    return count || true;\n")]),
     "hypercall-blocks-anywhere": ("hypercall", 1, [(
         "ddi/hc_server.c",
         "    if (!len || gpa + len < gpa)\n        return false;\n",

@@ -533,7 +533,11 @@ HOSTILE_EVIDENCE = {
     "hypercall": [],
     "toctou": [],
     "dma": [],
+    "flood": [],
 }
+# The flood class's reads of 2500 pages of the region: each CPU prints at most 128 different
+# refusals (boot/hv.h HV_REFUSALS_SHOWN), then every 1000th.
+FLOOD_PAGES, REFUSAL_LINES_MAX = 2500, 128 + 3
 # What only a machine with more than one CPU tries (ejecting a CPU needs another to eject).
 HOSTILE_EVIDENCE_SMP = {"ports": [r"out to port 0xcdc "]}
 
@@ -545,6 +549,14 @@ def hostile_check(cls):
         evidence = [e for e in wanted if not re.search(r"^hv: cpu \d+: .*" + e + r".*refused", r.hv, re.M)]
         ended = re.search(r"^RESULT: PASS \(.*; payload ok; \d+ audits, 0 failed\)$", r.hv, re.M) is not None
         ok = len(audits) == 1 and audits[0][1] == "PASS" and not evidence and ended
+        if cls == "flood":
+            # Every read was a refusal the hypervisor counted; few were printed.
+            lines = len(re.findall(r"^hv: cpu 0: guest access to ", r.hv, re.M))
+            m = re.search(r"^hv: cpu 0: \d+ exits: .* (\d+) nested page faults \((\d+) APIC accesses\)", r.hv, re.M)
+            refused = int(m.group(1)) - int(m.group(2)) if m else 0
+            ok = ok and refused >= FLOOD_PAGES and lines <= REFUSAL_LINES_MAX
+            return ok, (f"audit: {audits[0][0] if audits else 'none'}; {refused} nested page faults refused on cpu 0, "
+                        f"{lines} printed (at most {REFUSAL_LINES_MAX}); machine ended: {ended}")
         if cls == "ports":
             # What the guest wrote at the channel's port never reached it.
             ok = ok and "forged" not in r.hv and len(re.findall(r"^RESULT:", r.hv, re.M)) == 1
