@@ -1,6 +1,7 @@
 /* See boot/host_env.h. */
 #include "host_env.h"
 
+#include "cpuid.h"
 #include "hv_channel.h"
 #include "port_io.h"
 #include "x86_tables.h"
@@ -95,7 +96,7 @@ _Noreturn void host_fault(const struct host_fault_frame *f)
     uint64_t cr2;
     uint32_t r[4];
     __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(1u), "c"(0u));
+    cpuid(1u, 0u, r);
     size_t n = fmt_format(line, sizeof line,
                           "\nhv: FATAL: host exception %lu (error code 0x%lx) on the CPU with APIC id %u at rip 0x%lx, "
                           "cr2 0x%lx, rsp 0x%lx: the hypervisor stops the machine\n",

@@ -11,6 +11,8 @@
  * It keeps going when an attempt fails, restores what it changed where it can, and bounds
  * every wait. */
 #include "hostile.h"
+
+#include "cpuid.h"
 #include "x86_tables.h"
 
 #include <stdarg.h>
@@ -150,7 +152,7 @@ static VOID EFIAPI ap_hypercall(VOID *argument)
 {
     struct ap_call *a = argument;
     uint32_t r[4];
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0x40000000u), "c"(0));
+    cpuid(0x40000000u, 0, r);
     a->signature_ok = r[1] == 0x6d6d6f69u; /* "iomm" */
     struct hc_version_block v = {0};
     a->status = hvmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);

@@ -5,6 +5,7 @@
 
 #include <efilib.h>
 
+#include "cpuid.h"
 #include "ddi/hc_server.h"
 #include "ddi/provider.h"
 #include "guest_walk.h"
@@ -18,11 +19,6 @@
 #define NPT_MIN_TOP (64ull << 30) /* covers q35's 32-bit and 64-bit PCI windows */
 #define NPT_USER 0x4ull           /* every nested entry: the walk is a user access */
 #define APIC_WINDOW_BYTES (1ull << 20) /* the local APIC's window, the MSI address range */
-
-static inline void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4])
-{
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(subleaf));
-}
 
 static inline uint64_t rdmsr(uint32_t msr)
 {

@@ -26,12 +26,6 @@ static bool is_ram(UINT32 type)
     }
 }
 
-static void sync_tables(void *ctx, const void *va, size_t len)
-{
-    const struct platform *p = ctx;
-    p->flush_cache(p->ctx, va, len);
-}
-
 uint64_t remap_reserve_region(uint64_t bytes)
 {
     EFI_PHYSICAL_ADDRESS addr = 0xffffffff;
@@ -99,13 +93,12 @@ static bool build_default_domain(struct uefi_platform *up, const struct dmar_tab
     unsigned n = ranges_merge(ranges, collect_ranges(up, dmar, ranges));
     n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);
     enum iommu_status st = slpt_init(&r->default_domain, &r->pool, r->levels, r->superpages);
-    bool coherent = true;
-    for (unsigned i = 0; i < r->units; i++)
-        coherent = coherent && r->unit[i].caps.coherent;
-    if (st == IOMMU_OK && !coherent && up->ops.flush_cache) {
-        r->default_domain.sync = sync_tables;
-        r->default_domain.sync_ctx = &up->ops;
-        sync_tables(&up->ops, r->default_domain.root, PAGE_SIZE);
+    const struct platform *write_back = vtd_tables_write_back(r->unit_ptr, r->units);
+    if (st == IOMMU_OK && write_back) {
+        st = slpt_set_write_back(&r->default_domain, write_back->flush_cache, write_back->flush_cache_wait,
+                                 write_back->ctx);
+        sink_printf(out, "remap: a unit does not snoop its table walks (ECAP.C = 0): every table change is written "
+                         "back (%s)\n", uefi_platform_write_back_name(up));
     }
     if (st == IOMMU_OK && n <= MAX_RANGES)
         st = ranges_identity_map(&r->default_domain, ranges, n, SLPT_READ | SLPT_WRITE);

@@ -11,6 +11,7 @@
 #include <efi.h>
 #include <efilib.h>
 
+#include "cpuid.h"
 #include "ddi/hypercall.h"
 #include "ddi_protocol.h"
 #include "guest.h"
@@ -42,11 +43,11 @@ static __attribute__((noinline)) uint64_t plain_call(uint64_t rax, uint64_t rcx,
 static void check_cpuid(struct checks *c)
 {
     uint32_t r[4];
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0x40000000u), "c"(0));
+    cpuid(0x40000000u, 0, r);
     char signature[13] = {0};
     __builtin_memcpy(signature, &r[1], 12);
     uint32_t max = r[0];
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0x40000001u), "c"(0));
+    cpuid(0x40000001u, 0, r);
     checkf(c, max >= 0x40000001u && r[0] == HC_ABI_VERSION && signature[0] == 'i',
            "guest: CPUID 0x40000000 says \"%s\", leaf 0x40000001 ABI %u", signature, r[0]);
 }
@@ -82,7 +83,7 @@ static VOID EFIAPI ap_probe(VOID *argument)
 {
     struct ap_probe *p = argument;
     uint32_t r[4];
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0x40000000u), "c"(0));
+    cpuid(0x40000000u, 0, r);
     __builtin_memcpy(p->signature, &r[1], 12);
     struct hc_version_block v = {0};
     p->status = vmmcall(hc_rax(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);

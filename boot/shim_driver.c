@@ -6,6 +6,7 @@
 #include <efi.h>
 #include <efilib.h>
 
+#include "cpuid.h"
 #include "ddi/shim.h"
 #include "ddi_protocol.h"
 #include "guest.h"
@@ -27,7 +28,7 @@ static bool under_hypervisor(void)
     static bool seen;
     if (!seen) {
         uint32_t r[4];
-        __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0x40000000u), "c"(0));
+        cpuid(0x40000000u, 0, r);
         seen = r[1] == 0x6d6d6f69u && r[2] == 0x76682d75u && r[3] == 0x6964642du; /* "iommu-hv-ddi" */
     }
     return seen;

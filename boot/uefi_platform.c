@@ -2,6 +2,7 @@
 
 #include <efilib.h>
 
+#include "cpuid.h"
 #include "identity_mmio.h"
 #include "report.h"
 #include "serial.h"
@@ -54,14 +55,48 @@ static void free_pages(void *ctx, void *va, size_t pages)
     uefi_call_wrapper(BS->FreePages, 2, (EFI_PHYSICAL_ADDRESS)(uintptr_t)va, pages);
 }
 
-/* For units whose table walks do not snoop (ECAP.C = 0). */
-static void flush_cache(void *ctx, const void *va, size_t len)
+/* For units whose table walks do not snoop (ECAP.C = 0): each line is written back to
+ * memory. CLWB writes a line back and keeps it cached (the engine reads its tables again
+ * at once), CLFLUSHOPT evicts it; both start write-backs that proceed in parallel, and
+ * SFENCE (flush_cache_wait) waits for them. CLFLUSH, where neither exists, is ordered
+ * against every other CLFLUSH, and MFENCE completes it at once. Measured on this project's
+ * machine (tools/iommu-bench's write-back limit, 6 dirty lines): CLWB+SFENCE 171 ns,
+ * CLFLUSHOPT+SFENCE 222 ns, CLFLUSH+MFENCE 412 ns. */
+#define CACHE_LINE 64u
+
+static void write_back_clwb(void *ctx, const void *va, size_t len)
 {
     (void)ctx;
-    const uintptr_t line = 64;
-    for (uintptr_t p = (uintptr_t)va & ~(line - 1); p < (uintptr_t)va + len; p += line)
+    for (uintptr_t p = (uintptr_t)va & ~(uintptr_t)(CACHE_LINE - 1); p < (uintptr_t)va + len; p += CACHE_LINE)
+        __asm__ volatile("clwb (%0)" : : "r"(p) : "memory");
+}
+
+static void write_back_clflushopt(void *ctx, const void *va, size_t len)
+{
+    (void)ctx;
+    for (uintptr_t p = (uintptr_t)va & ~(uintptr_t)(CACHE_LINE - 1); p < (uintptr_t)va + len; p += CACHE_LINE)
+        __asm__ volatile("clflushopt (%0)" : : "r"(p) : "memory");
+}
+
+static void write_back_wait(void *ctx)
+{
+    (void)ctx;
+    __asm__ volatile("sfence" : : : "memory");
+}
+
+static void write_back_clflush(void *ctx, const void *va, size_t len)
+{
+    (void)ctx;
+    for (uintptr_t p = (uintptr_t)va & ~(uintptr_t)(CACHE_LINE - 1); p < (uintptr_t)va + len; p += CACHE_LINE)
         __asm__ volatile("clflush (%0)" : : "r"(p) : "memory");
     __asm__ volatile("mfence" : : : "memory");
+}
+
+const char *uefi_platform_write_back_name(const struct uefi_platform *up)
+{
+    return up->ops.flush_cache == write_back_clwb         ? "CLWB, then SFENCE"
+           : up->ops.flush_cache == write_back_clflushopt ? "CLFLUSHOPT, then SFENCE"
+                                                          : "CLFLUSH and MFENCE";
 }
 
 static uint64_t now_ns(void *ctx)
@@ -87,10 +122,20 @@ bool uefi_platform_init(struct uefi_platform *up)
         .map_phys = map_phys,
         .alloc_pages = alloc_pages,
         .free_pages = free_pages,
-        .flush_cache = flush_cache,
+        .flush_cache = write_back_clflush,
         .now_ns = now_ns,
         .log = log_line,
     };
+    uint32_t r[4];
+    cpuid(0, 0, r);
+    if (r[0] >= 7) {
+        cpuid(7, 0, r);
+        bool clwb = r[1] >> 24 & 1, clflushopt = r[1] >> 23 & 1;
+        if (clwb || clflushopt) {
+            up->ops.flush_cache = clwb ? write_back_clwb : write_back_clflushopt;
+            up->ops.flush_cache_wait = write_back_wait;
+        }
+    }
     UINTN key;
     up->memory_map = LibMemoryMap(&up->memory_map_entries, &key, &up->descriptor_size,
                                   &up->descriptor_version);

@@ -22,6 +22,8 @@ struct uefi_platform {
 /* Takes a snapshot of the memory map and calibrates the TSC; false when the memory map
  * cannot be read. */
 bool uefi_platform_init(struct uefi_platform *up);
+/* How ops.flush_cache writes table memory back for units that do not snoop: for the report. */
+const char *uefi_platform_write_back_name(const struct uefi_platform *up);
 
 static inline const EFI_MEMORY_DESCRIPTOR *uefi_memory_descriptor(const struct uefi_platform *up, UINTN i)
 {

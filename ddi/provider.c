@@ -102,6 +102,7 @@ static struct provider {
     struct ddi_platform plat;
     unsigned levels;
     uint8_t superpages;
+    const struct platform *tables_write_back; /* NULL: every unit snoops its table walks */
     uint16_t max_domain_id;
     struct ddi_domain domain[DDI_MAX_DOMAINS];
     struct ddi_device device[DDI_MAX_DEVICES];
@@ -460,7 +461,8 @@ static NTSTATUS new_domain(enum domain_kind kind, struct ddi_domain **out)
     if (!d)
         return STATUS_INSUFFICIENT_RESOURCES;
     if (kind != KIND_PASSTHROUGH) {
-        enum iommu_status s = domain_init(&d->core, domain_id(d), P.plat.pool, P.levels, P.superpages, NULL);
+        enum iommu_status s = domain_init(&d->core, domain_id(d), P.plat.pool, P.levels, P.superpages, NULL,
+                                           P.tables_write_back);
         if (s != IOMMU_OK) {
             lock_acquire(&P.lock);
             d->in_use = false;
@@ -1657,6 +1659,7 @@ enum iommu_status ddi_provider_init(const struct ddi_platform *platform)
     P.live_tokens = 0;
     P.levels = levels;
     P.superpages = vtd_common_superpages(platform->units, platform->unit_count);
+    P.tables_write_back = vtd_tables_write_back(platform->units, platform->unit_count);
     uint32_t ids = UINT32_MAX;
     for (unsigned i = 0; i < platform->unit_count; i++)
         if (platform->units[i]->caps.domains < ids)

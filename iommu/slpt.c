@@ -134,6 +134,22 @@ enum iommu_status slpt_init(struct slpt *t, struct page_pool *pool, unsigned lev
     return t->root ? IOMMU_OK : IOMMU_ENOMEM;
 }
 
+enum iommu_status slpt_set_write_back(struct slpt *t, void (*sync_fn)(void *ctx, const void *va, size_t len),
+                                      void (*sync_wait)(void *ctx), void *ctx)
+{
+    if (!sync_fn || !t->root || t->table_pages != 1 || t->sync)
+        return IOMMU_EINVAL;
+    for (unsigned i = 0; i < ENTRIES; i++)
+        if (t->root[i])
+            return IOMMU_EINVAL;
+    t->sync = sync_fn;
+    t->sync_wait = sync_wait;
+    t->sync_ctx = ctx;
+    sync(t, t->root, PAGE_SIZE);
+    sync_done(t);
+    return IOMMU_OK;
+}
+
 static void destroy_level(struct slpt *t, uint64_t *table, unsigned level)
 {
     if (level > 1)

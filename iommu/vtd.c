@@ -55,8 +55,11 @@ static void wr64(const struct vtd_unit *u, uint32_t off, uint64_t v)
 
 static void flush(const struct vtd_unit *u, const void *va, size_t len)
 {
-    if (!u->caps.coherent && u->plat->flush_cache)
+    if (!u->caps.coherent && u->plat->flush_cache) {
         u->plat->flush_cache(u->plat->ctx, va, len);
+        if (u->plat->flush_cache_wait)
+            u->plat->flush_cache_wait(u->plat->ctx);
+    }
 }
 
 /* Polls a 32-bit (or, when wide, 64-bit) register until (value & mask) == want, within the
@@ -166,6 +169,14 @@ unsigned vtd_common_levels(struct vtd_unit *const *units, unsigned count)
             return levels;
     }
     return 0;
+}
+
+const struct platform *vtd_tables_write_back(struct vtd_unit *const *units, unsigned count)
+{
+    for (unsigned i = 0; i < count; i++)
+        if (!units[i]->caps.coherent && units[i]->plat->flush_cache)
+            return units[i]->plat;
+    return NULL;
 }
 
 uint8_t vtd_common_superpages(struct vtd_unit *const *units, unsigned count)
@@ -510,6 +521,9 @@ enum iommu_status vtd_enable_interrupt_remapping(struct vtd_unit *u)
         u->irt = page_pool_alloc(u->pool, &u->irt_pa); /* zeroed: no entry present */
         if (!u->irt)
             return IOMMU_ENOMEM;
+        /* The table is walked like the others (ECAP.C covers it): its zeroes must be in
+         * memory, or a unit that does not snoop reads whatever was there as entries. */
+        flush(u, u->irt, PAGE_SIZE);
     }
     lock_acquire(&u->lock);
     /* Size field 7: 2^(7+1) = 256 entries, one page; EIME clear (xAPIC format). */

@@ -12,7 +12,8 @@
  *
  * The cases named *_noncoherent run the same work on a domain whose unit does not snoop table
  * walks (ECAP.C = 0): every line the engine writes back goes through a hook that does what
- * the loader's does (clflush per line, then mfence), and the line also prints
+ * the loader's does (CLWB per line where the CPU has it, else CLFLUSHOPT, else CLFLUSH; then
+ * one fence: boot/uefi_platform.c), and the line also prints
  *   lines_written_back=W lines_changed=C coherent_ratio=R
  * W: lines written back per operation; C: 64-byte lines of table memory whose contents the
  * operation changed (measured by comparing the pool before and after a few operations); R:
@@ -22,6 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "iommu/iova.h"
 #include "iommu/prng.h"
@@ -80,17 +84,39 @@ static struct vtd_unit unit;
 #define LINE 64u
 static uint64_t lines_written;
 
+/* The write-back instruction the loader would pick on this CPU (boot/uefi_platform.c). */
+enum write_back_insn { WB_CLFLUSH, WB_CLFLUSHOPT, WB_CLWB };
+static enum write_back_insn wb_insn = WB_CLFLUSH;
+static const char *const wb_names[] = {"clflush+mfence", "clflushopt+sfence", "clwb+sfence"};
+
+static void pick_write_back(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        wb_insn = b >> 24 & 1 ? WB_CLWB : b >> 23 & 1 ? WB_CLFLUSHOPT : WB_CLFLUSH;
+#endif
+}
+
 static void fence(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    __asm__ volatile("mfence" : : : "memory");
+    if (wb_insn == WB_CLFLUSH)
+        __asm__ volatile("mfence" : : : "memory");
+    else
+        __asm__ volatile("sfence" : : : "memory");
 #endif
 }
 
 static void flush_line(uintptr_t p)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    __asm__ volatile("clflush (%0)" : : "r"(p) : "memory");
+    if (wb_insn == WB_CLWB)
+        __asm__ volatile("clwb (%0)" : : "r"(p) : "memory");
+    else if (wb_insn == WB_CLFLUSHOPT)
+        __asm__ volatile("clflushopt (%0)" : : "r"(p) : "memory");
+    else
+        __asm__ volatile("clflush (%0)" : : "r"(p) : "memory");
 #else
     (void)p;
 #endif
@@ -282,8 +308,8 @@ static void print(const struct result *r)
             coherent[n_coherent++].ns_per_page = x;
         }
     } else {
-        printf(" lines_written_back=%.2f lines_changed=%.2f writeback_limit_ns_per_page=%.4g", r->lines_written,
-               r->lines_changed, r->writeback_limit_ns / (double)r->pages);
+        printf(" lines_written_back=%.2f lines_changed=%.2f writeback_limit_ns_per_page=%.4g write_back=%s",
+               r->lines_written, r->lines_changed, r->writeback_limit_ns / (double)r->pages, wb_names[wb_insn]);
         for (unsigned i = 0; i < n_coherent; i++)
             if (!strncmp(coherent[i].name, r->name, strlen(coherent[i].name)))
                 printf(" coherent_ratio=%.2f", x / coherent[i].ns_per_page);
@@ -553,9 +579,9 @@ static void domain_cases(const char *only, enum coherence mode)
     must(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), "domain");
     if (mode != COHERENT) {
         /* as the loader does: the write-back set before the first map, the root written back */
-        t.sync = mode == NONCOHERENT ? write_back : write_back_fenced;
-        t.sync_wait = mode == NONCOHERENT ? wait_back : NULL;
-        write_back_fenced(NULL, t.root, PAGE_SIZE);
+        must(slpt_set_write_back(&t, mode == NONCOHERENT ? write_back : write_back_fenced,
+                                 mode == NONCOHERENT ? wait_back : NULL, NULL),
+             "write-back");
     }
     static uint64_t used[10000];
     populate(&t, used, 10000);
@@ -589,6 +615,7 @@ static void domain_cases(const char *only, enum coherence mode)
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL;
+    pick_write_back();
     void *mem = aligned_alloc(PAGE_SIZE, POOL_BYTES);
     entries = malloc(300000 * sizeof *entries);
     snapshot_mem = malloc(POOL_BYTES);

@@ -10,11 +10,27 @@
 #include "iommu/ranges.h"
 
 #define UNIT_STRIDE 0x1000ull
+#define LINE 64u
+#define POOL_LINES (SIM_POOL_BYTES / LINE)
+
+struct sim;
+/* What one unit's memory accesses see: with the cache model, a unit that does not snoop
+ * reads the pool from memory (pool_memory), not from the CPU's view. */
+struct unit_view {
+    struct sim *s;
+    bool snoops;
+};
 
 struct sim {
     struct sim_config cfg;
-    uint8_t *pool_mem;       /* at pool_pa */
+    uint8_t *pool_mem;       /* at pool_pa: the CPU's view */
     uint64_t pool_pa;
+    /* cache_model: the pool as memory holds it, and the lines whose write-back has been
+     * started (a bit per line) */
+    uint8_t *pool_memory;
+    uint64_t pending[POOL_LINES / 64];
+    uint64_t lines_pending, lines_written_back;
+    struct unit_view view[SIM_MAX_UNITS];
     uint8_t *ram;            /* at SIM_RAM_BASE */
     struct vtd_model *model[SIM_MAX_UNITS];
     struct vtd_unit unit[SIM_MAX_UNITS];
@@ -38,20 +54,71 @@ static uint8_t *host_of(struct sim *s, uint64_t pa, size_t len)
     return NULL;
 }
 
+static bool in_pool(const struct sim *s, uint64_t pa, size_t len)
+{
+    return pa >= s->pool_pa && pa - s->pool_pa < SIM_POOL_BYTES && len <= SIM_POOL_BYTES - (pa - s->pool_pa);
+}
+
 static bool mem_read(void *ctx, uint64_t pa, void *buf, size_t len)
 {
-    uint8_t *p = host_of(ctx, pa, len);
+    const struct unit_view *v = ctx;
+    if (v->s->pool_memory && !v->snoops && in_pool(v->s, pa, len)) {
+        memcpy(buf, v->s->pool_memory + (pa - v->s->pool_pa), len);
+        return true;
+    }
+    uint8_t *p = host_of(v->s, pa, len);
     if (p)
         memcpy(buf, p, len);
     return p != NULL;
 }
 
+/* A unit's writes (invalidation wait status) reach memory, and the CPU sees them too. */
 static bool mem_write(void *ctx, uint64_t pa, const void *buf, size_t len)
 {
-    uint8_t *p = host_of(ctx, pa, len);
+    const struct unit_view *v = ctx;
+    uint8_t *p = host_of(v->s, pa, len);
     if (p)
         memcpy(p, buf, len);
+    if (p && v->s->pool_memory && in_pool(v->s, pa, len))
+        memcpy(v->s->pool_memory + (pa - v->s->pool_pa), buf, len);
     return p != NULL;
+}
+
+/* The platform's write-back (cache_model): starts it for every line [va, va + len) touches. */
+static void start_write_back(void *ctx, const void *va, size_t len)
+{
+    struct sim *s = ctx;
+    const uint8_t *b = va;
+    if (b < s->pool_mem || b + len > s->pool_mem + SIM_POOL_BYTES || !len)
+        abort(); /* the project writes back nothing but its tables */
+    for (size_t line = (size_t)(b - s->pool_mem) / LINE; line <= (size_t)(b + len - 1 - s->pool_mem) / LINE; line++)
+        if (!(s->pending[line / 64] >> (line % 64) & 1)) {
+            s->pending[line / 64] |= 1ull << (line % 64);
+            s->lines_pending++;
+        }
+}
+
+static void wait_write_back(void *ctx)
+{
+    struct sim *s = ctx;
+    for (size_t w = 0; w < POOL_LINES / 64 && s->lines_pending; w++)
+        while (s->pending[w]) {
+            size_t line = w * 64 + (size_t)__builtin_ctzll(s->pending[w]);
+            memcpy(s->pool_memory + line * LINE, s->pool_mem + line * LINE, LINE);
+            s->pending[w] &= s->pending[w] - 1;
+            s->lines_pending--;
+            s->lines_written_back++;
+        }
+}
+
+uint64_t sim_lines_pending(const struct sim *s)
+{
+    return s->lines_pending;
+}
+
+uint64_t sim_lines_written_back(const struct sim *s)
+{
+    return s->lines_written_back;
 }
 
 static struct vtd_model *model_at(struct sim *s, uint64_t pa, uint32_t *off)
@@ -113,9 +180,14 @@ struct sim *sim_create(const struct sim_config *cfg)
     s->ram = aligned_alloc(PAGE_SIZE, (size_t)SIM_RAM_PAGES * PAGE_SIZE);
     memset(s->ram, 0, (size_t)SIM_RAM_PAGES * PAGE_SIZE);
     s->pool_pa = 0x40000000;
-    struct vtd_model_memory mem = {.ctx = s, .read = mem_read, .write = mem_write};
     s->plat = (struct platform){.ctx = s, .mmio_read32 = rd32, .mmio_read64 = rd64, .mmio_write32 = wr32,
                                 .mmio_write64 = wr64, .now_ns = now_ns};
+    if (cfg->cache_model) {
+        s->pool_memory = malloc(SIM_POOL_BYTES);
+        memset(s->pool_memory, 0xA5, SIM_POOL_BYTES);
+        s->plat.flush_cache = start_write_back;
+        s->plat.flush_cache_wait = wait_write_back;
+    }
     if (!page_pool_init(&s->pool, s->pool_mem, s->pool_pa, SIM_POOL_BYTES))
         abort();
     struct ddi_platform dp = {.pool = &s->pool, .unit_count = cfg->units, .pci = &s->inv,
@@ -132,6 +204,8 @@ struct sim *sim_create(const struct sim_config *cfg)
         dp.guest_ram_count = 1;
     }
     for (unsigned u = 0; u < cfg->units; u++) {
+        s->view[u] = (struct unit_view){s, cfg->unit[u].ecap & 1};
+        struct vtd_model_memory mem = {.ctx = &s->view[u], .read = mem_read, .write = mem_write};
         s->model[u] = vtd_model_create(&cfg->unit[u], &mem);
         if (!s->model[u] || vtd_unit_init(&s->unit[u], &s->plat, &s->pool, SIM_UNIT_BASE + u * UNIT_STRIDE, 0, u) != IOMMU_OK)
             abort();
@@ -146,7 +220,9 @@ struct sim *sim_create(const struct sim_config *cfg)
     unsigned levels = vtd_common_levels(dp.units, cfg->units);
     if (cfg->default_domain) {
         /* The platform's default domain: RAM one to one, as the loader builds it. */
+        const struct platform *wb = vtd_tables_write_back(dp.units, cfg->units);
         if (slpt_init(&s->default_tables, &s->pool, levels, vtd_common_superpages(dp.units, cfg->units)) != IOMMU_OK ||
+            (wb && slpt_set_write_back(&s->default_tables, wb->flush_cache, wb->flush_cache_wait, wb->ctx) != IOMMU_OK) ||
             slpt_map(&s->default_tables, SIM_RAM_BASE, SIM_RAM_BASE, (uint64_t)SIM_RAM_PAGES * PAGE_SIZE,
                      SLPT_READ | SLPT_WRITE) != IOMMU_OK)
             abort();
@@ -175,6 +251,7 @@ void sim_destroy(struct sim *s)
     for (unsigned u = 0; u < s->cfg.units; u++)
         vtd_model_destroy(s->model[u]);
     free(s->pool_mem);
+    free(s->pool_memory);
     free(s->ram);
     free(s);
 }

@@ -57,6 +57,14 @@ struct sim_config {
     bool custom_guest_ram;
     unsigned guest_ram_count;
     struct addr_range guest_ram[SIM_MAX_GUEST_RAM];
+    /* Models the CPU's caches for units that do not snoop their table walks (ECAP.C = 0,
+     * as QEMU's): such a unit reads the project's memory (the pool) only as it was written
+     * back, and memory starts as garbage (0xA5 bytes), not zeroes. The platform then writes
+     * back through flush_cache, which only starts a write-back of each line, and
+     * flush_cache_wait, which completes those started. A unit with ECAP.C = 1 reads what
+     * the CPU wrote. Off: every unit reads what the CPU wrote, and the platform has no
+     * flush_cache. */
+    bool cache_model;
 };
 
 /* One unit with QEMU 7.2's capabilities (aw-bits 39, queued invalidation), two PCI
@@ -104,6 +112,11 @@ void sim_allow_injection(struct sim *s);
 /* Restarts the server with the hypervisor's own calls (HC_AUDIT, HC_GUEST_EXIT) served by
  * host_call, as the hypervisor serves them; NULL refuses them again. */
 void sim_set_host_call(struct sim *s, NTSTATUS (*host_call)(void *ctx, uint32_t call, void *block), void *ctx);
+/* With cache_model: lines of the pool whose write-back was started and not waited for, and
+ * lines written back in all. */
+uint64_t sim_lines_pending(const struct sim *s);
+uint64_t sim_lines_written_back(const struct sim *s);
+
 /* Memory the guest may not name in a hypercall (the pool stands for the hypervisor's). */
 const void *sim_hypervisor_memory(const struct sim *s);
 

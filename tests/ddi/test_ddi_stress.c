@@ -1159,13 +1159,19 @@ static void test_random_calls(void **state)
     unsigned seed = env_number("DDI_STRESS_SEED", 20261121);
     unsigned steps = env_number("DDI_STRESS_STEPS", 20000);
     W.rng = 0x9E3779B97F4A7C15ull ^ seed;
-    printf("ddi stress: seed %u, %u steps (DDI_STRESS_SEED, DDI_STRESS_STEPS)\n", seed, steps);
+    printf("ddi stress: seed %u, %u steps (DDI_STRESS_SEED, DDI_STRESS_STEPS)%s\n", seed, steps,
+           env_number("DDI_STRESS_CACHE_MODEL", 0) ? ", caches modelled (DDI_STRESS_CACHE_MODEL)" : "");
 
     /* Two units, the second with 48-bit tables; five functions behind them and one behind
      * none, all on bus 0 so that no call needs a new context table. */
     struct sim_config cfg = sim_default_config();
     cfg.units = 2;
     cfg.unit[1] = vtd_model_config_qemu(48);
+    /* DDI_STRESS_CACHE_MODEL=1: the first unit does not snoop its table walks (QEMU's ECAP.C
+     * = 0) and sees only what was written back; the second snoops (ECAP.C = 1). */
+    cfg.cache_model = env_number("DDI_STRESS_CACHE_MODEL", 0) != 0;
+    if (cfg.cache_model)
+        cfg.unit[1].ecap |= 1;
     cfg.functions = MAX_DEVICES + 1;
     for (unsigned i = 0; i < cfg.functions; i++)
         cfg.function[i] = (struct sim_function){0, 0, (uint8_t)(3 + i), 0, i < 3 ? 0 : i < MAX_DEVICES ? 1 : -1};

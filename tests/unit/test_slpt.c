@@ -315,12 +315,7 @@ static void wb_wait(void *ctx)
  * right after slpt_init and the root written back. */
 static void wb_attach(struct slpt *t, bool deferred)
 {
-    t->sync = wb_sync;
-    t->sync_ctx = deferred ? &wb : NULL;
-    t->sync_wait = deferred ? wb_wait : NULL;
-    wb_sync(t->sync_ctx, t->root, PAGE_SIZE);
-    if (deferred)
-        wb_wait(NULL);
+    assert_int_equal(slpt_set_write_back(t, wb_sync, deferred ? wb_wait : NULL, deferred ? &wb : NULL), IOMMU_OK);
 }
 
 static unsigned wb_check_table(const struct slpt *t, const uint64_t *table, unsigned level)
@@ -994,6 +989,34 @@ static void test_noncoherent_shares_pool(void **state)
     test_pool_free(&pool);
 }
 
+/* The write-back is set before the first map or not at all: afterwards the tables hold
+ * changes nobody wrote back. */
+static void test_write_back_only_on_fresh_tables(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 64, 1ull << 44);
+    wb_init(&pool);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    assert_int_equal(slpt_map(&t, 0x200000, 0x3000, PAGE_SIZE, SLPT_READ), IOMMU_OK);
+    assert_int_equal(slpt_set_write_back(&t, wb_sync, wb_wait, &wb), IOMMU_EINVAL);
+    assert_null(t.sync);
+    assert_int_equal(wb.lines, 0);
+    assert_int_equal(slpt_unmap(&t, 0x200000, PAGE_SIZE, NULL), IOMMU_OK);
+    slpt_destroy(&t);
+    /* Fresh: the root is written back whole, and waited for; a second call is refused. */
+    assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    assert_int_equal(slpt_set_write_back(&t, NULL, NULL, NULL), IOMMU_EINVAL);
+    assert_int_equal(slpt_set_write_back(&t, wb_sync, wb_wait, &wb), IOMMU_OK);
+    assert_int_equal(wb.lines, PAGE_SIZE / LINE);
+    assert_int_equal(wb.n_pending, 0);
+    assert_int_equal(slpt_set_write_back(&t, wb_sync, wb_wait, &wb), IOMMU_EINVAL);
+    slpt_destroy(&t);
+    wb_free();
+    test_pool_free(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1012,6 +1035,7 @@ int main(void)
         cmocka_unit_test(test_random_noncoherent_collect_freed),
         cmocka_unit_test(test_noncoherent_writes_back_only_changes),
         cmocka_unit_test(test_noncoherent_shares_pool),
+        cmocka_unit_test(test_write_back_only_on_fresh_tables),
     };
     return cmocka_run_group_tests_name("slpt", tests, NULL, NULL);
 }

@@ -32,6 +32,11 @@ struct platform {
     /* Writes [va, va + len) back to memory, for units whose table walks do not snoop the
      * CPU caches (ECAP.C = 0). NULL when the platform's memory is coherent. */
     void (*flush_cache)(void *ctx, const void *va, size_t len);
+    /* Optional: when set, flush_cache may only start the write-backs (CLWB or CLFLUSHOPT
+     * without a fence) and this waits until every one started so far is in memory. Users
+     * call it before anything that needs the write-back done (a pointer to the memory, a
+     * command to the unit). */
+    void (*flush_cache_wait)(void *ctx);
 
     /* Monotonic time for poll-loop bounds. */
     uint64_t (*now_ns)(void *ctx);

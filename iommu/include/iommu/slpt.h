@@ -51,9 +51,8 @@ struct slpt {
      * and before the operation returns, and a new table's zeroes reach memory before any
      * pointer to it: tables come from the pool with page_pool_alloc_clean and go back with
      * page_pool_free_clean, so a page that stays clean is never written back again.
-     * Set it right after slpt_init, before the first map, and write the root back whole
-     * then (slpt_init cannot: the hook is not set yet); the engine relies on every change
-     * since being written back. */
+     * Set it with slpt_set_write_back right after slpt_init, before the first map; the
+     * engine relies on every change since being written back. */
     void (*sync)(void *ctx, const void *va, size_t len);
     void *sync_ctx;
     /* Bits set in every entry, table and leaf, for tables of another format with the same
@@ -86,6 +85,11 @@ struct slpt_unmapped {
 };
 
 enum iommu_status slpt_init(struct slpt *t, struct page_pool *pool, unsigned levels, uint8_t superpages);
+/* For tables a unit walks without snooping the CPU's caches: sets sync, sync_wait (may be
+ * NULL) and their context, and writes the root back whole. Only right after slpt_init:
+ * IOMMU_EINVAL, with nothing changed, once anything is mapped. */
+enum iommu_status slpt_set_write_back(struct slpt *t, void (*sync)(void *ctx, const void *va, size_t len),
+                                      void (*sync_wait)(void *ctx), void *ctx);
 /* Frees every table page, root included (onto t->freed when set; zeroed first). */
 void slpt_destroy(struct slpt *t);
 

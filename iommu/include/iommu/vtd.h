@@ -142,6 +142,10 @@ bool vtd_unit_supports_levels(const struct vtd_unit *u, unsigned levels);
  * their MGAWs falls short of), and the superpage sizes all of them support; 0 if none. */
 unsigned vtd_common_levels(struct vtd_unit *const *units, unsigned count);
 uint8_t vtd_common_superpages(struct vtd_unit *const *units, unsigned count);
+/* The platform whose flush_cache the tables of domains on these units need: the units'
+ * (they share one) when any of them does not snoop its table walks (ECAP.C = 0) and the
+ * platform can write back; NULL when none is needed. */
+const struct platform *vtd_tables_write_back(struct vtd_unit *const *units, unsigned count);
 
 /* Fault injection: the next n queued invalidation waits of the unit time out (see
  * inject_wait_timeouts). False, with nothing changed, when the unit does not invalidate
