@@ -128,7 +128,7 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
 
     /* A translated domain of its own, with real second-level tables. */
     static struct slpt domain;
-    enum iommu_status st = slpt_init(&domain, &r->pool, r->levels, r->superpages);
+    enum iommu_status st = vtd_tables_init(&domain, &r->pool, r->unit_ptr, r->units);
     if (st == IOMMU_OK)
         st = slpt_map(&domain, IOVA_SRC, src_pa, PAGE_SIZE, SLPT_READ);
     if (st == IOMMU_OK)

@@ -92,14 +92,10 @@ static bool build_default_domain(struct uefi_platform *up, const struct dmar_tab
     static struct addr_range ranges[MAX_RANGES + 1];
     unsigned n = ranges_merge(ranges, collect_ranges(up, dmar, ranges));
     n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);
-    enum iommu_status st = slpt_init(&r->default_domain, &r->pool, r->levels, r->superpages);
-    const struct platform *write_back = vtd_tables_write_back(r->unit_ptr, r->units);
-    if (st == IOMMU_OK && write_back) {
-        st = slpt_set_write_back(&r->default_domain, write_back->flush_cache, write_back->flush_cache_wait,
-                                 write_back->ctx);
+    enum iommu_status st = vtd_tables_init(&r->default_domain, &r->pool, r->unit_ptr, r->units);
+    if (st == IOMMU_OK && r->default_domain.sync)
         sink_printf(out, "remap: a unit does not snoop its table walks (ECAP.C = 0): every table change is written "
                          "back (%s)\n", uefi_platform_write_back_name(up));
-    }
     if (st == IOMMU_OK && n <= MAX_RANGES)
         st = ranges_identity_map(&r->default_domain, ranges, n, SLPT_READ | SLPT_WRITE);
     for (unsigned i = 0; i < n && n <= MAX_RANGES; i++) {

@@ -179,6 +179,19 @@ const struct platform *vtd_tables_write_back(struct vtd_unit *const *units, unsi
     return NULL;
 }
 
+enum iommu_status vtd_tables_init(struct slpt *t, struct page_pool *pool, struct vtd_unit *const *units,
+                                  unsigned count)
+{
+    unsigned levels = vtd_common_levels(units, count);
+    if (!levels)
+        return IOMMU_ENODEV;
+    enum iommu_status s = slpt_init(t, pool, levels, vtd_common_superpages(units, count));
+    const struct platform *wb = vtd_tables_write_back(units, count);
+    if (s == IOMMU_OK && wb)
+        s = slpt_set_write_back(t, wb->flush_cache, wb->flush_cache_wait, wb->ctx);
+    return s;
+}
+
 uint8_t vtd_common_superpages(struct vtd_unit *const *units, unsigned count)
 {
     uint8_t sp = count ? SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G : 0;

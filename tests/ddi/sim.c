@@ -220,9 +220,7 @@ struct sim *sim_create(const struct sim_config *cfg)
     unsigned levels = vtd_common_levels(dp.units, cfg->units);
     if (cfg->default_domain) {
         /* The platform's default domain: RAM one to one, as the loader builds it. */
-        const struct platform *wb = vtd_tables_write_back(dp.units, cfg->units);
-        if (slpt_init(&s->default_tables, &s->pool, levels, vtd_common_superpages(dp.units, cfg->units)) != IOMMU_OK ||
-            (wb && slpt_set_write_back(&s->default_tables, wb->flush_cache, wb->flush_cache_wait, wb->ctx) != IOMMU_OK) ||
+        if (vtd_tables_init(&s->default_tables, &s->pool, dp.units, cfg->units) != IOMMU_OK ||
             slpt_map(&s->default_tables, SIM_RAM_BASE, SIM_RAM_BASE, (uint64_t)SIM_RAM_PAGES * PAGE_SIZE,
                      SLPT_READ | SLPT_WRITE) != IOMMU_OK)
             abort();

@@ -146,6 +146,12 @@ uint8_t vtd_common_superpages(struct vtd_unit *const *units, unsigned count);
  * (they share one) when any of them does not snoop its table walks (ECAP.C = 0) and the
  * platform can write back; NULL when none is needed. */
 const struct platform *vtd_tables_write_back(struct vtd_unit *const *units, unsigned count);
+struct slpt;
+/* Empty second-level tables for a domain on these units: their common depth and superpage
+ * sizes, and the write-back vtd_tables_write_back asks for. IOMMU_ENODEV when the units
+ * share no depth. */
+enum iommu_status vtd_tables_init(struct slpt *t, struct page_pool *pool, struct vtd_unit *const *units,
+                                  unsigned count);
 
 /* Fault injection: the next n queued invalidation waits of the unit time out (see
  * inject_wait_timeouts). False, with nothing changed, when the unit does not invalidate
