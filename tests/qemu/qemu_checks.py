@@ -360,7 +360,7 @@ def c_shell_ran(r):
     launched = r.out.find("check: PASS cpu 0 goes on as a guest: the payload runs from here")
     ran = r.out.find("\niommu-hv: the UEFI shell ran this command as the hypervisor's guest")
     vmmcalls = len(re.findall(r"^vmexit\(00000081,", r.trace, re.M))
-    ok = 0 <= launched < ran and r.check_passed(r"payload: the firmware's UEFI shell loaded from .*")[0] and vmmcalls > 0
+    ok = 0 <= launched < ran and r.check_passed(r"payload: the firmware's UEFI shell loaded at 0x[0-9a-f]+, \d+ bytes, from .*")[0] and vmmcalls > 0
     return ok, f"shell command after the launch: {0 <= launched < ran}; {vmmcalls} VMMCALL exits in QEMU's log"
 
 
