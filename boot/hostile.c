@@ -85,6 +85,11 @@ void hostile_free(uint64_t pa, UINTN n)
         uefi_call_wrapper(BS->FreePages, 2, pa, n);
 }
 
+void stall_us(UINTN us)
+{
+    uefi_call_wrapper(BS->Stall, 1, us);
+}
+
 uint64_t read_cr(int n)
 {
     uint64_t v = 0;

@@ -91,6 +91,7 @@ void install_gp(bool on);
 uint64_t gp_count(void);
 bool edu_move(struct hostile *h, uint64_t iova, uint32_t len, bool to_ram);
 uint64_t read_cr(int n);
+void stall_us(UINTN us); /* the firmware's Stall */
 
 static inline uint8_t hinb(uint16_t port)
 {

@@ -425,11 +425,6 @@ static void apic_write(uint32_t off, uint32_t v)
     hmmio_write(HOSTILE_APIC + off, v);
 }
 
-static void stall_us(UINTN us)
-{
-    uefi_call_wrapper(BS->Stall, 1, us);
-}
-
 /* Busy wait of up to us microseconds (no firmware call) until *flag changes from before. */
 static bool wait_change(volatile uint32_t *flag, uint32_t before, uint64_t us)
 {

@@ -10,11 +10,6 @@
 
 #define XFER 64u
 
-static void stall_us(UINTN us)
-{
-    uefi_call_wrapper(BS->Stall, 1, us);
-}
-
 static IOMMU_MAP_PHYSICAL_ADDRESS contiguous(uint64_t pa, uint64_t bytes)
 {
     IOMMU_MAP_PHYSICAL_ADDRESS m = {.MapType = MapPhysicalAddressTypeContiguousRange};
