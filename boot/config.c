@@ -81,6 +81,22 @@ static bool parse_line(struct loader_config *cfg, const char *b, const char *e, 
         }
         return true;
     }
+    if (equals(kb, ke, "payload_options")) {
+        size_t n = (size_t)(ve - vb);
+        for (const char *p = vb; p < ve; p++)
+            if (*p < ' ' || *p > '~') {
+                *why = "payload_options is printable text";
+                return false;
+            }
+        if (n >= CONFIG_OPTIONS_MAX) {
+            *why = "payload_options has at most 1023 characters";
+            return false;
+        }
+        for (size_t i = 0; i < n; i++)
+            cfg->payload_options[i] = vb[i];
+        cfg->payload_options[n] = 0;
+        return true;
+    }
     if (equals(kb, ke, "region_mib")) {
         uint32_t v = 0;
         for (const char *p = vb; p < ve; p++) {
@@ -105,7 +121,7 @@ static bool parse_line(struct loader_config *cfg, const char *b, const char *e, 
         cfg->fault_injection = equals(vb, ve, "on");
         return true;
     }
-    *why = "unknown key (payload, region_mib, fault_injection)";
+    *why = "unknown key (payload, payload_options, region_mib, fault_injection)";
     return false;
 }
 

@@ -5,6 +5,8 @@
  *                           # faultinject (runs \EFI\BOOT\SCENARIO.TXT, docs/scenarios.md),
  *                           # hostile (HOSTILE.EFI, the attacker of docs/security.md),
  *                           # or the path of an EFI image on the boot disk, e.g. \EFI\BOOT\APP.EFI
+ *   payload_options = ...   # the payload's command line (its LoadOptions), e.g. a Linux
+ *                           # kernel's: printable ASCII, at most 1023 characters, no '#'
  *   fault_injection = off   # on: the guest may make the hypervisor fail (HC_INJECT), for tests
  *   region_mib = 16         # the hypervisor's reserved region: 4 to 1024 MiB (default 16)
  *
@@ -20,12 +22,14 @@
 #include <stdint.h>
 
 #define CONFIG_PATH_MAX 128
+#define CONFIG_OPTIONS_MAX 1024
 
 enum payload_kind { PAYLOAD_SELFTEST, PAYLOAD_SHELL, PAYLOAD_PATH, PAYLOAD_FAULTINJECT, PAYLOAD_HOSTILE };
 
 struct loader_config {
     enum payload_kind payload;
     char payload_path[CONFIG_PATH_MAX]; /* PAYLOAD_PATH: as written, backslashes and all */
+    char payload_options[CONFIG_OPTIONS_MAX]; /* "": none */
     uint32_t region_mib;
     bool fault_injection; /* HC_INJECT answered (tests only) */
 };

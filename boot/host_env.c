@@ -14,6 +14,7 @@ static _Alignas(16) struct x86_idt_gate idt[256];
 static uint16_t pm1a_cnt;
 
 extern const uint8_t host_vector_stubs[]; /* boot/host_idt.S: stub v at + 16 * v */
+extern const uint8_t host_nmi_entry[];
 
 
 bool host_env_prepare(struct page_pool *pool, uint64_t top, bool one_gib_pages, uint16_t pm1a_cnt_port)
@@ -23,11 +24,22 @@ bool host_env_prepare(struct page_pool *pool, uint64_t top, bool one_gib_pages, 
     for (unsigned v = 0; v < 256; v++)
         idt[v] = x86_interrupt_gate((uint64_t)(uintptr_t)(host_vector_stubs + 16 * v), HOST_CS,
                                     v == 2 || v == 8 || v == 18 ? 1 : 0);
+    /* The host takes NMIs only in host_take_nmi, and returns from them. */
+    idt[2] = x86_interrupt_gate((uint64_t)(uintptr_t)host_nmi_entry, HOST_CS, 1);
     /* Supervisor entries (entry_bits 0), read and write, no user bit: only the host uses
      * these tables. The engine's VT-d layout is the x86 one for present, write and size. */
     if (slpt_init(&host_tables, pool, 4, SLPT_SUPERPAGE_2M | (one_gib_pages ? SLPT_SUPERPAGE_1G : 0)) != IOMMU_OK)
         return false;
     return slpt_map(&host_tables, 0, 0, top, SLPT_READ | SLPT_WRITE) == IOMMU_OK;
+}
+
+void host_take_nmi(void)
+{
+    /* GIF set for one instruction: the NMI the intercept left pending is taken here (the
+     * entry returns at once) instead of making the next VMRUN exit again. Only NMI and
+     * SMI can be taken with IF clear; INIT too, but nothing the guest controls can send
+     * one (docs/security.md). */
+    __asm__ volatile("stgi\n\tclgi" : : : "memory");
 }
 
 uint64_t host_env_cr3(void)

@@ -50,6 +50,9 @@ void host_env_enter(struct host_cpu_env *c);
 
 /* The root of the host's page tables (for the tests of the isolation). */
 uint64_t host_env_cr3(void);
+/* After an NMI exit: takes the NMI the intercept left pending (it would make the next VMRUN
+ * exit again), through the host's NMI entry, which just returns. */
+void host_take_nmi(void);
 
 /* Stop the machine: ACPI power-off through PM1a_CNT (S5), then a reset through the reset
  * control register, then halt. For the hypervisor's own verdicts and its fatal errors. */

@@ -1,6 +1,6 @@
 /* The host's exception entry points (boot/host_env.h): one stub per vector, each of which
  * makes the frame uniform (an error code of 0 where the CPU pushes none) and goes to
- * host_fault, which never returns. */
+ * host_fault, which never returns; and the NMI entry, which returns. */
 #include "gpr_push.h"
 
     .text
@@ -26,6 +26,13 @@ host_vector_stubs:
     STUB %v
     .set v, v + 1
     .endr
+
+/* NMI: taken on purpose (host_take_nmi) after an NMI exit, to clear the NMI the intercept
+ * left pending; nothing to do but return. */
+    .globl host_nmi_entry
+    .balign 16
+host_nmi_entry:
+    iretq
 
 host_fault_common:
     push %rax

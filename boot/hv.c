@@ -16,7 +16,12 @@
 #include "port_io.h"
 
 #define MAX_RANGES 512
-#define NPT_MIN_TOP (64ull << 30) /* covers q35's 32-bit and 64-bit PCI windows */
+#define NPT_MIN_TOP (64ull << 30) /* when the CPU does not say its physical width */
+/* The nested tables map the guest's whole physical address space, up to the CPU's
+ * physical width: firmware and OS place PCI windows anywhere in it (OVMF puts q35's 64-bit
+ * window at 0xE0_0000_0000 with 40 bits). At most 2^46 (64 TiB): 64 Ki entries of 1 GiB,
+ * 512 KiB of tables for the nested and as much for the host's, out of the region. */
+#define NPT_MAX_BITS 46u
 #define NPT_USER 0x4ull           /* every nested entry: the walk is a user access */
 #define APIC_WINDOW_BYTES (1ull << 20) /* the local APIC's window, the MSI address range */
 
@@ -113,6 +118,22 @@ static unsigned host_fetch(void *ctx, const struct vmcb *vmcb, uint64_t linear, 
 /* An INIT or SIPI the guest sent: the target CPUs are guests, and a real INIT would take
  * them out of guest mode (QEMU's TCG cannot intercept it), so it is emulated. INIT marks
  * them; a SIPI after it is left for them, and an NMI makes them exit and take it. */
+/* An NMI to another CPU: wherever its guest is (running, halted, in MWAIT), the NMI
+ * intercept makes it exit, and the exit takes what this CPU left for it (hv_vcpu.kicks).
+ * ICR high is the guest's too: put back as it was. Bounded waits for the ICR to be free. */
+#define APIC_ICR_BUSY (1u << 12)
+static void kick(uint32_t apic_id)
+{
+    for (unsigned i = 0; i < 100000 && (host_apic_read(NULL, APIC_ICR_LOW) & APIC_ICR_BUSY); i++)
+        __asm__ volatile("pause");
+    uint32_t high = host_apic_read(NULL, APIC_ICR_HIGH);
+    host_apic_write(NULL, APIC_ICR_HIGH, apic_id << 24);
+    host_apic_write(NULL, APIC_ICR_LOW, 4u << 8 | 1u << 14); /* NMI, physical, assert */
+    for (unsigned i = 0; i < 100000 && (host_apic_read(NULL, APIC_ICR_LOW) & APIC_ICR_BUSY); i++)
+        __asm__ volatile("pause");
+    host_apic_write(NULL, APIC_ICR_HIGH, high);
+}
+
 static void host_init_sipi(void *ctx, uint32_t icr_low, uint32_t icr_high)
 {
     (void)ctx;
@@ -132,23 +153,11 @@ static void host_init_sipi(void *ctx, uint32_t icr_low, uint32_t icr_high)
         } else if (mode == 6 && cpu->vcpu.init_pending) {
             cpu->vcpu.sipi_vector = (uint8_t)icr_low;
             cpu->vcpu.init_pending = false;
-            __atomic_store_n(&cpu->vcpu.sipi_pending, true, __ATOMIC_RELEASE); /* its HLT exit takes it */
+            __atomic_store_n(&cpu->vcpu.sipi_pending, true, __ATOMIC_RELEASE);
+            __atomic_add_fetch(&cpu->vcpu.kicks, 1, __ATOMIC_RELEASE);
+            kick(cpu->apic_id);
         }
     }
-}
-
-/* An AP parked in the firmware's HLT loop waits here, on its host, for an emulated SIPI:
- * up to a millisecond at a time, then back to the guest's HLT (and here again). */
-static bool host_wait_for_sipi(void *ctx, struct hv_vcpu *v)
-{
-    (void)ctx;
-    uint64_t start = the_hv->plat->now_ns(the_hv->plat->ctx), spins = 0;
-    while (!__atomic_load_n(&v->sipi_pending, __ATOMIC_ACQUIRE)) {
-        __asm__ volatile("pause");
-        if (++spins % 1024 == 0 && the_hv->plat->now_ns(the_hv->plat->ctx) - start > 1000000)
-            return false;
-    }
-    return true;
 }
 
 /* ---- port I/O and PCI configuration done for the guest ---- */
@@ -337,12 +346,18 @@ static uint32_t audit(const char *name, uint64_t claimed_secret)
         units = vtd_unit_intact(&hv->remap->unit[i], &gsts) && units;
     if (units)
         intact |= HC_AUDIT_IOMMU;
-    /* A CPU still in guest mode keeps making exits (an idle AP every millisecond, from its
-     * HLT); one taken out of guest mode makes none. Each gets 100 ms to make its next. */
+    /* A CPU still in guest mode exits when kicked (an NMI, which its intercept turns into an
+     * exit even while it halts); one taken out of guest mode makes none. Each gets 100 ms
+     * to make its next. */
     unsigned guests = 0, launched = 0, self = this_cpu();
     uint64_t since[HV_MAX_CPUS];
     for (unsigned i = 0; i < hv->cpus; i++)
         since[i] = __atomic_load_n(&hv->cpu[i].vcpu.exits, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < hv->cpus; i++)
+        if (i != self && hv->cpu[i].launched) {
+            __atomic_add_fetch(&hv->cpu[i].vcpu.kicks, 1, __ATOMIC_RELEASE);
+            kick(hv->cpu[i].apic_id);
+        }
     uint64_t start = hv->plat->now_ns(hv->plat->ctx);
     for (unsigned i = 0; i < hv->cpus; i++) {
         struct hv_cpu *cpu = &hv->cpu[i];
@@ -445,7 +460,7 @@ static NTSTATUS host_call(void *ctx, uint32_t call, void *block)
 static struct hv_exit_ops host_ops = {.hypercall = host_hypercall, .cpuid = host_cpuid,
                                       .collect_faults = host_collect_faults, .apic_read = host_apic_read,
                                       .apic_write = host_apic_write, .fetch = host_fetch,
-                                      .init_sipi = host_init_sipi, .wait_for_sipi = host_wait_for_sipi,
+                                      .init_sipi = host_init_sipi,
                                       .port_in = host_port_in, .port_out = host_port_out,
                                       .pci_read = host_pci_read, .pci_write = host_pci_write,
                                       .pci_write_allowed = host_pci_write_allowed,
@@ -499,6 +514,8 @@ int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs)
     uint64_t npf_before = cpu->vcpu.npf_count, sipis = cpu->vcpu.sipis, refusals = cpu->vcpu.refusals;
     __atomic_store_n(&cpu->exit_started_ns, the_hv->plat->now_ns(the_hv->plat->ctx), __ATOMIC_RELAXED);
     __atomic_store_n(&cpu->in_exit, true, __ATOMIC_RELEASE);
+    if ((uint32_t)cpu->vmcb->control.exit_code == SVM_EXIT_NMI)
+        host_take_nmi();
     enum hv_exit_result r = hv_handle_exit(cpu->vmcb, regs, &cpu->vcpu, &host_ops);
     if (cpu->vcpu.refusals != refusals)
         log_refusal(cpu);
@@ -624,7 +641,15 @@ static bool start_ddi(struct remapping *r, const struct pci_inventory *inv, stru
 static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_table *dmar, uint64_t top,
                       uint64_t image_base, uint64_t image_end, struct checks *c)
 {
-    hv->npt_top = top > NPT_MIN_TOP ? (top + (1ull << 30) - 1) & ~((1ull << 30) - 1) : NPT_MIN_TOP;
+    uint32_t r4[4];
+    cpuid(0x80000000u, 0, r4);
+    unsigned bits = 0;
+    if (r4[0] >= 0x80000008u) {
+        cpuid(0x80000008u, 0, r4);
+        bits = r4[0] & 0xFF;
+    }
+    uint64_t space = bits ? 1ull << (bits < NPT_MAX_BITS ? bits : NPT_MAX_BITS) : NPT_MIN_TOP;
+    hv->npt_top = top > space ? (top + (1ull << 30) - 1) & ~((1ull << 30) - 1) : space;
     static struct addr_range ranges[2 * REMAP_MAX_UNITS + MADT_MAX_IOAPICS + 8];
     unsigned n = 1, cap = 2 * REMAP_MAX_UNITS + MADT_MAX_IOAPICS + 8;
     ranges[0] = (struct addr_range){0, hv->npt_top};
@@ -672,9 +697,9 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
             st = slpt_map(&hv->npt, f->config_pa, f->config_pa, PAGE_SIZE, SLPT_READ);
     }
     return checkf(c, st == IOMMU_OK,
-                  "nested page tables: [0, %lu GiB) in %u pages, less the region and %u IOMMU register ranges; "
-                  "%u chipset config pages read-only (%s)",
-                  hv->npt_top >> 30, hv->npt.table_pages, holes, config_pages, iommu_status_name(st));
+                  "nested page tables: [0, %lu GiB) (%u-bit physical addresses) in %u pages, less the region and %u "
+                  "IOMMU register ranges; %u chipset config pages read-only (%s)",
+                  hv->npt_top >> 30, bits, hv->npt.table_pages, holes, config_pages, iommu_status_name(st));
 }
 
 static void *region_pages(struct remapping *r, unsigned pages, uint64_t *pa)
@@ -754,6 +779,8 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
         hv->ioapic_select[i] = *(volatile uint32_t *)(uintptr_t)ioapics->base[i] & 0xFF;
     the_hv = hv;
     host_ops.apic_base = hv->apic_base;
+    host_ops.region_base = hv->region_pa;
+    host_ops.region_bytes = hv->region_bytes;
     host_ops.apic_base_msr = apic & ~(1ull << 8); /* without the BSP bit, which differs per CPU */
     struct hc_server_config cfg = {.host_call = host_call};
     uint64_t top, image = (uint64_t)(uintptr_t)image_base & ~(uint64_t)(PAGE_SIZE - 1);
@@ -832,9 +859,11 @@ static void setup_this_cpu(struct hv *hv, struct hv_cpu *cpu)
 
     /* SMI and INIT must never be taken in guest mode (docs/security.md): intercepted, they
      * stop the machine instead. NMIs are the guest's own and are not intercepted. */
+    /* NMI: another CPU's kick (an emulated SIPI for this one) comes as an NMI. HLT and
+     * MWAIT are not intercepted: an idle guest CPU really waits, and a kick wakes it. */
     v->control.intercept_misc1 = SVM_INTERCEPT1_CPUID | SVM_INTERCEPT1_MSR | SVM_INTERCEPT1_IOIO |
-                                 SVM_INTERCEPT1_SMI | SVM_INTERCEPT1_INIT | SVM_INTERCEPT1_SHUTDOWN |
-                                 (cpu->index ? SVM_INTERCEPT1_HLT : 0); /* APs wait there for a SIPI */
+                                 SVM_INTERCEPT1_NMI | SVM_INTERCEPT1_SMI | SVM_INTERCEPT1_INIT |
+                                 SVM_INTERCEPT1_SHUTDOWN;
     v->control.intercept_misc2 = SVM_INTERCEPT2_VMRUN | SVM_INTERCEPT2_VMMCALL | SVM_INTERCEPT2_VMLOAD |
                                  SVM_INTERCEPT2_VMSAVE | SVM_INTERCEPT2_STGI | SVM_INTERCEPT2_CLGI |
                                  SVM_INTERCEPT2_SKINIT;

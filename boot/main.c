@@ -307,6 +307,31 @@ static bool give_selftest_options(EFI_HANDLE payload, const struct remapping *r,
     return true;
 }
 
+/* The configuration's payload_options as the payload's command line (its LoadOptions, UCS-2,
+ * in the firmware's memory): what an OS loader such as Linux's EFI stub reads. */
+static bool give_payload_options(EFI_HANDLE payload, const struct loader_config *cfg, struct checks *c)
+{
+    size_t n = 0;
+    while (cfg->payload_options[n])
+        n++;
+    if (!n)
+        return true;
+    EFI_LOADED_IMAGE *pl = NULL;
+    CHAR16 *text = NULL;
+    EFI_STATUS st = uefi_call_wrapper(BS->HandleProtocol, 3, payload, &LoadedImageProtocol, (void **)&pl);
+    if (!EFI_ERROR(st))
+        st = uefi_call_wrapper(BS->AllocatePool, 3, EfiLoaderData, (n + 1) * sizeof(CHAR16), (void **)&text);
+    if (!EFI_ERROR(st)) {
+        for (size_t i = 0; i < n; i++)
+            text[i] = (CHAR16)(unsigned char)cfg->payload_options[i];
+        text[n] = 0;
+        pl->LoadOptions = text;
+        pl->LoadOptionsSize = (UINT32)((n + 1) * sizeof(CHAR16));
+    }
+    return checkf(c, !EFI_ERROR(st), "payload command line from the configuration: %lu characters (status %lu)",
+                  (uint64_t)n, (uint64_t)st);
+}
+
 /* Loads the payload and prepares where the guest resumes; returns that address, or 0. The
  * self-test gets its options (*options; NULL for other payloads). */
 static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded, const struct remapping *r,
@@ -314,7 +339,7 @@ static uint64_t prepare_payload(EFI_HANDLE image, const EFI_LOADED_IMAGE *loaded
                                 struct selftest_options **options, struct checks *c)
 {
     EFI_HANDLE payload = load_payload(image, loaded, cfg, c);
-    if (!payload ||
+    if (!payload || !give_payload_options(payload, cfg, c) ||
         ((cfg->payload == PAYLOAD_SELFTEST || cfg->payload == PAYLOAD_FAULTINJECT || cfg->payload == PAYLOAD_HOSTILE) &&
          !give_selftest_options(payload, r, hv, inv, options, c)))
         return 0;

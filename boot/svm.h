@@ -134,6 +134,7 @@ _Static_assert(sizeof(struct vmcb) == 4096, "vmcb page");
 #define SVM_INTERCEPT2_SKINIT (1u << 6)
 
 /* exit codes */
+#define SVM_EXIT_NMI 0x61
 #define SVM_EXIT_SMI 0x62
 #define SVM_EXIT_INIT 0x63
 #define SVM_EXIT_CPUID 0x72
@@ -155,7 +156,9 @@ _Static_assert(sizeof(struct vmcb) == 4096, "vmcb page");
 #define SVM_EVENT_VALID (1ull << 31)
 #define SVM_EVENT_ERROR_VALID (1ull << 11)
 #define SVM_EVENT_EXCEPTION (3ull << 8)
+#define SVM_EVENT_NMI (2ull << 8)
 
+#define X86_NMI 2
 #define X86_UD 6
 #define X86_GP 13
 

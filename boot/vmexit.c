@@ -31,18 +31,29 @@ static void do_cpuid(struct vmcb *vmcb, struct guest_regs *regs, const struct hv
     uint32_t leaf = (uint32_t)vmcb->save.rax, subleaf = (uint32_t)regs->rcx, r[4] = {0};
     if (leaf == HV_CPUID_SIGNATURE_LEAF) {
         static const char signature[12] = "iommu-hv-ddi";
-        r[0] = HV_CPUID_VERSION_LEAF;
+        r[0] = HV_CPUID_MAX_LEAF;
         __builtin_memcpy(&r[1], signature, 12); /* EBX, ECX, EDX */
     } else if (leaf == HV_CPUID_VERSION_LEAF) {
         r[0] = HC_ABI_VERSION;
-    } else if (leaf > HV_CPUID_VERSION_LEAF && leaf <= 0x400000FFu) {
+    } else if (leaf == HV_CPUID_REGION_LEAF) {
+        /* Where the guest must not look, so that a guest can check it cannot (its memory
+         * map shows the region reserved anyway: not a secret). */
+        r[0] = (uint32_t)ops->region_base, r[1] = (uint32_t)(ops->region_base >> 32);
+        r[2] = (uint32_t)ops->region_bytes, r[3] = (uint32_t)(ops->region_bytes >> 32);
+    } else if (leaf > HV_CPUID_MAX_LEAF && leaf <= 0x400000FFu) {
         /* nothing there */
     } else {
         ops->cpuid(ops->ctx, leaf, subleaf, r);
-        if (leaf == 1)
+        /* No machine-check architecture for the guest (MCE, MCA): the banks are the
+         * platform's, their MSRs are not on the pass list, and #MC is the host's. */
+        const uint32_t machine_check = 1u << 7 | 1u << 14;
+        if (leaf == 1) {
             r[2] = (r[2] | 1u << 31) & ~(1u << 21); /* a hypervisor is present; no x2APIC (see do_msr) */
-        else if (leaf == 0x80000001u)
+            r[3] &= ~machine_check;
+        } else if (leaf == 0x80000001u) {
             r[2] &= ~(1u << 2); /* no SVM for the guest */
+            r[3] &= ~machine_check;
+        }
         else if (leaf == 0x8000000Au)
             r[0] = r[1] = r[2] = r[3] = 0;
     }
@@ -423,8 +434,6 @@ static uint64_t *guest_reg(struct vmcb *vmcb, struct guest_regs *regs, unsigned 
     return gprs[n & 15];
 }
 
-#define APIC_ICR_LOW 0x300
-#define APIC_ICR_HIGH 0x310
 #define APIC_LVT_CMCI 0x2F0
 #define APIC_LVT_FIRST 0x320 /* timer, thermal, performance, LINT0, LINT1, error */
 #define APIC_LVT_LAST 0x370
@@ -611,13 +620,15 @@ enum hv_exit_result hv_handle_exit(struct vmcb *vmcb, struct guest_regs *regs, s
     case SVM_EXIT_SKINIT:
         inject(vmcb, v, X86_UD, false);
         break;
-    case SVM_EXIT_HLT:
-        if (vmcb->save.rflags & (1u << 9)) {
-            vmcb->save.rip += 1; /* interrupts on: as if one had woken it */
-        } else if (ops->wait_for_sipi(ops->ctx, v)) {
-            v->sipi_pending = false; /* another CPU's emulated INIT-SIPI: start at its vector */
-            hv_sipi_state(vmcb, regs, v, v->sipi_vector);
-        } /* else the guest is back at its HLT, and here again soon */
+    case SVM_EXIT_NMI:
+        if (__atomic_exchange_n(&v->kicks, 0, __ATOMIC_ACQ_REL)) {
+            /* another CPU's kick: its emulated INIT-SIPI starts this one at the vector */
+            if (__atomic_exchange_n(&v->sipi_pending, false, __ATOMIC_ACQ_REL))
+                hv_sipi_state(vmcb, regs, v, v->sipi_vector);
+        } else {
+            vmcb->control.event_inject = X86_NMI | SVM_EVENT_NMI | SVM_EVENT_VALID;
+            v->guest_nmis++;
+        }
         break;
     case SVM_EXIT_NPF:
         if (ops->apic_base && (vmcb->control.exit_info_2 & ~0xFFFull) == ops->apic_base &&

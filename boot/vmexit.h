@@ -49,6 +49,10 @@ struct guest_regs {
 
 struct hv_vcpu;
 
+/* The local APIC's interrupt command register (xAPIC offsets). */
+#define APIC_ICR_LOW 0x300
+#define APIC_ICR_HIGH 0x310
+
 struct hv_exit_ops {
     void *ctx;
     uint64_t (*hypercall)(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx);
@@ -57,6 +61,8 @@ struct hv_exit_ops {
     /* The local APIC, whose page the guest reaches only through emulation (0: none), and
      * IA32_APIC_BASE as the guest may see it but not change it. */
     uint64_t apic_base, apic_base_msr;
+    /* The hypervisor's reserved region, which CPUID leaf 0x40000002 names to the guest. */
+    uint64_t region_base, region_bytes;
     uint32_t (*apic_read)(void *ctx, uint32_t offset);
     void (*apic_write)(void *ctx, uint32_t offset, uint32_t value);
     /* Guest code bytes at a linear address, through the guest's page tables: how many of
@@ -64,8 +70,6 @@ struct hv_exit_ops {
     unsigned (*fetch)(void *ctx, const struct vmcb *vmcb, uint64_t linear, uint8_t *buf, unsigned len);
     /* An ICR write with delivery mode INIT or SIPI (ICR high holds the destination). */
     void (*init_sipi)(void *ctx, uint32_t icr_low, uint32_t icr_high);
-    /* Waits a while (bounded) for v->sipi_pending; returns whether it came. */
-    bool (*wait_for_sipi)(void *ctx, struct hv_vcpu *v);
     /* Port I/O done for the guest, on the ports the permission map intercepts. */
     uint32_t (*port_in)(void *ctx, uint16_t port, unsigned size);
     void (*port_out)(void *ctx, uint16_t port, unsigned size, uint32_t value);
@@ -123,9 +127,16 @@ struct hv_vcpu {
     enum hv_refusal refused;
     uint64_t refused_what, refused_value;
     uint32_t pci_address; /* the guest's CONFIG_ADDRESS (port 0xCF8) on this CPU */
-    /* INIT and SIPI as another CPU's emulated ICR writes leave them for this one. */
+    /* INIT and SIPI as another CPU's emulated ICR writes leave them for this one. The
+     * sender then counts a kick here and sends this CPU an NMI, which the NMI intercept
+     * turns into an exit wherever the guest is (running, halted, in MWAIT): the exit takes
+     * every kick counted and the SIPI, and an NMI with no kick counted is the guest's own,
+     * given back to it. (A guest NMI that arrives while a kick's NMI is pending merges
+     * with it and is lost, as NMIs merge on hardware.) */
     volatile bool init_pending, sipi_pending;
     volatile uint8_t sipi_vector;
+    uint32_t kicks;
+    uint64_t guest_nmis; /* the guest's own NMIs, passed back to it */
 };
 
 /* The state a CPU starts in after INIT and a SIPI with this vector: real mode at
@@ -147,6 +158,8 @@ bool hv_ioapic_write_allowed(uint32_t select, uint32_t value);
 
 #define HV_CPUID_SIGNATURE_LEAF 0x40000000u
 #define HV_CPUID_VERSION_LEAF 0x40000001u
+#define HV_CPUID_REGION_LEAF 0x40000002u /* EAX:EBX the region's base, ECX:EDX its size */
+#define HV_CPUID_MAX_LEAF HV_CPUID_REGION_LEAF
 
 enum hv_exit_result { HV_RESUME, HV_STOP };
 

@@ -15,8 +15,8 @@ build=${IOMMU_BUILD_DIR:-$root/build}
 
 usage() {
   cat <<USAGE
-usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|hostile|FILE.efi]
-                      [--scenario FILE] [--edus N] [--dma-mask M]
+usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|hostile|linux|FILE.efi]
+                      [--cmdline TEXT] [--bare] [--scenario FILE] [--edus N] [--dma-mask M]
                       [--region-mib N] [--memory MiB] [--timeout SECONDS]
                       [--payload-timeout SECONDS]
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
@@ -29,8 +29,15 @@ usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|host
                   scripts/fault-inject.sh runs them by the set
   --payload P     or instead: selftest (the guest's self-test of the hypervisor), shell
                   (the firmware's UEFI shell, which runs a command from startup.nsh and
-                  powers off), hostile (the attacker of docs/security.md), or an EFI
-                  image from the host, copied to the boot disk
+                  powers off), hostile (the attacker of docs/security.md), linux (Debian's
+                  kernel with an initramfs that checks the guest's view and powers off:
+                  scripts/linux_payload.py fetches and builds it, with two data disks, one
+                  virtio with iommu_platform=on and one AHCI), or an EFI image from the host,
+                  copied to the boot disk
+  --cmdline TEXT  the payload's command line (its LoadOptions; for linux, added to the
+                  kernel's), printable ASCII without '#'
+  --bare          linux only: boot the kernel without the project (QEMU's -kernel through
+                  OVMF, the same machine otherwise), to compare boot times
   --edus N        edu devices (default 1, at most 2)
   --dma-mask M    edu's dma_mask (default 0xffffffffffffffff)
   --region-mib N  the hypervisor's reserved region, 4 to 1024 MiB (default 16)
@@ -51,7 +58,7 @@ USAGE
 }
 
 # Empty: not given (a scenario's machine line or the default decides).
-aw_bits="" smp="" payload="" scenario="" edus="" dma_mask="" region_mib="" iommu=1 memory="" timeout_s=120 payload_timeout_s=30 run_dir="" do_build=1 quiet=0
+aw_bits="" smp="" payload="" scenario="" edus="" dma_mask="" region_mib="" iommu=1 memory="" timeout_s="" payload_timeout_s="" run_dir="" cmdline="" bare=0 do_build=1 quiet=0
 demo_scenario=$root/tests/scenarios/stale-translation.txt
 qemu_extra=()
 while (($#)); do
@@ -67,6 +74,8 @@ while (($#)); do
     --memory) memory=${2:?--memory needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
     --payload-timeout) payload_timeout_s=${2:?--payload-timeout needs a value}; shift 2 ;;
+    --cmdline) cmdline=${2?--cmdline needs a value}; shift 2 ;;
+    --bare) bare=1; shift ;;
     --run-dir) run_dir=${2:?--run-dir needs a value}; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --quiet) quiet=1; shift ;;
@@ -103,13 +112,18 @@ if [[ $payload == faultinject ]]; then
   edus=${edus:-${BASH_REMATCH[4]}} dma_mask=${dma_mask:-${BASH_REMATCH[5]}}
 fi
 aw_bits=${aw_bits:-39} smp=${smp:-1} memory=${memory:-512} edus=${edus:-1} dma_mask=${dma_mask:-0xffffffffffffffff}
+# Linux boots for tens of seconds under TCG: longer bounds unless given.
+if [[ $payload == linux ]]; then timeout_s=${timeout_s:-300} payload_timeout_s=${payload_timeout_s:-180}; fi
+timeout_s=${timeout_s:-120} payload_timeout_s=${payload_timeout_s:-30}
+((!bare)) || [[ $payload == linux ]] || { echo "run.sh: --bare is for --payload linux" >&2; exit 2; }
+[[ $cmdline =~ ^[\ -\"\$-~]*$ ]] || { echo "run.sh: --cmdline is printable ASCII without '#'" >&2; exit 2; }
 case $aw_bits in 39|48) ;; *) echo "run.sh: --aw-bits must be 39 or 48 (QEMU 7.2 accepts no other)" >&2; exit 2 ;; esac
 [[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ && $payload_timeout_s =~ ^[0-9]+$ && $smp =~ ^[1-9][0-9]*$ ]] ||
   { echo "run.sh: --memory, --timeout, --payload-timeout and --smp take whole numbers" >&2; exit 2; }
 [[ $edus =~ ^[12]$ ]] || { echo "run.sh: --edus is 1 or 2" >&2; exit 2; }
 [[ $dma_mask =~ ^0x[0-9a-fA-F]+$ ]] || { echo "run.sh: --dma-mask is a hex number" >&2; exit 2; }
 case $payload in
-  selftest|shell|faultinject|hostile) ;;
+  selftest|shell|faultinject|hostile|linux) ;;
   *) [[ -f $payload ]] || { echo "run.sh: --payload $payload: no such file" >&2; exit 2; } ;;
 esac
 faultinj=$build/FAULTINJ.EFI
@@ -117,10 +131,18 @@ hostile=$build/HOSTILE.EFI
 for f in "$efi" "$selftest" "$shim" "$faultinj" "$hostile"; do
   [[ -f $f ]] || { echo "run.sh: $f is missing; run without --no-build" >&2; exit 1; }
 done
+linux=$build/linux
+if [[ $payload == linux ]]; then
+  # Fetched once with apt-get download, then reused (scripts/linux_payload.py).
+  python3 "$root/scripts/linux_payload.py" --out "$linux" ||
+    { echo "run.sh: could not build the Linux payload (scripts/linux_payload.py)" >&2; exit 1; }
+fi
 
 machine=aw$aw_bits
 ((smp == 1)) || machine+=-smp$smp
 ((iommu)) || machine=no-iommu
+[[ $payload != linux ]] || machine=linux-$machine
+((!bare)) || machine+=-bare
 run_dir=${run_dir:-$build/run/$machine}
 rm -rf "$run_dir"
 mkdir -p "$run_dir/esp/EFI/BOOT"
@@ -138,6 +160,14 @@ case $payload in
   hostile)
     cp "$hostile" "$run_dir/esp/EFI/BOOT/HOSTILE.EFI"
     config+="payload = hostile"$'\n' ;;
+  linux)
+    cp "$linux/vmlinuz.efi" "$run_dir/esp/EFI/BOOT/PAYLOAD.EFI"
+    cp "$linux/initrd.img" "$run_dir/esp/EFI/BOOT/INITRD.IMG"
+    cp "$linux/disk-virtio.img" "$linux/disk-ahci.img" "$run_dir/"
+    # panic=-1: a panic resets at once, and the run ends then rather than at its time bound.
+    linux_cmdline="console=ttyS0 quiet panic=-1 iommu_hv_disks=2${cmdline:+ $cmdline}"
+    ((!bare)) || linux_cmdline+=" iommu_hv_bare=1"
+    config+="payload = \\EFI\\BOOT\\PAYLOAD.EFI"$'\n'"payload_options = initrd=\\EFI\\BOOT\\INITRD.IMG $linux_cmdline"$'\n' ;;
   shell)
     config+="payload = shell"$'\n'
     # The shell runs startup.nsh from the first file system, then the command powers off.
@@ -145,7 +175,8 @@ case $payload in
       >"$run_dir/esp/startup.nsh" ;;
   *)
     cp "$payload" "$run_dir/esp/EFI/BOOT/PAYLOAD.EFI"
-    config+="payload = \\EFI\\BOOT\\PAYLOAD.EFI"$'\n' ;;
+    config+="payload = \\EFI\\BOOT\\PAYLOAD.EFI"$'\n'
+    [[ -z $cmdline ]] || config+="payload_options = $cmdline"$'\n' ;;
 esac
 [[ -z $region_mib ]] || config+="region_mib = $region_mib"$'\n'
 [[ -z $config ]] || printf '%s' "$config" >"$run_dir/esp/EFI/BOOT/IOMMUHV.CFG"
@@ -168,6 +199,16 @@ qemu_cmd=(qemu-system-x86_64
 if ((iommu)); then
   qemu_cmd+=(-device "intel-iommu,aw-bits=$aw_bits")
 fi
+if [[ $payload == linux ]]; then
+  # Two data disks for the guest's DMA checks: virtio-blk translated by the IOMMU
+  # (iommu_platform=on needs the modern device) and a disk on the chipset's AHCI.
+  qemu_cmd+=(-drive "if=none,id=vdisk,format=raw,file=$run_dir/disk-virtio.img"
+    -device virtio-blk-pci,drive=vdisk,disable-legacy=on,iommu_platform=on
+    -drive "if=none,id=adisk,format=raw,file=$run_dir/disk-ahci.img" -device ide-hd,drive=adisk,bus=ide.1)
+  if ((bare)); then
+    qemu_cmd+=(-kernel "$linux/vmlinuz.efi" -initrd "$linux/initrd.img" -append "$linux_cmdline")
+  fi
+fi
 qemu_cmd+=("${qemu_extra[@]}")
 printf '%q ' "${qemu_cmd[@]}" >"$run_dir/command"
 echo >>"$run_dir/command"
@@ -181,7 +222,7 @@ echo >>"$run_dir/command"
 # monitor says where each CPU is, and the run stops. The trap makes sure no QEMU outlives
 # this script, however it ends.
 exception_re='!!!! .*Exception'
-exception="" hang="" cpu_state="" payload_began=""
+exception="" hang="" cpu_state="" payload_began="" init_at=""
 case $payload in
   selftest|faultinject|hostile) payload_image=${payload^^}.EFI; [[ $payload != faultinject ]] || payload_image=FAULTINJ.EFI ;;
   shell) payload_image="the UEFI shell" ;;
@@ -206,7 +247,10 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
     stop_qemu
     break
   fi
-  if ((payload_timeout_s)) && [[ -f $hv_log ]]; then
+  if [[ $payload == linux && -z $init_at ]] && grep -aq 'linux: /init started' "$serial_log" 2>/dev/null; then
+    init_at=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+  fi
+  if ((payload_timeout_s && !bare)) && [[ -f $hv_log ]]; then
     if [[ -z $payload_began ]] && grep -aq '^check: PASS cpu 0 goes on as a guest' "$hv_log"; then
       payload_began=$(date +%s)
     fi
@@ -227,7 +271,7 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
       break
     fi
   fi
-  sleep 0.5
+  sleep 0.2
 done
 set +e
 wait "$qemu_pid"
@@ -240,7 +284,12 @@ elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s 
 # The hypervisor's report starts at the loader's banner; the guest's console after the
 # loader's pointer to the channel (what precedes it is firmware output).
 report=$( [[ -f $hv_log ]] && tr -d '\r' <"$hv_log" | sed -n '/^=== iommu-hv/,$p')
-guest=$( [[ -f $serial_log ]] && tr -d '\r' <"$serial_log" | sed -n '/^iommu-hv: the loader/,$p' | sed 1d)
+if ((bare)); then # no loader: the kernel's console from its first line
+  guest=$( [[ -f $serial_log ]] && tr -d '\r' <"$serial_log" | sed -n '/linux: \/init started/,$p' |
+           sed '1s/.*linux: \/init started/linux: \/init started/')
+else
+  guest=$( [[ -f $serial_log ]] && tr -d '\r' <"$serial_log" | sed -n '/^iommu-hv: the loader/,$p' | sed 1d)
+fi
 if ((!quiet)); then
   printf '%s\n' "$report"
   printf -- '--- guest console (COM1) ---\n%s\n' "$guest"
@@ -267,10 +316,17 @@ elif ((qemu_rc == 124 || qemu_rc == 137)); then
   why="QEMU did not finish within ${timeout_s} s"
 elif ((qemu_rc != 0)); then
   why="QEMU exited with status $qemu_rc (see $qemu_log)"
+elif ((bare)); then
+  linux_result=$(grep -m1 '^linux-checks: [0-9]* passed, [0-9]* failed' <<<"$guest" || true)
+  if [[ $linux_result == *", 0 failed" ]]; then verdict=PASS; else why="Linux's checks: ${linux_result:-no result line}"; fi
 elif [[ -z $report ]]; then
   why="the loader printed nothing (did OVMF boot the ESP?)"
 elif [[ $payload == shell ]] && ! grep -q "^iommu-hv: the UEFI shell ran this command" <<<"$guest"; then
   why="the shell's command did not run"
+elif [[ $payload == linux ]] && ! grep -q '^linux-checks: [0-9]* passed, 0 failed' <<<"$guest"; then
+  # The hypervisor judges its boundary; whether Linux booted whole and its disks' data
+  # arrived is what Linux itself saw.
+  why="Linux's checks: $(grep -m1 '^linux-checks: [0-9]* passed' <<<"$guest" || echo "no result line on COM1") (the hypervisor: $(grep -m1 '^RESULT:' <<<"$report" || echo "no RESULT"))"
 elif grep -q '^RESULT: PASS' <<<"$report"; then
   verdict=PASS
 else
@@ -281,5 +337,7 @@ label="aw-bits=$aw_bits"
 [[ $payload == selftest || $payload == faultinject ]] || label+=" payload=${payload##*/}"
 [[ -z $scenario ]] || label+=" scenario=$(basename "$scenario")"
 ((iommu)) || label=no-iommu
+((!bare)) || label+=" bare"
+[[ -z $init_at ]] || echo "run.sh: Linux's /init started ${init_at} s after QEMU did"
 echo "run.sh: $verdict $label in ${elapsed} s${why:+: $why} (logs: $hv_log, $serial_log)"
 [[ $verdict == PASS ]]

@@ -33,6 +33,10 @@ static void test_defaults_and_values(void **state)
     assert_string_equal(error, "line 1: fault_injection is on or off");
     assert_true(parse(&c, "payload = selftest", error)); /* no final newline */
     assert_int_equal(c.payload, PAYLOAD_SELFTEST);
+    /* the payload's command line: everything after the first '=', trimmed, '=' and '\' kept */
+    assert_string_equal(c.payload_options, "");
+    assert_true(parse(&c, "payload_options =  initrd=\\EFI\\BOOT\\INITRD.IMG console=ttyS0  quiet \n", error));
+    assert_string_equal(c.payload_options, "initrd=\\EFI\\BOOT\\INITRD.IMG console=ttyS0  quiet");
 }
 
 static void test_errors_change_nothing(void **state)
@@ -49,6 +53,7 @@ static void test_errors_change_nothing(void **state)
         {"region_mib = 16k\n", "line 1: region_mib is a whole number"},
         {"region_mib = 99999999999999999999\n", "line 1: region_mib is a whole number"},
         {"payload = selftest\ncolour = blue\n", "line 2: unknown key"},
+        {"payload_options = a\tb\n", "line 1: payload_options is printable text"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct loader_config c;
@@ -68,6 +73,13 @@ static void test_errors_change_nothing(void **state)
     config_defaults(&c);
     char error[96];
     assert_false(parse(&c, longer, error));
+    /* options that do not fit: refused, the old ones kept */
+    char options[1200] = "payload_options = ";
+    memset(options + 18, 'o', 1100);
+    assert_true(parse(&c, "payload_options = keep", error));
+    assert_false(parse(&c, options, error));
+    assert_string_equal(error, "line 1: payload_options has at most 1023 characters");
+    assert_string_equal(c.payload_options, "keep");
 }
 
 static size_t from(const char *line, char *text, size_t cap)

@@ -76,12 +76,6 @@ static void fake_init_sipi(void *ctx, uint32_t low, uint32_t high)
     last_icr_low = low, last_icr_high = high;
 }
 
-static bool fake_wait_for_sipi(void *ctx, struct hv_vcpu *v)
-{
-    (void)ctx;
-    return v->sipi_pending;
-}
-
 /* Ports, PCI configuration and the machine's power, as the host would do them. */
 #define PM_BASE 0x600
 #define ECAM_HOST_BRIDGE 0xB0000000ull
@@ -187,8 +181,9 @@ static bool fake_ioapic_write(void *ctx, unsigned ioapic, unsigned offset, uint3
     return true;
 }
 
-static const struct hv_exit_ops ops = {.wait_for_sipi = fake_wait_for_sipi, .hypercall = fake_hypercall, .cpuid = fake_cpuid,
+static const struct hv_exit_ops ops = {.hypercall = fake_hypercall, .cpuid = fake_cpuid,
                                        .collect_faults = fake_collect, .apic_base = APIC_BASE,
+                                       .region_base = 0x123456789000ull, .region_bytes = 0x1100000,
                                        .apic_base_msr = APIC_BASE | 0x800,
                                        .apic_read = fake_apic_read, .apic_write = fake_apic_write,
                                        .fetch = fake_fetch, .init_sipi = fake_init_sipi,
@@ -267,7 +262,7 @@ static void test_cpuid(void **state)
     (void)state;
     vmcb->save.rax = 0x40000000;
     assert_int_equal(exit_with(SVM_EXIT_CPUID), HV_RESUME);
-    assert_int_equal(vmcb->save.rax, HV_CPUID_VERSION_LEAF);
+    assert_int_equal(vmcb->save.rax, 0x40000002);
     char signature[13] = {0};
     uint32_t words[3] = {(uint32_t)regs.rbx, (uint32_t)regs.rcx, (uint32_t)regs.rdx};
     memcpy(signature, words, 12);
@@ -276,6 +271,12 @@ static void test_cpuid(void **state)
     vmcb->save.rax = 0x40000001;
     exit_with(SVM_EXIT_CPUID);
     assert_int_equal(vmcb->save.rax, HC_ABI_VERSION);
+    vmcb->save.rax = 0x40000002; /* the region: base in EAX:EBX, size in ECX:EDX */
+    exit_with(SVM_EXIT_CPUID);
+    assert_int_equal(vmcb->save.rax, 0x56789000);
+    assert_int_equal(regs.rbx, 0x1234);
+    assert_int_equal(regs.rcx, 0x1100000);
+    assert_int_equal(regs.rdx, 0);
     vmcb->save.rax = 0x40000080;
     exit_with(SVM_EXIT_CPUID);
     assert_int_equal(vmcb->save.rax | regs.rbx | regs.rcx | regs.rdx, 0);
@@ -286,15 +287,16 @@ static void test_cpuid(void **state)
     assert_int_equal(regs.rbx, 7);
     assert_true(regs.rcx & (1u << 31));
     assert_false(regs.rcx & (1u << 21)); /* no x2APIC */
-    assert_int_equal(regs.rdx, 0x12345678);
+    assert_int_equal(regs.rdx, 0x12345678 & ~(1u << 7 | 1u << 14)); /* no MCE, no MCA */
     vmcb->save.rax = 0x80000001;
     exit_with(SVM_EXIT_CPUID);
     assert_false(regs.rcx & (1u << 2));
+    assert_false(regs.rdx & (1u << 7 | 1u << 14));
     vmcb->save.rax = 0x8000000A;
     exit_with(SVM_EXIT_CPUID);
     assert_int_equal(vmcb->save.rax | regs.rbx | regs.rcx | regs.rdx, 0);
-    assert_int_equal(vcpu.cpuids, 6);
-    assert_int_equal(vmcb->save.rip, 0x1000 + 6 * 2);
+    assert_int_equal(vcpu.cpuids, 7);
+    assert_int_equal(vmcb->save.rip, 0x1000 + 7 * 2);
 }
 
 static void test_efer(void **state)
@@ -449,24 +451,29 @@ static void test_apic_emulation(void **state)
     assert_int_equal(vcpu.npf_count, 1);
 }
 
-static void test_hlt_and_sipi(void **state)
+static void test_nmi_kick_and_sipi(void **state)
 {
     (void)state;
-    /* interrupts on: the HLT is over at once */
-    vmcb->save.rflags = 0x202;
-    assert_int_equal(exit_with(SVM_EXIT_HLT), HV_RESUME);
-    assert_int_equal(vmcb->save.rip, 0x1001);
-    /* interrupts off, no SIPI came: back to the same HLT */
-    vmcb->save.rflags = 0x2;
-    exit_with(SVM_EXIT_HLT);
-    assert_int_equal(vmcb->save.rip, 0x1001);
-    assert_int_equal(vcpu.sipis, 0);
-    /* a SIPI came (another CPU's emulated INIT-SIPI): real mode at vector << 12 */
+    /* an NMI with no kick counted is the guest's own: given back to it, nothing else */
+    assert_int_equal(exit_with(SVM_EXIT_NMI), HV_RESUME);
+    assert_int_equal(vmcb->control.event_inject, X86_NMI | SVM_EVENT_NMI | SVM_EVENT_VALID);
+    assert_int_equal(vcpu.guest_nmis, 1);
+    assert_int_equal(vmcb->save.rip, 0x1000);
+    /* a SIPI left without a kick (its NMI still on the way) is not taken by another exit */
+    vmcb->control.event_inject = 0;
     vcpu.sipi_pending = true;
     vcpu.sipi_vector = 0x9F;
+    vmcb->save.rax = 0;
+    exit_with(SVM_EXIT_CPUID);
+    assert_true(vcpu.sipi_pending);
+    assert_int_equal(vcpu.sipis, 0);
+    /* the kick's NMI: real mode at vector << 12, not passed to the guest */
+    vcpu.kicks = 2; /* two kicks whose NMIs merged: both taken by this exit */
     regs.rbx = 77;
-    assert_int_equal(exit_with(SVM_EXIT_HLT), HV_RESUME);
+    assert_int_equal(exit_with(SVM_EXIT_NMI), HV_RESUME);
     assert_false(vcpu.sipi_pending);
+    assert_int_equal(vcpu.kicks, 0);
+    assert_int_equal(vcpu.guest_nmis, 1);
     assert_int_equal(vmcb->control.event_inject, 0);
     assert_int_equal(vmcb->save.cs.selector, 0x9F00);
     assert_int_equal(vmcb->save.cs.base, 0x9F000);
@@ -865,7 +872,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_vmmcall), T(test_cpuid), T(test_efer), T(test_svm_instructions_and_npf), T(test_stops),
-        T(test_mmio_decode), T(test_apic_emulation), T(test_hlt_and_sipi), T(test_msr_policy),
+        T(test_mmio_decode), T(test_apic_emulation), T(test_nmi_kick_and_sipi), T(test_msr_policy),
         T(test_port_policy), T(test_apic_filters), T(test_config_page_writes), T(test_ioapic),
         T(test_apic_in_real_mode),
     };
