@@ -13,11 +13,13 @@ Fetches Debian's kernel package (the one linux-image-amd64 depends on) and busyb
   DIR/disk-ahci.img     (linux-checks reads them back through DMA and compares)
   DIR/version           the kernel's version
 The downloads are kept and reused; the rest is rebuilt when missing or older than its inputs.
+Runs at once take turns (a lock file in DIR).
 
 The kernel command line run.sh passes sets what /init does: iommu_hv_disks=N (data disks to
 find), iommu_hv_bare=1 (no hypervisor: only CPUs and disks are checked), iommu_hv_idle=S
 (seconds to sit idle after the checks, for measuring an idle guest)."""
 import argparse
+import fcntl
 import gzip
 import os
 import shutil
@@ -197,6 +199,10 @@ def main():
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     out = os.path.abspath(a.out)
+    os.makedirs(out, exist_ok=True)
+    # Two runs at once (run.sh two at a time) build in turn: the second finds it done.
+    lock = open(os.path.join(out, ".lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     debs, tree = os.path.join(out, "debs"), os.path.join(out, "tree")
     fetch(debs)
     unpack(debs, tree)
@@ -209,7 +215,8 @@ def main():
         shutil.copyfile(os.path.join(tree, "boot", f"vmlinuz-{version}"), kernel)
     checks_bin = os.path.join(out, "linux-checks")
     if not os.path.exists(checks_bin) or os.path.getmtime(checks_bin) < os.path.getmtime(CHECKS_SOURCE):
-        sh(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", checks_bin, CHECKS_SOURCE])
+        sh(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", checks_bin + ".tmp", CHECKS_SOURCE])
+        os.replace(checks_bin + ".tmp", checks_bin)
     initrd = os.path.join(out, "initrd.img")
     inputs = [checks_bin, os.path.abspath(__file__)]
     if not os.path.exists(initrd) or any(os.path.getmtime(initrd) < os.path.getmtime(i) for i in inputs):

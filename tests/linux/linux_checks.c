@@ -150,6 +150,28 @@ static uint64_t xorshift(uint64_t *s)
     return *s = x;
 }
 
+/* The highest BAR of the PCI device behind a disk (0: none found): the PCI device is the
+ * parent of the disk's device in sysfs, and its "resource" file lists each BAR. */
+static unsigned long long disk_bar_top(const char *name)
+{
+    char link[120], dir[4096];
+    snprintf(link, sizeof link, "/sys/block/%.31s/device", name);
+    if (!realpath(link, dir))
+        return 0;
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 0;
+    strcpy(slash, "/resource");
+    FILE *f = fopen(dir, "r");
+    unsigned long long start, end, flags, top = 0;
+    while (f && fscanf(f, "%llx %llx %llx", &start, &end, &flags) == 3)
+        if (end > start && start > top)
+            top = start;
+    if (f)
+        fclose(f);
+    return top;
+}
+
 /* The disks with the header: their names, up to 8. */
 static unsigned find_disks(char names[8][32])
 {
@@ -216,8 +238,12 @@ static void data_disks(unsigned want)
         }
         close(fd);
         found++;
-        check(wrong == 0 && bytes > 0, "data disk %s (driver %s): %llu bytes read through DMA, %llu words wrong",
-              name, driver, (unsigned long long)bytes, (unsigned long long)wrong);
+        char bar[64] = "";
+        unsigned long long top = disk_bar_top(name);
+        if (top)
+            snprintf(bar, sizeof bar, ", its PCI device's highest BAR at 0x%llx", top);
+        check(wrong == 0 && bytes > 0, "data disk %s (driver %s%s): %llu bytes read through DMA, %llu words wrong", name,
+              driver, bar, (unsigned long long)bytes, (unsigned long long)wrong);
     }
     check(found == want, "%u data disk(s) found, %u expected", found, want);
 }

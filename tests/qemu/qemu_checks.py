@@ -36,9 +36,17 @@ MACHINES = {"aw39": ["--aw-bits", "39", *SELFTEST], "aw48": ["--aw-bits", "48", 
             # The guest SDK's sample driver (sdk/sample/edu_dma.c, docs/guest-sdk.md).
             "sample": ["--aw-bits", "39", "--payload", "{build}/SAMPLE.EFI"],
             # What a user first runs: scripts/run.sh with no options (README.md's example).
-            "default": []}
+            "default": [],
+            # Debian's Linux as the guest (scripts/linux_payload.py), stock -cpu max, no kernel
+            # argument chosen for the hypervisor; its virtio disk's BAR lies in OVMF's 64-bit
+            # window, far above 64 GiB.
+            "linux-aw39": ["--aw-bits", "39", "--payload", "linux"],
+            "linux-aw39-smp2": ["--aw-bits", "39", "--smp", "2", "--payload", "linux"],
+            "linux-aw48": ["--aw-bits", "48", "--payload", "linux"],
+            "linux-aw48-smp2": ["--aw-bits", "48", "--smp", "2", "--payload", "linux"]}
 # These boot without QEMU's trace and in_asm log: they judge run.sh's verdict only.
-UNTRACED = {"payload-fail", "payload-crash", "payload-hang", "sample", "default"}
+UNTRACED = {"payload-fail", "payload-crash", "payload-hang", "sample", "default", "linux-aw39", "linux-aw39-smp2",
+            "linux-aw48", "linux-aw48-smp2"}
 TRACE_EVENTS = ["vtd_dmar_enable", "vtd_dmar_fault"]
 
 
@@ -64,7 +72,8 @@ def boot(build, timeout, only=None):
     # Two cores: two QEMU instances at a time. Whether each machine booted and passed is
     # judged by the checks; this step only records.
     for batch in (["aw39", "aw48"], ["aw39-smp2", "aw48-smp2"], ["aw39-shell", "no-iommu"],
-                  ["hostile", "hostile-smp2"], ["payload-fail", "payload-crash"], ["sample", "payload-hang"], ["default"]):
+                  ["hostile", "hostile-smp2"], ["payload-fail", "payload-crash"], ["sample", "payload-hang"], ["default"],
+                  ["linux-aw39", "linux-aw39-smp2"], ["linux-aw48", "linux-aw48-smp2"]):
         batch = [m for m in batch if not only or m in only]
         if not batch:
             continue
@@ -432,6 +441,57 @@ def c_payload_hangs(r):
                 f"no RESULT from the hypervisor: {no_result}; {line}")
 
 
+# ---- Debian's Linux as the guest (scripts/run.sh --payload linux) ----
+
+LINUX_CHECKS = [r"no DMAR among the ACPI tables \(APIC present, DMAR absent\)",
+                r"CPUID 0x40000000: the hypervisor's signature \"iommu-hv-ddi\"",
+                r"the hypervisor's region \[0x[0-9a-f]+, 0x[0-9a-f]+\) is reserved in the memory map, none of it RAM",
+                r"reading the region through /dev/mem at 3 places: 3 refused, 0 read",
+                r"every CPU online: present (0|0-\d+), online \1 \(\d+\)",
+                r"data disk sd[a-z] \(driver sd\): 8388576 bytes read through DMA, 0 words wrong",
+                r"data disk vd[a-z] \(driver virtio_blk, its PCI device's highest BAR at 0x[0-9a-f]+\): 8388576 bytes "
+                r"read through DMA, 0 words wrong",
+                r"2 data disk\(s\) found, 2 expected"]
+
+
+def c_linux_checks(r):
+    """Linux booted to its /init on every CPU and its checks passed, each one: no DMAR, the
+    hypervisor's region reserved in its memory map and unreadable, every CPU online, both data
+    disks (AHCI, and virtio with iommu_platform=on) read back whole through DMA."""
+    missing = [c for c in LINUX_CHECKS if not re.search(r"^linux-check: PASS " + c + r"$", r.out, re.M)]
+    online = re.search(r"^linux-check: PASS every CPU online: present (\S+), online \S+ \((\d+)\)$", r.out, re.M)
+    cpus = online is not None and int(online.group(2)) == r.cpus
+    done = re.search(r"^linux-checks: 8 passed, 0 failed$", r.out, re.M) is not None
+    verdict, _, _, line = verdict_line(r)
+    ok = not missing and cpus and done and verdict == "PASS" and r.rc == 0
+    return ok, f"checks missing: {missing or 'none'}; {r.cpus} CPU(s) online: {cpus}; all passed: {done}; {line}"
+
+
+def c_linux_virtio_bar_high(r):
+    """The virtio disk's registers lie where OVMF put its 64-bit PCI window, above 64 GiB (the
+    nested tables reach the CPU's physical width), and the disk still works."""
+    m = re.search(r"^linux-check: PASS data disk vd[a-z] \(driver virtio_blk, its PCI device's highest BAR at "
+                  r"0x([0-9a-f]+)\)", r.out, re.M)
+    bar = int(m.group(1), 16) if m else 0
+    return bar >= 64 << 30, f"virtio BAR at 0x{bar:x} (above 64 GiB: {bar >= 64 << 30})"
+
+
+def c_linux_hypervisor(r):
+    """The hypervisor's side of the Linux run: every loader check and every audit passed (every
+    CPU still a guest at the end), Linux powered the machine off through it, no DMA fault
+    (Linux's DMA all went through the default domain), and its exit counts printed."""
+    result = re.search(r"^RESULT: PASS \(\d+ loader checks, 0 failed; payload ok; (\d+) audits, 0 failed\)$", r.hv, re.M)
+    off = re.search(r"^hv: the guest powered the machine off", r.hv, re.M) is not None
+    launched = r.hv.find("check: PASS cpu 0 goes on as a guest")
+    faults = re.findall(r"^fault: .*$", r.hv[launched:] if launched >= 0 else r.hv, re.M)
+    audit = re.search(r"^hv: audit \d+ \(final\) .* (\d+) of (\d+) cpus still guests: PASS$", r.hv, re.M)
+    counts = len(re.findall(r"^hv: cpu \d+: \d+ exits: ", r.hv, re.M))
+    ok = result is not None and off and not faults and audit is not None and int(audit.group(1)) == r.cpus \
+        and counts == r.cpus
+    return ok, (f"RESULT PASS: {result is not None}; powered off by the guest: {off}; DMA faults: {len(faults)}; "
+                f"final audit: {audit.group(0)[-40:] if audit else 'none'}; exit counts for {counts} CPU(s)")
+
+
 # ---- README.md's examples of what run.sh prints ----
 
 README = os.path.join(ROOT, "README.md")
@@ -589,6 +649,8 @@ CHECKS = {
     "payload-crash": {"payload-crashes": c_payload_crashes, "readme_example": c_readme_example},
     "payload-hang": {"payload-hangs": c_payload_hangs, "readme_example": c_readme_example},
     "default": {"readme_example": c_readme_example, "lines_whole": c_lines_whole},
+    "linux": {"checks": c_linux_checks, "virtio_bar_high": c_linux_virtio_bar_high, "hypervisor": c_linux_hypervisor,
+              "lines_whole": c_lines_whole},
     "sample": {"sample_runs": c_sample_runs},
 }
 
@@ -596,6 +658,8 @@ CHECKS = {
 def checks_for(machine):
     if machine.startswith("hostile"):
         return CHECKS["hostile"]
+    if machine.startswith("linux-"):
+        return CHECKS["linux"]
     if machine in ("payload-fail", "payload-crash", "payload-hang", "sample", "default"):
         return CHECKS[machine]
     return CHECKS["no-iommu" if machine == "no-iommu" else "shell" if machine.endswith("-shell") else "aw"]
