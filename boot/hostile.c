@@ -273,6 +273,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     class_hypercall(h);
     class_toctou(h);
     class_dma(h);
+    class_nmi(h);
     class_flood(h); /* last: it uses up the hypervisor's budget of refusal lines for cpu 0 */
     audit(h, "final", h->leaked);
 

@@ -53,6 +53,8 @@ struct hostile {
 extern void hostile_gp_handler(void);
 extern void hostile_ud_handler(void);
 extern volatile uint64_t hostile_gp_count, hostile_gp_skip;
+extern void hostile_nmi_handler(void);
+extern volatile uint64_t hostile_nmi_count;
 extern void hostile_pf_handler(void);
 extern volatile uint64_t hostile_pf_page, hostile_pf_target, hostile_pf_marker, hostile_pf_pte, hostile_pf_pte_value,
     hostile_pf_old, hostile_pf_secret, hostile_pf_ran, hostile_pf_rsp;
@@ -171,5 +173,6 @@ void class_hypercall(struct hostile *h);
 void class_toctou(struct hostile *h);
 void class_dma(struct hostile *h);
 void class_flood(struct hostile *h);
+void class_nmi(struct hostile *h);
 
 #endif

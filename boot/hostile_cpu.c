@@ -475,6 +475,68 @@ static void icr(uint32_t high, uint32_t low)
     apic_write(APIC_ICR_LOW, low);
 }
 
+/* ---- NMIs: the hypervisor's own kicks are NMIs, which it intercepts ---- */
+
+/* The hypervisor turns every NMI into an exit (another CPU's kick starts a CPU at an
+ * emulated SIPI) and gives the guest's own back. The guest floods it: NMIs to itself and
+ * to the other CPU, every way the ICR allows, each to be delivered to its handler, while
+ * every CPU stays a guest. Were the host to leave an intercepted NMI pending, the next
+ * VMRUN would exit again, for ever. */
+enum { NMI_ROUNDS = 200 };
+
+/* Swaps the NMI gate of the running CPU's IDT (the firmware may give each AP its own) with
+ * *arg: run on each CPU once to install the counting handler, once more to put it back. */
+static VOID EFIAPI swap_nmi_gate(VOID *arg)
+{
+    struct x86_idt_gate *gate = &x86_current_idt()[2], *other = arg, mine = *gate;
+    *gate = *other;
+    *other = mine;
+}
+
+void class_nmi(struct hostile *h)
+{
+    const char *C = "nmi";
+    uint16_t cs;
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    static struct x86_idt_gate gates[8];
+    unsigned cpus = h->cpus < 8 ? (unsigned)h->cpus : 8;
+    for (unsigned i = 0; i < cpus; i++)
+        gates[i] = x86_interrupt_gate((uint64_t)(uintptr_t)hostile_nmi_handler, cs, 0);
+    swap_nmi_gate(&gates[0]);
+    for (unsigned i = 1; i < cpus && h->mp; i++)
+        h->mp->startup_this_ap(h->mp, swap_nmi_gate, i, NULL, 2 * 1000 * 1000, &gates[i], NULL);
+    static const struct {
+        uint32_t low;
+        bool other;
+        const char *what;
+    } ways[] = {{0x44400, false, "to self (shorthand)"}, {0x400, true, "to the other CPU"},
+                {0xC4400, false, "to all excluding self"}, {0x84400, false, "to all including self"}};
+    for (unsigned w = 0; w < sizeof ways / sizeof ways[0]; w++) {
+        unsigned expected = w == 0 ? 1 : w == 3 ? (unsigned)h->cpus : (unsigned)h->cpus - 1;
+        if (!expected) {
+            hl(h, C, "NMI %s: one CPU, no other", ways[w].what);
+            continue;
+        }
+        uint64_t before = __atomic_load_n(&hostile_nmi_count, __ATOMIC_SEQ_CST);
+        for (unsigned i = 0; i < NMI_ROUNDS; i++) {
+            icr(ways[w].other ? h->apic_id[1] << 24 : 0, ways[w].low);
+            stall_us(200); /* apart, so that NMIs to one CPU do not merge */
+        }
+        stall_us(10000);
+        uint64_t got = __atomic_load_n(&hostile_nmi_count, __ATOMIC_SEQ_CST) - before;
+        bool alive = every_ap_answers(h, C, ways[w].what);
+        hl(h, C, "NMI %s, %u times: %lu delivered to the guest's handler (%u expected)", ways[w].what, NMI_ROUNDS, got,
+           NMI_ROUNDS * expected);
+        attempt(h, C, !alive, "NMI flood %s: this CPU goes on, %s", ways[w].what,
+                alive ? "every AP answers" : "AN AP IS LOST");
+    }
+    /* The firmware's gates back, then the audit: every CPU still a guest. */
+    for (unsigned i = 1; i < cpus && h->mp; i++)
+        h->mp->startup_this_ap(h->mp, swap_nmi_gate, i, NULL, 2 * 1000 * 1000, &gates[i], NULL);
+    swap_nmi_gate(&gates[0]);
+    audit(h, C, 0);
+}
+
 static void ioapic_smi(struct hostile *h, const char *C, volatile uint32_t *ran_flag)
 {
     uint32_t before = *ran_flag;

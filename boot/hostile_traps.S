@@ -32,6 +32,12 @@ hostile_gp_handler:
     lock incq hostile_gp_count(%rip)
     iretq
 
+    .globl hostile_nmi_handler
+    .hidden hostile_nmi_handler
+hostile_nmi_handler:                /* NMI: counted, nothing else */
+    lock incq hostile_nmi_count(%rip)
+    iretq
+
     .globl hostile_ud_handler
     .hidden hostile_ud_handler
 hostile_ud_handler:                 /* #UD: no error code */
@@ -233,6 +239,7 @@ hostile_blob_end:
     .balign 8
 #define VAR(name) .globl name; .hidden name; name: .quad 0
 VAR(hostile_gp_count)
+VAR(hostile_nmi_count)
     .globl hostile_gp_skip
     .hidden hostile_gp_skip
 hostile_gp_skip:

@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 # The attack classes, and lines_whole: the hypervisor's lines stay whole while two CPUs print.
 CLASSES = ["msr", "host-state", "ddi-map", "smi", "init", "pci-config", "ports", "hypercall", "toctou", "dma",
-           "flood", "lines_whole"]
+           "nmi", "flood", "lines_whole"]
 
 # name: (class whose test must fail, CPUs, [(file, text, replacement)])
 MUTATIONS = {
@@ -88,6 +88,10 @@ MUTATIONS = {
         "boot/hv.c",
         "    return count % 1000 == 0;\n",
         "    return count || true;\n")]),
+    "nmi-left-pending": ("nmi", 1, [(
+        "boot/hv.c",
+        "    if ((uint32_t)cpu->vmcb->control.exit_code == SVM_EXIT_NMI)\n        host_take_nmi();\n",
+        "")]),
     "hypercall-blocks-anywhere": ("hypercall", 1, [(
         "ddi/hc_server.c",
         "    if (!len || gpa + len < gpa)\n        return false;\n",

@@ -593,6 +593,7 @@ HOSTILE_EVIDENCE = {
     "hypercall": [],
     "toctou": [],
     "dma": [],
+    "nmi": [],
     "flood": [],
 }
 # The flood class's reads of 2500 pages of the region: each CPU prints at most 128 different
