@@ -56,6 +56,8 @@ struct object {
     };
 };
 
+/* The driver's state while it runs a scenario: the loader's options, the interfaces, the
+ * scenario's named objects, what reached the handlers, and the checks. */
 static struct {
     const struct selftest_options *o;
     struct iommu_hv_ddi_protocol *p;
@@ -72,7 +74,7 @@ static struct {
     uint32_t overflows_at_last_check;
     uint64_t tsc_per_us;
     struct checks c;
-} F;
+} driver;
 
 /* Every mapping the scenario made (named or not, and whether unmapped since), newest last:
  * where the bytes behind a device's address are. */
@@ -96,19 +98,19 @@ static struct {
 
 static struct object *find(const char *name)
 {
-    for (unsigned i = 0; i < F.objects; i++) {
-        const char *a = F.obj[i].name, *b = name;
+    for (unsigned i = 0; i < driver.objects; i++) {
+        const char *a = driver.obj[i].name, *b = name;
         while (*a && *a == *b)
             a++, b++;
         if (*a == *b)
-            return &F.obj[i];
+            return &driver.obj[i];
     }
     return NULL;
 }
 
 static struct object *add(enum object_kind kind, const char *name)
 {
-    struct object *o = &F.obj[F.objects++];
+    struct object *o = &driver.obj[driver.objects++];
     *o = (struct object){.kind = kind};
     for (unsigned i = 0; name[i] && i + 1 < SCENARIO_WORD; i++)
         o->name[i] = name[i];
@@ -117,7 +119,7 @@ static struct object *add(enum object_kind kind, const char *name)
 
 static int index_of(const struct object *o)
 {
-    return o ? (int)(o - F.obj) : -1;
+    return o ? (int)(o - driver.obj) : -1;
 }
 
 static void record_mapping(int domain, int buffer, uint64_t iova, uint64_t pages)
@@ -132,16 +134,16 @@ static void record_mapping(int domain, int buffer, uint64_t iova, uint64_t pages
 static uint8_t *buffer_behind(const struct object *dev, uint64_t addr, uint64_t len)
 {
     int domain = dev->device.domain;
-    if (domain >= 0 && !F.obj[domain].domain.passthrough) {
+    if (domain >= 0 && !driver.obj[domain].domain.passthrough) {
         for (unsigned i = mapping_count; i-- > 0;) {
             const struct mapping_record *r = &mappings[i];
             if (r->domain == domain && addr >= r->iova && addr - r->iova + len <= r->pages * 4096)
-                return F.obj[r->buffer].buffer.va + (addr - r->iova);
+                return driver.obj[r->buffer].buffer.va + (addr - r->iova);
         }
         return NULL;
     }
-    for (unsigned i = 0; i < F.objects; i++) {
-        const struct object *b = &F.obj[i];
+    for (unsigned i = 0; i < driver.objects; i++) {
+        const struct object *b = &driver.obj[i];
         if (b->kind == OBJ_BUFFER && addr >= b->buffer.pa && addr - b->buffer.pa + len <= b->buffer.pages * 4096ull)
             return b->buffer.va + (addr - b->buffer.pa);
     }
@@ -151,18 +153,18 @@ static uint8_t *buffer_behind(const struct object *dev, uint64_t addr, uint64_t 
 static VOID NTAPI on_fault(PVOID context, PFAULT_INFORMATION info)
 {
     (void)context;
-    unsigned since_check = F.reports - F.reports_at_last_check;
-    if (since_check < sizeof F.types / sizeof F.types[0])
-        F.types[since_check] = info->X64.Type;
-    F.reports++;
-    F.last_report_address = (uint64_t)(uintptr_t)info->X64.FaultAddress;
+    unsigned since_check = driver.reports - driver.reports_at_last_check;
+    if (since_check < sizeof driver.types / sizeof driver.types[0])
+        driver.types[since_check] = info->X64.Type;
+    driver.reports++;
+    driver.last_report_address = (uint64_t)(uintptr_t)info->X64.FaultAddress;
 }
 
 static VOID NTAPI on_state_change(PIOMMU_INTERFACE_STATE_CHANGE change, PVOID context)
 {
     (void)context;
-    F.callbacks++;
-    F.last_available = change->AvailableDomainTypes;
+    driver.callbacks++;
+    driver.last_available = change->AvailableDomainTypes;
 }
 
 
@@ -199,8 +201,8 @@ static void ddi_result(const struct scenario_step *s, NTSTATUS got, const char *
     const char *w = scenario_option(s, "status");
     if (w)
         scenario_status(w, &want);
-    checkf(&F.c, (uint32_t)got == want, "step %u %s: %s returned 0x%08x, want 0x%08x", s->line, scenario_verb(s->kind),
-           what, (uint32_t)got, want);
+    checkf(&driver.c, (uint32_t)got == want, "step %u %s: %s returned 0x%08x, want 0x%08x", s->line,
+           scenario_verb(s->kind), what, (uint32_t)got, want);
 }
 
 static void step_domain(const struct scenario_step *s)
@@ -211,7 +213,7 @@ static void step_domain(const struct scenario_step *s)
     NTSTATUS st;
     IOMMU_DMA_DOMAIN_CREATION_FLAGS none = {.AsUlonglong = 0};
     if (words_equal(type, "v1-os-managed") || words_equal(type, "v1-caller-managed")) {
-        st = F.v1.CreateDomain(words_equal(type, "v1-os-managed"), &d);
+        st = driver.v1.CreateDomain(words_equal(type, "v1-os-managed"), &d);
         o->domain.v1 = true;
     } else {
         IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG buddy = {
@@ -221,7 +223,7 @@ static void step_domain(const struct scenario_step *s)
                                 : words_equal(type, "unmanaged")      ? DomainTypeUnmanaged
                                 : words_equal(type, "translate-s1")   ? DomainTypeTranslateS1
                                                                       : DomainTypeTranslate;
-        st = F.ex.V2.CreateDomainEx(t, none, words_equal(type, "translate-buddy") ? &buddy : NULL, NULL, &d);
+        st = driver.ex.V2.CreateDomainEx(t, none, words_equal(type, "translate-buddy") ? &buddy : NULL, NULL, &d);
         o->domain.passthrough = t == DomainTypePassThrough;
     }
     o->domain.handle = NT_SUCCESS(st) ? d : NULL;
@@ -254,13 +256,13 @@ static void resolve_target(struct transfer *t)
     const struct object *o = find(at.name), *named = NULL;
     uint64_t offset = at.kind == TARGET_ADDRESS ? 0 : at.value;
     if (at.kind == TARGET_REGION) {
-        t->addr = F.o->region_base;
+        t->addr = driver.o->region_base;
     } else if (at.kind == TARGET_BUFFER) {
         t->addr = o->buffer.pa + offset;
         named = o;
     } else if (at.kind == TARGET_MAPPING) {
         t->addr = o->mapping.iova + offset;
-        named = &F.obj[o->mapping.buffer];
+        named = &driver.obj[o->mapping.buffer];
     } else {
         t->addr = at.value;
     }
@@ -273,16 +275,17 @@ static void transfer_prepare(struct transfer *t, const struct scenario_step *s, 
 {
     t->s = s;
     t->dev = dev;
-    t->e = &F.o->edu[dev->device.edu];
+    t->e = &driver.o->edu[dev->device.edu];
     t->write = write;
     t->expect_fault = words_equal(scenario_option(s, "expect"), "fault");
     t->len = scenario_number(s, "len", 0);
     t->started = t->done = false;
     resolve_target(t);
     uint64_t first_fault = scenario_number(s, "address", 0);
-    t->moved = t->expect_fault && scenario_option(s, "address") && first_fault > t->addr && first_fault < t->addr + t->len
-                   ? first_fault - t->addr
-                   : 0;
+    t->moved =
+        t->expect_fault && scenario_option(s, "address") && first_fault > t->addr && first_fault < t->addr + t->len
+            ? first_fault - t->addr
+            : 0;
     t->head = t->moved ? buffer_behind(dev, t->addr, t->moved) : NULL;
     if (t->target)
         __builtin_memcpy(t->before, t->target, t->len);
@@ -341,7 +344,7 @@ static void transfer_finish(struct transfer *t, unsigned reports)
     }
     bool ok = t->done && data_ok;
     if (t->expect_fault)
-        F.faults_expected++;
+        driver.faults_expected++;
     const char *reason = scenario_option(s, "reason");
     /* address: where the scenario says the first fault is (the runner checks it against
      * QEMU's first record of this DMA). */
@@ -351,8 +354,9 @@ static void transfer_finish(struct transfer *t, unsigned reports)
         fmt_format(address, sizeof address, " address 0x%lx", scenario_number(s, "address", 0));
     sink_printf(out, "dma %u: sid 0x%04x %s 0x%lx len %lu expect %s%s%s%s: %s, %u report(s)\n", s->line, sid,
                 t->write ? "write" : "read", t->addr, t->len, t->expect_fault ? "fault" : "ok",
-                reason ? " reason " : "", reason ? reason : "", address, ok ? "PASS" : "FAIL", F.reports - reports);
-    checkf(&F.c, ok, "step %u %s: %s %s 0x%lx %s%s", s->line, scenario_verb(s->kind), t->dev->name,
+                reason ? " reason " : "", reason ? reason : "", address, ok ? "PASS" : "FAIL",
+                driver.reports - reports);
+    checkf(&driver.c, ok, "step %u %s: %s %s 0x%lx %s%s", s->line, scenario_verb(s->kind), t->dev->name,
            t->write ? "write" : "read", t->addr, t->done ? "completed" : "timed out", data);
 }
 
@@ -360,26 +364,26 @@ static void transfer_finish(struct transfer *t, unsigned reports)
  * at the next poll, after it has taken them from the unit. */
 static void collect_reports(unsigned reports, bool expect_fault)
 {
-    for (unsigned i = 0; i < 50 && expect_fault && F.reports == reports; i++) {
-        F.p->poll();
+    for (unsigned i = 0; i < 50 && expect_fault && driver.reports == reports; i++) {
+        driver.p->poll();
         uefi_call_wrapper(BS->Stall, 1, 1000);
     }
-    F.p->poll();
+    driver.p->poll();
 }
 
 static void step_dma(const struct scenario_step *s)
 {
     static struct transfer t;
     transfer_prepare(&t, s, find(s->arg[0]), words_equal(s->arg[1], "write"));
-    unsigned reports = F.reports;
+    unsigned reports = driver.reports;
     t.done = edu_dma(&guest_platform, t.e->bar, t.addr, (uint32_t)t.len, t.write);
     collect_reports(reports, t.expect_fault);
     transfer_finish(&t, reports);
     const char *want_address = scenario_option(s, "address");
-    if (want_address && F.reports > reports) {
+    if (want_address && driver.reports > reports) {
         uint64_t a = scenario_number(s, "address", 0);
-        checkf(&F.c, F.last_report_address == a, "step %u dma: reported address 0x%lx, want 0x%lx", s->line,
-               F.last_report_address, a);
+        checkf(&driver.c, driver.last_report_address == a, "step %u dma: reported address 0x%lx, want 0x%lx", s->line,
+               driver.last_report_address, a);
     }
 }
 
@@ -392,7 +396,7 @@ static void step_burst(const struct scenario_step *s)
     bool write = words_equal(s->arg[0], "write");
     for (unsigned i = 0; i < n; i++)
         transfer_prepare(&t[i], s, find(s->arg[1 + i]), write);
-    unsigned reports = F.reports;
+    unsigned reports = driver.reports;
     for (unsigned i = 0; i < n; i++)
         t[i].started = edu_dma_start(&guest_platform, t[i].e->bar, t[i].addr, (uint32_t)t[i].len, write);
     for (unsigned i = 0; i < n; i++)
@@ -423,12 +427,12 @@ static struct parallel_work {
         uint32_t first_failure;
         uint64_t first_tsc, last_tsc;
     } cpu[PARALLEL_MAX_CPUS];
-} W;
+} parallel;
 
 static bool all_going(void)
 {
-    for (unsigned k = 0; k < W.cpus; k++)
-        if (!__atomic_load_n(&W.cpu[k].going, __ATOMIC_SEQ_CST))
+    for (unsigned k = 0; k < parallel.cpus; k++)
+        if (!__atomic_load_n(&parallel.cpu[k].going, __ATOMIC_SEQ_CST))
             return false;
     return true;
 }
@@ -439,34 +443,34 @@ static bool all_going(void)
  * deadline): so the CPUs' calls overlap whatever rounds is. */
 static void parallel_share(unsigned n)
 {
-    IOMMU_MAP_PHYSICAL_ADDRESS m = range(W.buffer_pa + n * 4096ull, 1);
-    IOMMU_DMA_LOGICAL_ADDRESS at = W.iova + n * 4096ull, placed = 0;
-    __atomic_add_fetch(&W.arrived, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&W.arrived, __ATOMIC_SEQ_CST) < W.cpus && tsc_read() < W.start_deadline)
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(parallel.buffer_pa + n * 4096ull, 1);
+    IOMMU_DMA_LOGICAL_ADDRESS at = parallel.iova + n * 4096ull, placed = 0;
+    __atomic_add_fetch(&parallel.arrived, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&parallel.arrived, __ATOMIC_SEQ_CST) < parallel.cpus && tsc_read() < parallel.start_deadline)
         __builtin_ia32_pause();
-    W.cpu[n].first_tsc = tsc_read();
-    __atomic_store_n(&W.cpu[n].going, 1, __ATOMIC_SEQ_CST);
+    parallel.cpu[n].first_tsc = tsc_read();
+    __atomic_store_n(&parallel.cpu[n].going, 1, __ATOMIC_SEQ_CST);
     bool seen_all = false;
-    for (unsigned r = 0; r < W.rounds || !seen_all; r++) {
+    for (unsigned r = 0; r < parallel.rounds || !seen_all; r++) {
         seen_all = seen_all || all_going();
-        if (!seen_all && r >= W.rounds && tsc_read() > W.start_deadline)
+        if (!seen_all && r >= parallel.rounds && tsc_read() > parallel.start_deadline)
             break;
-        NTSTATUS st = W.v2->MapLogicalRangeEx(W.domain, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &at, NULL, NULL,
-                                              &placed);
+        NTSTATUS st = parallel.v2->MapLogicalRangeEx(parallel.domain, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &at,
+                                                     NULL, NULL, &placed);
         if (NT_SUCCESS(st))
-            st = W.v2->UnmapLogicalRange(W.domain, at, 1);
-        if (!NT_SUCCESS(st) && !W.cpu[n].failures++)
-            W.cpu[n].first_failure = (uint32_t)st;
-        W.cpu[n].rounds_done++;
+            st = parallel.v2->UnmapLogicalRange(parallel.domain, at, 1);
+        if (!NT_SUCCESS(st) && !parallel.cpu[n].failures++)
+            parallel.cpu[n].first_failure = (uint32_t)st;
+        parallel.cpu[n].rounds_done++;
     }
-    W.cpu[n].last_tsc = tsc_read();
+    parallel.cpu[n].last_tsc = tsc_read();
 }
 
 static VOID EFIAPI parallel_ap(VOID *argument)
 {
     (void)argument;
     UINTN n = 0;
-    if (!EFI_ERROR(W.mp->who_am_i(W.mp, &n)) && n > 0 && n < PARALLEL_MAX_CPUS)
+    if (!EFI_ERROR(parallel.mp->who_am_i(parallel.mp, &n)) && n > 0 && n < PARALLEL_MAX_CPUS)
         parallel_share((unsigned)n);
 }
 
@@ -474,19 +478,23 @@ static void step_parallel_map(const struct scenario_step *s, struct object *doma
 {
     EFI_GUID guid = MP_SERVICES_PROTOCOL_GUID;
     UINTN total = 0, enabled = 0;
-    W = (struct parallel_work){.v2 = &F.ex.V2, .domain = domain->domain.handle, .buffer_pa = buffer->buffer.pa,
-                               .iova = scenario_number(s, "iova", 0), .rounds = (unsigned)scenario_number(s, "rounds", 1)};
-    bool ready = !EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&W.mp)) &&
-                 !EFI_ERROR(W.mp->get_number_of_processors(W.mp, &total, &enabled)) && enabled >= 2;
+    parallel = (struct parallel_work){.v2 = &driver.ex.V2,
+                                      .domain = domain->domain.handle,
+                                      .buffer_pa = buffer->buffer.pa,
+                                      .iova = scenario_number(s, "iova", 0),
+                                      .rounds = (unsigned)scenario_number(s, "rounds", 1)};
+    bool ready = !EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&parallel.mp)) &&
+                 !EFI_ERROR(parallel.mp->get_number_of_processors(parallel.mp, &total, &enabled)) && enabled >= 2;
     unsigned cpus = enabled < PARALLEL_MAX_CPUS ? (unsigned)enabled : PARALLEL_MAX_CPUS;
-    W.cpus = cpus;
-    W.start_deadline = tsc_read() + 10 * 1000 * 1000 * F.tsc_per_us; /* 10 s for the APs to start */
-    if (!checkf(&F.c, ready && buffer->buffer.pages >= cpus, "step %u parallel-map: %u CPUs, a page of %s for each",
-                s->line, cpus, buffer->name))
+    parallel.cpus = cpus;
+    parallel.start_deadline = tsc_read() + 10 * 1000 * 1000 * driver.tsc_per_us; /* 10 s for the APs to start */
+    if (!checkf(&driver.c, ready && buffer->buffer.pages >= cpus,
+                "step %u parallel-map: %u CPUs, a page of %s for each", s->line, cpus, buffer->name))
         return;
     EFI_EVENT finished = NULL;
     bool started = !EFI_ERROR(uefi_call_wrapper(BS->CreateEvent, 5, 0, 0, NULL, NULL, &finished)) &&
-                   !EFI_ERROR(W.mp->startup_all_aps(W.mp, parallel_ap, FALSE, finished, 60 * 1000 * 1000, NULL, NULL));
+                   !EFI_ERROR(parallel.mp->startup_all_aps(parallel.mp, parallel_ap, FALSE, finished, 60 * 1000 * 1000,
+                                                           NULL, NULL));
     if (started)
         parallel_share(0);
     bool all_back = false;
@@ -500,22 +508,23 @@ static void step_parallel_map(const struct scenario_step *s, struct object *doma
     uint64_t latest_start = 0, earliest_end = ~0ull;
     bool all_done = true;
     for (unsigned n = 0; n < cpus; n++) {
-        checkf(&F.c, W.cpu[n].rounds_done >= W.rounds && !W.cpu[n].failures,
-               "step %u parallel-map: cpu %u made %u map-unmap rounds (at least %u), %u failed (first status 0x%08x)", s->line,
-               n, W.cpu[n].rounds_done, W.rounds, W.cpu[n].failures, W.cpu[n].first_failure);
-        all_done = all_done && W.cpu[n].rounds_done >= W.rounds;
-        latest_start = W.cpu[n].first_tsc > latest_start ? W.cpu[n].first_tsc : latest_start;
-        earliest_end = W.cpu[n].last_tsc < earliest_end ? W.cpu[n].last_tsc : earliest_end;
+        checkf(&driver.c, parallel.cpu[n].rounds_done >= parallel.rounds && !parallel.cpu[n].failures,
+               "step %u parallel-map: cpu %u made %u map-unmap rounds (at least %u), %u failed (first status 0x%08x)",
+               s->line, n, parallel.cpu[n].rounds_done, parallel.rounds, parallel.cpu[n].failures,
+               parallel.cpu[n].first_failure);
+        all_done = all_done && parallel.cpu[n].rounds_done >= parallel.rounds;
+        latest_start = parallel.cpu[n].first_tsc > latest_start ? parallel.cpu[n].first_tsc : latest_start;
+        earliest_end = parallel.cpu[n].last_tsc < earliest_end ? parallel.cpu[n].last_tsc : earliest_end;
     }
-    checkf(&F.c, started && all_back && all_done && latest_start < earliest_end,
+    checkf(&driver.c, started && all_back && all_done && latest_start < earliest_end,
            "step %u parallel-map: the %u CPUs' calls overlapped in time (%lu us together; %u of %u at the start line)",
-           s->line, cpus, earliest_end > latest_start ? (earliest_end - latest_start) / F.tsc_per_us : 0,
-           __atomic_load_n(&W.arrived, __ATOMIC_SEQ_CST), cpus);
+           s->line, cpus, earliest_end > latest_start ? (earliest_end - latest_start) / driver.tsc_per_us : 0,
+           __atomic_load_n(&parallel.arrived, __ATOMIC_SEQ_CST), cpus);
 }
 
 static void run_step(const struct scenario_step *s)
 {
-    DMA_IOMMU_INTERFACE_V2 *v2 = &F.ex.V2;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
     struct object *a = s->args ? find(s->arg[0]) : NULL, *b = s->args > 1 ? find(s->arg[1]) : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     switch (s->kind) {
@@ -530,10 +539,10 @@ static void run_step(const struct scenario_step *s)
         struct object *o = add(OBJ_DEVICE, s->arg[0]);
         o->device.edu = (unsigned)(s->arg[1][3] - '0');
         o->device.domain = -1;
-        const struct selftest_edu *e = &F.o->edu[o->device.edu];
+        const struct selftest_edu *e = &driver.o->edu[o->device.edu];
         DEVICE_OBJECT pdo;
         IommuPciDeviceObject(&pdo, e->segment, e->bus, e->device, e->function);
-        st = o->device.edu < F.o->edus ? v2->CreateDevice(&pdo, NULL, &o->device.handle) : STATUS_NOT_FOUND;
+        st = o->device.edu < driver.o->edus ? v2->CreateDevice(&pdo, NULL, &o->device.handle) : STATUS_NOT_FOUND;
         ddi_result(s, st, "CreateDevice");
         return;
     }
@@ -566,7 +575,7 @@ static void run_step(const struct scenario_step *s)
         o->buffer.va = (uint8_t *)(uintptr_t)pa;
         if (ok)
             __builtin_memset(o->buffer.va, (int)scenario_number(s, "fill", 0), o->buffer.pages * 4096ull);
-        checkf(&F.c, ok, "step %u buffer: %u pages at 0x%lx", s->line, o->buffer.pages, o->buffer.pa);
+        checkf(&driver.c, ok, "step %u buffer: %u pages at 0x%lx", s->line, o->buffer.pages, o->buffer.pa);
         return;
     }
     case STEP_MAP: {
@@ -580,7 +589,7 @@ static void run_step(const struct scenario_step *s)
                                    words_equal(iova, "alloc") ? NULL : &at, scenario_option(s, "min") ? &min : NULL,
                                    scenario_option(s, "max") ? &max : NULL, &placed);
         if (window && NT_SUCCESS(st))
-            checkf(&F.c, placed >= min && placed + pages * 4096 - 1 <= max,
+            checkf(&driver.c, placed >= min && placed + pages * 4096 - 1 <= max,
                    "step %u map: IOVA 0x%lx..0x%lx inside the window 0x%lx..0x%lx", s->line, placed,
                    placed + pages * 4096 - 1, min, max);
         const char *as = scenario_option(s, "as");
@@ -632,7 +641,7 @@ static void run_step(const struct scenario_step *s)
         ddi_result(s, st, "ReserveLogicalAddressRange");
         if ((scenario_option(s, "min") || scenario_option(s, "max")) && NT_SUCCESS(st)) {
             uint64_t base = o->token.token->LogicalAddressBase;
-            checkf(&F.c, base >= min && base + size - 1 <= max,
+            checkf(&driver.c, base >= min && base + size - 1 <= max,
                    "step %u reserve: IOVA 0x%lx..0x%lx inside the window 0x%lx..0x%lx", s->line, base,
                    base + size - 1, min, max);
         }
@@ -655,19 +664,19 @@ static void run_step(const struct scenario_step *s)
         ddi_result(s, v2->FreeReservedLogicalAddressRange(a->token.token), "FreeReservedLogicalAddressRange");
         return;
     case STEP_REPORTING: {
-        const struct selftest_edu *e = &F.o->edu[a->device.edu];
+        const struct selftest_edu *e = &driver.o->edu[a->device.edu];
         DEVICE_OBJECT pdo;
         IommuPciDeviceObject(&pdo, e->segment, e->bus, e->device, e->function);
         DEVICE_FAULT_CONFIGURATION fc = {on_fault, NULL};
         bool on = words_equal(s->arg[1], "on");
-        ddi_result(s, F.v1.SetDeviceFaultReporting(&pdo, 0, on, on ? &fc : NULL), "SetDeviceFaultReporting");
+        ddi_result(s, driver.v1.SetDeviceFaultReporting(&pdo, 0, on, on ? &fc : NULL), "SetDeviceFaultReporting");
         return;
     }
     case STEP_GUARD: {
         struct hc_inject_block i = {.kind = HC_INJECT_DMA_GUARD, .value = words_equal(s->arg[0], "on")};
         uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
-        checkf(&F.c, r == 0, "step %u guard %s: 0x%lx", s->line, s->arg[0], r);
-        F.p->poll(); /* the state changes it causes */
+        checkf(&driver.c, r == 0, "step %u guard %s: 0x%lx", s->line, s->arg[0], r);
+        driver.p->poll(); /* the state changes it causes */
         return;
     }
     case STEP_DMA:
@@ -681,7 +690,7 @@ static void run_step(const struct scenario_step *s)
         struct hc_inject_block i = {.kind = pool ? HC_INJECT_POOL_FAIL : HC_INJECT_INVALIDATION_TIMEOUT,
                                     .value = pool ? scenario_number(s, "at", 1) : 1};
         uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
-        checkf(&F.c, r == 0, "step %u inject %s: status 0x%lx", s->line, s->arg[0], r);
+        checkf(&driver.c, r == 0, "step %u inject %s: status 0x%lx", s->line, s->arg[0], r);
         return;
     }
     case STEP_CALLBACK: {
@@ -696,19 +705,19 @@ static void run_step(const struct scenario_step *s)
         return;
     }
     case STEP_EXPECT_CALLBACKS: {
-        F.p->poll();
-        unsigned got = F.callbacks - F.callbacks_at_last_check;
-        F.callbacks_at_last_check = F.callbacks;
+        driver.p->poll();
+        unsigned got = driver.callbacks - driver.callbacks_at_last_check;
+        driver.callbacks_at_last_check = driver.callbacks;
         uint64_t want = scenario_number(s, "count", 0);
-        checkf(&F.c, got == want, "step %u expect-callbacks: %u state changes reached the callback, want %lu",
+        checkf(&driver.c, got == want, "step %u expect-callbacks: %u state changes reached the callback, want %lu",
                s->line, got, want);
         const char *available = scenario_option(s, "available");
         if (available) {
             uint32_t mask = 0;
             scenario_available_types(available, &mask); /* the parser checked the names */
-            checkf(&F.c, got && F.last_available == mask,
+            checkf(&driver.c, got && driver.last_available == mask,
                    "step %u expect-callbacks: the last change says available 0x%x, want 0x%x (%s)", s->line,
-                   F.last_available, mask, available);
+                   driver.last_available, mask, available);
         }
         return;
     }
@@ -716,8 +725,8 @@ static void run_step(const struct scenario_step *s)
         struct hc_stats_block b;
         bool ok = guest_books(&b);
         uint64_t want = scenario_number(s, "pages", 0);
-        checkf(&F.c, ok && b.table_pages == want, "step %u expect-tables: the DDI domains hold %u table pages, want %lu",
-               s->line, b.table_pages, want);
+        checkf(&driver.c, ok && b.table_pages == want,
+               "step %u expect-tables: the DDI domains hold %u table pages, want %lu", s->line, b.table_pages, want);
         return;
     }
     case STEP_PARALLEL_MAP:
@@ -731,47 +740,49 @@ static void run_step(const struct scenario_step *s)
             uint64_t junk[8] = {0xdeadbeef, ~0ull, 7, 0, 0x5a5a5a5a5a5a5a5aull, 1, 2, 3};
             r = guest_vmmcall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
         } else if (words_equal(s->arg[0], "bad-address")) {
-            r = guest_vmmcall(hc_rax(HC_VERSION), F.o->region_base, sizeof(struct hc_version_block));
+            r = guest_vmmcall(hc_rax(HC_VERSION), driver.o->region_base, sizeof(struct hc_version_block));
         } else {
             r = (uint32_t)v2->DeleteDomain((PIOMMU_DMA_DOMAIN)(uintptr_t)0xd0d0000000770001ull);
         }
-        checkf(&F.c, (uint32_t)r == want, "step %u hypercall %s: 0x%08x, want 0x%08x", s->line, s->arg[0],
+        checkf(&driver.c, (uint32_t)r == want, "step %u hypercall %s: 0x%08x, want 0x%08x", s->line, s->arg[0],
                (uint32_t)r, want);
         return;
     }
     case STEP_EXPECT_REPORTS: {
-        F.p->poll();
-        unsigned got = F.reports - F.reports_at_last_check;
+        driver.p->poll();
+        unsigned got = driver.reports - driver.reports_at_last_check;
         uint64_t want = scenario_number(s, "count", 0);
-        checkf(&F.c, got == want, "step %u expect-reports: %u fault reports reached the handler, want %lu", s->line,
-               got, want);
+        checkf(&driver.c, got == want, "step %u expect-reports: %u fault reports reached the handler, want %lu",
+               s->line, got, want);
         const char *types = scenario_option(s, "types");
         if (types) {
-            int want[sizeof F.types / sizeof F.types[0]];
+            int want[sizeof driver.types / sizeof driver.types[0]];
             unsigned wanted = 0;
             scenario_fault_types(types, want, sizeof want / sizeof want[0], &wanted);
             bool same = wanted == got;
             for (unsigned i = 0; same && i < got && i < sizeof want / sizeof want[0]; i++)
-                same = (int)F.types[i] == want[i];
+                same = (int)driver.types[i] == want[i];
             static char seen[SCENARIO_VALUE + 16];
             size_t at = 0;
-            for (unsigned i = 0; i < got && i < sizeof F.types / sizeof F.types[0] && at < sizeof seen; i++)
+            for (unsigned i = 0; i < got && i < sizeof driver.types / sizeof driver.types[0] && at < sizeof seen; i++)
                 at += (size_t)fmt_format(seen + at, sizeof seen - at, "%s%s", i ? "," : "",
-                                         scenario_fault_type_name((int)F.types[i]));
+                                         scenario_fault_type_name((int)driver.types[i]));
             if (!got)
                 fmt_format(seen, sizeof seen, "none");
-            checkf(&F.c, same, "step %u expect-reports: the reports' types are %s (want %s)", s->line, seen, types);
+            checkf(&driver.c, same, "step %u expect-reports: the reports' types are %s (want %s)", s->line, seen,
+                   types);
         }
         /* Faults the unit could not record: counted by the hypervisor, never silent. Unless
          * the scenario says otherwise, there must be none. */
         struct hc_stats_block b;
         bool books = guest_books(&b);
-        uint64_t lost = books ? b.fault_overflows - F.overflows_at_last_check : 0, want_lost = scenario_number(s, "lost", 0);
-        checkf(&F.c, books && lost == want_lost,
+        uint64_t lost = books ? b.fault_overflows - driver.overflows_at_last_check : 0,
+                 want_lost = scenario_number(s, "lost", 0);
+        checkf(&driver.c, books && lost == want_lost,
                "step %u expect-reports: the unit lost faults %lu time(s) (its single fault record was full), want %lu",
                s->line, lost, want_lost);
-        F.reports_at_last_check = F.reports;
-        F.overflows_at_last_check = books ? b.fault_overflows : F.overflows_at_last_check;
+        driver.reports_at_last_check = driver.reports;
+        driver.overflows_at_last_check = books ? b.fault_overflows : driver.overflows_at_last_check;
         return;
     }
     case STEP_KINDS:
@@ -796,36 +807,40 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     InitializeLib(image, systab);
     sink_printf(out, "--- fault injection (guest) ---\n");
-    F.tsc_per_us = guest_clock_calibrate();
+    driver.tsc_per_us = guest_clock_calibrate();
     EFI_LOADED_IMAGE *loaded = NULL;
     uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&loaded);
-    F.o = loaded ? loaded->LoadOptions : NULL;
+    driver.o = loaded ? loaded->LoadOptions : NULL;
     static char text[65536];
     static struct scenario sc;
     UINTN size = sizeof text - 1;
     char error[160] = "";
     EFI_GUID guid = IOMMU_HV_DDI_PROTOCOL_GUID;
-    bool ready = check(&F.c, F.o && loaded->LoadOptionsSize == sizeof *F.o && F.o->magic == SELFTEST_OPTIONS_MAGIC,
-                       "guest: started by the loader, with its options") &&
-                 check(&F.c, read_scenario(image, text, &size) && size < sizeof text - 1, "guest: scenario read") &&
-                 checkf(&F.c, scenario_parse(text, size, &sc, error, sizeof error), "guest: scenario parsed%s%s",
-                        error[0] ? ": " : "", error) &&
-                 check(&F.c, !EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&F.p)) &&
-                                 F.p->get_interface_ex(2, 0, &F.ex) == STATUS_SUCCESS &&
-                                 F.p->get_interface(1, &F.v1) == STATUS_SUCCESS,
-                       "guest: DDI protocol");
-    unsigned before = F.c.failed;
+    bool ready =
+        check(&driver.c,
+              driver.o && loaded->LoadOptionsSize == sizeof *driver.o && driver.o->magic == SELFTEST_OPTIONS_MAGIC,
+              "guest: started by the loader, with its options") &&
+        check(&driver.c, read_scenario(image, text, &size) && size < sizeof text - 1, "guest: scenario read") &&
+        checkf(&driver.c, scenario_parse(text, size, &sc, error, sizeof error), "guest: scenario parsed%s%s",
+               error[0] ? ": " : "", error) &&
+        check(&driver.c,
+              !EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&driver.p)) &&
+                  driver.p->get_interface_ex(2, 0, &driver.ex) == STATUS_SUCCESS &&
+                  driver.p->get_interface(1, &driver.v1) == STATUS_SUCCESS,
+              "guest: DDI protocol");
+    unsigned before = driver.c.failed;
     struct hc_stats_block books;
     if (ready && guest_books(&books))
-        F.overflows_at_last_check = books.fault_overflows;
+        driver.overflows_at_last_check = books.fault_overflows;
     if (ready) {
         sink_printf(out, "scenario %s: %s\n", sc.name, sc.description);
         for (unsigned i = 0; i < sc.steps; i++)
             run_step(&sc.step[i]);
     }
     sink_printf(out, "scenario %s: %u steps, %u failed; faults expected %u, reported %u\n", sc.name, sc.steps,
-                F.c.failed - before, F.faults_expected, F.reports);
-    unsigned run = F.c.run + (F.o ? F.o->loader_checks : 0), failed = F.c.failed + (F.o ? F.o->loader_failed : 0);
+                driver.c.failed - before, driver.faults_expected, driver.reports);
+    unsigned run = driver.c.run + (driver.o ? driver.o->loader_checks : 0),
+             failed = driver.c.failed + (driver.o ? driver.o->loader_failed : 0);
     if (failed)
         sink_printf(out, "RESULT: FAIL (%u of %u checks failed)\n", failed, run);
     else

@@ -1,6 +1,6 @@
 /* The DDI hypercall server. See ddi/include/ddi/hc_server.h and docs/hypercall.md.
  *
- * Each call has a handler that turns its block (already copied into S.block) into the
+ * Each call has a handler that turns its block (already copied into server.block) into the
  * routine's arguments, in the server's memory, and calls the provider through the same
  * interface tables a driver gets, so every status a routine returns is the provider's own.
  * The lists a block points to are copied into fixed buffers of the server, bounded first. */
@@ -65,6 +65,7 @@ union any_block {
     struct hc_guest_exit_block guest_exit;
 };
 
+/* The server's state: its configuration, the block being served, the fault queue. */
 static struct server {
     struct iommu_lock lock;
     bool ready;
@@ -79,7 +80,7 @@ static struct server {
     struct hc_report queue[HC_REPORT_QUEUE];
     unsigned queue_first, queue_count, lost;
     struct hc_server_stats stats;
-} S;
+} server;
 
 /* ---- guest memory ---- */
 
@@ -87,8 +88,8 @@ bool hc_in_guest_ram(uint64_t gpa, uint64_t len)
 {
     if (!len || gpa + len < gpa)
         return false;
-    for (unsigned i = 0; i < S.cfg.ram_count; i++) {
-        const struct hc_ram_range *r = &S.cfg.ram[i];
+    for (unsigned i = 0; i < server.cfg.ram_count; i++) {
+        const struct hc_ram_range *r = &server.cfg.ram[i];
         if (gpa >= r->base && gpa - r->base < r->size && len <= r->size - (gpa - r->base))
             return true;
     }
@@ -102,7 +103,7 @@ static bool copy_in(void *to, uint64_t gpa, uint64_t count, size_t size)
         return true;
     if (!hc_in_guest_ram(gpa, count * size))
         return false;
-    S.cfg.read(S.cfg.ctx, gpa, to, count * size);
+    server.cfg.read(server.cfg.ctx, gpa, to, count * size);
     return true;
 }
 
@@ -110,20 +111,25 @@ static bool copy_in(void *to, uint64_t gpa, uint64_t count, size_t size)
 
 static void queue_report(const struct hc_report *r)
 {
-    if (S.queue_count == HC_REPORT_QUEUE) {
-        S.lost++;
+    if (server.queue_count == HC_REPORT_QUEUE) {
+        server.lost++;
         return;
     }
-    S.queue[(S.queue_first + S.queue_count) % HC_REPORT_QUEUE] = *r;
-    S.queue_count++;
+    server.queue[(server.queue_first + server.queue_count) % HC_REPORT_QUEUE] = *r;
+    server.queue_count++;
 }
 
 static VOID NTAPI state_change_trampoline(PIOMMU_INTERFACE_STATE_CHANGE change, PVOID context)
 {
     const struct callback_registration *c = context;
-    struct hc_report r = {.kind = HC_REPORT_STATE_CHANGE, .available = change->AvailableDomainTypes,
-                          .cookie = c->cookie, .flags = change->PresentFields.AsULONG, .segment = c->where.segment, .bus = c->where.bus,
-                          .device = c->where.device, .function = c->where.function};
+    struct hc_report r = {.kind = HC_REPORT_STATE_CHANGE,
+                          .available = change->AvailableDomainTypes,
+                          .cookie = c->cookie,
+                          .flags = change->PresentFields.AsULONG,
+                          .segment = c->where.segment,
+                          .bus = c->where.bus,
+                          .device = c->where.device,
+                          .function = c->where.function};
     queue_report(&r);
 }
 
@@ -163,7 +169,7 @@ static void *handle(uint64_t h)
     return (void *)(uintptr_t)h;
 }
 
-/* The MDL of an hc_phys of type Mdl, in S.phys; *out is NULL for a NULL MDL. */
+/* The MDL of an hc_phys of type Mdl, in server.phys; *out is NULL for a NULL MDL. */
 static NTSTATUS load_mdl(const struct hc_phys *p, PMDL *out)
 {
     *out = NULL;
@@ -172,10 +178,11 @@ static NTSTATUS load_mdl(const struct hc_phys *p, PMDL *out)
     uint64_t frames = ((uint64_t)p->mdl_byte_offset + p->mdl_byte_count + PAGE_SIZE - 1) / PAGE_SIZE;
     if (frames > HC_MAX_FRAMES)
         return STATUS_INSUFFICIENT_RESOURCES;
-    if (!copy_in(S.phys.frames, p->base, frames, sizeof(PFN_NUMBER)))
+    if (!copy_in(server.phys.frames, p->base, frames, sizeof(PFN_NUMBER)))
         return STATUS_ACCESS_VIOLATION;
-    S.phys.mdl = (MDL){.Size = (CSHORT)sizeof(MDL), .ByteCount = p->mdl_byte_count, .ByteOffset = p->mdl_byte_offset};
-    *out = &S.phys.mdl;
+    server.phys.mdl =
+        (MDL){.Size = (CSHORT)sizeof(MDL), .ByteCount = p->mdl_byte_count, .ByteOffset = p->mdl_byte_offset};
+    *out = &server.phys.mdl;
     return STATUS_SUCCESS;
 }
 
@@ -201,9 +208,9 @@ static NTSTATUS load_descriptor(const struct hc_phys *p, IOMMU_MAP_PHYSICAL_ADDR
             return STATUS_SUCCESS; /* a NULL array, for the provider to refuse */
         if (p->count > HC_MAX_FRAMES)
             return STATUS_INSUFFICIENT_RESOURCES;
-        if (!copy_in(S.phys.frames, p->base, p->count, sizeof(PFN_NUMBER)))
+        if (!copy_in(server.phys.frames, p->base, p->count, sizeof(PFN_NUMBER)))
             return STATUS_ACCESS_VIOLATION;
-        storage->PfnArray.PageFrame = S.phys.frames;
+        storage->PfnArray.PageFrame = server.phys.frames;
         return STATUS_SUCCESS;
     default:
         return STATUS_SUCCESS; /* an unknown type, for the provider to refuse */
@@ -242,21 +249,21 @@ static NTSTATUS call_create_domain(union any_block *b)
 {
     struct hc_create_domain_block *c = &b->create_domain;
     PIOMMU_DMA_DOMAIN d = NULL;
-    NTSTATUS st = S.ex1.V1.CreateDomain(c->os_managed, c->out_present ? &d : NULL);
+    NTSTATUS st = server.ex1.V1.CreateDomain(c->os_managed, c->out_present ? &d : NULL);
     c->domain = (uint64_t)(uintptr_t)d;
     return st;
 }
 
 static NTSTATUS call_delete_domain(union any_block *b)
 {
-    return S.ex.V2.DeleteDomain(handle(b->domain.domain));
+    return server.ex.V2.DeleteDomain(handle(b->domain.domain));
 }
 
 static NTSTATUS call_attach_device(union any_block *b)
 {
     DEVICE_OBJECT pdo;
     const struct hc_attach_device_block *a = &b->attach;
-    return S.ex1.V1.AttachDevice(handle(a->domain), device_object(&a->device, &pdo), a->input_mapping_id_base,
+    return server.ex1.V1.AttachDevice(handle(a->domain), device_object(&a->device, &pdo), a->input_mapping_id_base,
                                 a->mapping_count);
 }
 
@@ -264,21 +271,23 @@ static NTSTATUS call_detach_device(union any_block *b)
 {
     DEVICE_OBJECT pdo;
     const struct hc_detach_device_block *a = &b->detach;
-    return S.ex1.V1.DetachDevice(handle(a->domain), device_object(&a->device, &pdo), a->input_mapping_id);
+    return server.ex1.V1.DetachDevice(handle(a->domain), device_object(&a->device, &pdo), a->input_mapping_id);
 }
 
 static NTSTATUS call_flush_domain(union any_block *b)
 {
-    return S.ex.V2.FlushDomain(handle(b->domain.domain));
+    return server.ex.V2.FlushDomain(handle(b->domain.domain));
 }
 
 static NTSTATUS call_flush_va_list(union any_block *b)
 {
     const struct hc_flush_va_list_block *f = &b->flush_va;
     /* Beyond the bound the provider refuses the count before it reads the list. */
-    if (f->list_present && f->number <= HC_MAX_FLUSH_VAS && !copy_in(S.vas, f->list, f->number, sizeof S.vas[0]))
+    if (f->list_present && f->number <= HC_MAX_FLUSH_VAS &&
+        !copy_in(server.vas, f->list, f->number, sizeof server.vas[0]))
         return STATUS_ACCESS_VIOLATION;
-    return S.ex.V2.FlushDomainByVaList(handle(f->domain), f->last_level, f->number, f->list_present ? S.vas : NULL);
+    return server.ex.V2.FlushDomainByVaList(handle(f->domain), f->last_level, f->number,
+                                            f->list_present ? server.vas : NULL);
 }
 
 static NTSTATUS call_query_input_mappings(union any_block *b)
@@ -287,7 +296,7 @@ static NTSTATUS call_query_input_mappings(union any_block *b)
     DEVICE_OBJECT pdo;
     ULONG length = 0;
     /* ARM64 only: the provider refuses before it would touch a buffer. */
-    NTSTATUS st = S.ex.V2.QueryInputMappings(device_object(&q->device, &pdo), NULL, q->buffer_length, &length);
+    NTSTATUS st = server.ex.V2.QueryInputMappings(device_object(&q->device, &pdo), NULL, q->buffer_length, &length);
     q->return_length = length;
     return st;
 }
@@ -297,34 +306,34 @@ static NTSTATUS call_map_logical(union any_block *b)
     const struct hc_map_logical_block *m = &b->map_logical;
     PMDL mdl;
     NTSTATUS st = load_v1_mdl(&m->mdl, &mdl);
-    return st ? st : S.ex1.V1.MapLogicalRange(handle(m->domain), m->permissions, mdl, m->logical_address);
+    return st ? st : server.ex1.V1.MapLogicalRange(handle(m->domain), m->permissions, mdl, m->logical_address);
 }
 
 static NTSTATUS call_unmap_logical(union any_block *b)
 {
     const struct hc_unmap_logical_block *u = &b->unmap_logical;
-    return S.ex.V2.UnmapLogicalRange(handle(u->domain), u->logical_address, u->number_of_pages);
+    return server.ex.V2.UnmapLogicalRange(handle(u->domain), u->logical_address, u->number_of_pages);
 }
 
 static NTSTATUS call_map_identity(union any_block *b)
 {
     PMDL mdl;
     NTSTATUS st = load_v1_mdl(&b->identity.phys, &mdl);
-    return st ? st : S.ex1.V1.MapIdentityRange(handle(b->identity.domain), b->identity.permissions, mdl);
+    return st ? st : server.ex1.V1.MapIdentityRange(handle(b->identity.domain), b->identity.permissions, mdl);
 }
 
 static NTSTATUS call_unmap_identity(union any_block *b)
 {
     PMDL mdl;
     NTSTATUS st = load_v1_mdl(&b->identity.phys, &mdl);
-    return st ? st : S.ex1.V1.UnmapIdentityRange(handle(b->identity.domain), mdl);
+    return st ? st : server.ex1.V1.UnmapIdentityRange(handle(b->identity.domain), mdl);
 }
 
 static struct fault_registration *fault_registration_for(const struct hc_device *where)
 {
     struct fault_registration *free_one = NULL;
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++) {
-        struct fault_registration *f = &S.faults[i];
+        struct fault_registration *f = &server.faults[i];
         if (f->in_use && f->where.segment == where->segment && f->where.bus == where->bus &&
             f->where.device == where->device && f->where.function == where->function)
             return f;
@@ -342,8 +351,8 @@ static NTSTATUS call_fault_reporting(union any_block *b)
     if (r->device.present && !f)
         return STATUS_INSUFFICIENT_RESOURCES;
     DEVICE_FAULT_CONFIGURATION config = {r->handler_present ? fault_trampoline : NULL, f};
-    NTSTATUS st = S.ex1.V1.SetDeviceFaultReporting(device_object(&r->device, &pdo), r->input_mapping_id_base, r->enable,
-                                                  r->config_present ? &config : NULL);
+    NTSTATUS st = server.ex1.V1.SetDeviceFaultReporting(device_object(&r->device, &pdo), r->input_mapping_id_base,
+                                                        r->enable, r->config_present ? &config : NULL);
     if (NT_SUCCESS(st) && f) {
         /* Reports name the registration by the guest's cookie; disabling ends it. */
         *f = (struct fault_registration){.in_use = r->enable, .cookie = r->cookie, .where = r->device};
@@ -356,7 +365,7 @@ static NTSTATUS call_configure_domain(union any_block *b)
     const struct hc_configure_domain_block *c = &b->configure;
     /* Only the type matters: no configuration is ever taken on x64. */
     DOMAIN_CONFIGURATION config = {.Type = (DOMAIN_CONFIGURATION_ARCH)c->type};
-    return S.ex.V2.ConfigureDomain(handle(c->domain), c->config_present ? &config : NULL);
+    return server.ex.V2.ConfigureDomain(handle(c->domain), c->config_present ? &config : NULL);
 }
 
 static NTSTATUS call_create_domain_ex(union any_block *b)
@@ -372,12 +381,12 @@ static NTSTATUS call_create_domain_ex(union any_block *b)
     if (!copy_in(regions, c->regions, n, sizeof regions[0]))
         return STATUS_ACCESS_VIOLATION;
     for (uint32_t i = 0; i < n; i++)
-        S.regions[i] = (IOMMU_DMA_RESERVED_REGION){i + 1 < n ? &S.regions[i + 1] : NULL, regions[i].base,
+        server.regions[i] = (IOMMU_DMA_RESERVED_REGION){i + 1 < n ? &server.regions[i + 1] : NULL, regions[i].base,
                                                    regions[i].number_of_pages, regions[i].should_map != 0};
     IOMMU_DMA_DOMAIN_CREATION_FLAGS flags = {.AsUlonglong = c->flags};
     PIOMMU_DMA_DOMAIN d = NULL;
-    NTSTATUS st = S.ex.V2.CreateDomainEx((IOMMU_DMA_DOMAIN_TYPE)c->domain_type, flags,
-                                         c->allocator_present ? &allocator : NULL, n ? S.regions : NULL,
+    NTSTATUS st = server.ex.V2.CreateDomainEx((IOMMU_DMA_DOMAIN_TYPE)c->domain_type, flags,
+                                         c->allocator_present ? &allocator : NULL, n ? server.regions : NULL,
                                          c->out_present ? &d : NULL);
     c->domain = (uint64_t)(uintptr_t)d;
     return st;
@@ -385,12 +394,12 @@ static NTSTATUS call_create_domain_ex(union any_block *b)
 
 static NTSTATUS call_attach_device_ex(union any_block *b)
 {
-    return S.ex.V2.AttachDeviceEx(handle(b->attach_ex.domain), handle(b->attach_ex.device));
+    return server.ex.V2.AttachDeviceEx(handle(b->attach_ex.domain), handle(b->attach_ex.device));
 }
 
 static NTSTATUS call_detach_device_ex(union any_block *b)
 {
-    return S.ex.V2.DetachDeviceEx(handle(b->device_handle.device));
+    return server.ex.V2.DetachDeviceEx(handle(b->device_handle.device));
 }
 
 static NTSTATUS call_map_logical_ex(union any_block *b)
@@ -402,7 +411,7 @@ static NTSTATUS call_map_logical_ex(union any_block *b)
     if (st)
         return st;
     IOMMU_DMA_LOGICAL_ADDRESS at, min, max, out = m->logical_address;
-    st = S.ex.V2.MapLogicalRangeEx(handle(m->domain), m->permissions, desc, opt(&m->explicit_address, &at),
+    st = server.ex.V2.MapLogicalRangeEx(handle(m->domain), m->permissions, desc, opt(&m->explicit_address, &at),
                                    opt(&m->min_address, &min), opt(&m->max_address, &max),
                                    m->out_present ? &out : NULL);
     m->logical_address = out;
@@ -414,7 +423,7 @@ static NTSTATUS call_map_identity_ex(union any_block *b)
     IOMMU_MAP_PHYSICAL_ADDRESS storage;
     PIOMMU_MAP_PHYSICAL_ADDRESS desc;
     NTSTATUS st = load_descriptor(&b->identity.phys, &storage, &desc);
-    return st ? st : S.ex.V2.MapIdentityRangeEx(handle(b->identity.domain), b->identity.permissions, desc);
+    return st ? st : server.ex.V2.MapIdentityRangeEx(handle(b->identity.domain), b->identity.permissions, desc);
 }
 
 static NTSTATUS call_unmap_identity_ex(union any_block *b)
@@ -422,14 +431,14 @@ static NTSTATUS call_unmap_identity_ex(union any_block *b)
     IOMMU_MAP_PHYSICAL_ADDRESS storage;
     PIOMMU_MAP_PHYSICAL_ADDRESS desc;
     NTSTATUS st = load_descriptor(&b->identity.phys, &storage, &desc);
-    return st ? st : S.ex.V2.UnmapIdentityRangeEx(handle(b->identity.domain), desc);
+    return st ? st : server.ex.V2.UnmapIdentityRangeEx(handle(b->identity.domain), desc);
 }
 
 static NTSTATUS call_fault_reporting_ex(union any_block *b)
 {
     const struct hc_fault_reporting_ex_block *r = &b->fault_reporting_ex;
     DEVICE_FAULT_CONFIGURATION config = {fault_trampoline, NULL};
-    return S.ex.V2.SetDeviceFaultReportingEx(handle(r->device), r->input_mapping_id_base, r->enable,
+    return server.ex.V2.SetDeviceFaultReportingEx(handle(r->device), r->input_mapping_id_base, r->enable,
                                              r->config_present ? &config : NULL);
 }
 
@@ -437,7 +446,7 @@ static NTSTATUS call_query_domain_types(union any_block *b)
 {
     struct hc_query_domain_types_block *q = &b->query_types;
     ULONG available = 0;
-    S.ex.V2.QueryAvailableDomainTypes(handle(q->device), q->out_present ? &available : NULL);
+    server.ex.V2.QueryAvailableDomainTypes(handle(q->device), q->out_present ? &available : NULL);
     q->available = available;
     return STATUS_SUCCESS;
 }
@@ -445,8 +454,8 @@ static NTSTATUS call_query_domain_types(union any_block *b)
 static struct callback_registration *callback_registration_of(uint64_t device)
 {
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
-        if (S.callbacks[i].in_use && S.callbacks[i].device == device)
-            return &S.callbacks[i];
+        if (server.callbacks[i].in_use && server.callbacks[i].device == device)
+            return &server.callbacks[i];
     return NULL;
 }
 
@@ -455,14 +464,14 @@ static NTSTATUS call_register_state_change(union any_block *b)
     struct hc_state_change_block *r = &b->state_change;
     struct callback_registration *c = NULL;
     for (unsigned i = 0; i < DDI_MAX_DEVICES && !c; i++)
-        if (!S.callbacks[i].in_use)
-            c = &S.callbacks[i];
+        if (!server.callbacks[i].in_use)
+            c = &server.callbacks[i];
     if (!c)
         return STATUS_INSUFFICIENT_RESOURCES;
     *c = (struct callback_registration){.device = r->device, .cookie = r->cookie};
     IOMMU_INTERFACE_STATE_CHANGE_FIELDS fields = {.AsULONG = r->fields};
     /* The first call (S2) is queued like every later one; the shim polls right after. */
-    NTSTATUS st = S.ex.V2.RegisterInterfaceStateChangeCallback(r->cookie ? state_change_trampoline : NULL, c,
+    NTSTATUS st = server.ex.V2.RegisterInterfaceStateChangeCallback(r->cookie ? state_change_trampoline : NULL, c,
                                                                handle(r->device), r->fields_present ? &fields : NULL);
     c->in_use = NT_SUCCESS(st);
     return st;
@@ -476,7 +485,7 @@ static NTSTATUS call_unregister_state_change(union any_block *b)
      * is known here, by its cookie (S4). */
     if (c && r->cookie && r->cookie != c->cookie)
         return STATUS_UNSUCCESSFUL;
-    NTSTATUS st = S.ex.V2.UnregisterInterfaceStateChangeCallback(r->cookie ? state_change_trampoline : NULL,
+    NTSTATUS st = server.ex.V2.UnregisterInterfaceStateChangeCallback(r->cookie ? state_change_trampoline : NULL,
                                                                  handle(r->device));
     if (NT_SUCCESS(st) && c)
         c->in_use = false;
@@ -488,7 +497,7 @@ static NTSTATUS call_reserve(union any_block *b)
     struct hc_reserve_block *r = &b->reserve;
     IOMMU_DMA_LOGICAL_ADDRESS at, min, max;
     PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token = NULL;
-    NTSTATUS st = S.ex.V2.ReserveLogicalAddressRange(handle(r->domain), r->size, opt(&r->explicit_address, &at),
+    NTSTATUS st = server.ex.V2.ReserveLogicalAddressRange(handle(r->domain), r->size, opt(&r->explicit_address, &at),
                                                      opt(&r->min_address, &min), opt(&r->max_address, &max),
                                                      r->out_present ? &token : NULL);
     r->token = token ? ddi_token_id(token) : 0;
@@ -510,7 +519,7 @@ static PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token_of_id(uint64_t id)
 
 static NTSTATUS call_free_reserved(union any_block *b)
 {
-    return S.ex.V2.FreeReservedLogicalAddressRange(token_of_id(b->token.token));
+    return server.ex.V2.FreeReservedLogicalAddressRange(token_of_id(b->token.token));
 }
 
 static NTSTATUS call_map_reserved(union any_block *b)
@@ -522,7 +531,7 @@ static NTSTATUS call_map_reserved(union any_block *b)
     if (st)
         return st;
     IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT segment = {0};
-    st = S.ex.V2.MapReservedLogicalRange(token_of_id(m->token), m->offset, m->permissions, desc,
+    st = server.ex.V2.MapReservedLogicalRange(token_of_id(m->token), m->offset, m->permissions, desc,
                                          m->segment_present ? &segment : NULL);
     if (NT_SUCCESS(st)) {
         m->segment_offset = segment.Offset;
@@ -536,7 +545,7 @@ static NTSTATUS call_unmap_reserved(union any_block *b)
     struct hc_unmap_reserved_block *u = &b->unmap_reserved;
     IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT segment = {token_of_id(u->token), u->segment_offset,
                                                              u->segment_size};
-    NTSTATUS st = S.ex.V2.UnmapReservedLogicalRange(u->segment_present ? &segment : NULL);
+    NTSTATUS st = server.ex.V2.UnmapReservedLogicalRange(u->segment_present ? &segment : NULL);
     u->segment_offset = segment.Offset;
     u->segment_size = segment.Size;
     return st;
@@ -549,7 +558,7 @@ static NTSTATUS call_create_device(union any_block *b)
     /* Any configuration is refused on x64 (E2): its contents never matter. */
     IOMMU_DEVICE_CREATION_CONFIGURATION config = {.ConfigType = IommuDeviceCreationConfigTypeAcpi};
     PIOMMU_DMA_DEVICE dev = NULL;
-    NTSTATUS st = S.ex.V2.CreateDevice(device_object(&c->device, &pdo), c->config_present ? &config : NULL,
+    NTSTATUS st = server.ex.V2.CreateDevice(device_object(&c->device, &pdo), c->config_present ? &config : NULL,
                                        c->out_present ? &dev : NULL);
     c->dma_device = (uint64_t)(uintptr_t)dev;
     return st;
@@ -557,7 +566,7 @@ static NTSTATUS call_create_device(union any_block *b)
 
 static NTSTATUS call_delete_device(union any_block *b)
 {
-    return S.ex.V2.DeleteDevice(handle(b->device_handle.device));
+    return server.ex.V2.DeleteDevice(handle(b->device_handle.device));
 }
 
 static NTSTATUS call_poll(union any_block *b)
@@ -568,42 +577,43 @@ static NTSTATUS call_poll(union any_block *b)
     /* The whole buffer the guest offers is checked, whether or not reports wait. */
     if (n && !hc_in_guest_ram(p->buffer, (uint64_t)n * sizeof(struct hc_report)))
         return STATUS_ACCESS_VIOLATION;
-    if (n > S.queue_count)
-        n = S.queue_count;
+    if (n > server.queue_count)
+        n = server.queue_count;
     for (uint32_t i = 0; i < n; i++) {
-        S.cfg.write(S.cfg.ctx, p->buffer + i * sizeof(struct hc_report), &S.queue[S.queue_first], sizeof S.queue[0]);
-        S.queue_first = (S.queue_first + 1) % HC_REPORT_QUEUE;
-        S.queue_count--;
+        server.cfg.write(server.cfg.ctx, p->buffer + i * sizeof(struct hc_report), &server.queue[server.queue_first],
+                         sizeof server.queue[0]);
+        server.queue_first = (server.queue_first + 1) % HC_REPORT_QUEUE;
+        server.queue_count--;
     }
     p->count = n;
-    p->pending = S.queue_count;
-    p->lost = S.lost;
-    S.lost = 0;
+    p->pending = server.queue_count;
+    p->lost = server.lost;
+    server.lost = 0;
     return STATUS_SUCCESS;
 }
 
 static NTSTATUS call_stats(union any_block *b)
 {
     struct ddi_counts c = ddi_provider_counts();
-    const struct page_pool *pool = S.cfg.pool;
+    const struct page_pool *pool = server.cfg.pool;
     b->stats = (struct hc_stats_block){c.domains, c.devices, c.tokens, c.callbacks, c.mapped_segments,
                                        c.table_pages, pool ? pool->in_use : 0,
-                                       pool ? pool->pages - pool->first_usable : 0, S.queue_count, S.lost,
-                                       c.faults_recorded, c.fault_overflows, S.stats.calls,
-                                       S.stats.refused_before_routine};
+                                       pool ? pool->pages - pool->first_usable : 0, server.queue_count, server.lost,
+                                       c.faults_recorded, c.fault_overflows, server.stats.calls,
+                                       server.stats.refused_before_routine};
     return STATUS_SUCCESS;
 }
 
 static NTSTATUS call_inject(union any_block *b)
 {
     const struct hc_inject_block *i = &b->inject;
-    if (!S.cfg.inject_pool)
+    if (!server.cfg.inject_pool)
         return STATUS_ACCESS_DENIED;
     switch (i->kind) {
     case HC_INJECT_POOL_FAIL:
         if (!i->value || i->value > 1000000)
             return STATUS_INVALID_PARAMETER;
-        S.cfg.inject_pool->fail_at = S.cfg.inject_pool->attempts + i->value;
+        server.cfg.inject_pool->fail_at = server.cfg.inject_pool->attempts + i->value;
         return STATUS_SUCCESS;
     case HC_INJECT_DMA_GUARD:
         if (i->value > 1)
@@ -668,70 +678,72 @@ enum iommu_status hc_server_init(const struct hc_server_config *cfg)
 {
     if (!cfg->read || !cfg->write || cfg->ram_count > HC_MAX_RAM_RANGES)
         return IOMMU_EINVAL;
-    lock_acquire(&S.lock);
-    S.cfg = *cfg;
-    S.queue_first = S.queue_count = S.lost = 0;
-    S.stats = (struct hc_server_stats){0};
+    lock_acquire(&server.lock);
+    server.cfg = *cfg;
+    server.queue_first = server.queue_count = server.lost = 0;
+    server.stats = (struct hc_server_stats){0};
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
-        S.callbacks[i].in_use = S.faults[i].in_use = false;
-    bool ok = IoGetIommuInterfaceEx(1, 0, &S.ex1) == STATUS_SUCCESS && IoGetIommuInterfaceEx(2, 0, &S.ex) == STATUS_SUCCESS;
-    S.ready = ok;
-    lock_release(&S.lock);
+        server.callbacks[i].in_use = server.faults[i].in_use = false;
+    bool ok = IoGetIommuInterfaceEx(1, 0, &server.ex1) == STATUS_SUCCESS &&
+              IoGetIommuInterfaceEx(2, 0, &server.ex) == STATUS_SUCCESS;
+    server.ready = ok;
+    lock_release(&server.lock);
     return ok ? IOMMU_OK : IOMMU_ENODEV;
 }
 
 uint64_t hc_dispatch(uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
-    lock_acquire(&S.lock);
-    S.stats.calls++;
+    lock_acquire(&server.lock);
+    server.stats.calls++;
     NTSTATUS st;
     uint64_t call = rax & 0xffff;
-    if (!S.ready)
+    if (!server.ready)
         st = STATUS_NOT_SUPPORTED;
     else if (rax >> 16 != HC_ABI_VERSION)
         st = STATUS_REVISION_MISMATCH;
-    else if (call >= HC_CALLS || (!calls[call].handler && !S.cfg.host_call))
+    else if (call >= HC_CALLS || (!calls[call].handler && !server.cfg.host_call))
         st = STATUS_INVALID_SYSTEM_SERVICE;
     else if (rdx != calls[call].size)
         st = STATUS_INFO_LENGTH_MISMATCH;
-    else if ((rcx & 7) || !copy_in(&S.block, rcx, 1, rdx))
+    else if ((rcx & 7) || !copy_in(&server.block, rcx, 1, rdx))
         st = STATUS_ACCESS_VIOLATION;
     else
         st = STATUS_SUCCESS;
     if (st == STATUS_SUCCESS) {
-        st = calls[call].handler ? calls[call].handler(&S.block) : S.cfg.host_call(S.cfg.ctx, (uint32_t)call, &S.block);
-        S.cfg.write(S.cfg.ctx, rcx, &S.block, rdx); /* checked when it was read */
+        st = calls[call].handler ? calls[call].handler(&server.block)
+                                 : server.cfg.host_call(server.cfg.ctx, (uint32_t)call, &server.block);
+        server.cfg.write(server.cfg.ctx, rcx, &server.block, rdx); /* checked when it was read */
     } else
-        S.stats.refused_before_routine++;
-    lock_release(&S.lock);
+        server.stats.refused_before_routine++;
+    lock_release(&server.lock);
     return (uint32_t)st;
 }
 
 void hc_collect_faults(void)
 {
-    lock_acquire(&S.lock);
-    if (S.ready)
+    lock_acquire(&server.lock);
+    if (server.ready)
         ddi_dispatch_faults();
-    lock_release(&S.lock);
+    lock_release(&server.lock);
 }
 
 void hc_set_dma_guard(bool blocking)
 {
-    lock_acquire(&S.lock);
+    lock_acquire(&server.lock);
     ddi_set_dma_guard(blocking);
-    lock_release(&S.lock);
+    lock_release(&server.lock);
 }
 
 struct hc_server_stats hc_server_stats(void)
 {
-    lock_acquire(&S.lock);
-    struct hc_server_stats s = S.stats;
-    s.queued = S.queue_count;
-    s.lost = S.lost;
+    lock_acquire(&server.lock);
+    struct hc_server_stats s = server.stats;
+    s.queued = server.queue_count;
+    s.lost = server.lost;
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++) {
-        s.fault_registrations += S.faults[i].in_use;
-        s.callback_registrations += S.callbacks[i].in_use;
+        s.fault_registrations += server.faults[i].in_use;
+        s.callback_registrations += server.callbacks[i].in_use;
     }
-    lock_release(&S.lock);
+    lock_release(&server.lock);
     return s;
 }

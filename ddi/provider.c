@@ -95,6 +95,7 @@ struct ddi_token {
 /* Token slots: twice as many as live tokens, reused in the order they were freed (below). */
 #define TOKEN_SLOTS (2 * DDI_MAX_TOKENS)
 
+/* The provider's state: the platform, the object tables, the token slots. */
 static struct provider {
     struct iommu_lock lock;
     bool ready;
@@ -121,7 +122,7 @@ static struct provider {
      * read), so that memory that is RAM throughout lies in exactly one range. */
     struct addr_range ram[DDI_MAX_GUEST_RAM_RANGES];
     unsigned ram_count;
-} P;
+} provider;
 
 /* ---- handles ---- */
 
@@ -136,7 +137,7 @@ static struct ddi_domain *domain_of(PIOMMU_DMA_DOMAIN h)
     unsigned index = (unsigned)(v & 0xffff) - 1;
     if (v >> HANDLE_TAG_SHIFT != TAG_DOMAIN || index >= DDI_MAX_DOMAINS)
         return NULL;
-    struct ddi_domain *d = &P.domain[index];
+    struct ddi_domain *d = &provider.domain[index];
     return d->in_use && d->generation == (uint16_t)(v >> 16) ? d : NULL;
 }
 
@@ -146,15 +147,15 @@ static struct ddi_device *device_of(PIOMMU_DMA_DEVICE h)
     unsigned index = (unsigned)(v & 0xffff) - 1;
     if (v >> HANDLE_TAG_SHIFT != TAG_DEVICE || index >= DDI_MAX_DEVICES)
         return NULL;
-    struct ddi_device *dev = &P.device[index];
+    struct ddi_device *dev = &provider.device[index];
     return dev->in_use && !dev->from_v1 && dev->generation == (uint16_t)(v >> 16) ? dev : NULL;
 }
 
 /* A token pointer is accepted only if it is one of ours and live. */
 static struct ddi_token *token_of(const void *p)
 {
-    uintptr_t a = (uintptr_t)p, base = (uintptr_t)&P.token[0];
-    if (a < base || a >= base + sizeof P.token || (a - base) % sizeof P.token[0])
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)&provider.token[0];
+    if (a < base || a >= base + sizeof provider.token || (a - base) % sizeof provider.token[0])
         return NULL;
     struct ddi_token *t = (struct ddi_token *)a;
     return t->in_use ? t : NULL;
@@ -162,37 +163,37 @@ static struct ddi_token *token_of(const void *p)
 
 static unsigned domain_index(const struct ddi_domain *d)
 {
-    return (unsigned)(d - P.domain);
+    return (unsigned)(d - provider.domain);
 }
 
 static uint16_t domain_id(const struct ddi_domain *d)
 {
-    return (uint16_t)(P.plat.first_domain_id + domain_index(d));
+    return (uint16_t)(provider.plat.first_domain_id + domain_index(d));
 }
 
 /* Pins a domain for the length of a routine; NULL if the handle is not a live domain. */
 static struct ddi_domain *domain_get(PIOMMU_DMA_DOMAIN h)
 {
-    lock_acquire(&P.lock);
-    struct ddi_domain *d = P.ready ? domain_of(h) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_domain *d = provider.ready ? domain_of(h) : NULL;
     if (d)
         d->busy++;
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return d;
 }
 
 static void domain_put(struct ddi_domain *d)
 {
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     d->busy--;
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
 }
 
 /* ---- policy: the one place that says what is allowed ---- */
 
 static bool behind_unit(const struct ddi_device *dev)
 {
-    return dev->unit < P.plat.unit_count;
+    return dev->unit < provider.plat.unit_count;
 }
 
 /* The domain types a device may use now, as QueryAvailableDomainTypes reports them. */
@@ -203,7 +204,7 @@ static ULONG available_types(const struct ddi_device *dev)
     ULONG mask = 1u << DomainTypeTranslate;
     /* PassThrough is the platform's identity domain, which there must be (see
      * program_context), and DMA Guard withdraws it. */
-    if (!P.dma_guard && P.plat.has_default_context)
+    if (!provider.dma_guard && provider.plat.has_default_context)
         mask |= 1u << DomainTypePassThrough;
     return mask; /* Unmanaged and TranslateS1 are never offered (docs/ddi.md) */
 }
@@ -228,15 +229,15 @@ static bool in_guest_ram(uint64_t pa, uint64_t size)
 {
     if (!size || pa + size < pa)
         return false;
-    unsigned lo = 0, hi = P.ram_count;
+    unsigned lo = 0, hi = provider.ram_count;
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
-        if (P.ram[mid].base <= pa)
+        if (provider.ram[mid].base <= pa)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo && pa + size <= P.ram[lo - 1].end;
+    return lo && pa + size <= provider.ram[lo - 1].end;
 }
 
 /* What a domain may map: guest RAM only, deny by default (ddi/provider.h), and never the
@@ -244,8 +245,8 @@ static bool in_guest_ram(uint64_t pa, uint64_t size)
  * MSI window, another device's BAR) would let a device undo the isolation. */
 static bool may_map(uint64_t pa, uint64_t size)
 {
-    uint64_t end = P.plat.protected_base + P.plat.protected_size;
-    bool protected_memory = P.plat.protected_size && pa < end && pa + size > P.plat.protected_base;
+    uint64_t end = provider.plat.protected_base + provider.plat.protected_size;
+    bool protected_memory = provider.plat.protected_size && pa < end && pa + size > provider.plat.protected_base;
     return !protected_memory && in_guest_ram(pa, size);
 }
 
@@ -344,7 +345,7 @@ static NTSTATUS status_of(enum iommu_status s)
 static bool overlaps_token(const struct ddi_domain *d, uint64_t base, uint64_t size)
 {
     for (unsigned i = 0; i < TOKEN_SLOTS; i++) {
-        const struct ddi_token *t = &P.token[i];
+        const struct ddi_token *t = &provider.token[i];
         if (t->in_use && t->domain == (int)domain_index(d) && base < t->pub.LogicalAddressBase + t->pub.Size &&
             t->pub.LogicalAddressBase < base + size)
             return true;
@@ -366,9 +367,9 @@ static bool any_mapped(const struct ddi_domain *d, uint64_t base, uint64_t size)
  * domain's layout lock held, so no token can appear between this check and the change. */
 static bool range_has_token(const struct ddi_domain *d, uint64_t base, uint64_t size)
 {
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     bool hit = overlaps_token(d, base, size);
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return hit;
 }
 
@@ -447,26 +448,26 @@ static void unmap_identity(struct ddi_domain *d, const struct phys *ph)
 
 static NTSTATUS new_domain(enum domain_kind kind, struct ddi_domain **out)
 {
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     struct ddi_domain *d = NULL;
     for (unsigned i = 0; i < DDI_MAX_DOMAINS && !d; i++)
-        if (!P.domain[i].in_use && P.plat.first_domain_id + i < P.max_domain_id)
-            d = &P.domain[i];
+        if (!provider.domain[i].in_use && provider.plat.first_domain_id + i < provider.max_domain_id)
+            d = &provider.domain[i];
     if (d) {
         uint16_t generation = (uint16_t)(d->generation + 1);
         *d = (struct ddi_domain){.in_use = true, .generation = generation ? generation : 1, .kind = kind,
                                  .busy = 1};
     }
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     if (!d)
         return STATUS_INSUFFICIENT_RESOURCES;
     if (kind != KIND_PASSTHROUGH) {
-        enum iommu_status s = domain_init(&d->core, domain_id(d), P.plat.pool, P.levels, P.superpages, NULL,
-                                           P.tables_write_back);
+        enum iommu_status s = domain_init(&d->core, domain_id(d), provider.plat.pool, provider.levels,
+                                          provider.superpages, NULL, provider.tables_write_back);
         if (s != IOMMU_OK) {
-            lock_acquire(&P.lock);
+            lock_acquire(&provider.lock);
             d->in_use = false;
-            lock_release(&P.lock);
+            lock_release(&provider.lock);
             return STATUS_INSUFFICIENT_RESOURCES;
         }
     }
@@ -481,9 +482,9 @@ static void destroy_domain(struct ddi_domain *d)
 {
     if (d->kind != KIND_PASSTHROUGH)
         (void)domain_destroy(&d->core);
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     d->in_use = false;
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
 }
 
 static NTSTATUS NTAPI CreateDomain(BOOLEAN OsManagedPageTable, PIOMMU_DMA_DOMAIN *DomainOut)
@@ -501,7 +502,7 @@ static NTSTATUS NTAPI CreateDomain(BOOLEAN OsManagedPageTable, PIOMMU_DMA_DOMAIN
 
 static unsigned allocator_width(ULONG requested)
 {
-    unsigned table_bits = 12 + 9 * P.levels;
+    unsigned table_bits = 12 + 9 * provider.levels;
     return requested < table_bits ? requested : table_bits;
 }
 
@@ -514,7 +515,8 @@ static NTSTATUS reserve_regions(struct ddi_domain *d, PIOMMU_DMA_RESERVED_REGION
     for (; r && NT_SUCCESS(st); r = r->RegionNext, n++) {
         uint64_t base = r->Base, size = r->NumberOfPages * PAGE_SIZE;
         if (n == DDI_MAX_RESERVED_REGIONS || (base & (PAGE_SIZE - 1)) || !r->NumberOfPages ||
-            r->NumberOfPages > DDI_MAX_MAP_PAGES || base + size < base || base + size > slpt_iova_limit(&d->core.tables)) {
+            r->NumberOfPages > DDI_MAX_MAP_PAGES || base + size < base ||
+            base + size > slpt_iova_limit(&d->core.tables)) {
             st = STATUS_INVALID_PARAMETER_4;
             break;
         }
@@ -571,7 +573,8 @@ static NTSTATUS NTAPI CreateDomainEx(IOMMU_DMA_DOMAIN_TYPE DomainType, IOMMU_DMA
         return st;
     if (buddy) {
         unsigned width = allocator_width(LogicalAllocatorConfig->BuddyAllocatorConfig.AddressWidth);
-        d->has_allocator = width > 12 && iova_init(&d->iova, width, P.allocator_mem[domain_index(d)], ALLOCATOR_BYTES);
+        d->has_allocator =
+            width > 12 && iova_init(&d->iova, width, provider.allocator_mem[domain_index(d)], ALLOCATOR_BYTES);
         if (!d->has_allocator)
             st = STATUS_INVALID_PARAMETER_3;
         /* The allocator is the provider's, under the layout lock; the core's allocating
@@ -590,8 +593,8 @@ static NTSTATUS NTAPI CreateDomainEx(IOMMU_DMA_DOMAIN_TYPE DomainType, IOMMU_DMA
 
 static NTSTATUS NTAPI DeleteDomain(PIOMMU_DMA_DOMAIN Domain)
 {
-    lock_acquire(&P.lock);
-    struct ddi_domain *d = P.ready ? domain_of(Domain) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_domain *d = provider.ready ? domain_of(Domain) : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     if (!d)
         st = STATUS_INVALID_PARAMETER_1;
@@ -599,7 +602,7 @@ static NTSTATUS NTAPI DeleteDomain(PIOMMU_DMA_DOMAIN Domain)
         st = STATUS_RESOURCE_IN_USE;
     else
         d->busy = 1; /* ours now: nothing else can pin it */
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     if (NT_SUCCESS(st))
         destroy_domain(d);
     return st;
@@ -609,7 +612,7 @@ static NTSTATUS NTAPI DeleteDomain(PIOMMU_DMA_DOMAIN Domain)
 
 static int find_unit_for(uint16_t segment, uint16_t sid)
 {
-    const struct pci_inventory *inv = P.plat.pci;
+    const struct pci_inventory *inv = provider.plat.pci;
     for (uint32_t i = 0; inv && i < inv->count; i++)
         if (inv->fn[i].segment == segment && pci_sid(&inv->fn[i]) == sid)
             return inv->fn[i].unit;
@@ -619,8 +622,8 @@ static int find_unit_for(uint16_t segment, uint16_t sid)
 static struct ddi_device *device_at(uint16_t segment, uint16_t sid)
 {
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
-        if (P.device[i].in_use && P.device[i].segment == segment && P.device[i].sid == sid)
-            return &P.device[i];
+        if (provider.device[i].in_use && provider.device[i].segment == segment && provider.device[i].sid == sid)
+            return &provider.device[i];
     return NULL;
 }
 
@@ -628,7 +631,7 @@ static struct ddi_device *device_at(uint16_t segment, uint16_t sid)
 static struct ddi_device *new_device(uint16_t segment, uint16_t sid, int unit, bool from_v1)
 {
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++) {
-        struct ddi_device *dev = &P.device[i];
+        struct ddi_device *dev = &provider.device[i];
         if (dev->in_use)
             continue;
         uint16_t generation = (uint16_t)(dev->generation + 1);
@@ -650,26 +653,26 @@ static NTSTATUS NTAPI CreateDevice(PDEVICE_OBJECT DeviceObject, PIOMMU_DEVICE_CR
         return STATUS_INVALID_PARAMETER_2; /* x64 PCI: no configuration (E2; no PASID yet) */
     if (!DmaDeviceOut)
         return STATUS_INVALID_PARAMETER_3;
-    lock_acquire(&P.lock);
-    int unit = P.ready ? find_unit_for(segment, sid) : -1;
+    lock_acquire(&provider.lock);
+    int unit = provider.ready ? find_unit_for(segment, sid) : -1;
     NTSTATUS st = STATUS_SUCCESS;
     struct ddi_device *dev = NULL;
-    if (unit < 0 || (unsigned)unit >= P.plat.unit_count)
+    if (unit < 0 || (unsigned)unit >= provider.plat.unit_count)
         st = STATUS_NOT_FOUND;
     else if (device_at(segment, sid))
         st = STATUS_RESOURCE_IN_USE; /* one DMA device per PCI function */
     else if (!(dev = new_device(segment, sid, unit, false)))
         st = STATUS_INSUFFICIENT_RESOURCES;
     if (dev)
-        *DmaDeviceOut = make_handle(TAG_DEVICE, dev->generation, (unsigned)(dev - P.device));
-    lock_release(&P.lock);
+        *DmaDeviceOut = make_handle(TAG_DEVICE, dev->generation, (unsigned)(dev - provider.device));
+    lock_release(&provider.lock);
     return st;
 }
 
 static NTSTATUS NTAPI DeleteDevice(PIOMMU_DMA_DEVICE DmaDevice)
 {
-    lock_acquire(&P.lock);
-    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_device *dev = provider.ready ? device_of(DmaDevice) : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     if (!dev)
         st = STATUS_INVALID_PARAMETER_1;
@@ -677,7 +680,7 @@ static NTSTATUS NTAPI DeleteDevice(PIOMMU_DMA_DEVICE DmaDevice)
         st = STATUS_RESOURCE_IN_USE; /* E9, E10 */
     else
         dev->in_use = false;
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return st;
 }
 
@@ -685,18 +688,18 @@ static NTSTATUS NTAPI DeleteDevice(PIOMMU_DMA_DEVICE DmaDevice)
  * the provider lock held: context changes are rare and short. */
 static enum iommu_status program_context(struct ddi_device *dev, struct ddi_domain *d)
 {
-    struct vtd_unit *u = P.plat.units[dev->unit];
+    struct vtd_unit *u = provider.plat.units[dev->unit];
     if (!d) {
-        if (P.plat.has_default_context)
-            return vtd_set_context(u, dev->sid, &P.plat.default_context);
+        if (provider.plat.has_default_context)
+            return vtd_set_context(u, dev->sid, &provider.plat.default_context);
         return vtd_clear_context(u, dev->sid);
     }
     /* PassThrough is not the unit's pass-through, which would let the device reach the
      * memory no domain may map: it is the platform's identity domain, all RAM one to one
      * but the project's own (available_types offers it only when there is one). */
     if (d->kind == KIND_PASSTHROUGH)
-        return vtd_set_context(u, dev->sid, &P.plat.default_context);
-    struct vtd_context ctx = {VTD_TRANSLATE, domain_id(d), d->core.tables.root_pa, P.levels};
+        return vtd_set_context(u, dev->sid, &provider.plat.default_context);
+    struct vtd_context ctx = {VTD_TRANSLATE, domain_id(d), d->core.tables.root_pa, provider.levels};
     enum iommu_status s = vtd_set_context(u, dev->sid, &ctx);
     if (s == IOMMU_OK)
         s = domain_add_unit(&d->core, u);
@@ -725,46 +728,46 @@ static NTSTATUS attach_locked(struct ddi_domain *d, struct ddi_device *dev, bool
 static void detach_locked(struct ddi_device *dev)
 {
     program_context(dev, NULL);
-    P.domain[dev->domain].devices--;
+    provider.domain[dev->domain].devices--;
     dev->domain = -1;
     dev->fault_reporting = false;
 }
 
 static NTSTATUS NTAPI AttachDeviceEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_DMA_DEVICE DmaDevice)
 {
-    lock_acquire(&P.lock);
-    struct ddi_domain *d = P.ready ? domain_of(Domain) : NULL;
-    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_domain *d = provider.ready ? domain_of(Domain) : NULL;
+    struct ddi_device *dev = provider.ready ? device_of(DmaDevice) : NULL;
     NTSTATUS st = !d ? STATUS_INVALID_PARAMETER_1 : !dev ? STATUS_INVALID_PARAMETER_2 : attach_locked(d, dev, true);
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return st;
 }
 
 static NTSTATUS NTAPI DetachDeviceEx(PIOMMU_DMA_DEVICE DmaDevice)
 {
-    lock_acquire(&P.lock);
-    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_device *dev = provider.ready ? device_of(DmaDevice) : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     if (!dev || dev->domain < 0)
         st = STATUS_INVALID_PARAMETER_1; /* E7 */
     else
         detach_locked(dev);
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return st;
 }
 
-static NTSTATUS NTAPI AttachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject, ULONG InputMappingIdBase,
-                                   ULONG MappingCount)
+static NTSTATUS NTAPI AttachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject,
+                                   ULONG InputMappingIdBase, ULONG MappingCount)
 {
     uint16_t segment, sid;
-    lock_acquire(&P.lock);
-    struct ddi_domain *d = P.ready ? domain_of(Domain) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_domain *d = provider.ready ? domain_of(Domain) : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     int unit = -1;
     if (!d)
         st = STATUS_INVALID_PARAMETER_1;
     else if (!pdo_location(PhysicalDeviceObject, &segment, &sid) ||
-             (unit = find_unit_for(segment, sid)) < 0 || (unsigned)unit >= P.plat.unit_count)
+             (unit = find_unit_for(segment, sid)) < 0 || (unsigned)unit >= provider.plat.unit_count)
         st = STATUS_INVALID_PARAMETER_2;
     else if (InputMappingIdBase != 0)
         st = STATUS_INVALID_PARAMETER_3; /* E14: no stream ids on x64 */
@@ -781,15 +784,15 @@ static NTSTATUS NTAPI AttachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT Phys
         if (!NT_SUCCESS(st) && made)
             dev->in_use = false;
     }
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return st;
 }
 
 static NTSTATUS NTAPI DetachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject, ULONG InputMappingId)
 {
     uint16_t segment, sid;
-    lock_acquire(&P.lock);
-    struct ddi_domain *d = P.ready ? domain_of(Domain) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_domain *d = provider.ready ? domain_of(Domain) : NULL;
     struct ddi_device *dev = NULL;
     NTSTATUS st = STATUS_SUCCESS;
     if (!d)
@@ -804,7 +807,7 @@ static NTSTATUS NTAPI DetachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT Phys
         if (dev->from_v1)
             dev->in_use = false;
     }
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return st;
 }
 
@@ -812,10 +815,10 @@ static VOID NTAPI QueryAvailableDomainTypes(PIOMMU_DMA_DEVICE DmaDevice, PULONG 
 {
     if (!AvailableDomains)
         return;
-    lock_acquire(&P.lock);
-    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_device *dev = provider.ready ? device_of(DmaDevice) : NULL;
     *AvailableDomains = dev ? available_types(dev) : 0;
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
 }
 
 /* ---- state-change callbacks ---- */
@@ -828,8 +831,8 @@ static NTSTATUS NTAPI RegisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STAT
         return STATUS_INVALID_PARAMETER_4; /* S1, checked first; reserved bits refused */
     if (!StateChangeCallback)
         return STATUS_INVALID_PARAMETER_1;
-    lock_acquire(&P.lock);
-    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_device *dev = provider.ready ? device_of(DmaDevice) : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     IOMMU_INTERFACE_STATE_CHANGE change = {0};
     if (!dev)
@@ -844,7 +847,7 @@ static NTSTATUS NTAPI RegisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STAT
         change.PresentFields.AsULONG = StateFields->AsULONG;
         change.AvailableDomainTypes = dev->last_types;
     }
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     if (NT_SUCCESS(st))
         StateChangeCallback(&change, Context); /* S2: once, before returning, no lock held */
     return st;
@@ -853,8 +856,8 @@ static NTSTATUS NTAPI RegisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STAT
 static NTSTATUS NTAPI UnregisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK StateChangeCallback,
                                                              PIOMMU_DMA_DEVICE DmaDevice)
 {
-    lock_acquire(&P.lock);
-    struct ddi_device *dev = P.ready ? device_of(DmaDevice) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_device *dev = provider.ready ? device_of(DmaDevice) : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     if (!dev)
         st = STATUS_INVALID_PARAMETER_2;
@@ -862,19 +865,19 @@ static NTSTATUS NTAPI UnregisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_ST
         st = STATUS_UNSUCCESSFUL; /* S4 */
     else
         dev->callback = NULL;
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return st;
 }
 
 void ddi_set_dma_guard(bool blocking)
 {
     /* Notify outside the lock, one device at a time (S6). */
-    lock_acquire(&P.lock);
-    P.dma_guard = blocking;
-    lock_release(&P.lock);
+    lock_acquire(&provider.lock);
+    provider.dma_guard = blocking;
+    lock_release(&provider.lock);
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++) {
-        lock_acquire(&P.lock);
-        struct ddi_device *dev = &P.device[i];
+        lock_acquire(&provider.lock);
+        struct ddi_device *dev = &provider.device[i];
         PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK cb = NULL;
         PVOID ctx = NULL;
         IOMMU_INTERFACE_STATE_CHANGE change = {0};
@@ -885,7 +888,7 @@ void ddi_set_dma_guard(bool blocking)
             change.PresentFields.AsULONG = 1;
             change.AvailableDomainTypes = dev->last_types;
         }
-        lock_release(&P.lock);
+        lock_release(&provider.lock);
         if (cb)
             cb(&change, ctx);
     }
@@ -1029,8 +1032,9 @@ static NTSTATUS NTAPI UnmapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONGLONG Logi
     else {
         uint64_t size = NumberOfPages * PAGE_SIZE;
         lock_acquire(&d->layout_lock);
-        st = range_has_token(d, LogicalAddress, size) ? STATUS_RESOURCE_IN_USE
-                                                      : status_of(domain_unmap(&d->core, LogicalAddress, size)); /* M17 */
+        st = range_has_token(d, LogicalAddress, size)
+                 ? STATUS_RESOURCE_IN_USE
+                 : status_of(domain_unmap(&d->core, LogicalAddress, size)); /* M17 */
         if (NT_SUCCESS(st) && d->has_allocator)
             free_covered_allocations(d, LogicalAddress, size);
         lock_release(&d->layout_lock);
@@ -1110,12 +1114,12 @@ static NTSTATUS NTAPI UnmapIdentityRangeEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_MAP_
  * live. With the provider lock held. */
 static struct ddi_token *token_slot_take(void)
 {
-    if (P.live_tokens == DDI_MAX_TOKENS || !P.free_count)
+    if (provider.live_tokens == DDI_MAX_TOKENS || !provider.free_count)
         return NULL;
-    struct ddi_token *t = &P.token[P.free_slot[P.free_head]];
-    P.free_head = (P.free_head + 1) % TOKEN_SLOTS;
-    P.free_count--;
-    P.live_tokens++;
+    struct ddi_token *t = &provider.token[provider.free_slot[provider.free_head]];
+    provider.free_head = (provider.free_head + 1) % TOKEN_SLOTS;
+    provider.free_count--;
+    provider.live_tokens++;
     t->in_use = true;
     return t;
 }
@@ -1125,17 +1129,17 @@ static struct ddi_token *token_slot_take(void)
  * lock held. */
 static void token_slot_put(struct ddi_token *t, bool unused)
 {
-    uint16_t index = (uint16_t)(t - P.token);
+    uint16_t index = (uint16_t)(t - provider.token);
     t->in_use = false;
     t->segments = 0;
-    P.live_tokens--;
+    provider.live_tokens--;
     if (unused) {
-        P.free_head = (P.free_head + TOKEN_SLOTS - 1) % TOKEN_SLOTS;
-        P.free_slot[P.free_head] = index;
+        provider.free_head = (provider.free_head + TOKEN_SLOTS - 1) % TOKEN_SLOTS;
+        provider.free_slot[provider.free_head] = index;
     } else {
-        P.free_slot[(P.free_head + P.free_count) % TOKEN_SLOTS] = index;
+        provider.free_slot[(provider.free_head + provider.free_count) % TOKEN_SLOTS] = index;
     }
-    P.free_count++;
+    provider.free_count++;
 }
 
 static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_T Size,
@@ -1160,9 +1164,9 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
         st = STATUS_NOT_SUPPORTED; /* R4 */
     else if (!d->has_allocator && !ExplicitLogicalAddress)
         st = STATUS_NOT_SUPPORTED;
-    else if (!d->has_allocator &&
-             ((*ExplicitLogicalAddress & (PAGE_SIZE - 1)) || *ExplicitLogicalAddress >= slpt_iova_limit(&d->core.tables) ||
-              Size > slpt_iova_limit(&d->core.tables) - *ExplicitLogicalAddress))
+    else if (!d->has_allocator && ((*ExplicitLogicalAddress & (PAGE_SIZE - 1)) ||
+                                   *ExplicitLogicalAddress >= slpt_iova_limit(&d->core.tables) ||
+                                   Size > slpt_iova_limit(&d->core.tables) - *ExplicitLogicalAddress))
         st = STATUS_INVALID_PARAMETER_3; /* R3 */
     if (!NT_SUCCESS(st)) {
         domain_put(d);
@@ -1187,7 +1191,7 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
             st = STATUS_RESOURCE_IN_USE; /* R6 */
     }
     if (NT_SUCCESS(st)) {
-        lock_acquire(&P.lock);
+        lock_acquire(&provider.lock);
         t = token_slot_take();
         if (t) {
             uint16_t generation = (uint16_t)(t->generation + 1);
@@ -1195,7 +1199,7 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
                                     .domain = (int)domain_index(d), .generation = generation ? generation : 1};
             d->tokens++;
         }
-        lock_release(&P.lock);
+        lock_release(&provider.lock);
         if (!t)
             st = STATUS_INSUFFICIENT_RESOURCES;
     }
@@ -1203,10 +1207,10 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
         enum iommu_status s = domain_prepare(&d->core, base, Size); /* every table, now */
         if (s != IOMMU_OK) {
             st = s == IOMMU_EEXIST ? STATUS_RESOURCE_IN_USE : status_of(s);
-            lock_acquire(&P.lock);
+            lock_acquire(&provider.lock);
             token_slot_put(t, true); /* never handed out: back where it was in the queue */
             d->tokens--;
-            lock_release(&P.lock);
+            lock_release(&provider.lock);
         }
     }
     if (!NT_SUCCESS(st) && allocated)
@@ -1220,9 +1224,9 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
 
 static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN LogicalAddressToken)
 {
-    lock_acquire(&P.lock);
-    struct ddi_token *t = P.ready ? token_of(LogicalAddressToken) : NULL;
-    struct ddi_domain *d = t ? &P.domain[t->domain] : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_token *t = provider.ready ? token_of(LogicalAddressToken) : NULL;
+    struct ddi_domain *d = t ? &provider.domain[t->domain] : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     if (!t)
         st = STATUS_INVALID_PARAMETER_1;
@@ -1230,18 +1234,18 @@ static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS
         st = STATUS_RESOURCE_IN_USE; /* R16 */
     else
         d->busy++; /* keeps the domain while the token goes */
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     if (!NT_SUCCESS(st))
         return st;
     lock_acquire(&d->layout_lock);
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     /* Checked again: another free of the same token, or a map on it, may have come first. */
     bool still = token_of(LogicalAddressToken) == t && !t->segments;
     st = still ? STATUS_SUCCESS : token_of(LogicalAddressToken) ? STATUS_RESOURCE_IN_USE : STATUS_INVALID_PARAMETER_1;
     struct ddi_token gone = *t;
     if (still)
         token_slot_put(t, false); /* from here no map can start on it; the slot waits its turn */
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     if (still) {
         /* The tables it empties go back to the pool only once the units have forgotten them. */
         (void)domain_unprepare(&d->core, gone.pub.LogicalAddressBase, gone.pub.Size);
@@ -1249,20 +1253,20 @@ static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS
             iova_free(&d->iova, gone.pub.LogicalAddressBase, gone.pub.Size); /* R18 */
     }
     lock_release(&d->layout_lock);
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     if (still)
         d->tokens--;
     d->busy--;
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return st;
 }
 
 uint64_t ddi_token_id(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token)
 {
-    lock_acquire(&P.lock);
-    struct ddi_token *t = P.ready ? token_of(token) : NULL;
-    uint64_t id = t ? (uint64_t)(uintptr_t)make_handle(TAG_TOKEN, t->generation, (unsigned)(t - P.token)) : 0;
-    lock_release(&P.lock);
+    lock_acquire(&provider.lock);
+    struct ddi_token *t = provider.ready ? token_of(token) : NULL;
+    uint64_t id = t ? (uint64_t)(uintptr_t)make_handle(TAG_TOKEN, t->generation, (unsigned)(t - provider.token)) : 0;
+    lock_release(&provider.lock);
     return id;
 }
 
@@ -1271,22 +1275,22 @@ PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN ddi_token_by_id(uint64_t id)
     unsigned index = (unsigned)(id & 0xffff) - 1;
     if (id >> HANDLE_TAG_SHIFT != TAG_TOKEN || index >= TOKEN_SLOTS)
         return NULL;
-    lock_acquire(&P.lock);
-    struct ddi_token *t = &P.token[index];
-    bool live = P.ready && t->in_use && t->generation == (uint16_t)(id >> 16);
-    lock_release(&P.lock);
+    lock_acquire(&provider.lock);
+    struct ddi_token *t = &provider.token[index];
+    bool live = provider.ready && t->in_use && t->generation == (uint16_t)(id >> 16);
+    lock_release(&provider.lock);
     return live ? &t->pub : NULL;
 }
 
 /* Pins the token's domain; NULL if the token is not live. */
 static struct ddi_domain *token_domain_get(const void *token, struct ddi_token **out)
 {
-    lock_acquire(&P.lock);
-    struct ddi_token *t = P.ready ? token_of(token) : NULL;
-    struct ddi_domain *d = t ? &P.domain[t->domain] : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_token *t = provider.ready ? token_of(token) : NULL;
+    struct ddi_domain *d = t ? &provider.domain[t->domain] : NULL;
     if (d)
         d->busy++;
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     *out = t;
     return d;
 }
@@ -1299,10 +1303,10 @@ static struct ddi_domain *token_lock(const void *token, struct ddi_token **out)
     if (!d)
         return NULL;
     lock_acquire(&d->layout_lock);
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     /* It may have been freed, and its slot given to another domain's token, meanwhile. */
     bool live = token_of(token) == *out && (*out)->domain == (int)domain_index(d);
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     if (live)
         return d;
     lock_release(&d->layout_lock);
@@ -1346,9 +1350,9 @@ static NTSTATUS NTAPI MapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN L
     if (NT_SUCCESS(st)) {
         /* Recorded under the layout lock (held), which every routine that reads or changes a
          * token's segments holds; the provider lock for the counts. */
-        lock_acquire(&P.lock);
+        lock_acquire(&provider.lock);
         t->seg[t->segments++] = (struct ddi_segment){(uint32_t)(Offset / PAGE_SIZE), (uint32_t)ph.pages};
-        lock_release(&P.lock);
+        lock_release(&provider.lock);
         MappedSegment->OwningToken = &t->pub;
         MappedSegment->Offset = Offset;
         MappedSegment->Size = ph.pages * PAGE_SIZE; /* R12 */
@@ -1370,16 +1374,17 @@ static NTSTATUS NTAPI UnmapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN
     /* Exactly one segment mapped now: a record spanning two, a part of one, or one unmapped
      * already names none (R14), and changes nothing. */
     unsigned i = 0;
-    while (i < t->segments && !((uint64_t)t->seg[i].first * PAGE_SIZE == off && (uint64_t)t->seg[i].pages * PAGE_SIZE == size))
+    while (i < t->segments &&
+           !((uint64_t)t->seg[i].first * PAGE_SIZE == off && (uint64_t)t->seg[i].pages * PAGE_SIZE == size))
         i++;
     if (i == t->segments)
         st = STATUS_INVALID_PARAMETER; /* R14 */
     else {
         /* The tables stay (pinned): this frees nothing (R13). */
         domain_unmap(&d->core, t->pub.LogicalAddressBase + off, size);
-        lock_acquire(&P.lock);
+        lock_acquire(&provider.lock);
         t->seg[i] = t->seg[--t->segments];
-        lock_release(&P.lock);
+        lock_release(&provider.lock);
         MappedSegment->Offset = 0; /* R15 */
         MappedSegment->Size = 0;
     }
@@ -1475,8 +1480,8 @@ static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObjec
         return STATUS_INVALID_PARAMETER_2;
     if (Enable && (!FaultConfig || !FaultConfig->FaultHandler))
         return STATUS_INVALID_PARAMETER_4;
-    lock_acquire(&P.lock);
-    struct ddi_device *dev = P.ready ? device_at(segment, sid) : NULL;
+    lock_acquire(&provider.lock);
+    struct ddi_device *dev = provider.ready ? device_at(segment, sid) : NULL;
     NTSTATUS st = STATUS_SUCCESS;
     if (!dev || dev->domain < 0)
         st = STATUS_INVALID_PARAMETER_1; /* only for a device a domain holds */
@@ -1485,7 +1490,7 @@ static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObjec
         if (Enable)
             dev->fault_config = *FaultConfig; /* F3: ignored when disabling */
     }
-    lock_release(&P.lock);
+    lock_release(&provider.lock);
     return st;
 }
 
@@ -1510,20 +1515,20 @@ static FAULT_INFORMATION_X64_TYPE fault_type(uint8_t reason)
 unsigned ddi_dispatch_faults(void)
 {
     unsigned delivered = 0;
-    for (unsigned u = 0; u < P.plat.unit_count; u++) {
-        struct vtd_unit *unit = P.plat.units[u];
+    for (unsigned u = 0; u < provider.plat.unit_count; u++) {
+        struct vtd_unit *unit = provider.plat.units[u];
         vtd_drain_faults(unit);
         struct vtd_fault f;
         while (vtd_fault_take(unit, &f)) {
-            if (P.plat.fault_seen)
-                P.plat.fault_seen(P.plat.fault_ctx, unit, &f);
-            lock_acquire(&P.lock);
+            if (provider.plat.fault_seen)
+                provider.plat.fault_seen(provider.plat.fault_ctx, unit, &f);
+            lock_acquire(&provider.lock);
             struct ddi_device *dev = device_at(unit->segment, f.sid);
             DEVICE_FAULT_CONFIGURATION cfg = {0};
             FAULT_INFORMATION info = {0};
             if (dev && dev->unit == u && dev->fault_reporting && dev->domain >= 0) {
                 cfg = dev->fault_config;
-                struct ddi_domain *d = &P.domain[dev->domain];
+                struct ddi_domain *d = &provider.domain[dev->domain];
                 info.Type = FaultInformationX64;
                 info.IsStage1 = FALSE;
                 info.X64.DomainHandle = make_handle(TAG_DOMAIN, d->generation, (unsigned)dev->domain);
@@ -1533,7 +1538,7 @@ unsigned ddi_dispatch_faults(void)
                 info.X64.IommuBaseAddress = unit->base;
                 info.X64.PciSegment = unit->segment;
             }
-            lock_release(&P.lock);
+            lock_release(&provider.lock);
             if (cfg.FaultHandler) {
                 cfg.FaultHandler(cfg.FaultContext, &info);
                 delivered++;
@@ -1594,7 +1599,7 @@ NTSTATUS NTAPI IoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE Interface
         return STATUS_INVALID_PARAMETER_1; /* A6 */
     if (!InterfaceOut)
         return STATUS_INVALID_PARAMETER_2; /* A5 */
-    if (!P.ready)
+    if (!provider.ready)
         return STATUS_NOT_SUPPORTED;
     DMA_IOMMU_INTERFACE_V1 v;
     fill_v1(&v);
@@ -1611,7 +1616,7 @@ NTSTATUS NTAPI IoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IOMMU_
         return STATUS_INVALID_PARAMETER_2;
     if (Flags)
         return STATUS_INVALID_PARAMETER_3; /* A4 */
-    if (!P.ready)
+    if (!provider.ready)
         return STATUS_NOT_SUPPORTED;
     DMA_IOMMU_INTERFACE_V1 v1;
     DMA_IOMMU_INTERFACE_V2 v2;
@@ -1648,73 +1653,73 @@ enum iommu_status ddi_provider_init(const struct ddi_platform *platform)
     if (!levels)
         return IOMMU_ENODEV;
     ddi_provider_reset();
-    lock_acquire(&P.lock);
-    P.plat = *platform;
-    P.ram_count = normalise_guest_ram(platform->guest_ram, platform->guest_ram_count, P.ram);
+    lock_acquire(&provider.lock);
+    provider.plat = *platform;
+    provider.ram_count = normalise_guest_ram(platform->guest_ram, platform->guest_ram_count, provider.ram);
     /* Every token slot is free after the reset, queued in index order. */
     for (unsigned i = 0; i < TOKEN_SLOTS; i++)
-        P.free_slot[i] = (uint16_t)i;
-    P.free_head = 0;
-    P.free_count = TOKEN_SLOTS;
-    P.live_tokens = 0;
-    P.levels = levels;
-    P.superpages = vtd_common_superpages(platform->units, platform->unit_count);
-    P.tables_write_back = vtd_tables_write_back(platform->units, platform->unit_count);
+        provider.free_slot[i] = (uint16_t)i;
+    provider.free_head = 0;
+    provider.free_count = TOKEN_SLOTS;
+    provider.live_tokens = 0;
+    provider.levels = levels;
+    provider.superpages = vtd_common_superpages(platform->units, platform->unit_count);
+    provider.tables_write_back = vtd_tables_write_back(platform->units, platform->unit_count);
     uint32_t ids = UINT32_MAX;
     for (unsigned i = 0; i < platform->unit_count; i++)
         if (platform->units[i]->caps.domains < ids)
             ids = platform->units[i]->caps.domains;
-    P.max_domain_id = (uint16_t)(ids > 0xffff ? 0xffff : ids);
-    P.dma_guard = false;
-    P.ready = true;
-    lock_release(&P.lock);
+    provider.max_domain_id = (uint16_t)(ids > 0xffff ? 0xffff : ids);
+    provider.dma_guard = false;
+    provider.ready = true;
+    lock_release(&provider.lock);
     return IOMMU_OK;
 }
 
 void ddi_provider_reset(void)
 {
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
-        if (P.device[i].in_use && P.device[i].domain >= 0)
-            detach_locked(&P.device[i]);
+        if (provider.device[i].in_use && provider.device[i].domain >= 0)
+            detach_locked(&provider.device[i]);
     for (unsigned i = 0; i < DDI_MAX_DOMAINS; i++)
-        if (P.domain[i].in_use) {
+        if (provider.domain[i].in_use) {
             for (unsigned k = 0; k < TOKEN_SLOTS; k++)
-                if (P.token[k].in_use && P.token[k].domain == (int)i)
-                    P.token[k].in_use = false;
-            destroy_domain(&P.domain[i]);
+                if (provider.token[k].in_use && provider.token[k].domain == (int)i)
+                    provider.token[k].in_use = false;
+            destroy_domain(&provider.domain[i]);
         }
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++)
-        P.device[i].in_use = false;
-    P.ready = false;
-    P.ram_count = 0;
-    lock_release(&P.lock);
+        provider.device[i].in_use = false;
+    provider.ready = false;
+    provider.ram_count = 0;
+    lock_release(&provider.lock);
 }
 
 struct ddi_counts ddi_provider_counts(void)
 {
     struct ddi_counts c = {0};
-    lock_acquire(&P.lock);
+    lock_acquire(&provider.lock);
     for (unsigned i = 0; i < DDI_MAX_DOMAINS; i++) {
-        c.domains += P.domain[i].in_use;
+        c.domains += provider.domain[i].in_use;
         /* Changed under the domain core's lock, which cannot be taken here (it ranks
          * below this one and maps hold it for long): a relaxed read is what a leak check
          * needs. */
-        if (P.domain[i].in_use && P.domain[i].kind != KIND_PASSTHROUGH)
-            c.table_pages += __atomic_load_n(&P.domain[i].core.tables.table_pages, __ATOMIC_RELAXED);
+        if (provider.domain[i].in_use && provider.domain[i].kind != KIND_PASSTHROUGH)
+            c.table_pages += __atomic_load_n(&provider.domain[i].core.tables.table_pages, __ATOMIC_RELAXED);
     }
     for (unsigned i = 0; i < DDI_MAX_DEVICES; i++) {
-        c.devices += P.device[i].in_use;
-        c.callbacks += P.device[i].in_use && P.device[i].callback;
+        c.devices += provider.device[i].in_use;
+        c.callbacks += provider.device[i].in_use && provider.device[i].callback;
     }
     for (unsigned i = 0; i < TOKEN_SLOTS; i++) {
-        c.tokens += P.token[i].in_use;
-        c.mapped_segments += P.token[i].in_use ? P.token[i].segments : 0;
+        c.tokens += provider.token[i].in_use;
+        c.mapped_segments += provider.token[i].in_use ? provider.token[i].segments : 0;
     }
-    lock_release(&P.lock);
-    for (unsigned u = 0; u < P.plat.unit_count; u++) {
-        c.faults_recorded += (unsigned)P.plat.units[u]->faults.recorded;
-        c.fault_overflows += (unsigned)P.plat.units[u]->faults.overflows;
+    lock_release(&provider.lock);
+    for (unsigned u = 0; u < provider.plat.unit_count; u++) {
+        c.faults_recorded += (unsigned)provider.plat.units[u]->faults.recorded;
+        c.fault_overflows += (unsigned)provider.plat.units[u]->faults.overflows;
     }
     return c;
 }
@@ -1722,7 +1727,7 @@ struct ddi_counts ddi_provider_counts(void)
 bool ddi_inject_invalidation_timeouts(unsigned n)
 {
     bool any = false;
-    for (unsigned u = 0; u < P.plat.unit_count; u++)
-        any |= vtd_inject_wait_timeouts(P.plat.units[u], n);
+    for (unsigned u = 0; u < provider.plat.unit_count; u++)
+        any |= vtd_inject_wait_timeouts(provider.plat.units[u], n);
     return any;
 }

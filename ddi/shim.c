@@ -26,6 +26,7 @@ struct registration {
     PVOID context;
 };
 
+/* The shim's state: its configuration, the guest's tokens and handler registrations. */
 static struct {
     struct shim_config cfg;
     /* Twice as many slots as live tokens, free ones reused in the order they were freed:
@@ -37,7 +38,7 @@ static struct {
     struct registration regs[SHIM_MAX_REGISTRATIONS];
     uint64_t hypercalls;
     volatile bool polling;
-} G;
+} shim;
 
 /* A cookie that names no registration: sent to unregister a callback that is not the one
  * registered, so that the hypervisor answers as for any mismatch. */
@@ -45,13 +46,13 @@ static struct {
 
 static NTSTATUS call(enum hc_call c, void *block, uint64_t size)
 {
-    __atomic_fetch_add(&G.hypercalls, 1, __ATOMIC_RELAXED); /* a driver may call from several CPUs */
-    return (NTSTATUS)G.cfg.hypercall(G.cfg.ctx, hc_rax(c), G.cfg.gpa_of(G.cfg.ctx, block), size);
+    __atomic_fetch_add(&shim.hypercalls, 1, __ATOMIC_RELAXED); /* a driver may call from several CPUs */
+    return (NTSTATUS)shim.cfg.hypercall(shim.cfg.ctx, hc_rax(c), shim.cfg.gpa_of(shim.cfg.ctx, block), size);
 }
 
 static uint64_t gpa(const void *p)
 {
-    return p ? G.cfg.gpa_of(G.cfg.ctx, p) : 0;
+    return p ? shim.cfg.gpa_of(shim.cfg.ctx, p) : 0;
 }
 
 static uint64_t handle_value(const void *h)
@@ -113,8 +114,8 @@ static uint64_t token_id(const void *p)
 {
     if (!p)
         return 0;
-    uintptr_t a = (uintptr_t)p, base = (uintptr_t)&G.tokens[0];
-    if (a < base || a >= base + sizeof G.tokens || (a - base) % sizeof G.tokens[0])
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)&shim.tokens[0];
+    if (a < base || a >= base + sizeof shim.tokens || (a - base) % sizeof shim.tokens[0])
         return NO_REGISTRATION;
     const struct shim_token *t = (const struct shim_token *)a;
     return t->in_use ? t->id : NO_REGISTRATION;
@@ -123,11 +124,11 @@ static uint64_t token_id(const void *p)
 /* The free slot that has waited longest; NULL when SHIM_MAX_TOKENS are live. */
 static struct shim_token *new_token(void)
 {
-    if (G.live_tokens == SHIM_MAX_TOKENS || !G.free_count)
+    if (shim.live_tokens == SHIM_MAX_TOKENS || !shim.free_count)
         return NULL;
-    struct shim_token *t = &G.tokens[G.free_slot[G.free_first]];
-    G.free_first = (G.free_first + 1) % SHIM_TOKEN_SLOTS;
-    G.free_count--;
+    struct shim_token *t = &shim.tokens[shim.free_slot[shim.free_first]];
+    shim.free_first = (shim.free_first + 1) % SHIM_TOKEN_SLOTS;
+    shim.free_count--;
     return t;
 }
 
@@ -135,21 +136,21 @@ static struct shim_token *new_token(void)
  * reservation it was taken for failed (it named no token). */
 static void release_token(struct shim_token *t, bool never_used)
 {
-    uint16_t i = (uint16_t)(t - G.tokens);
+    uint16_t i = (uint16_t)(t - shim.tokens);
     t->in_use = false;
     if (never_used) {
-        G.free_first = (G.free_first + SHIM_TOKEN_SLOTS - 1) % SHIM_TOKEN_SLOTS;
-        G.free_slot[G.free_first] = i;
+        shim.free_first = (shim.free_first + SHIM_TOKEN_SLOTS - 1) % SHIM_TOKEN_SLOTS;
+        shim.free_slot[shim.free_first] = i;
     } else {
-        G.free_slot[(G.free_first + G.free_count) % SHIM_TOKEN_SLOTS] = i;
-        G.live_tokens--;
+        shim.free_slot[(shim.free_first + shim.free_count) % SHIM_TOKEN_SLOTS] = i;
+        shim.live_tokens--;
     }
-    G.free_count++;
+    shim.free_count++;
 }
 
 static uint64_t cookie_of(const struct registration *r)
 {
-    return (uint64_t)r->generation << 32 | (uint64_t)(r - G.regs + 1);
+    return (uint64_t)r->generation << 32 | (uint64_t)(r - shim.regs + 1);
 }
 
 static struct registration *registration_of(uint64_t cookie)
@@ -157,17 +158,17 @@ static struct registration *registration_of(uint64_t cookie)
     uint64_t index = (cookie & 0xffffffffu) - 1;
     if (index >= SHIM_MAX_REGISTRATIONS)
         return NULL;
-    struct registration *r = &G.regs[index];
+    struct registration *r = &shim.regs[index];
     return r->kind && r->generation == (uint16_t)(cookie >> 32) ? r : NULL;
 }
 
 static struct registration *new_registration(enum registration_kind kind)
 {
     for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++)
-        if (!G.regs[i].kind) {
-            uint16_t generation = (uint16_t)(G.regs[i].generation + 1);
-            G.regs[i] = (struct registration){.kind = kind, .generation = generation ? generation : 1};
-            return &G.regs[i];
+        if (!shim.regs[i].kind) {
+            uint16_t generation = (uint16_t)(shim.regs[i].generation + 1);
+            shim.regs[i] = (struct registration){.kind = kind, .generation = generation ? generation : 1};
+            return &shim.regs[i];
         }
     return NULL;
 }
@@ -175,7 +176,7 @@ static struct registration *new_registration(enum registration_kind kind)
 static struct registration *fault_registration_of(const struct hc_device *where)
 {
     for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++) {
-        struct registration *r = &G.regs[i];
+        struct registration *r = &shim.regs[i];
         if (r->kind == REG_FAULT && r->where.segment == where->segment && r->where.bus == where->bus &&
             r->where.device == where->device && r->where.function == where->function)
             return r;
@@ -394,10 +395,11 @@ static VOID NTAPI QueryAvailableDomainTypes(PIOMMU_DMA_DEVICE DmaDevice, PULONG 
         *AvailableDomains = b.available;
 }
 
-static struct registration *callback_registration_of(PIOMMU_DMA_DEVICE device, PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK cb)
+static struct registration *callback_registration_of(PIOMMU_DMA_DEVICE device,
+                                                     PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK cb)
 {
     for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++) {
-        struct registration *r = &G.regs[i];
+        struct registration *r = &shim.regs[i];
         if (r->kind == REG_STATE_CHANGE && r->device == handle_value(device) && r->callback == cb)
             return r;
     }
@@ -459,7 +461,7 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
     if (NT_SUCCESS(st)) {
         *t = (struct shim_token){.pub = {b.token_base, b.token_size}, .id = b.token, .in_use = true};
         *LogicalAddressToken = &t->pub;
-        G.live_tokens++;
+        shim.live_tokens++;
     } else {
         release_token(t, true);
     }
@@ -542,16 +544,16 @@ static const DMA_IOMMU_INTERFACE_V2 shim_v2 = {
 
 void shim_init(const struct shim_config *cfg)
 {
-    G.cfg = *cfg;
-    G.hypercalls = 0;
-    G.polling = false;
-    G.free_first = 0, G.free_count = SHIM_TOKEN_SLOTS, G.live_tokens = 0;
+    shim.cfg = *cfg;
+    shim.hypercalls = 0;
+    shim.polling = false;
+    shim.free_first = 0, shim.free_count = SHIM_TOKEN_SLOTS, shim.live_tokens = 0;
     for (unsigned i = 0; i < SHIM_TOKEN_SLOTS; i++) {
-        G.tokens[i].in_use = false;
-        G.free_slot[i] = (uint16_t)i;
+        shim.tokens[i].in_use = false;
+        shim.free_slot[i] = (uint16_t)i;
     }
     for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++)
-        G.regs[i].kind = 0;
+        shim.regs[i].kind = 0;
 }
 
 /* The checks are the hypervisor's (the provider's own); the tables are the shim's. */
@@ -601,14 +603,14 @@ static unsigned deliver(const struct hc_report *rep)
 
 uint64_t shim_hypercalls(void)
 {
-    return __atomic_load_n(&G.hypercalls, __ATOMIC_RELAXED);
+    return __atomic_load_n(&shim.hypercalls, __ATOMIC_RELAXED);
 }
 
 unsigned shim_poll(void)
 {
-    if (G.polling)
+    if (shim.polling)
         return 0; /* a poll interrupted by another: the first one delivers */
-    G.polling = true;
+    shim.polling = true;
     unsigned delivered = 0;
     struct hc_report reports[8];
     struct hc_poll_block b;
@@ -619,6 +621,6 @@ unsigned shim_poll(void)
         for (uint32_t i = 0; i < b.count; i++)
             delivered += deliver(&reports[i]);
     } while (b.pending && b.count);
-    G.polling = false;
+    shim.polling = false;
     return delivered;
 }

@@ -98,6 +98,7 @@ struct m_device {
     bool callback;
 };
 
+/* The platform, and the model of what every live object should be. */
 static struct {
     struct sim *s;
     DMA_IOMMU_INTERFACE_EX ex;
@@ -122,13 +123,13 @@ static struct {
         const char *routine;
         unsigned ok, refused;
     } tally[32];
-} W;
+} model;
 
 /* ---- randomness ---- */
 
 static uint64_t next(void)
 {
-    return test_rand(&W.rng);
+    return test_rand(&model.rng);
 }
 
 static unsigned below(unsigned n)
@@ -232,18 +233,18 @@ static void release_held(struct m_domain *d, uint64_t base)
             d->held[i] = d->held[--d->nheld];
             return;
         }
-    fail_msg("step %u: the model holds no block at 0x%llx", W.step, (unsigned long long)base);
+    fail_msg("step %u: the model holds no block at 0x%llx", model.step, (unsigned long long)base);
 }
 
 static int domain_index_of(const struct m_domain *d)
 {
-    return (int)(d - W.dom);
+    return (int)(d - model.dom);
 }
 
 static bool token_in(int domain, uint64_t base, uint64_t pages)
 {
     for (unsigned i = 0; i < MAX_TOKENS; i++) {
-        const struct m_token *t = &W.tok[i];
+        const struct m_token *t = &model.tok[i];
         if (t->live && t->domain == domain && base < t->base + t->size && t->base < base + pages * PAGE_SIZE)
             return true;
     }
@@ -254,7 +255,7 @@ static struct m_domain *pick_domain(bool (*want)(const struct m_domain *))
 {
     unsigned start = below(MAX_DOMAINS);
     for (unsigned k = 0; k < MAX_DOMAINS; k++) {
-        struct m_domain *d = &W.dom[(start + k) % MAX_DOMAINS];
+        struct m_domain *d = &model.dom[(start + k) % MAX_DOMAINS];
         if (d->live && (!want || want(d)))
             return d;
     }
@@ -265,7 +266,7 @@ static struct m_device *pick_device(void)
 {
     unsigned start = below(MAX_DEVICES);
     for (unsigned k = 0; k < MAX_DEVICES; k++) {
-        struct m_device *v = &W.dev[(start + k) % MAX_DEVICES];
+        struct m_device *v = &model.dev[(start + k) % MAX_DEVICES];
         if (v->live)
             return v;
     }
@@ -276,7 +277,7 @@ static struct m_token *pick_token(void)
 {
     unsigned start = below(MAX_TOKENS);
     for (unsigned k = 0; k < MAX_TOKENS; k++) {
-        struct m_token *t = &W.tok[(start + k) % MAX_TOKENS];
+        struct m_token *t = &model.tok[(start + k) % MAX_TOKENS];
         if (t->live)
             return t;
     }
@@ -331,7 +332,7 @@ static uint64_t not_ram_range(unsigned pages)
 {
     switch (below(5)) {
     case 0:
-        return sim_protected_base(W.s) + (uint64_t)below(16) * PAGE_SIZE;
+        return sim_protected_base(model.s) + (uint64_t)below(16) * PAGE_SIZE;
     case 1:
         return SIM_UNIT_BASE;
     case 2:
@@ -350,7 +351,7 @@ static void make_phys(struct phys_arg *a, unsigned pages, bool not_ram)
     a->not_ram = not_ram;
     /* not RAM: a whole range, or a list of RAM frames with one frame that is not */
     bool whole = not_ram && chance(50);
-    uint64_t first = whole ? not_ram_range(pages) : sim_ram_page(W.s, below(SIM_RAM_PAGES - 16));
+    uint64_t first = whole ? not_ram_range(pages) : sim_ram_page(model.s, below(SIM_RAM_PAGES - 16));
     unsigned how = below(3);
     if (how == 0 || whole) {
         if (not_ram && !whole)
@@ -365,7 +366,7 @@ static void make_phys(struct phys_arg *a, unsigned pages, bool not_ram)
     unsigned ram[16];
     for (unsigned i = 0; i < pages; i++) {
         ram[i] = below(SIM_RAM_PAGES);
-        a->frames[i] = sim_ram_page(W.s, ram[i]);
+        a->frames[i] = sim_ram_page(model.s, ram[i]);
     }
     if (not_ram)
         a->frames[below(pages)] = not_ram_range(1);
@@ -376,7 +377,7 @@ static void make_phys(struct phys_arg *a, unsigned pages, bool not_ram)
         a->desc.PfnArray.PageFrame = pfn_storage;
         a->desc.PfnArray.NumberOfPages = pages;
     } else {
-        a->mdl = sim_mdl(W.s, ram, pages);
+        a->mdl = sim_mdl(model.s, ram, pages);
         for (unsigned i = 0; i < pages; i++)
             MmGetMdlPfnArray(a->mdl)[i] = a->frames[i] >> PAGE_SHIFT;
         a->desc.MapType = MapPhysicalAddressTypeMdl;
@@ -396,7 +397,7 @@ static void break_phys(struct phys_arg *a)
     switch (below(3)) {
     case 0:
         a->desc.MapType = MapPhysicalAddressTypeContiguousRange;
-        a->desc.ContiguousRange.Base.QuadPart = (LONGLONG)sim_ram_page(W.s, 3) + 0x80;
+        a->desc.ContiguousRange.Base.QuadPart = (LONGLONG)sim_ram_page(model.s, 3) + 0x80;
         a->desc.ContiguousRange.Size = PAGE_SIZE;
         break;
     case 1:
@@ -414,7 +415,7 @@ static uint64_t window_address(void)
 {
     if (chance(70))
         return WINDOW_BASE + (uint64_t)below(WINDOW_PAGES) * PAGE_SIZE;
-    return sim_ram_page(W.s, below(RAM_WINDOW_PAGES));
+    return sim_ram_page(model.s, below(RAM_WINDOW_PAGES));
 }
 
 /* ---- the checks after every call ---- */
@@ -423,58 +424,58 @@ static void check_counts(void)
 {
     unsigned domains = 0, devices = 0, tokens = 0, segments = 0, callbacks = 0;
     for (unsigned i = 0; i < MAX_DOMAINS; i++)
-        domains += W.dom[i].live;
+        domains += model.dom[i].live;
     for (unsigned i = 0; i < MAX_DEVICES; i++) {
-        devices += W.dev[i].live;
-        callbacks += W.dev[i].live && W.dev[i].callback;
+        devices += model.dev[i].live;
+        callbacks += model.dev[i].live && model.dev[i].callback;
     }
     for (unsigned i = 0; i < MAX_TOKENS; i++)
-        if (W.tok[i].live) {
+        if (model.tok[i].live) {
             tokens++;
-            segments += live_segments(&W.tok[i]);
+            segments += live_segments(&model.tok[i]);
         }
     struct ddi_counts c = ddi_provider_counts();
     if (c.domains != domains || c.devices != devices || c.tokens != tokens || c.mapped_segments != segments ||
         c.callbacks != callbacks)
         fail_msg("step %u: provider holds %u domains, %u devices, %u tokens, %u segments, %u callbacks; "
                  "the model %u, %u, %u, %u, %u",
-                 W.step, c.domains, c.devices, c.tokens, c.mapped_segments, c.callbacks, domains, devices, tokens,
+                 model.step, c.domains, c.devices, c.tokens, c.mapped_segments, c.callbacks, domains, devices, tokens,
                  segments, callbacks);
     /* The pool's own counters against its pages, and every page it gave out accounted for. */
-    struct page_pool *pool = sim_pool(W.s);
+    struct page_pool *pool = sim_pool(model.s);
     uint32_t allocated = 0;
     for (uint32_t i = pool->first_usable; i < pool->pages; i++)
         allocated += pool->meta[i].allocated != 0;
     if (allocated != pool->in_use)
-        fail_msg("step %u: pool says %u pages in use, its pages say %u", W.step, pool->in_use, allocated);
-    if (pool->in_use != W.pool_baseline + c.table_pages)
-        fail_msg("step %u: pool has %u pages in use: %u before the run + %u in live domains' tables", W.step,
-                 pool->in_use, W.pool_baseline, c.table_pages);
+        fail_msg("step %u: pool says %u pages in use, its pages say %u", model.step, pool->in_use, allocated);
+    if (pool->in_use != model.pool_baseline + c.table_pages)
+        fail_msg("step %u: pool has %u pages in use: %u before the run + %u in live domains' tables", model.step,
+                 pool->in_use, model.pool_baseline, c.table_pages);
 }
 
 static void expect_dma(unsigned fn, uint64_t iova, bool write, bool ok, uint64_t pa)
 {
-    struct vtd_model_result r = sim_dma(W.s, fn, iova, write);
+    struct vtd_model_result r = sim_dma(model.s, fn, iova, write);
     if (r.ok != ok || (ok && r.pa != pa))
-        fail_msg("step %u: function %u %s at 0x%llx %s 0x%llx (fault reason %u); the model says %s 0x%llx", W.step, fn,
-                 write ? "write" : "read", (unsigned long long)iova, r.ok ? "reached" : "faulted",
+        fail_msg("step %u: function %u %s at 0x%llx %s 0x%llx (fault reason %u); the model says %s 0x%llx", model.step,
+                 fn, write ? "write" : "read", (unsigned long long)iova, r.ok ? "reached" : "faulted",
                  (unsigned long long)r.pa, r.reason, ok ? "reach" : "fault", (unsigned long long)pa);
 }
 
 static void check_translation(bool all_pages)
 {
     for (unsigned i = 0; i < MAX_DEVICES; i++) {
-        const struct m_device *v = &W.dev[i];
+        const struct m_device *v = &model.dev[i];
         if (!v->live)
             continue;
         if (v->domain < 0) { /* the default domain: RAM one to one */
-            uint64_t pa = sim_ram_page(W.s, below(SIM_RAM_PAGES)) + 8;
+            uint64_t pa = sim_ram_page(model.s, below(SIM_RAM_PAGES)) + 8;
             expect_dma(i, pa, chance(50), true, pa);
             continue;
         }
-        struct m_domain *d = &W.dom[v->domain];
+        struct m_domain *d = &model.dom[v->domain];
         if (d->kind == PASSTHROUGH) {
-            uint64_t pa = sim_ram_page(W.s, below(SIM_RAM_PAGES)) + 16;
+            uint64_t pa = sim_ram_page(model.s, below(SIM_RAM_PAGES)) + 16;
             expect_dma(i, pa, chance(50), true, pa);
             continue;
         }
@@ -498,13 +499,13 @@ static void check_translation(bool all_pages)
 
 static void count_call(const char *what, bool ok)
 {
-    W.calls++;
-    W.refusals += !ok;
-    for (unsigned i = 0; i < sizeof W.tally / sizeof W.tally[0]; i++)
-        if (!W.tally[i].routine || !strcmp(W.tally[i].routine, what)) {
-            W.tally[i].routine = what;
-            W.tally[i].ok += ok;
-            W.tally[i].refused += !ok;
+    model.calls++;
+    model.refusals += !ok;
+    for (unsigned i = 0; i < sizeof model.tally / sizeof model.tally[0]; i++)
+        if (!model.tally[i].routine || !strcmp(model.tally[i].routine, what)) {
+            model.tally[i].routine = what;
+            model.tally[i].ok += ok;
+            model.tally[i].refused += !ok;
             return;
         }
 }
@@ -514,7 +515,7 @@ static void expect(NTSTATUS got, NTSTATUS want, const char *what)
     count_call(what, want == STATUS_SUCCESS);
     if (got == want)
         return;
-    fail_msg("step %u: %s returned 0x%08x, the model says 0x%08x", W.step, what, (unsigned)got, (unsigned)want);
+    fail_msg("step %u: %s returned 0x%08x, the model says 0x%08x", model.step, what, (unsigned)got, (unsigned)want);
 }
 
 /* A success the model predicts may be turned into this by the injected allocation failure;
@@ -522,9 +523,9 @@ static void expect(NTSTATUS got, NTSTATUS want, const char *what)
  * provider changed nothing as well. */
 static bool failed_by_injection(NTSTATUS got, NTSTATUS want)
 {
-    if (W.injecting && want == STATUS_SUCCESS && got == STATUS_INSUFFICIENT_RESOURCES) {
+    if (model.injecting && want == STATUS_SUCCESS && got == STATUS_INSUFFICIENT_RESOURCES) {
         count_call("(failed by injection)", false);
-        W.injected_failures++;
+        model.injected_failures++;
         return true;
     }
     return false;
@@ -539,8 +540,8 @@ static void op_create_domain(void)
 {
     struct m_domain *slot = NULL;
     for (unsigned i = 0; i < MAX_DOMAINS && !slot; i++)
-        if (!W.dom[i].live)
-            slot = &W.dom[i];
+        if (!model.dom[i].live)
+            slot = &model.dom[i];
     IOMMU_DMA_DOMAIN_CREATION_FLAGS flags = {.AsUlonglong = chance(4) ? 1ull << below(64) : 0};
     IOMMU_DMA_DOMAIN_TYPE type = chance(50) ? DomainTypeTranslate : DomainTypePassThrough;
     if (chance(4))
@@ -556,7 +557,7 @@ static void op_create_domain(void)
     NTSTATUS want = (unsigned)type >= DomainTypeMax ? STATUS_INVALID_PARAMETER_1
                   : flags.AsUlonglong                ? STATUS_INVALID_PARAMETER_2
                                                      : STATUS_SUCCESS;
-    NTSTATUS got = W.v2->CreateDomainEx(type, flags, buddy ? &cfg : NULL, NULL, &h);
+    NTSTATUS got = model.v2->CreateDomainEx(type, flags, buddy ? &cfg : NULL, NULL, &h);
     if (failed_by_injection(got, want) || (expect(got, want, "CreateDomainEx"), want != STATUS_SUCCESS)) {
         assert_ptr_equal(h, (PIOMMU_DMA_DOMAIN)0x5a5a);
         return;
@@ -571,43 +572,43 @@ static void op_delete_domain(void)
 {
     struct m_domain *d = chance(85) ? pick_domain(NULL) : NULL;
     if (!d) {
-        expect(W.v2->DeleteDomain(dead_or_forged(W.dead_domains, W.ndead_domains)),
+        expect(model.v2->DeleteDomain(dead_or_forged(model.dead_domains, model.ndead_domains)),
                STATUS_INVALID_PARAMETER_1, "DeleteDomain (stale)");
         return;
     }
     NTSTATUS want = d->devices || d->tokens ? STATUS_RESOURCE_IN_USE : STATUS_SUCCESS;
-    expect(W.v2->DeleteDomain(d->h), want, "DeleteDomain");
+    expect(model.v2->DeleteDomain(d->h), want, "DeleteDomain");
     if (want == STATUS_SUCCESS) {
-        remember(W.dead_domains, &W.ndead_domains, d->h);
+        remember(model.dead_domains, &model.ndead_domains, d->h);
         d->live = false;
     }
 }
 
 static void op_create_device(void)
 {
-    unsigned fn = below(W.functions);
+    unsigned fn = below(model.functions);
     DEVICE_OBJECT pdo;
-    sim_device_object(W.s, fn, &pdo);
+    sim_device_object(model.s, fn, &pdo);
     PIOMMU_DMA_DEVICE h = (PIOMMU_DMA_DEVICE)0x5a5a;
     bool behind_unit = fn < MAX_DEVICES;
-    NTSTATUS want = !behind_unit ? STATUS_NOT_FOUND : W.dev[fn].live ? STATUS_RESOURCE_IN_USE : STATUS_SUCCESS;
-    expect(W.v2->CreateDevice(&pdo, NULL, &h), want, "CreateDevice");
+    NTSTATUS want = !behind_unit ? STATUS_NOT_FOUND : model.dev[fn].live ? STATUS_RESOURCE_IN_USE : STATUS_SUCCESS;
+    expect(model.v2->CreateDevice(&pdo, NULL, &h), want, "CreateDevice");
     if (want == STATUS_SUCCESS)
-        W.dev[fn] = (struct m_device){.live = true, .h = h, .domain = -1};
+        model.dev[fn] = (struct m_device){.live = true, .h = h, .domain = -1};
 }
 
 static void op_delete_device(void)
 {
     struct m_device *v = chance(85) ? pick_device() : NULL;
     if (!v) {
-        expect(W.v2->DeleteDevice(dead_or_forged(W.dead_devices, W.ndead_devices)),
+        expect(model.v2->DeleteDevice(dead_or_forged(model.dead_devices, model.ndead_devices)),
                STATUS_INVALID_PARAMETER_1, "DeleteDevice (stale)");
         return;
     }
     NTSTATUS want = v->domain >= 0 || v->callback ? STATUS_RESOURCE_IN_USE : STATUS_SUCCESS;
-    expect(W.v2->DeleteDevice(v->h), want, "DeleteDevice");
+    expect(model.v2->DeleteDevice(v->h), want, "DeleteDevice");
     if (want == STATUS_SUCCESS) {
-        remember(W.dead_devices, &W.ndead_devices, v->h);
+        remember(model.dead_devices, &model.ndead_devices, v->h);
         v->live = false;
     }
 }
@@ -619,21 +620,21 @@ static void op_attach(void)
     if (!v || !d || chance(5)) {
         /* The domain is checked first. */
         if (!d || chance(50)) {
-            PIOMMU_DMA_DEVICE dev = v ? v->h : dead_or_forged(W.dead_devices, W.ndead_devices);
-            expect(W.v2->AttachDeviceEx(dead_or_forged(W.dead_domains, W.ndead_domains), dev),
+            PIOMMU_DMA_DEVICE dev = v ? v->h : dead_or_forged(model.dead_devices, model.ndead_devices);
+            expect(model.v2->AttachDeviceEx(dead_or_forged(model.dead_domains, model.ndead_domains), dev),
                    STATUS_INVALID_PARAMETER_1, "AttachDeviceEx (stale domain)");
         } else {
-            expect(W.v2->AttachDeviceEx(d->h, dead_or_forged(W.dead_devices, W.ndead_devices)),
+            expect(model.v2->AttachDeviceEx(d->h, dead_or_forged(model.dead_devices, model.ndead_devices)),
                    STATUS_INVALID_PARAMETER_2, "AttachDeviceEx (stale device)");
         }
         return;
     }
     int index = domain_index_of(d);
-    NTSTATUS want = d->kind == PASSTHROUGH && W.guard ? STATUS_ACCESS_DENIED
+    NTSTATUS want = d->kind == PASSTHROUGH && model.guard ? STATUS_ACCESS_DENIED
                   : v->domain == index             ? STATUS_SUCCESS
                   : v->domain >= 0                 ? STATUS_INVALID_PARAMETER
                                                    : STATUS_SUCCESS;
-    NTSTATUS got = W.v2->AttachDeviceEx(d->h, v->h);
+    NTSTATUS got = model.v2->AttachDeviceEx(d->h, v->h);
     if (failed_by_injection(got, want))
         return;
     expect(got, want, "AttachDeviceEx");
@@ -647,13 +648,14 @@ static void op_detach(void)
 {
     struct m_device *v = chance(90) ? pick_device() : NULL;
     if (!v) {
-        expect(W.v2->DetachDeviceEx(dead_or_forged(W.dead_devices, W.ndead_devices)),
+        expect(model.v2->DetachDeviceEx(dead_or_forged(model.dead_devices, model.ndead_devices)),
                STATUS_INVALID_PARAMETER_1, "DetachDeviceEx (stale)");
         return;
     }
-    expect(W.v2->DetachDeviceEx(v->h), v->domain >= 0 ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER_1, "DetachDeviceEx");
+    expect(model.v2->DetachDeviceEx(v->h), v->domain >= 0 ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER_1,
+           "DetachDeviceEx");
     if (v->domain >= 0) {
-        W.dom[v->domain].devices--;
+        model.dom[v->domain].devices--;
         v->domain = -1;
     }
 }
@@ -705,8 +707,8 @@ static void op_map_logical(void)
         want = STATUS_SUCCESS;
 
     IOMMU_DMA_LOGICAL_ADDRESS explicit_at = at, out = 0x5a5a;
-    NTSTATUS got = v1 ? W.v1.MapLogicalRange(d->h, perm, a.mdl, at)
-                      : W.v2->MapLogicalRangeEx(d->h, perm, &a.desc, give_explicit ? &explicit_at : NULL,
+    NTSTATUS got = v1 ? model.v1.MapLogicalRange(d->h, perm, a.mdl, at)
+                      : model.v2->MapLogicalRangeEx(d->h, perm, &a.desc, give_explicit ? &explicit_at : NULL,
                                                 window ? &min : NULL, window ? &max : NULL, &out);
     const char *what = v1 ? "MapLogicalRange" : "MapLogicalRangeEx";
     if (failed_by_injection(got, want)) {
@@ -718,11 +720,11 @@ static void op_map_logical(void)
         uint64_t base = d->kind == BUDDY ? out : at;
         if (d->kind == BUDDY) {
             if (base & (PAGE_SIZE - 1) || (window && (base < min || base + pages * PAGE_SIZE - 1 > max)))
-                fail_msg("step %u: allocator gave 0x%llx outside its window", W.step, (unsigned long long)base);
+                fail_msg("step %u: allocator gave 0x%llx outside its window", model.step, (unsigned long long)base);
             if (any_page_in(d, base, pages) || token_in(domain_index_of(d), base, pages))
-                fail_msg("step %u: allocator gave 0x%llx, which is in use", W.step, (unsigned long long)base);
+                fail_msg("step %u: allocator gave 0x%llx, which is in use", model.step, (unsigned long long)base);
             if (base != predicted)
-                fail_msg("step %u: allocator gave 0x%llx, the model says 0x%llx", W.step, (unsigned long long)base,
+                fail_msg("step %u: allocator gave 0x%llx, the model says 0x%llx", model.step, (unsigned long long)base,
                          (unsigned long long)predicted);
             d->allocs[d->nallocs++] = (struct alloc_range){base, pages};
             hold(d, base, pages * PAGE_SIZE, false);
@@ -760,7 +762,7 @@ static void op_unmap_logical(void)
     NTSTATUS want = d->kind == PASSTHROUGH                          ? STATUS_INVALID_PARAMETER_1
                   : token_in(domain_index_of(d), base, pages)       ? STATUS_RESOURCE_IN_USE
                                                                     : STATUS_SUCCESS;
-    expect(W.v2->UnmapLogicalRange(d->h, base, pages), want, "UnmapLogicalRange");
+    expect(model.v2->UnmapLogicalRange(d->h, base, pages), want, "UnmapLogicalRange");
     if (want != STATUS_SUCCESS)
         return;
     remove_pages(d, base, pages);
@@ -770,7 +772,8 @@ static void op_unmap_logical(void)
      * and none of it is mapped now. */
     for (unsigned i = 0; i < d->nheld;) {
         const struct held_block *h = &d->held[i];
-        if (!h->token && h->base >= base && h->base < base + pages * PAGE_SIZE && !any_page_in(d, h->base, h->size / PAGE_SIZE))
+        if (!h->token && h->base >= base && h->base < base + pages * PAGE_SIZE &&
+            !any_page_in(d, h->base, h->size / PAGE_SIZE))
             d->held[i] = d->held[--d->nheld];
         else
             i++;
@@ -796,7 +799,7 @@ static void op_identity(void)
     make_phys(&a, pages, map && chance(3));
     if (!a.not_ram && a.desc.MapType == MapPhysicalAddressTypeContiguousRange) {
         /* near the other maps, so that overlaps happen */
-        uint64_t first = sim_ram_page(W.s, below(RAM_WINDOW_PAGES));
+        uint64_t first = sim_ram_page(model.s, below(RAM_WINDOW_PAGES));
         a.desc.ContiguousRange.Base.QuadPart = (LONGLONG)first;
         for (unsigned i = 0; i < pages; i++)
             a.frames[i] = first + (uint64_t)i * PAGE_SIZE;
@@ -822,7 +825,8 @@ static void op_identity(void)
                   : a.not_ram      ? STATUS_ACCESS_DENIED
                   : tokens || overlap       ? STATUS_RESOURCE_IN_USE
                                             : STATUS_SUCCESS;
-    NTSTATUS got = map ? W.v2->MapIdentityRangeEx(d->h, perm, &a.desc) : W.v2->UnmapIdentityRangeEx(d->h, &a.desc);
+    NTSTATUS got =
+        map ? model.v2->MapIdentityRangeEx(d->h, perm, &a.desc) : model.v2->UnmapIdentityRangeEx(d->h, &a.desc);
     if (!failed_by_injection(got, want)) {
         expect(got, want, map ? "MapIdentityRangeEx" : "UnmapIdentityRangeEx");
         if (want == STATUS_SUCCESS && d->kind == EXPLICIT)
@@ -841,8 +845,8 @@ static void op_reserve(void)
     struct m_domain *d = pick_domain(NULL);
     struct m_token *slot = NULL;
     for (unsigned i = 0; i < MAX_TOKENS && !slot; i++)
-        if (!W.tok[i].live)
-            slot = &W.tok[i];
+        if (!model.tok[i].live)
+            slot = &model.tok[i];
     if (!d || !slot)
         return;
     uint64_t pages = 1 + below(16), at = window_address();
@@ -851,12 +855,13 @@ static void op_reserve(void)
     IOMMU_DMA_LOGICAL_ADDRESS explicit_at = at;
     bool give_explicit = d->kind == EXPLICIT;
     uint64_t predicted = 0;
-    NTSTATUS want = size & (PAGE_SIZE - 1)                                           ? STATUS_INVALID_PARAMETER_2
-                  : d->kind == PASSTHROUGH                                           ? STATUS_INVALID_PARAMETER_1
-                  : d->kind == BUDDY                                                 ? predict_alloc(d, size, 0, UINT64_MAX, &predicted)
-                  : token_in(domain_index_of(d), at, pages) || any_page_in(d, at, pages) ? STATUS_RESOURCE_IN_USE
-                                                                                     : STATUS_SUCCESS;
-    NTSTATUS got = W.v2->ReserveLogicalAddressRange(d->h, size, give_explicit ? &explicit_at : NULL, NULL, NULL, &h);
+    NTSTATUS want = size & (PAGE_SIZE - 1)   ? STATUS_INVALID_PARAMETER_2
+                    : d->kind == PASSTHROUGH ? STATUS_INVALID_PARAMETER_1
+                    : d->kind == BUDDY       ? predict_alloc(d, size, 0, UINT64_MAX, &predicted)
+                    : token_in(domain_index_of(d), at, pages) || any_page_in(d, at, pages) ? STATUS_RESOURCE_IN_USE
+                                                                                           : STATUS_SUCCESS;
+    NTSTATUS got =
+        model.v2->ReserveLogicalAddressRange(d->h, size, give_explicit ? &explicit_at : NULL, NULL, NULL, &h);
     if (failed_by_injection(got, want)) {
         assert_null(h); /* R5 */
         return;
@@ -871,22 +876,22 @@ static void op_reserve(void)
     if (d->kind == EXPLICIT)
         assert_int_equal(base, at);
     else if (any_page_in(d, base, pages) || token_in(domain_index_of(d), base, pages))
-        fail_msg("step %u: token at 0x%llx covers pages in use", W.step, (unsigned long long)base);
+        fail_msg("step %u: token at 0x%llx covers pages in use", model.step, (unsigned long long)base);
     else if (base != predicted)
-        fail_msg("step %u: token at 0x%llx, the model says 0x%llx", W.step, (unsigned long long)base,
+        fail_msg("step %u: token at 0x%llx, the model says 0x%llx", model.step, (unsigned long long)base,
                  (unsigned long long)predicted);
     else
         hold(d, base, size, true);
-    W.reservations++;
+    model.reservations++;
     /* A token handle is a pointer into the provider's table: a freed token's slot comes round
      * again DDI_MAX_TOKENS reservations later at the earliest (docs/ddi.md); from then on the
      * old handle is a live one, so it is no longer a stale one here. */
     for (unsigned i = 0; i < MAX_DEAD; i++)
-        if (W.dead_tokens[i] == h) {
-            if (W.reservations - W.dead_token_at[i] <= DDI_MAX_TOKENS)
-                fail_msg("step %u: a token freed %u reservations ago has its slot used again", W.step,
-                         W.reservations - W.dead_token_at[i]);
-            W.dead_tokens[i] = (void *)1;
+        if (model.dead_tokens[i] == h) {
+            if (model.reservations - model.dead_token_at[i] <= DDI_MAX_TOKENS)
+                fail_msg("step %u: a token freed %u reservations ago has its slot used again", model.step,
+                         model.reservations - model.dead_token_at[i]);
+            model.dead_tokens[i] = (void *)1;
         }
     *slot = (struct m_token){.live = true, .h = h, .domain = domain_index_of(d), .buddy = d->kind == BUDDY,
                              .base = base, .size = size};
@@ -897,18 +902,18 @@ static void op_free_token(void)
 {
     struct m_token *t = chance(85) ? pick_token() : NULL;
     if (!t) {
-        expect(W.v2->FreeReservedLogicalAddressRange(dead_or_forged(W.dead_tokens, W.ndead_tokens)),
+        expect(model.v2->FreeReservedLogicalAddressRange(dead_or_forged(model.dead_tokens, model.ndead_tokens)),
                STATUS_INVALID_PARAMETER_1, "FreeReservedLogicalAddressRange (stale)");
         return;
     }
     NTSTATUS want = live_segments(t) ? STATUS_RESOURCE_IN_USE : STATUS_SUCCESS;
-    expect(W.v2->FreeReservedLogicalAddressRange(t->h), want, "FreeReservedLogicalAddressRange");
+    expect(model.v2->FreeReservedLogicalAddressRange(t->h), want, "FreeReservedLogicalAddressRange");
     if (want == STATUS_SUCCESS) {
-        W.dead_token_at[W.ndead_tokens % MAX_DEAD] = W.reservations;
-        remember(W.dead_tokens, &W.ndead_tokens, t->h);
-        W.dom[t->domain].tokens--;
+        model.dead_token_at[model.ndead_tokens % MAX_DEAD] = model.reservations;
+        remember(model.dead_tokens, &model.ndead_tokens, t->h);
+        model.dom[t->domain].tokens--;
         if (t->buddy)
-            release_held(&W.dom[t->domain], t->base); /* R18 */
+            release_held(&model.dom[t->domain], t->base); /* R18 */
         t->live = false;
     }
 }
@@ -922,7 +927,7 @@ static void op_map_reserved(void)
     for (unsigned i = 0; i < MAX_SEGMENTS && !slot; i++)
         if (!t->segs[i].live)
             slot = &t->segs[i];
-    struct m_domain *d = &W.dom[t->domain];
+    struct m_domain *d = &model.dom[t->domain];
     uint64_t token_pages = t->size / PAGE_SIZE;
     uint64_t offset = below((unsigned)token_pages) * PAGE_SIZE;
     unsigned pages = 1 + below((unsigned)(token_pages - offset / PAGE_SIZE) + (chance(10) ? 2 : 0));
@@ -940,7 +945,7 @@ static void op_map_reserved(void)
                                                                       : STATUS_SUCCESS;
     IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT seg = {0};
     /* R13: mapping inside a token allocates nothing, so an injected failure cannot matter */
-    expect(W.v2->MapReservedLogicalRange(t->h, offset, perm, &a.desc, &seg), want, "MapReservedLogicalRange");
+    expect(model.v2->MapReservedLogicalRange(t->h, offset, perm, &a.desc, &seg), want, "MapReservedLogicalRange");
     if (want == STATUS_SUCCESS) {
         assert_ptr_equal(seg.OwningToken, t->h);
         assert_int_equal(seg.Offset, offset);
@@ -988,9 +993,9 @@ static bool wrong_record(const struct m_token *t, IOMMU_DMA_LOGICAL_ADDRESS_TOKE
         r->Size = a->seg.Size - PAGE_SIZE;
         return true;
     default: /* one unmapped already (unless the same extent is mapped again) */
-        if (W.unmapped.OwningToken != t->h || is_live_segment(t, W.unmapped.Offset, W.unmapped.Size))
+        if (model.unmapped.OwningToken != t->h || is_live_segment(t, model.unmapped.Offset, model.unmapped.Size))
             return false;
-        *r = W.unmapped;
+        *r = model.unmapped;
         return true;
     }
 }
@@ -1004,7 +1009,8 @@ static void op_unmap_reserved(void)
     if (chance(40) && wrong_record(t, &wrong)) {
         /* R14: refused, and nothing changes (the checks after the step see the pages) */
         IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT copy = wrong;
-        expect(W.v2->UnmapReservedLogicalRange(&copy), STATUS_INVALID_PARAMETER, "UnmapReservedLogicalRange (wrong record)");
+        expect(model.v2->UnmapReservedLogicalRange(&copy), STATUS_INVALID_PARAMETER,
+               "UnmapReservedLogicalRange (wrong record)");
         assert_int_equal(copy.Offset, wrong.Offset);
         assert_int_equal(copy.Size, wrong.Size);
         return;
@@ -1015,13 +1021,14 @@ static void op_unmap_reserved(void)
         if (!g->live)
             continue;
         uint64_t offset = g->seg.Offset, size = g->seg.Size;
-        W.unmapped = g->seg;
-        expect(W.v2->UnmapReservedLogicalRange(&g->seg), STATUS_SUCCESS, "UnmapReservedLogicalRange");
+        model.unmapped = g->seg;
+        expect(model.v2->UnmapReservedLogicalRange(&g->seg), STATUS_SUCCESS, "UnmapReservedLogicalRange");
         assert_int_equal(g->seg.Size, 0); /* R15 */
-        remove_pages(&W.dom[t->domain], t->base + offset, size / PAGE_SIZE);
+        remove_pages(&model.dom[t->domain], t->base + offset, size / PAGE_SIZE);
         g->live = false;
         /* the same record again: now it names nothing (R14) */
-        expect(W.v2->UnmapReservedLogicalRange(&g->seg), STATUS_INVALID_PARAMETER, "UnmapReservedLogicalRange (again)");
+        expect(model.v2->UnmapReservedLogicalRange(&g->seg), STATUS_INVALID_PARAMETER,
+               "UnmapReservedLogicalRange (again)");
         return;
     }
 }
@@ -1042,12 +1049,12 @@ static void op_callback(void)
     IOMMU_INTERFACE_STATE_CHANGE_FIELDS watch = {.AsULONG = 1};
     if (!v->callback) {
         ULONG before = callback_calls;
-        expect(W.v2->RegisterInterfaceStateChangeCallback(on_state_change, NULL, v->h, &watch), STATUS_SUCCESS,
+        expect(model.v2->RegisterInterfaceStateChangeCallback(on_state_change, NULL, v->h, &watch), STATUS_SUCCESS,
                "RegisterInterfaceStateChangeCallback");
         assert_int_equal(callback_calls, before + 1); /* S2: called once at registration */
         v->callback = true;
     } else {
-        expect(W.v2->UnregisterInterfaceStateChangeCallback(on_state_change, v->h), STATUS_SUCCESS,
+        expect(model.v2->UnregisterInterfaceStateChangeCallback(on_state_change, v->h), STATUS_SUCCESS,
                "UnregisterInterfaceStateChangeCallback");
         v->callback = false;
     }
@@ -1057,13 +1064,13 @@ static void op_guard(void)
 {
     unsigned watching = 0;
     for (unsigned i = 0; i < MAX_DEVICES; i++)
-        watching += W.dev[i].live && W.dev[i].callback;
+        watching += model.dev[i].live && model.dev[i].callback;
     ULONG before = callback_calls;
     bool next_guard = chance(50);
     ddi_set_dma_guard(next_guard);
     /* S6: every watcher hears of a change of the available types, and only of a change */
-    assert_int_equal(callback_calls, before + (next_guard != W.guard ? watching : 0));
-    W.guard = next_guard;
+    assert_int_equal(callback_calls, before + (next_guard != model.guard ? watching : 0));
+    model.guard = next_guard;
     /* Devices already in a PassThrough domain stay: the policy is applied at attach. */
 }
 
@@ -1073,7 +1080,7 @@ static void op_v1_flush(void)
     struct m_domain *d = pick_domain(translates);
     if (!d)
         return;
-    expect(W.v1.FlushDomain(d->h), STATUS_INVALID_PARAMETER_1, "FlushDomain");
+    expect(model.v1.FlushDomain(d->h), STATUS_INVALID_PARAMETER_1, "FlushDomain");
 }
 
 /* ---- the run ---- */
@@ -1087,63 +1094,64 @@ static void step(void)
         op_identity,      op_identity,      op_reserve,       op_free_token,    op_map_reserved,
         op_map_reserved,  op_unmap_reserved, op_callback,     op_guard,         op_v1_flush,
     };
-    struct page_pool *pool = sim_pool(W.s);
-    W.injecting = chance(8);
-    pool->fail_at = W.injecting ? pool->attempts + 1 + below(3) : 0;
+    struct page_pool *pool = sim_pool(model.s);
+    model.injecting = chance(8);
+    pool->fail_at = model.injecting ? pool->attempts + 1 + below(3) : 0;
     ops[below(sizeof ops / sizeof ops[0])]();
     pool->fail_at = 0;
     check_counts();
-    check_translation(W.step % 256 == 0);
+    check_translation(model.step % 256 == 0);
 }
 
 static void teardown_all(void)
 {
     for (unsigned i = 0; i < MAX_TOKENS; i++) {
-        struct m_token *t = &W.tok[i];
+        struct m_token *t = &model.tok[i];
         for (unsigned k = 0; t->live && k < MAX_SEGMENTS; k++)
             if (t->segs[k].live) {
-                expect(W.v2->UnmapReservedLogicalRange(&t->segs[k].seg), STATUS_SUCCESS, "UnmapReservedLogicalRange");
+                expect(model.v2->UnmapReservedLogicalRange(&t->segs[k].seg), STATUS_SUCCESS,
+                       "UnmapReservedLogicalRange");
                 t->segs[k].live = false;
             }
         if (t->live) {
-            expect(W.v2->FreeReservedLogicalAddressRange(t->h), STATUS_SUCCESS, "FreeReservedLogicalAddressRange");
-            W.dom[t->domain].tokens--;
+            expect(model.v2->FreeReservedLogicalAddressRange(t->h), STATUS_SUCCESS, "FreeReservedLogicalAddressRange");
+            model.dom[t->domain].tokens--;
             t->live = false;
         }
     }
     for (unsigned i = 0; i < MAX_DEVICES; i++) {
-        struct m_device *v = &W.dev[i];
+        struct m_device *v = &model.dev[i];
         if (v->live && v->domain >= 0)
-            expect(W.v2->DetachDeviceEx(v->h), STATUS_SUCCESS, "DetachDeviceEx");
+            expect(model.v2->DetachDeviceEx(v->h), STATUS_SUCCESS, "DetachDeviceEx");
         if (v->live && v->callback)
-            expect(W.v2->UnregisterInterfaceStateChangeCallback(on_state_change, v->h), STATUS_SUCCESS,
+            expect(model.v2->UnregisterInterfaceStateChangeCallback(on_state_change, v->h), STATUS_SUCCESS,
                    "UnregisterInterfaceStateChangeCallback");
         if (v->live)
-            expect(W.v2->DeleteDevice(v->h), STATUS_SUCCESS, "DeleteDevice");
+            expect(model.v2->DeleteDevice(v->h), STATUS_SUCCESS, "DeleteDevice");
         v->live = false;
     }
     /* Unmapping everything leaves each translating domain with its root table alone. */
     unsigned translating = 0;
     for (unsigned i = 0; i < MAX_DOMAINS; i++) {
-        struct m_domain *d = &W.dom[i];
+        struct m_domain *d = &model.dom[i];
         if (!d->live || d->kind == PASSTHROUGH)
             continue;
         translating++;
         while (d->npages) {
             uint64_t iova = d->pages[0].iova;
-            expect(W.v2->UnmapLogicalRange(d->h, iova, 1), STATUS_SUCCESS, "UnmapLogicalRange");
+            expect(model.v2->UnmapLogicalRange(d->h, iova, 1), STATUS_SUCCESS, "UnmapLogicalRange");
             remove_pages(d, iova, 1);
         }
     }
     assert_int_equal(ddi_provider_counts().table_pages, translating);
     for (unsigned i = 0; i < MAX_DOMAINS; i++)
-        if (W.dom[i].live) {
-            expect(W.v2->DeleteDomain(W.dom[i].h), STATUS_SUCCESS, "DeleteDomain");
-            W.dom[i].live = false;
+        if (model.dom[i].live) {
+            expect(model.v2->DeleteDomain(model.dom[i].h), STATUS_SUCCESS, "DeleteDomain");
+            model.dom[i].live = false;
         }
     struct ddi_counts c = ddi_provider_counts();
     assert_int_equal(c.domains + c.devices + c.tokens + c.callbacks + c.mapped_segments + c.table_pages, 0);
-    assert_int_equal(sim_pool(W.s)->in_use, W.pool_baseline);
+    assert_int_equal(sim_pool(model.s)->in_use, model.pool_baseline);
 }
 
 static unsigned env_number(const char *name, unsigned fallback)
@@ -1155,10 +1163,10 @@ static unsigned env_number(const char *name, unsigned fallback)
 static void test_random_calls(void **state)
 {
     (void)state;
-    memset(&W, 0, sizeof W);
+    memset(&model, 0, sizeof model);
     unsigned seed = env_number("DDI_STRESS_SEED", 20261121);
     unsigned steps = env_number("DDI_STRESS_STEPS", 20000);
-    W.rng = 0x9E3779B97F4A7C15ull ^ seed;
+    model.rng = 0x9E3779B97F4A7C15ull ^ seed;
     printf("ddi stress: seed %u, %u steps (DDI_STRESS_SEED, DDI_STRESS_STEPS)%s\n", seed, steps,
            env_number("DDI_STRESS_CACHE_MODEL", 0) ? ", caches modelled (DDI_STRESS_CACHE_MODEL)" : "");
 
@@ -1175,22 +1183,23 @@ static void test_random_calls(void **state)
     cfg.functions = MAX_DEVICES + 1;
     for (unsigned i = 0; i < cfg.functions; i++)
         cfg.function[i] = (struct sim_function){0, 0, (uint8_t)(3 + i), 0, i < 3 ? 0 : i < MAX_DEVICES ? 1 : -1};
-    W.functions = cfg.functions;
-    W.s = sim_create(&cfg);
-    assert_non_null(W.s);
-    assert_int_equal(IoGetIommuInterfaceEx(2, 0, &W.ex), STATUS_SUCCESS);
-    W.v2 = &W.ex.V2;
-    assert_int_equal(IoGetIommuInterface(1, &W.v1), STATUS_SUCCESS);
-    W.pool_baseline = sim_pool(W.s)->in_use;
+    model.functions = cfg.functions;
+    model.s = sim_create(&cfg);
+    assert_non_null(model.s);
+    assert_int_equal(IoGetIommuInterfaceEx(2, 0, &model.ex), STATUS_SUCCESS);
+    model.v2 = &model.ex.V2;
+    assert_int_equal(IoGetIommuInterface(1, &model.v1), STATUS_SUCCESS);
+    model.pool_baseline = sim_pool(model.s)->in_use;
 
-    for (W.step = 1; W.step <= steps; W.step++)
+    for (model.step = 1; model.step <= steps; model.step++)
         step();
-    printf("ddi stress: %u calls, %u refused as predicted, %u failed by injected allocation failures\n", W.calls,
-           W.refusals, W.injected_failures);
-    for (unsigned i = 0; i < sizeof W.tally / sizeof W.tally[0] && W.tally[i].routine; i++)
-        printf("  %-44s %6u succeeded %6u refused\n", W.tally[i].routine, W.tally[i].ok, W.tally[i].refused);
+    printf("ddi stress: %u calls, %u refused as predicted, %u failed by injected allocation failures\n", model.calls,
+           model.refusals, model.injected_failures);
+    for (unsigned i = 0; i < sizeof model.tally / sizeof model.tally[0] && model.tally[i].routine; i++)
+        printf("  %-44s %6u succeeded %6u refused\n", model.tally[i].routine, model.tally[i].ok,
+               model.tally[i].refused);
     teardown_all();
-    sim_destroy(W.s);
+    sim_destroy(model.s);
 }
 
 int main(void)

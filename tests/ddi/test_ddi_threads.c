@@ -28,6 +28,7 @@ struct claim {
     int owner;
 };
 
+/* What the threads share: the platform, the two domains, the registry of granted ranges. */
 static struct {
     struct sim *s;
     DMA_IOMMU_INTERFACE_V2 *v2;
@@ -37,55 +38,57 @@ static struct {
     struct claim claims[MAX_CLAIMS];
     unsigned granted, refused;
     char failure[256];
-} G;
+} shared;
 
 static void note_failure(const char *what, uint64_t a, uint64_t b)
 {
-    pthread_mutex_lock(&G.lock);
-    if (!G.failure[0])
-        snprintf(G.failure, sizeof G.failure, "%s: 0x%llx-0x%llx", what, (unsigned long long)a, (unsigned long long)b);
-    pthread_mutex_unlock(&G.lock);
+    pthread_mutex_lock(&shared.lock);
+    if (!shared.failure[0])
+        snprintf(shared.failure, sizeof shared.failure, "%s: 0x%llx-0x%llx", what, (unsigned long long)a,
+                 (unsigned long long)b);
+    pthread_mutex_unlock(&shared.lock);
 }
 
 /* Records a granted range; a clash with a live one is the failure this test looks for. */
 static int claim(int owner, int domain, uint64_t base, uint64_t size)
 {
-    pthread_mutex_lock(&G.lock);
+    pthread_mutex_lock(&shared.lock);
     int slot = -1;
     for (int i = 0; i < MAX_CLAIMS; i++) {
-        struct claim *c = &G.claims[i];
-        if (c->live && c->domain == domain && base < c->end && c->base < base + size && !G.failure[0])
-            snprintf(G.failure, sizeof G.failure, "domain %d: 0x%llx-0x%llx granted to thread %d over thread %d's range",
-                     domain, (unsigned long long)base, (unsigned long long)(base + size), owner, c->owner);
+        struct claim *c = &shared.claims[i];
+        if (c->live && c->domain == domain && base < c->end && c->base < base + size && !shared.failure[0])
+            snprintf(shared.failure, sizeof shared.failure,
+                     "domain %d: 0x%llx-0x%llx granted to thread %d over thread %d's range", domain,
+                     (unsigned long long)base, (unsigned long long)(base + size), owner, c->owner);
         if (!c->live && slot < 0)
             slot = i;
     }
     if (slot >= 0)
-        G.claims[slot] = (struct claim){true, domain, base, base + size, owner};
-    G.granted++;
-    pthread_mutex_unlock(&G.lock);
+        shared.claims[slot] = (struct claim){true, domain, base, base + size, owner};
+    shared.granted++;
+    pthread_mutex_unlock(&shared.lock);
     return slot;
 }
 
 static void release(int slot)
 {
-    pthread_mutex_lock(&G.lock);
+    pthread_mutex_lock(&shared.lock);
     if (slot >= 0)
-        G.claims[slot].live = false;
-    pthread_mutex_unlock(&G.lock);
+        shared.claims[slot].live = false;
+    pthread_mutex_unlock(&shared.lock);
 }
 
 static void count_refusal(void)
 {
-    pthread_mutex_lock(&G.lock);
-    G.refused++;
-    pthread_mutex_unlock(&G.lock);
+    pthread_mutex_lock(&shared.lock);
+    shared.refused++;
+    pthread_mutex_unlock(&shared.lock);
 }
 
 static IOMMU_MAP_PHYSICAL_ADDRESS ram(unsigned page, unsigned pages)
 {
     IOMMU_MAP_PHYSICAL_ADDRESS m = {.MapType = MapPhysicalAddressTypeContiguousRange};
-    m.ContiguousRange.Base.QuadPart = (LONGLONG)sim_ram_page(G.s, page);
+    m.ContiguousRange.Base.QuadPart = (LONGLONG)sim_ram_page(shared.s, page);
     m.ContiguousRange.Size = (SIZE_T)pages * PAGE_SIZE;
     return m;
 }
@@ -94,8 +97,8 @@ static void *worker(void *arg)
 {
     int me = (int)(intptr_t)arg;
     uint64_t rng = 0x243F6A8885A308D3ull * (uint64_t)(me + 1);
-    pthread_barrier_wait(&G.start); /* both threads in the loop at once */
-    for (unsigned round = 0; round < ROUNDS && !G.failure[0]; round++) {
+    pthread_barrier_wait(&shared.start); /* both threads in the loop at once */
+    for (unsigned round = 0; round < ROUNDS && !shared.failure[0]; round++) {
         test_rand(&rng);
         unsigned pages = 1 + (unsigned)(rng % 4), what = (unsigned)(rng >> 8) % 4;
         int domain = (int)((rng >> 16) & 1);
@@ -103,7 +106,7 @@ static void *worker(void *arg)
         IOMMU_DMA_LOGICAL_ADDRESS explicit_at = at, out = 0;
         IOMMU_MAP_PHYSICAL_ADDRESS m = ram((unsigned)(rng >> 32) % 1024, pages);
         if (what < 2) { /* map, then unmap */
-            NTSTATUS st = G.v2->MapLogicalRangeEx(G.domain[domain], IOMMU_ACCESS_READ, &m,
+            NTSTATUS st = shared.v2->MapLogicalRangeEx(shared.domain[domain], IOMMU_ACCESS_READ, &m,
                                                   domain ? &explicit_at : NULL, NULL, NULL, &out);
             if (st != STATUS_SUCCESS) {
                 if (!domain || st != STATUS_RESOURCE_IN_USE)
@@ -113,11 +116,11 @@ static void *worker(void *arg)
             }
             int slot = claim(me, domain, out, pages * PAGE_SIZE);
             release(slot); /* before the unmap: once unmapped, the other thread may take it */
-            if (G.v2->UnmapLogicalRange(G.domain[domain], out, pages) != STATUS_SUCCESS)
+            if (shared.v2->UnmapLogicalRange(shared.domain[domain], out, pages) != STATUS_SUCCESS)
                 note_failure("UnmapLogicalRange refused", out, pages);
         } else { /* a token, a segment in it, and back */
             PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN token = NULL;
-            NTSTATUS st = G.v2->ReserveLogicalAddressRange(G.domain[domain], (SIZE_T)pages * PAGE_SIZE,
+            NTSTATUS st = shared.v2->ReserveLogicalAddressRange(shared.domain[domain], (SIZE_T)pages * PAGE_SIZE,
                                                            domain ? &explicit_at : NULL, NULL, NULL, &token);
             if (st != STATUS_SUCCESS) {
                 if (!domain || st != STATUS_RESOURCE_IN_USE)
@@ -127,11 +130,11 @@ static void *worker(void *arg)
             }
             int slot = claim(me, domain, token->LogicalAddressBase, token->Size);
             IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT seg;
-            if (G.v2->MapReservedLogicalRange(token, 0, IOMMU_ACCESS_WRITE, &m, &seg) != STATUS_SUCCESS ||
-                G.v2->UnmapReservedLogicalRange(&seg) != STATUS_SUCCESS)
+            if (shared.v2->MapReservedLogicalRange(token, 0, IOMMU_ACCESS_WRITE, &m, &seg) != STATUS_SUCCESS ||
+                shared.v2->UnmapReservedLogicalRange(&seg) != STATUS_SUCCESS)
                 note_failure("segment refused", token->LogicalAddressBase, token->Size);
             release(slot); /* before the free: once freed, the other thread may take it */
-            if (G.v2->FreeReservedLogicalAddressRange(token) != STATUS_SUCCESS)
+            if (shared.v2->FreeReservedLogicalAddressRange(token) != STATUS_SUCCESS)
                 note_failure("FreeReservedLogicalAddressRange refused", 0, 0);
         }
     }
@@ -141,39 +144,41 @@ static void *worker(void *arg)
 static void test_two_threads_share_domains(void **state)
 {
     (void)state;
-    pthread_mutex_init(&G.lock, NULL);
-    pthread_barrier_init(&G.start, NULL, 2);
+    pthread_mutex_init(&shared.lock, NULL);
+    pthread_barrier_init(&shared.start, NULL, 2);
     struct sim_config cfg = sim_default_config();
-    G.s = sim_create(&cfg);
+    shared.s = sim_create(&cfg);
     DMA_IOMMU_INTERFACE_EX ex;
     assert_int_equal(IoGetIommuInterfaceEx(2, 0, &ex), STATUS_SUCCESS);
-    G.v2 = &ex.V2;
-    uint32_t baseline = sim_pool(G.s)->in_use;
+    shared.v2 = &ex.V2;
+    uint32_t baseline = sim_pool(shared.s)->in_use;
     IOMMU_DMA_DOMAIN_CREATION_FLAGS flags = {.AsUlonglong = 0};
     IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG buddy = {.LogicalAllocatorType = IommuDmaLogicalAllocatorBuddy,
                                                 .BuddyAllocatorConfig = {.AddressWidth = 24}};
-    assert_int_equal(G.v2->CreateDomainEx(DomainTypeTranslate, flags, &buddy, NULL, &G.domain[0]), STATUS_SUCCESS);
-    assert_int_equal(G.v2->CreateDomainEx(DomainTypeTranslate, flags, NULL, NULL, &G.domain[1]), STATUS_SUCCESS);
+    assert_int_equal(shared.v2->CreateDomainEx(DomainTypeTranslate, flags, &buddy, NULL, &shared.domain[0]),
+                     STATUS_SUCCESS);
+    assert_int_equal(shared.v2->CreateDomainEx(DomainTypeTranslate, flags, NULL, NULL, &shared.domain[1]),
+                     STATUS_SUCCESS);
 
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i), 0);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    printf("ddi threads: %u ranges granted, %u claims refused as overlapping\n", G.granted, G.refused);
-    if (G.failure[0])
-        fail_msg("%s", G.failure);
-    assert_true(G.granted > ROUNDS / 2);
+    printf("ddi threads: %u ranges granted, %u claims refused as overlapping\n", shared.granted, shared.refused);
+    if (shared.failure[0])
+        fail_msg("%s", shared.failure);
+    assert_true(shared.granted > ROUNDS / 2);
 
     struct ddi_counts c = ddi_provider_counts();
     assert_int_equal(c.tokens + c.mapped_segments, 0);
     assert_int_equal(c.table_pages, 2); /* everything unmapped: the roots alone */
-    assert_int_equal(G.v2->DeleteDomain(G.domain[0]), STATUS_SUCCESS);
-    assert_int_equal(G.v2->DeleteDomain(G.domain[1]), STATUS_SUCCESS);
-    assert_int_equal(sim_pool(G.s)->in_use, baseline);
-    sim_destroy(G.s);
-    pthread_mutex_destroy(&G.lock);
-    pthread_barrier_destroy(&G.start);
+    assert_int_equal(shared.v2->DeleteDomain(shared.domain[0]), STATUS_SUCCESS);
+    assert_int_equal(shared.v2->DeleteDomain(shared.domain[1]), STATUS_SUCCESS);
+    assert_int_equal(sim_pool(shared.s)->in_use, baseline);
+    sim_destroy(shared.s);
+    pthread_mutex_destroy(&shared.lock);
+    pthread_barrier_destroy(&shared.start);
 }
 
 int main(void)
