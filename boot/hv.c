@@ -641,13 +641,7 @@ static bool start_ddi(struct remapping *r, const struct pci_inventory *inv, stru
 static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_table *dmar, uint64_t top,
                       uint64_t image_base, uint64_t image_end, struct checks *c)
 {
-    uint32_t r4[4];
-    cpuid(0x80000000u, 0, r4);
-    unsigned bits = 0;
-    if (r4[0] >= 0x80000008u) {
-        cpuid(0x80000008u, 0, r4);
-        bits = r4[0] & 0xFF;
-    }
+    unsigned bits = hv->phys_bits; /* svm_supported read it */
     uint64_t space = bits ? 1ull << (bits < NPT_MAX_BITS ? bits : NPT_MAX_BITS) : NPT_MIN_TOP;
     hv->npt_top = top > space ? (top + (1ull << 30) - 1) & ~((1ull << 30) - 1) : space;
     static struct addr_range ranges[2 * REMAP_MAX_UNITS + MADT_MAX_IOAPICS + 8];
@@ -764,7 +758,7 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
 {
     if (!check(c, svm_supported(&hv->one_gib_pages, &hv->phys_bits), "CPU has SVM with nested paging and ASIDs"))
         return false;
-    uint64_t apic = rdmsr(0x1B); /* IA32_APIC_BASE */
+    uint64_t apic = rdmsr(MSR_APIC_BASE);
     hv->apic_base = apic & 0x000FFFFFFFFFF000ull;
     if (!checkf(c, (apic & (1u << 11)) && !(apic & (1u << 10)), "local APIC enabled in xAPIC mode at 0x%lx",
                 hv->apic_base))
@@ -897,7 +891,7 @@ static void setup_this_cpu(struct hv *hv, struct hv_cpu *cpu)
     v->save.cr0 = cr0, v->save.cr3 = cr3, v->save.cr4 = cr4;
     v->save.efer = rdmsr(MSR_EFER);
     cpu->vcpu.guest_efer = v->save.efer & ~EFER_SVME;
-    v->save.g_pat = rdmsr(0x277);
+    v->save.g_pat = rdmsr(MSR_PAT);
     v->save.dr7 = 0x400, v->save.dr6 = 0xFFFF0FF0;
     v->save.cpl = 0;
     /* FS, GS, TR, LDTR and the syscall MSRs: what VMLOAD gives the guest, as they are now. */

@@ -163,6 +163,7 @@ _Static_assert(sizeof(struct vmcb) == 4096, "vmcb page");
 #define X86_GP 13
 
 #define MSR_APIC_BASE 0x1Bu
+#define MSR_PAT 0x277u
 #define MSR_EFER 0xC0000080u
 #define MSR_VM_HSAVE_PA 0xC0010117u
 #define EFER_SVME (1ull << 12)
