@@ -25,10 +25,13 @@
 #define QI_IOTLB_DW (1ull << 6)
 #define QI_WAIT_SW (1ull << 5) /* status write */
 #define QUEUE_ENTRIES 256u     /* IQA.QS = 0: one page */
-/* Context entry */
+/* Context entry (legacy mode): low qword present, translation type and the table; high
+ * qword address width and domain id. Root entry: present and the context table. */
 #define CTX_PRESENT 0x1ull
 #define CTX_TT_PASSTHROUGH (2ull << 2)
+#define CTX_DID_SHIFT 8
 #define ROOT_PRESENT 0x1ull
+#define ROOT_CONTEXT_TABLE 0xFFFFFFFFFFFFF000ull /* bits 63:12 */
 /* Fault recording register, upper qword */
 #define FRCD_F (1ull << 63)
 #define FRCD_T_READ (1ull << 62)
@@ -395,14 +398,25 @@ static uint64_t *context_entry(const struct vtd_unit *u, uint16_t sid, bool crea
         root[0] = pa | ROOT_PRESENT;
         flush(u, root, 16);
     }
-    uint64_t *table = page_pool_va(u->pool, *root & SLPTE_ADDR);
+    uint64_t *table = page_pool_va(u->pool, *root & ROOT_CONTEXT_TABLE);
     return &table[2 * (sid & 0xff)];
+}
+
+/* The domain id of a context entry, or -1 when it is not present. */
+static int context_domain(const uint64_t *e)
+{
+    return e && (e[0] & CTX_PRESENT) ? (int)((e[1] >> CTX_DID_SHIFT) & 0xffff) : -1;
+}
+
+/* The high qword of a context entry: address width (as levels) and domain id. */
+static uint64_t context_high(unsigned levels, uint16_t domain_id)
+{
+    return (uint64_t)(levels - 2) | (uint64_t)domain_id << CTX_DID_SHIFT;
 }
 
 int vtd_context_domain(const struct vtd_unit *u, uint16_t sid)
 {
-    const uint64_t *e = context_entry(u, sid, false, NULL);
-    return e && (e[0] & CTX_PRESENT) ? (int)((e[1] >> 8) & 0xffff) : -1;
+    return context_domain(context_entry(u, sid, false, NULL));
 }
 
 /* After a context entry changed: the unit may hold the old entry in its context cache and
@@ -440,19 +454,19 @@ static enum iommu_status set_context_locked(struct vtd_unit *u, uint16_t sid, co
             return IOMMU_EINVAL;
         /* AW must name a supported depth even for pass-through (QEMU checks it). */
         lo = CTX_TT_PASSTHROUGH | CTX_PRESENT;
-        hi = (uint64_t)(vtd_unit_levels(u) - 2) | (uint64_t)ctx->domain_id << 8;
+        hi = context_high(vtd_unit_levels(u), ctx->domain_id);
     } else {
         if (!vtd_unit_supports_levels(u, ctx->levels) || (ctx->table_pa & (PAGE_SIZE - 1)) ||
             ctx->table_pa >> u->caps.mgaw_bits)
             return IOMMU_EINVAL;
         lo = ctx->table_pa | CTX_PRESENT;
-        hi = (uint64_t)(ctx->levels - 2) | (uint64_t)ctx->domain_id << 8;
+        hi = context_high(ctx->levels, ctx->domain_id);
     }
     enum iommu_status s = IOMMU_OK;
     uint64_t *e = context_entry(u, sid, true, &s);
     if (!e)
         return s;
-    int old_did = e[0] & CTX_PRESENT ? (int)((e[1] >> 8) & 0xffff) : -1;
+    int old_did = context_domain(e);
     if (old_did >= 0) {
         /* Present to present: go through not-present so the unit never sees a mix of the
          * old and the new halves. */
@@ -471,8 +485,8 @@ enum iommu_status vtd_clear_context(struct vtd_unit *u, uint16_t sid)
     lock_acquire(&u->lock);
     enum iommu_status s = IOMMU_OK;
     uint64_t *e = context_entry(u, sid, false, NULL);
-    if (e && (e[0] & CTX_PRESENT)) {
-        int old_did = (int)((e[1] >> 8) & 0xffff);
+    int old_did = context_domain(e);
+    if (old_did >= 0) {
         e[0] = 0;
         e[1] = 0;
         flush(u, e, 16);
