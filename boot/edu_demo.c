@@ -88,13 +88,13 @@ static bool find_edu(struct uefi_platform *up, struct remapping *r, const struct
         if (f->vendor != EDU_VENDOR || f->device != EDU_DEVICE || f->unit < 0 || (unsigned)f->unit >= r->units)
             continue;
         const struct platform *p = &up->ops;
-        uint32_t bar = p->mmio_read32(p->ctx, f->config_pa + 0x10);
-        if (bar & 1) /* an I/O BAR: not edu as QEMU builds it */
+        uint64_t bar = pci_memory_bar(p, f, 0);
+        if (!bar) /* an I/O BAR or none: not edu as QEMU builds it */
             continue;
         uint32_t cmd = p->mmio_read32(p->ctx, f->config_pa + 0x04);
         if ((cmd & 0x6) != 0x6) /* memory space and bus mastering; status bits written as 0 */
             p->mmio_write32(p->ctx, f->config_pa + 0x04, (cmd & 0xffff) | 0x6);
-        *e = (struct edu){.plat = p, .bar = bar & ~0xfull, .sid = pci_sid(f), .fn = f, .unit = &r->unit[f->unit]};
+        *e = (struct edu){.plat = p, .bar = bar, .sid = pci_sid(f), .fn = f, .unit = &r->unit[f->unit]};
         return p->mmio_read32(p->ctx, e->bar + EDU_ID) == 0x010000ed;
     }
     return false;

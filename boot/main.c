@@ -298,7 +298,7 @@ static bool give_selftest_options(EFI_HANDLE payload, const struct remapping *r,
         const struct pci_function *f = &inv->fn[i];
         if (f->vendor == EDU_VENDOR && f->device == EDU_DEVICE && f->unit >= 0)
             o->edu[o->edus++] = (struct selftest_edu){
-                .bar = *(volatile uint32_t *)(uintptr_t)(f->config_pa + 0x10) & ~0xfull,
+                .bar = pci_memory_bar(hv->plat, f, 0),
                 .segment = f->segment, .bus = f->bus, .device = f->dev, .function = f->fn};
     }
     pl->LoadOptions = o;

@@ -74,6 +74,24 @@ void pci_enumerate(const struct platform *plat, const struct mcfg *mcfg, struct 
     }
 }
 
+#define PCI_BAR0 0x10
+#define PCI_BAR_IO 0x1u
+#define PCI_BAR_TYPE_64 0x4u /* bits 2:1 = 10b */
+#define PCI_BAR_ADDRESS 0xFFFFFFF0u
+
+uint64_t pci_memory_bar(const struct platform *plat, const struct pci_function *f, unsigned n)
+{
+    if (n > 5 || f->header_type != 0)
+        return 0;
+    uint32_t lo = plat->mmio_read32(plat->ctx, f->config_pa + PCI_BAR0 + 4 * n);
+    if (lo & PCI_BAR_IO)
+        return 0;
+    uint64_t address = lo & PCI_BAR_ADDRESS;
+    if ((lo & 0x6u) == PCI_BAR_TYPE_64 && n < 5)
+        address |= (uint64_t)plat->mmio_read32(plat->ctx, f->config_pa + PCI_BAR0 + 4 * (n + 1)) << 32;
+    return address;
+}
+
 const struct pci_function *pci_find(const struct pci_inventory *inv, uint16_t segment, uint8_t bus,
                                     uint8_t dev, uint8_t fn)
 {

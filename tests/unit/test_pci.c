@@ -55,6 +55,11 @@ static uint32_t ecam_read32(void *ctx, uint64_t pa)
             return (uint32_t)((f->multi ? 0x80 : 0) | (f->bridge ? 1 : 0)) << 16;
         case 0x18:
             return f->bridge ? (uint32_t)f->subordinate << 16 | (uint32_t)f->secondary << 8 | bus : 0;
+        /* BARs: a 32-bit memory BAR (11e8), a 64-bit one above 4 GiB (a808), an I/O BAR (2918) */
+        case 0x10:
+            return f->device == 0x11e8 ? 0xfea00000u : f->device == 0xa808 ? 0xfe00000cu : f->device == 0x2918 ? 0xc001u : 0;
+        case 0x14:
+            return f->device == 0xa808 ? 0xe0u : 0;
         default:
             return 0;
         }
@@ -156,6 +161,18 @@ static void test_enumerate(void **state)
     assert_true(config_reads < (256 + 16) * 32 + 8 * 7 + 64);
 }
 
+static void test_memory_bars(void **state)
+{
+    (void)state;
+    struct mcfg m = {2, {{ECAM0, 0, 0, 0xff}, {ECAM1, 1, 0, 0x0f}}};
+    pci_enumerate(&plat, &m, &inv);
+    assert_int_equal(pci_memory_bar(&plat, find(0, 0x00, 0x02, 0), 0), 0xfea00000u);
+    assert_int_equal(pci_memory_bar(&plat, find(0, 0x03, 0x00, 0), 0), 0xe0fe000000ull); /* 64-bit, both halves */
+    assert_int_equal(pci_memory_bar(&plat, find(0, 0x00, 0x1f, 0), 0), 0);             /* I/O BAR */
+    assert_int_equal(pci_memory_bar(&plat, find(0, 0x00, 0x02, 0), 6), 0);             /* no BAR 6 */
+    assert_int_equal(pci_memory_bar(&plat, find(0, 0x00, 0x01, 0), 0), 0);             /* a bridge: not header 0 */
+}
+
 static void test_assign_units(void **state)
 {
     (void)state;
@@ -221,6 +238,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enumerate),
+        cmocka_unit_test(test_memory_bars),
         cmocka_unit_test(test_assign_units),
         cmocka_unit_test(test_resolve_paths),
     };

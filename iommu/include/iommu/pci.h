@@ -54,6 +54,10 @@ static inline uint16_t pci_sid(const struct pci_function *f)
 /* Scans every bus of every ECAM window for functions. */
 void pci_enumerate(const struct platform *plat, const struct mcfg *mcfg, struct pci_inventory *inv);
 
+/* Where memory BAR n (0-5) of a function points, 32 or 64 bits wide, read through the
+ * platform's ECAM accesses; 0 when BAR n is an I/O BAR, not there, or not programmed. */
+uint64_t pci_memory_bar(const struct platform *plat, const struct pci_function *f, unsigned n);
+
 const struct pci_function *pci_find(const struct pci_inventory *inv, uint16_t segment, uint8_t bus,
                                     uint8_t dev, uint8_t fn);
 
