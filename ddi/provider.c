@@ -1494,18 +1494,15 @@ static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObjec
     return st;
 }
 
-/* VT-d fault reasons as the wdm fault types (docs/ddi.md). */
-static FAULT_INFORMATION_X64_TYPE fault_type(uint8_t reason)
+/* A unit's fault as the wdm fault type (docs/ddi.md). */
+static FAULT_INFORMATION_X64_TYPE fault_type(enum iommu_fault_kind kind)
 {
-    switch (reason) {
-    case 0x4:
+    switch (kind) {
+    case IOMMU_FAULT_ADDRESS_SIZE:
         return AddressSizeFault;
-    case 0x5:
-    case 0x6:
+    case IOMMU_FAULT_TRANSLATION:
         return TranslationFault;
-    case 0x7:
-    case 0x8:
-    case 0x9:
+    case IOMMU_FAULT_TABLE:
         return ExternalFault;
     default:
         return UnsupportedUpstreamTransaction;
@@ -1534,7 +1531,7 @@ unsigned ddi_dispatch_faults(void)
                 info.X64.DomainHandle = make_handle(TAG_DOMAIN, d->generation, (unsigned)dev->domain);
                 info.X64.FaultAddress = (PVOID)(uintptr_t)f.address;
                 info.X64.Flags.FaultAddressValid = 1;
-                info.X64.Type = fault_type(f.reason);
+                info.X64.Type = fault_type(f.kind);
                 info.X64.IommuBaseAddress = unit->base;
                 info.X64.PciSegment = unit->segment;
             }

@@ -144,6 +144,23 @@ const char *vtd_fault_reason_name(uint8_t reason)
     return "other reason";
 }
 
+enum iommu_fault_kind vtd_fault_kind(uint8_t reason)
+{
+    switch (reason) {
+    case 0x4:
+        return IOMMU_FAULT_ADDRESS_SIZE;
+    case 0x5:
+    case 0x6:
+        return IOMMU_FAULT_TRANSLATION;
+    case 0x7:
+    case 0x8:
+    case 0x9:
+        return IOMMU_FAULT_TABLE;
+    default:
+        return IOMMU_FAULT_OTHER;
+    }
+}
+
 unsigned vtd_unit_levels(const struct vtd_unit *u)
 {
     for (unsigned levels = 5; levels >= 3; levels--)
@@ -611,6 +628,7 @@ unsigned vtd_drain_faults(struct vtd_unit *u)
             struct vtd_fault f = {
                 .sid = (uint16_t)hi,
                 .reason = (uint8_t)(hi >> 32),
+                .kind = vtd_fault_kind((uint8_t)(hi >> 32)),
                 .write = !(hi & FRCD_T_READ),
                 .address = lo & ~(uint64_t)(PAGE_SIZE - 1),
             };

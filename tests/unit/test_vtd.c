@@ -172,8 +172,15 @@ static void test_fault_drain_and_overflow(void **state)
     assert_true(vtd_fault_take(&h.unit, &f));
     assert_int_equal(f.sid, EDU_SID);
     assert_int_equal(f.reason, 6);
+    assert_int_equal(f.kind, IOMMU_FAULT_TRANSLATION); /* what it means, for those outside the driver */
     assert_false(f.write);
     assert_int_equal(f.address, 0x5000);
+    /* every reason the specification names, by kind */
+    for (unsigned r = 0; r < 256; r++)
+        assert_int_equal(vtd_fault_kind((uint8_t)r), r == 4 ? IOMMU_FAULT_ADDRESS_SIZE
+                                                      : r == 5 || r == 6 ? IOMMU_FAULT_TRANSLATION
+                                                      : r >= 7 && r <= 9 ? IOMMU_FAULT_TABLE
+                                                                         : IOMMU_FAULT_OTHER);
     assert_false(vtd_fault_take(&h.unit, &f));
     assert_int_equal(h.unit.faults.overflows, 1);
     assert_int_equal(h.unit.faults.recorded, 1);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fault.h"
 #include "lock.h"
 #include "page_pool.h"
 #include "platform.h"
@@ -60,7 +61,8 @@
 
 struct vtd_fault {
     uint16_t sid;
-    uint8_t reason;
+    uint8_t reason;     /* the VT-d fault reason, for the log */
+    enum iommu_fault_kind kind; /* what it means (vtd_fault_kind) */
     bool write;
     uint64_t address;   /* the faulting page (the unit records page granularity) */
 };
@@ -195,5 +197,7 @@ unsigned vtd_drain_faults(struct vtd_unit *u);
 bool vtd_fault_take(struct vtd_unit *u, struct vtd_fault *f);
 
 const char *vtd_fault_reason_name(uint8_t reason);
+/* What a fault reason means, for those outside the driver (iommu/fault.h). */
+enum iommu_fault_kind vtd_fault_kind(uint8_t reason);
 
 #endif
