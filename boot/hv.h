@@ -75,11 +75,12 @@ struct hv {
     unsigned loader_checks, loader_failed;
 };
 
-_Static_assert(__builtin_offsetof(struct hv_cpu, vmcb) == 0, "hv_entry.S: CPU_VMCB");
-_Static_assert(__builtin_offsetof(struct hv_cpu, vmcb_pa) == 8, "hv_entry.S: CPU_VMCB_PA");
-_Static_assert(__builtin_offsetof(struct hv_cpu, stack_top) == 16, "hv_entry.S: CPU_STACK_TOP");
-_Static_assert(__builtin_offsetof(struct hv_cpu, resume) == 24, "hv_entry.S: CPU_RESUME");
-_Static_assert(__builtin_offsetof(struct hv_cpu, host_state_pa) == 32, "hv_entry.S: CPU_HOST_STATE_PA");
+_Static_assert(__builtin_offsetof(struct hv_cpu, vmcb) == CPU_VMCB, "hv_asm_offsets.h: CPU_VMCB");
+_Static_assert(__builtin_offsetof(struct hv_cpu, vmcb_pa) == CPU_VMCB_PA, "hv_asm_offsets.h: CPU_VMCB_PA");
+_Static_assert(__builtin_offsetof(struct hv_cpu, stack_top) == CPU_STACK_TOP, "hv_asm_offsets.h: CPU_STACK_TOP");
+_Static_assert(__builtin_offsetof(struct hv_cpu, resume) == CPU_RESUME, "hv_asm_offsets.h: CPU_RESUME");
+_Static_assert(__builtin_offsetof(struct hv_cpu, host_state_pa) == CPU_HOST_STATE_PA,
+               "hv_asm_offsets.h: CPU_HOST_STATE_PA");
 
 /* Checks the CPU (SVM, nested paging), sets up the DDI provider and hypercall server over
  * the remapping, builds the nested page tables and the MSR map. */

@@ -6,17 +6,8 @@
  * on and never returns.
  * The VMCB's save area other than RIP, RSP and RFLAGS was filled by hv_launch_this_cpu. */
 
-#define CPU_VMCB 0
-#define CPU_VMCB_PA 8
-#define CPU_STACK_TOP 16
-#define CPU_RESUME 24
-#define CPU_HOST_STATE_PA 32 /* the offsets are checked against struct hv_cpu in boot/hv.h */
-#define VMCB_RFLAGS (0x400 + 0x170)
-#define VMCB_RIP (0x400 + 0x178)
-#define VMCB_RSP (0x400 + 0x1D8)
-#define VMCB_RAX (0x400 + 0x1F8)
-
 #include "gpr_push.h"
+#include "hv_asm_offsets.h"
 
 /* struct guest_regs (boot/vmexit.h), from r15 at the lowest address up to rcx */
 .macro PUSH_GUEST_REGS

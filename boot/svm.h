@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "hv_asm_offsets.h"
 #include "x86_tables.h"
 
 struct vmcb_segment {
@@ -96,6 +97,11 @@ static inline void svm_segment_from_gdt(struct vmcb_segment *s, uint16_t selecto
     s->base = (uint32_t)(((d >> 16) & 0xFFFFFF) | ((d >> 56) & 0xFF) << 24);
 }
 
+_Static_assert(__builtin_offsetof(struct vmcb, save) == VMCB_SAVE, "hv_asm_offsets.h: VMCB_SAVE");
+_Static_assert(__builtin_offsetof(struct vmcb, save.rflags) == VMCB_RFLAGS, "hv_asm_offsets.h: VMCB_RFLAGS");
+_Static_assert(__builtin_offsetof(struct vmcb, save.rip) == VMCB_RIP, "hv_asm_offsets.h: VMCB_RIP");
+_Static_assert(__builtin_offsetof(struct vmcb, save.rsp) == VMCB_RSP, "hv_asm_offsets.h: VMCB_RSP");
+_Static_assert(__builtin_offsetof(struct vmcb, save.rax) == VMCB_RAX, "hv_asm_offsets.h: VMCB_RAX");
 _Static_assert(__builtin_offsetof(struct vmcb_control, iopm_base_pa) == 0x40, "vmcb iopm");
 _Static_assert(__builtin_offsetof(struct vmcb_control, asid) == 0x58, "vmcb asid");
 _Static_assert(__builtin_offsetof(struct vmcb_control, exit_code) == 0x70, "vmcb exit code");
