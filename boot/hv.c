@@ -41,6 +41,23 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 
 static struct hv *the_hv;
 
+/* The running CPU's index: the one whose APIC id CPUID reports. */
+static unsigned this_cpu(void)
+{
+    uint32_t r[4];
+    cpuid(1, 0, r);
+    for (unsigned i = 0; i < the_hv->cpus; i++)
+        if (the_hv->cpu[i].apic_id == r[1] >> 24)
+            return i;
+    return 0;
+}
+
+static unsigned host_this_cpu(void *ctx)
+{
+    (void)ctx;
+    return this_cpu();
+}
+
 static uint64_t host_hypercall(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
     (void)ctx;
@@ -53,10 +70,12 @@ static void host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[
     cpuid(leaf, subleaf, out);
 }
 
+/* Every exit takes the units' fault records to the queue, unless another CPU is doing so
+ * already: no exit waits for another CPU (hc_server.h). */
 static void host_collect_faults(void *ctx)
 {
     (void)ctx;
-    hc_collect_faults();
+    hc_collect_faults_unless_busy();
 }
 
 /* ---- the local APIC, which the guest reaches only through the exit handler ---- */
@@ -315,16 +334,6 @@ static uint64_t code_hash(void)
     return h;
 }
 
-static unsigned this_cpu(void)
-{
-    uint32_t r[4];
-    cpuid(1, 0, r);
-    for (unsigned i = 0; i < the_hv->cpus; i++)
-        if (the_hv->cpu[i].apic_id == r[1] >> 24)
-            return i;
-    return 0;
-}
-
 /* Checks everything the guest must not have reached and prints one line on the channel;
  * returns the HC_AUDIT_* bits that hold. */
 static uint32_t audit(const char *name, uint64_t claimed_secret)
@@ -395,6 +404,7 @@ static uint32_t audit(const char *name, uint64_t claimed_secret)
 static void verdict(const char *how, bool payload_ok)
 {
     struct hv *hv = the_hv;
+    hc_collect_faults(); /* every fault recorded so far is on the channel before the verdict */
     audit("final", 0);
     for (unsigned i = 0; i < hv->cpus; i++) {
         const struct hv_vcpu *v = &hv->cpu[i].vcpu;
@@ -776,7 +786,7 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
     host_ops.region_base = hv->region_pa;
     host_ops.region_bytes = hv->region_bytes;
     host_ops.apic_base_msr = apic & ~(1ull << 8); /* without the BSP bit, which differs per CPU */
-    struct hc_server_config cfg = {.host_call = host_call};
+    struct hc_server_config cfg = {.host_call = host_call, .this_cpu = host_this_cpu};
     uint64_t top, image = (uint64_t)(uintptr_t)image_base & ~(uint64_t)(PAGE_SIZE - 1);
     uint64_t image_end = ((uint64_t)(uintptr_t)image_base + image_bytes + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
     guest_ram(&cfg, r, image, image_end, &top);

@@ -1,9 +1,10 @@
 /* The DDI hypercall server. See ddi/include/ddi/hc_server.h and docs/hypercall.md.
  *
- * Each call has a handler that turns its block (already copied into server.block) into the
- * routine's arguments, in the server's memory, and calls the provider through the same
- * interface tables a driver gets, so every status a routine returns is the provider's own.
- * The lists a block points to are copied into fixed buffers of the server, bounded first. */
+ * Each call has a handler that turns its block (already copied into the calling CPU's
+ * staging) into the routine's arguments, in the server's memory, and calls the provider
+ * through the same interface tables a driver gets, so every status a routine returns is
+ * the provider's own. The lists a block points to are copied into the staging's fixed
+ * buffers, bounded first. */
 #include "ddi/hc_server.h"
 
 #include "ddi/provider.h"
@@ -65,21 +66,38 @@ union any_block {
     struct hc_guest_exit_block guest_exit;
 };
 
-/* The server's state: its configuration, the block being served, the fault queue. */
-static struct server {
-    struct iommu_lock lock;
-    bool ready;
-    struct hc_server_config cfg;
-    DMA_IOMMU_INTERFACE_EX ex1, ex; /* versions 1 and 2 */
-    union any_block block;
+/* Where one CPU's call lives while it is served: the block and the lists it points to,
+ * copied in once and used only from here. */
+struct staging {
+    union any_block block; /* first: a handler's block pointer is its staging's */
     struct mdl_with_frames phys;                        /* frames of the call's descriptor */
     IOMMU_DMA_RESERVED_REGION regions[HC_MAX_REGIONS];
     ULONGLONG vas[HC_MAX_FLUSH_VAS];
+};
+_Static_assert(__builtin_offsetof(struct staging, block) == 0, "staging_of");
+
+static struct staging *staging_of(union any_block *b)
+{
+    return (struct staging *)(void *)b;
+}
+
+/* The server's state. Locks, outermost first, none held while waiting for another:
+ *   registrations (the handlers that change callbacks[] and faults[]: rare)
+ *   > collect (one CPU drains the units' faults at a time)
+ *   > the provider's own locks
+ *   > queue (the report queue, held for a few stores).
+ * dispatch is held for a whole call only when the configuration gives no this_cpu. */
+static struct server {
+    struct iommu_lock dispatch, registrations, collect, queue_lock;
+    bool ready;
+    struct hc_server_config cfg;
+    DMA_IOMMU_INTERFACE_EX ex1, ex; /* versions 1 and 2 */
+    struct staging staging[HC_MAX_CPUS];
     struct callback_registration callbacks[DDI_MAX_DEVICES];
     struct fault_registration faults[DDI_MAX_DEVICES];
     struct hc_report queue[HC_REPORT_QUEUE];
     unsigned queue_first, queue_count, lost;
-    struct hc_server_stats stats;
+    struct hc_server_stats stats; /* counted atomically */
 } server;
 
 /* ---- guest memory ---- */
@@ -111,12 +129,12 @@ static bool copy_in(void *to, uint64_t gpa, uint64_t count, size_t size)
 
 static void queue_report(const struct hc_report *r)
 {
-    if (server.queue_count == HC_REPORT_QUEUE) {
+    lock_acquire(&server.queue_lock);
+    if (server.queue_count == HC_REPORT_QUEUE)
         server.lost++;
-        return;
-    }
-    server.queue[(server.queue_first + server.queue_count) % HC_REPORT_QUEUE] = *r;
-    server.queue_count++;
+    else
+        server.queue[(server.queue_first + server.queue_count++) % HC_REPORT_QUEUE] = *r;
+    lock_release(&server.queue_lock);
 }
 
 static VOID NTAPI state_change_trampoline(PIOMMU_INTERFACE_STATE_CHANGE change, PVOID context)
@@ -169,8 +187,9 @@ static void *handle(uint64_t h)
     return (void *)(uintptr_t)h;
 }
 
-/* The MDL of an hc_phys of type Mdl, in server.phys; *out is NULL for a NULL MDL. */
-static NTSTATUS load_mdl(const struct hc_phys *p, PMDL *out)
+/* The MDL of an hc_phys of type Mdl, in phys (the call's staging); *out is NULL for a NULL
+ * MDL. */
+static NTSTATUS load_mdl(const struct hc_phys *p, struct mdl_with_frames *phys, PMDL *out)
 {
     *out = NULL;
     if (p->map_type == HC_PHYS_NULL || (p->flags & HC_PHYS_MDL_NULL))
@@ -178,17 +197,17 @@ static NTSTATUS load_mdl(const struct hc_phys *p, PMDL *out)
     uint64_t frames = ((uint64_t)p->mdl_byte_offset + p->mdl_byte_count + PAGE_SIZE - 1) / PAGE_SIZE;
     if (frames > HC_MAX_FRAMES)
         return STATUS_INSUFFICIENT_RESOURCES;
-    if (!copy_in(server.phys.frames, p->base, frames, sizeof(PFN_NUMBER)))
+    if (!copy_in(phys->frames, p->base, frames, sizeof(PFN_NUMBER)))
         return STATUS_ACCESS_VIOLATION;
-    server.phys.mdl =
+    phys->mdl =
         (MDL){.Size = (CSHORT)sizeof(MDL), .ByteCount = p->mdl_byte_count, .ByteOffset = p->mdl_byte_offset};
-    *out = &server.phys.mdl;
+    *out = &phys->mdl;
     return STATUS_SUCCESS;
 }
 
 /* The descriptor of an hc_phys, in the server's memory; *out is NULL for a NULL one. */
-static NTSTATUS load_descriptor(const struct hc_phys *p, IOMMU_MAP_PHYSICAL_ADDRESS *storage,
-                                PIOMMU_MAP_PHYSICAL_ADDRESS *out)
+static NTSTATUS load_descriptor(const struct hc_phys *p, struct mdl_with_frames *phys,
+                                IOMMU_MAP_PHYSICAL_ADDRESS *storage, PIOMMU_MAP_PHYSICAL_ADDRESS *out)
 {
     *out = NULL;
     if (p->map_type == HC_PHYS_NULL)
@@ -197,7 +216,7 @@ static NTSTATUS load_descriptor(const struct hc_phys *p, IOMMU_MAP_PHYSICAL_ADDR
     *out = storage;
     switch (p->map_type) {
     case MapPhysicalAddressTypeMdl:
-        return load_mdl(p, &storage->Mdl.Mdl);
+        return load_mdl(p, phys, &storage->Mdl.Mdl);
     case MapPhysicalAddressTypeContiguousRange:
         storage->ContiguousRange.Base.QuadPart = (LONGLONG)p->base;
         storage->ContiguousRange.Size = p->count;
@@ -208,9 +227,9 @@ static NTSTATUS load_descriptor(const struct hc_phys *p, IOMMU_MAP_PHYSICAL_ADDR
             return STATUS_SUCCESS; /* a NULL array, for the provider to refuse */
         if (p->count > HC_MAX_FRAMES)
             return STATUS_INSUFFICIENT_RESOURCES;
-        if (!copy_in(server.phys.frames, p->base, p->count, sizeof(PFN_NUMBER)))
+        if (!copy_in(phys->frames, p->base, p->count, sizeof(PFN_NUMBER)))
             return STATUS_ACCESS_VIOLATION;
-        storage->PfnArray.PageFrame = server.phys.frames;
+        storage->PfnArray.PageFrame = phys->frames;
         return STATUS_SUCCESS;
     default:
         return STATUS_SUCCESS; /* an unknown type, for the provider to refuse */
@@ -218,11 +237,11 @@ static NTSTATUS load_descriptor(const struct hc_phys *p, IOMMU_MAP_PHYSICAL_ADDR
 }
 
 /* V1 routines take an MDL and nothing else. */
-static NTSTATUS load_v1_mdl(const struct hc_phys *p, PMDL *out)
+static NTSTATUS load_v1_mdl(const struct hc_phys *p, struct mdl_with_frames *phys, PMDL *out)
 {
     if (p->map_type != HC_PHYS_NULL && p->map_type != MapPhysicalAddressTypeMdl)
         return STATUS_INVALID_PARAMETER;
-    return load_mdl(p, out);
+    return load_mdl(p, phys, out);
 }
 
 /* ---- the handlers ---- */
@@ -282,12 +301,12 @@ static NTSTATUS call_flush_domain(union any_block *b)
 static NTSTATUS call_flush_va_list(union any_block *b)
 {
     const struct hc_flush_va_list_block *f = &b->flush_va;
+    ULONGLONG *vas = staging_of(b)->vas;
     /* Beyond the bound the provider refuses the count before it reads the list. */
-    if (f->list_present && f->number <= HC_MAX_FLUSH_VAS &&
-        !copy_in(server.vas, f->list, f->number, sizeof server.vas[0]))
+    if (f->list_present && f->number <= HC_MAX_FLUSH_VAS && !copy_in(vas, f->list, f->number, sizeof vas[0]))
         return STATUS_ACCESS_VIOLATION;
     return server.ex.V2.FlushDomainByVaList(handle(f->domain), f->last_level, f->number,
-                                            f->list_present ? server.vas : NULL);
+                                            f->list_present ? vas : NULL);
 }
 
 static NTSTATUS call_query_input_mappings(union any_block *b)
@@ -305,7 +324,7 @@ static NTSTATUS call_map_logical(union any_block *b)
 {
     const struct hc_map_logical_block *m = &b->map_logical;
     PMDL mdl;
-    NTSTATUS st = load_v1_mdl(&m->mdl, &mdl);
+    NTSTATUS st = load_v1_mdl(&m->mdl, &staging_of(b)->phys, &mdl);
     return st ? st : server.ex1.V1.MapLogicalRange(handle(m->domain), m->permissions, mdl, m->logical_address);
 }
 
@@ -318,14 +337,14 @@ static NTSTATUS call_unmap_logical(union any_block *b)
 static NTSTATUS call_map_identity(union any_block *b)
 {
     PMDL mdl;
-    NTSTATUS st = load_v1_mdl(&b->identity.phys, &mdl);
+    NTSTATUS st = load_v1_mdl(&b->identity.phys, &staging_of(b)->phys, &mdl);
     return st ? st : server.ex1.V1.MapIdentityRange(handle(b->identity.domain), b->identity.permissions, mdl);
 }
 
 static NTSTATUS call_unmap_identity(union any_block *b)
 {
     PMDL mdl;
-    NTSTATUS st = load_v1_mdl(&b->identity.phys, &mdl);
+    NTSTATUS st = load_v1_mdl(&b->identity.phys, &staging_of(b)->phys, &mdl);
     return st ? st : server.ex1.V1.UnmapIdentityRange(handle(b->identity.domain), mdl);
 }
 
@@ -347,16 +366,19 @@ static NTSTATUS call_fault_reporting(union any_block *b)
 {
     const struct hc_fault_reporting_block *r = &b->fault_reporting;
     DEVICE_OBJECT pdo;
+    lock_acquire(&server.registrations);
     struct fault_registration *f = r->device.present ? fault_registration_for(&r->device) : NULL;
-    if (r->device.present && !f)
-        return STATUS_INSUFFICIENT_RESOURCES;
-    DEVICE_FAULT_CONFIGURATION config = {r->handler_present ? fault_trampoline : NULL, f};
-    NTSTATUS st = server.ex1.V1.SetDeviceFaultReporting(device_object(&r->device, &pdo), r->input_mapping_id_base,
-                                                        r->enable, r->config_present ? &config : NULL);
+    NTSTATUS st = STATUS_INSUFFICIENT_RESOURCES;
+    if (!r->device.present || f) {
+        DEVICE_FAULT_CONFIGURATION config = {r->handler_present ? fault_trampoline : NULL, f};
+        st = server.ex1.V1.SetDeviceFaultReporting(device_object(&r->device, &pdo), r->input_mapping_id_base,
+                                                   r->enable, r->config_present ? &config : NULL);
+    }
     if (NT_SUCCESS(st) && f) {
         /* Reports name the registration by the guest's cookie; disabling ends it. */
         *f = (struct fault_registration){.in_use = r->enable, .cookie = r->cookie, .where = r->device};
     }
+    lock_release(&server.registrations);
     return st;
 }
 
@@ -380,13 +402,14 @@ static NTSTATUS call_create_domain_ex(union any_block *b)
     struct hc_reserved_region regions[HC_MAX_REGIONS];
     if (!copy_in(regions, c->regions, n, sizeof regions[0]))
         return STATUS_ACCESS_VIOLATION;
+    IOMMU_DMA_RESERVED_REGION *list = staging_of(b)->regions;
     for (uint32_t i = 0; i < n; i++)
-        server.regions[i] = (IOMMU_DMA_RESERVED_REGION){i + 1 < n ? &server.regions[i + 1] : NULL, regions[i].base,
-                                                   regions[i].number_of_pages, regions[i].should_map != 0};
+        list[i] = (IOMMU_DMA_RESERVED_REGION){i + 1 < n ? &list[i + 1] : NULL, regions[i].base,
+                                              regions[i].number_of_pages, regions[i].should_map != 0};
     IOMMU_DMA_DOMAIN_CREATION_FLAGS flags = {.AsUlonglong = c->flags};
     PIOMMU_DMA_DOMAIN d = NULL;
     NTSTATUS st = server.ex.V2.CreateDomainEx((IOMMU_DMA_DOMAIN_TYPE)c->domain_type, flags,
-                                         c->allocator_present ? &allocator : NULL, n ? server.regions : NULL,
+                                         c->allocator_present ? &allocator : NULL, n ? list : NULL,
                                          c->out_present ? &d : NULL);
     c->domain = (uint64_t)(uintptr_t)d;
     return st;
@@ -407,7 +430,7 @@ static NTSTATUS call_map_logical_ex(union any_block *b)
     struct hc_map_logical_ex_block *m = &b->map_logical_ex;
     IOMMU_MAP_PHYSICAL_ADDRESS storage;
     PIOMMU_MAP_PHYSICAL_ADDRESS desc;
-    NTSTATUS st = load_descriptor(&m->phys, &storage, &desc);
+    NTSTATUS st = load_descriptor(&m->phys, &staging_of(b)->phys, &storage, &desc);
     if (st)
         return st;
     IOMMU_DMA_LOGICAL_ADDRESS at, min, max, out = m->logical_address;
@@ -422,7 +445,7 @@ static NTSTATUS call_map_identity_ex(union any_block *b)
 {
     IOMMU_MAP_PHYSICAL_ADDRESS storage;
     PIOMMU_MAP_PHYSICAL_ADDRESS desc;
-    NTSTATUS st = load_descriptor(&b->identity.phys, &storage, &desc);
+    NTSTATUS st = load_descriptor(&b->identity.phys, &staging_of(b)->phys, &storage, &desc);
     return st ? st : server.ex.V2.MapIdentityRangeEx(handle(b->identity.domain), b->identity.permissions, desc);
 }
 
@@ -430,7 +453,7 @@ static NTSTATUS call_unmap_identity_ex(union any_block *b)
 {
     IOMMU_MAP_PHYSICAL_ADDRESS storage;
     PIOMMU_MAP_PHYSICAL_ADDRESS desc;
-    NTSTATUS st = load_descriptor(&b->identity.phys, &storage, &desc);
+    NTSTATUS st = load_descriptor(&b->identity.phys, &staging_of(b)->phys, &storage, &desc);
     return st ? st : server.ex.V2.UnmapIdentityRangeEx(handle(b->identity.domain), desc);
 }
 
@@ -463,32 +486,37 @@ static NTSTATUS call_register_state_change(union any_block *b)
 {
     struct hc_state_change_block *r = &b->state_change;
     struct callback_registration *c = NULL;
+    lock_acquire(&server.registrations);
     for (unsigned i = 0; i < DDI_MAX_DEVICES && !c; i++)
         if (!server.callbacks[i].in_use)
             c = &server.callbacks[i];
-    if (!c)
-        return STATUS_INSUFFICIENT_RESOURCES;
-    *c = (struct callback_registration){.device = r->device, .cookie = r->cookie};
-    IOMMU_INTERFACE_STATE_CHANGE_FIELDS fields = {.AsULONG = r->fields};
-    /* The first call (S2) is queued like every later one; the shim polls right after. */
-    NTSTATUS st = server.ex.V2.RegisterInterfaceStateChangeCallback(r->cookie ? state_change_trampoline : NULL, c,
+    NTSTATUS st = STATUS_INSUFFICIENT_RESOURCES;
+    if (c) {
+        *c = (struct callback_registration){.device = r->device, .cookie = r->cookie};
+        IOMMU_INTERFACE_STATE_CHANGE_FIELDS fields = {.AsULONG = r->fields};
+        /* The first call (S2) is queued like every later one; the shim polls right after. */
+        st = server.ex.V2.RegisterInterfaceStateChangeCallback(r->cookie ? state_change_trampoline : NULL, c,
                                                                handle(r->device), r->fields_present ? &fields : NULL);
-    c->in_use = NT_SUCCESS(st);
+        c->in_use = NT_SUCCESS(st);
+    }
+    lock_release(&server.registrations);
     return st;
 }
 
 static NTSTATUS call_unregister_state_change(union any_block *b)
 {
     const struct hc_state_change_block *r = &b->state_change;
+    lock_acquire(&server.registrations);
     struct callback_registration *c = callback_registration_of(r->device);
     /* The provider knows only the server's trampoline; which guest callback is registered
      * is known here, by its cookie (S4). */
-    if (c && r->cookie && r->cookie != c->cookie)
-        return STATUS_UNSUCCESSFUL;
-    NTSTATUS st = server.ex.V2.UnregisterInterfaceStateChangeCallback(r->cookie ? state_change_trampoline : NULL,
+    NTSTATUS st = STATUS_UNSUCCESSFUL;
+    if (!(c && r->cookie && r->cookie != c->cookie))
+        st = server.ex.V2.UnregisterInterfaceStateChangeCallback(r->cookie ? state_change_trampoline : NULL,
                                                                  handle(r->device));
     if (NT_SUCCESS(st) && c)
         c->in_use = false;
+    lock_release(&server.registrations);
     return st;
 }
 
@@ -527,7 +555,7 @@ static NTSTATUS call_map_reserved(union any_block *b)
     struct hc_map_reserved_block *m = &b->map_reserved;
     IOMMU_MAP_PHYSICAL_ADDRESS storage;
     PIOMMU_MAP_PHYSICAL_ADDRESS desc;
-    NTSTATUS st = load_descriptor(&m->phys, &storage, &desc);
+    NTSTATUS st = load_descriptor(&m->phys, &staging_of(b)->phys, &storage, &desc);
     if (st)
         return st;
     IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT segment = {0};
@@ -572,11 +600,12 @@ static NTSTATUS call_delete_device(union any_block *b)
 static NTSTATUS call_poll(union any_block *b)
 {
     struct hc_poll_block *p = &b->poll;
-    ddi_dispatch_faults();
+    hc_collect_faults();
     uint32_t n = p->capacity < HC_MAX_POLL ? p->capacity : HC_MAX_POLL;
     /* The whole buffer the guest offers is checked, whether or not reports wait. */
     if (n && !hc_in_guest_ram(p->buffer, (uint64_t)n * sizeof(struct hc_report)))
         return STATUS_ACCESS_VIOLATION;
+    lock_acquire(&server.queue_lock);
     if (n > server.queue_count)
         n = server.queue_count;
     for (uint32_t i = 0; i < n; i++) {
@@ -589,6 +618,7 @@ static NTSTATUS call_poll(union any_block *b)
     p->pending = server.queue_count;
     p->lost = server.lost;
     server.lost = 0;
+    lock_release(&server.queue_lock);
     return STATUS_SUCCESS;
 }
 
@@ -596,11 +626,15 @@ static NTSTATUS call_stats(union any_block *b)
 {
     struct ddi_counts c = ddi_provider_counts();
     const struct page_pool *pool = server.cfg.pool;
+    lock_acquire(&server.queue_lock);
+    unsigned queued = server.queue_count, lost = server.lost;
+    lock_release(&server.queue_lock);
     b->stats = (struct hc_stats_block){c.domains, c.devices, c.tokens, c.callbacks, c.mapped_segments,
                                        c.table_pages, pool ? pool->in_use : 0,
-                                       pool ? pool->pages - pool->first_usable : 0, server.queue_count, server.lost,
-                                       c.faults_recorded, c.fault_overflows, server.stats.calls,
-                                       server.stats.refused_before_routine};
+                                       pool ? pool->pages - pool->first_usable : 0, queued, lost,
+                                       c.faults_recorded, c.fault_overflows,
+                                       __atomic_load_n(&server.stats.calls, __ATOMIC_RELAXED),
+                                       __atomic_load_n(&server.stats.refused_before_routine, __ATOMIC_RELAXED)};
     return STATUS_SUCCESS;
 }
 
@@ -678,7 +712,7 @@ enum iommu_status hc_server_init(const struct hc_server_config *cfg)
 {
     if (!cfg->read || !cfg->write || cfg->ram_count > HC_MAX_RAM_RANGES)
         return IOMMU_EINVAL;
-    lock_acquire(&server.lock);
+    lock_acquire(&server.dispatch);
     server.cfg = *cfg;
     server.queue_first = server.queue_count = server.lost = 0;
     server.stats = (struct hc_server_stats){0};
@@ -687,14 +721,23 @@ enum iommu_status hc_server_init(const struct hc_server_config *cfg)
     bool ok = IoGetIommuInterfaceEx(1, 0, &server.ex1) == STATUS_SUCCESS &&
               IoGetIommuInterfaceEx(2, 0, &server.ex) == STATUS_SUCCESS;
     server.ready = ok;
-    lock_release(&server.lock);
+    lock_release(&server.dispatch);
     return ok ? IOMMU_OK : IOMMU_ENODEV;
 }
 
 uint64_t hc_dispatch(uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
-    lock_acquire(&server.lock);
-    server.stats.calls++;
+    /* Each CPU's call in its own staging, when the CPUs are told apart; else one at a time. */
+    bool serial = !server.cfg.this_cpu;
+    unsigned cpu = serial ? 0 : server.cfg.this_cpu(server.cfg.ctx);
+    if (serial || cpu >= HC_MAX_CPUS) {
+        serial = true;
+        cpu = 0;
+    }
+    if (serial)
+        lock_acquire(&server.dispatch);
+    union any_block *block = &server.staging[cpu].block;
+    __atomic_add_fetch(&server.stats.calls, 1, __ATOMIC_RELAXED);
     NTSTATUS st;
     uint64_t call = rax & 0xffff;
     if (!server.ready)
@@ -705,38 +748,48 @@ uint64_t hc_dispatch(uint64_t rax, uint64_t rcx, uint64_t rdx)
         st = STATUS_INVALID_SYSTEM_SERVICE;
     else if (rdx != calls[call].size)
         st = STATUS_INFO_LENGTH_MISMATCH;
-    else if ((rcx & 7) || !copy_in(&server.block, rcx, 1, rdx))
+    else if ((rcx & 7) || !copy_in(block, rcx, 1, rdx))
         st = STATUS_ACCESS_VIOLATION;
     else
         st = STATUS_SUCCESS;
     if (st == STATUS_SUCCESS) {
-        st = calls[call].handler ? calls[call].handler(&server.block)
-                                 : server.cfg.host_call(server.cfg.ctx, (uint32_t)call, &server.block);
-        server.cfg.write(server.cfg.ctx, rcx, &server.block, rdx); /* checked when it was read */
-    } else
-        server.stats.refused_before_routine++;
-    lock_release(&server.lock);
+        st = calls[call].handler ? calls[call].handler(block)
+                                 : server.cfg.host_call(server.cfg.ctx, (uint32_t)call, block);
+        server.cfg.write(server.cfg.ctx, rcx, block, rdx); /* checked when it was read */
+    } else {
+        __atomic_add_fetch(&server.stats.refused_before_routine, 1, __ATOMIC_RELAXED);
+    }
+    if (serial)
+        lock_release(&server.dispatch);
     return (uint32_t)st;
 }
 
 void hc_collect_faults(void)
 {
-    lock_acquire(&server.lock);
+    lock_acquire(&server.collect);
     if (server.ready)
         ddi_dispatch_faults();
-    lock_release(&server.lock);
+    lock_release(&server.collect);
+}
+
+void hc_collect_faults_unless_busy(void)
+{
+    if (!lock_try_acquire(&server.collect))
+        return;
+    if (server.ready)
+        ddi_dispatch_faults();
+    lock_release(&server.collect);
 }
 
 void hc_set_dma_guard(bool blocking)
 {
-    lock_acquire(&server.lock);
     ddi_set_dma_guard(blocking);
-    lock_release(&server.lock);
 }
 
 struct hc_server_stats hc_server_stats(void)
 {
-    lock_acquire(&server.lock);
+    lock_acquire(&server.registrations);
+    lock_acquire(&server.queue_lock);
     struct hc_server_stats s = server.stats;
     s.queued = server.queue_count;
     s.lost = server.lost;
@@ -744,6 +797,7 @@ struct hc_server_stats hc_server_stats(void)
         s.fault_registrations += server.faults[i].in_use;
         s.callback_registrations += server.callbacks[i].in_use;
     }
-    lock_release(&server.lock);
+    lock_release(&server.queue_lock);
+    lock_release(&server.registrations);
     return s;
 }

@@ -5,6 +5,7 @@
 #include "ddi/shim.h"
 
 #include "ddi/interface_tables.h"
+#include "iommu/lock.h"
 
 /* A token as drivers see it: the public part first, the hypervisor's id behind it. */
 struct shim_token {
@@ -36,6 +37,9 @@ static struct {
     uint16_t free_slot[SHIM_TOKEN_SLOTS];
     unsigned free_first, free_count, live_tokens;
     struct registration regs[SHIM_MAX_REGISTRATIONS];
+    /* A driver may call from several CPUs at once: the token slots and taking a
+     * registration are done under it (never across a hypercall). */
+    struct iommu_lock lock;
     uint64_t hypercalls;
     volatile bool polling;
 } shim;
@@ -124,18 +128,32 @@ static uint64_t token_id(const void *p)
 /* The free slot that has waited longest; NULL when SHIM_MAX_TOKENS are live. */
 static struct shim_token *new_token(void)
 {
-    if (shim.live_tokens == SHIM_MAX_TOKENS || !shim.free_count)
-        return NULL;
-    struct shim_token *t = &shim.tokens[shim.free_slot[shim.free_first]];
-    shim.free_first = (shim.free_first + 1) % SHIM_TOKEN_SLOTS;
-    shim.free_count--;
+    lock_acquire(&shim.lock);
+    struct shim_token *t = NULL;
+    /* Slots out of the queue: live tokens and those a reservation in flight holds. */
+    if (SHIM_TOKEN_SLOTS - shim.free_count < SHIM_MAX_TOKENS) {
+        t = &shim.tokens[shim.free_slot[shim.free_first]];
+        shim.free_first = (shim.free_first + 1) % SHIM_TOKEN_SLOTS;
+        shim.free_count--;
+    }
+    lock_release(&shim.lock);
     return t;
+}
+
+/* A slot taken by new_token now holds a live token. */
+static void token_live(struct shim_token *t, const struct shim_token *value)
+{
+    lock_acquire(&shim.lock);
+    *t = *value;
+    shim.live_tokens++;
+    lock_release(&shim.lock);
 }
 
 /* A slot back in the queue: at its end once its token is freed, at its front when the
  * reservation it was taken for failed (it named no token). */
 static void release_token(struct shim_token *t, bool never_used)
 {
+    lock_acquire(&shim.lock);
     uint16_t i = (uint16_t)(t - shim.tokens);
     t->in_use = false;
     if (never_used) {
@@ -146,6 +164,7 @@ static void release_token(struct shim_token *t, bool never_used)
         shim.live_tokens--;
     }
     shim.free_count++;
+    lock_release(&shim.lock);
 }
 
 static uint64_t cookie_of(const struct registration *r)
@@ -164,13 +183,16 @@ static struct registration *registration_of(uint64_t cookie)
 
 static struct registration *new_registration(enum registration_kind kind)
 {
-    for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS; i++)
+    struct registration *r = NULL;
+    lock_acquire(&shim.lock);
+    for (unsigned i = 0; i < SHIM_MAX_REGISTRATIONS && !r; i++)
         if (!shim.regs[i].kind) {
             uint16_t generation = (uint16_t)(shim.regs[i].generation + 1);
             shim.regs[i] = (struct registration){.kind = kind, .generation = generation ? generation : 1};
-            return &shim.regs[i];
+            r = &shim.regs[i];
         }
-    return NULL;
+    lock_release(&shim.lock);
+    return r;
 }
 
 static struct registration *fault_registration_of(const struct hc_device *where)
@@ -459,9 +481,8 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
                                  .max_address = opt(MaxLogicalAddress), .out_present = LogicalAddressToken != NULL};
     NTSTATUS st = call(HC_RESERVE_LOGICAL_RANGE, &b, sizeof b);
     if (NT_SUCCESS(st)) {
-        *t = (struct shim_token){.pub = {b.token_base, b.token_size}, .id = b.token, .in_use = true};
+        token_live(t, &(struct shim_token){.pub = {b.token_base, b.token_size}, .id = b.token, .in_use = true});
         *LogicalAddressToken = &t->pub;
-        shim.live_tokens++;
     } else {
         release_token(t, true);
     }

@@ -32,7 +32,7 @@ tsan=$build/tsan
 mkdir -p "$tsan"
 echo "== build of the threaded tests with ThreadSanitizer"
 { cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=Debug -DIOMMU_TSAN=ON -DIOMMU_BUILD_EFI=OFF &&
-  cmake --build "$tsan" -j"$jobs" --target test_domain test_ddi_threads; } >"$tsan/build.log" 2>&1 || fail_build "ThreadSanitizer build" "$tsan/build.log"
+  cmake --build "$tsan" -j"$jobs" --target test_domain test_ddi_threads test_ddi_threads_hypercalls; } >"$tsan/build.log" 2>&1 || fail_build "ThreadSanitizer build" "$tsan/build.log"
 
 total_pass=0 total_fail=0
 # Runs ctest in a build directory and adds its counts. A test that was skipped or not run
@@ -63,7 +63,7 @@ run_ctest() {
 start=$SECONDS
 run_ctest "host tests" "$build" -LE qemu -j"$jobs"
 run_ctest "host tests under ASan+UBSan" "$asan" -j"$jobs"
-run_ctest "threaded tests under ThreadSanitizer" "$tsan" -R '^(unit\.domain|ddi\.ddi_threads)$'
+run_ctest "threaded tests under ThreadSanitizer" "$tsan" -R '^(unit\.domain|ddi\.ddi_threads|ddi\.ddi_threads_hypercalls)$'
 run_ctest "QEMU integration tests (logs under $build/run/)" "$build" -L qemu
 echo "== done in $((SECONDS - start)) s"
 echo "$total_pass passed, $total_fail failed"

@@ -338,7 +338,7 @@ static void guest_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
 static uint64_t hypercall(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
     struct sim *s = ctx;
-    s->hypercalls++;
+    __atomic_add_fetch(&s->hypercalls, 1, __ATOMIC_RELAXED); /* from several threads at once */
     return hc_dispatch(rax, rcx, rdx);
 }
 
@@ -355,6 +355,20 @@ static NTSTATUS host_call(void *ctx, uint32_t call, void *block)
     return s->host_call(s->host_ctx, call, block);
 }
 
+/* Which "CPU" a thread is, for the server's per-CPU staging (sim_set_cpu). */
+static _Thread_local unsigned thread_cpu;
+
+void sim_set_cpu(unsigned cpu)
+{
+    thread_cpu = cpu;
+}
+
+static unsigned this_cpu(void *ctx)
+{
+    (void)ctx;
+    return thread_cpu;
+}
+
 /* The hypercall server over the provider, guest RAM being everything but the first page
  * and the pool (which stands for the hypervisor's own memory). */
 static void start_server(struct sim *s, bool allow_injection)
@@ -362,7 +376,7 @@ static void start_server(struct sim *s, bool allow_injection)
     uint64_t pool = (uint64_t)(uintptr_t)s->pool_mem, top = 1ull << 47;
     struct hc_server_config cfg = {.ctx = s, .read = guest_read, .write = guest_write, .ram_count = 2,
                                    .pool = &s->pool, .inject_pool = allow_injection ? &s->pool : NULL,
-                                   .host_call = s->host_call ? host_call : NULL};
+                                   .host_call = s->host_call ? host_call : NULL, .this_cpu = this_cpu};
     cfg.ram[0] = (struct hc_ram_range){PAGE_SIZE, pool - PAGE_SIZE};
     cfg.ram[1] = (struct hc_ram_range){pool + SIM_POOL_BYTES, top - (pool + SIM_POOL_BYTES)};
     if (hc_server_init(&cfg) != IOMMU_OK)

@@ -107,6 +107,9 @@ struct page_pool *sim_pool(struct sim *s);
  * handlers, and hc_set_dma_guard changes the policy. */
 void sim_use_hypercalls(struct sim *s);
 uint64_t sim_hypercalls(const struct sim *s);  /* made so far */
+/* The CPU the calling thread stands for (0 unless set): the server serves each CPU's calls
+ * from its own staging, at once, as the hypervisor does. */
+void sim_set_cpu(unsigned cpu);
 /* Lets HC_INJECT act on the simulated pool (as the loader's fault_injection = on). */
 void sim_allow_injection(struct sim *s);
 /* Restarts the server with the hypervisor's own calls (HC_AUDIT, HC_GUEST_EXIT) served by

@@ -7,7 +7,11 @@
  * is entered in a shared registry, which fails the test if it overlaps a range the other
  * thread holds: the allocator must never hand out a range twice, and "this range is free"
  * must hold until the call that relied on it is done. At the end everything is given back
- * and the provider must be empty and the page pool back where it started. */
+ * and the provider must be empty and the page pool back where it started.
+ *
+ * Built twice: calling the provider directly, and (DDI_THROUGH_HYPERCALLS) as two guest CPUs
+ * do, through the shim and the hypercall server, each thread a CPU with its own staging in
+ * the server (sim_set_cpu), so the shim's and the server's locking are checked too. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,15 @@
 
 #include "sim.h"
 #include "test_util.h"
+
+#ifdef DDI_THROUGH_HYPERCALLS
+#include "ddi/shim.h"
+#define GET_INTERFACE_EX ShimIoGetIommuInterfaceEx
+#define USE_PATH(s) sim_use_hypercalls(s)
+#else
+#define GET_INTERFACE_EX IoGetIommuInterfaceEx
+#define USE_PATH(s) ((void)(s))
+#endif
 
 #define ROUNDS 20000
 #define WINDOW_BASE 0x400000ull
@@ -96,6 +109,7 @@ static IOMMU_MAP_PHYSICAL_ADDRESS ram(unsigned page, unsigned pages)
 static void *worker(void *arg)
 {
     int me = (int)(intptr_t)arg;
+    sim_set_cpu((unsigned)me);
     uint64_t rng = 0x243F6A8885A308D3ull * (uint64_t)(me + 1);
     pthread_barrier_wait(&shared.start); /* both threads in the loop at once */
     for (unsigned round = 0; round < ROUNDS && !shared.failure[0]; round++) {
@@ -148,8 +162,9 @@ static void test_two_threads_share_domains(void **state)
     pthread_barrier_init(&shared.start, NULL, 2);
     struct sim_config cfg = sim_default_config();
     shared.s = sim_create(&cfg);
+    USE_PATH(shared.s);
     DMA_IOMMU_INTERFACE_EX ex;
-    assert_int_equal(IoGetIommuInterfaceEx(2, 0, &ex), STATUS_SUCCESS);
+    assert_int_equal(GET_INTERFACE_EX(2, 0, &ex), STATUS_SUCCESS);
     shared.v2 = &ex.V2;
     uint32_t baseline = sim_pool(shared.s)->in_use;
     IOMMU_DMA_DOMAIN_CREATION_FLAGS flags = {.AsUlonglong = 0};
@@ -166,6 +181,9 @@ static void test_two_threads_share_domains(void **state)
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
     printf("ddi threads: %u ranges granted, %u claims refused as overlapping\n", shared.granted, shared.refused);
+#ifdef DDI_THROUGH_HYPERCALLS
+    assert_true(sim_hypercalls(shared.s) > ROUNDS); /* the calls did go the guests' way */
+#endif
     if (shared.failure[0])
         fail_msg("%s", shared.failure);
     assert_true(shared.granted > ROUNDS / 2);

@@ -42,7 +42,13 @@ struct hc_server_config {
      * the size and that the block is in guest RAM, copies it in, calls this with the copy
      * and writes it back; NULL refuses them as unknown calls. */
     NTSTATUS (*host_call)(void *ctx, uint32_t call, void *block);
+    /* The calling CPU's index, below HC_MAX_CPUS: each CPU's call is copied into and served
+     * from its own staging, so calls from different CPUs run at once (the provider has its
+     * own locks). NULL: one call at a time, the whole call under one lock. */
+    unsigned (*this_cpu)(void *ctx);
 };
+
+#define HC_MAX_CPUS 16
 
 /* Over a provider already set up (ddi_provider_init). */
 enum iommu_status hc_server_init(const struct hc_server_config *cfg);
@@ -55,9 +61,12 @@ uint64_t hc_dispatch(uint64_t rax, uint64_t rcx, uint64_t rdx);
  * reads of guest memory (its walk of the guest's page tables). */
 bool hc_in_guest_ram(uint64_t gpa, uint64_t len);
 
-/* Moves the units' recorded faults to the report queue (for devices with reporting on); the
- * hypervisor calls it on every exit, and HC_POLL does too. */
+/* Moves the units' recorded faults to the report queue (for devices with reporting on).
+ * HC_POLL does, waiting for another CPU's collection to end; the hypervisor calls
+ * hc_collect_faults_unless_busy on every exit, which does nothing while another CPU collects
+ * (that one takes what is there), so no exit waits on another CPU's DDI call. */
 void hc_collect_faults(void);
+void hc_collect_faults_unless_busy(void);
 
 /* DMA-Guard policy changes go through here, so that the state-change reports they cause
  * are queued under the server's lock. */

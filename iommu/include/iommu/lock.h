@@ -5,6 +5,7 @@
 #ifndef IOMMU_LOCK_H
 #define IOMMU_LOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct iommu_lock {
@@ -25,6 +26,12 @@ static inline void lock_acquire(struct iommu_lock *l)
     while (__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE))
         while (__atomic_load_n(&l->held, __ATOMIC_RELAXED))
             cpu_relax();
+}
+
+/* Takes the lock only if it is free: false, and nothing taken, when another holds it. */
+static inline bool lock_try_acquire(struct iommu_lock *l)
+{
+    return !__atomic_load_n(&l->held, __ATOMIC_RELAXED) && !__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE);
 }
 
 static inline void lock_release(struct iommu_lock *l)
