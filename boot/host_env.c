@@ -26,9 +26,9 @@ bool host_env_prepare(struct page_pool *pool, uint64_t top, bool one_gib_pages, 
                                     v == 2 || v == 8 || v == 18 ? 1 : 0);
     /* The host takes NMIs only in host_take_nmi, and returns from them. */
     idt[2] = x86_interrupt_gate((uint64_t)(uintptr_t)host_nmi_entry, HOST_CS, 1);
-    /* Supervisor entries (entry_bits 0), read and write, no user bit: only the host uses
-     * these tables. The engine's VT-d layout is the x86 one for present, write and size. */
-    if (slpt_init(&host_tables, pool, 4, SLPT_SUPERPAGE_2M | (one_gib_pages ? SLPT_SUPERPAGE_1G : 0)) != IOMMU_OK)
+    /* x86 paging, supervisor entries, read and write: only the host uses these tables. */
+    if (slpt_init(&host_tables, pool, 4, SLPT_SUPERPAGE_2M | (one_gib_pages ? SLPT_SUPERPAGE_1G : 0)) != IOMMU_OK ||
+        slpt_set_format(&host_tables, &pt_x86_supervisor) != IOMMU_OK)
         return false;
     return slpt_map(&host_tables, 0, 0, top, SLPT_READ | SLPT_WRITE) == IOMMU_OK;
 }

@@ -22,7 +22,6 @@
  * window at 0xE0_0000_0000 with 40 bits). At most 2^46 (64 TiB): 64 Ki entries of 1 GiB,
  * 512 KiB of tables for the nested and as much for the host's, out of the region. */
 #define NPT_MAX_BITS 46u
-#define NPT_USER 0x4ull           /* every nested entry: the walk is a user access */
 #define APIC_WINDOW_BYTES (1ull << 20) /* the local APIC's window, the MSI address range */
 
 static inline uint64_t rdmsr(uint32_t msr)
@@ -691,10 +690,10 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
     enum iommu_status st = n <= cap ? slpt_init(&hv->npt, &r->pool, 4, SLPT_SUPERPAGE_2M |
                                                                            (hv->one_gib_pages ? SLPT_SUPERPAGE_1G : 0))
                                     : IOMMU_ERANGE;
-    if (st == IOMMU_OK) {
-        hv->npt.entry_bits = NPT_USER;
+    if (st == IOMMU_OK)
+        st = slpt_set_format(&hv->npt, &pt_amd_nested);
+    if (st == IOMMU_OK)
         st = ranges_identity_map(&hv->npt, ranges, n, SLPT_READ | SLPT_WRITE);
-    }
     for (uint32_t i = 0; st == IOMMU_OK && hv->pci && i < hv->pci->count; i++) {
         const struct pci_function *f = &hv->pci->fn[i];
         if (chipset_function(f->bus, f->dev, f->fn))

@@ -12,14 +12,21 @@ static unsigned index_at(uint64_t iova, unsigned level)
     return (iova >> level_shift(level)) & (ENTRIES - 1);
 }
 
-static bool is_leaf(uint64_t e, unsigned level)
+/* The layout every format shares (pt_format.h, checked by slpt_set_format): the leaf-size
+ * bit and the address field are constants here, so the loops that read entries while they
+ * store others need not reload them from the table's struct. */
+#define LAYOUT_LEAF_SIZE 0x80ull
+#define LAYOUT_ADDRESS 0x000ffffffffff000ull
+
+static bool is_leaf(const struct slpt *t, uint64_t e, unsigned level)
 {
-    return level == 1 || (e & SLPTE_PS);
+    (void)t;
+    return level == 1 || (e & LAYOUT_LEAF_SIZE);
 }
 
 static uint64_t *table_va(const struct slpt *t, uint64_t e)
 {
-    return page_pool_va(t->pool, e & SLPTE_ADDR);
+    return page_pool_va(t->pool, e & LAYOUT_ADDRESS);
 }
 
 static void sync(struct slpt *t, const void *va, size_t len)
@@ -129,9 +136,21 @@ enum iommu_status slpt_init(struct slpt *t, struct page_pool *pool, unsigned lev
     if (levels < 3 || levels > 5)
         return IOMMU_EINVAL;
     *t = (struct slpt){.pool = pool, .levels = levels,
-                       .superpages = superpages & (SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G)};
+                       .superpages = superpages & (SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G),
+                       .fmt = pt_vtd_second_level};
     t->root = new_table(t, &t->root_pa);
     return t->root ? IOMMU_OK : IOMMU_ENOMEM;
+}
+
+enum iommu_status slpt_set_format(struct slpt *t, const struct pt_format *fmt)
+{
+    if (!t->root || t->table_pages != 1 || fmt->leaf_size != LAYOUT_LEAF_SIZE || fmt->address != LAYOUT_ADDRESS)
+        return IOMMU_EINVAL;
+    for (unsigned i = 0; i < ENTRIES; i++)
+        if (t->root[i])
+            return IOMMU_EINVAL;
+    t->fmt = *fmt;
+    return IOMMU_OK;
 }
 
 enum iommu_status slpt_set_write_back(struct slpt *t, void (*sync_fn)(void *ctx, const void *va, size_t len),
@@ -154,7 +173,7 @@ static void destroy_level(struct slpt *t, uint64_t *table, unsigned level)
 {
     if (level > 1)
         for (unsigned i = 0; i < ENTRIES; i++)
-            if (table[i] && !is_leaf(table[i], level))
+            if (table[i] && !is_leaf(t, table[i], level))
                 destroy_level(t, table_va(t, table[i]), level - 1);
     if (!t->sync) {
         if (t->freed) { /* it waits: zeroed now, as it must go back */
@@ -227,13 +246,13 @@ static uint64_t *walk_create(struct slpt *t, uint64_t iova, unsigned level, enum
                 *why = NO_MEMORY;
                 goto undo;
             }
-            set_entry(t, e, child_pa | SLPTE_R | SLPTE_W | t->entry_bits);
+            set_entry(t, e, child_pa | t->fmt.table | t->fmt.always);
             count_entries(t, table, +1);
             created_at[n_created] = e;
             created_in[n_created] = table;
             created[n_created++] = child;
             table = child;
-        } else if (is_leaf(*e, l)) {
+        } else if (is_leaf(t, *e, l)) {
             *why = OVERLAP;
             goto undo;
         } else {
@@ -265,8 +284,8 @@ static unsigned choose_leaf(const struct slpt *t, uint64_t iova, uint64_t pa, ui
 
 static uint64_t leaf_bits(const struct slpt *t, unsigned perm, unsigned level)
 {
-    return (perm & SLPT_READ ? SLPTE_R : 0) | (perm & SLPT_WRITE ? SLPTE_W : 0) | (level > 1 ? SLPTE_PS : 0) |
-           t->entry_bits;
+    return (perm & SLPT_READ ? t->fmt.read : 0) | (perm & SLPT_WRITE ? t->fmt.write : 0) |
+           (level > 1 ? LAYOUT_LEAF_SIZE : 0) | t->fmt.always;
 }
 
 /* Maps one physically contiguous run. Within one table, consecutive leaves are written in
@@ -285,7 +304,7 @@ static enum place map_run(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t s
             return why;
         unsigned first = index_at(cur_iova, leaf);
         if (table[first]) {
-            if (leaf > 1 && !is_leaf(table[first], leaf)) {
+            if (leaf > 1 && !is_leaf(t, table[first], leaf)) {
                 max_leaf = leaf - 1; /* a table is in the way: smaller leaves for this slot */
                 continue;
             }
@@ -319,16 +338,18 @@ static enum iommu_status place_status(enum place why)
     return why == OVERLAP ? IOMMU_EEXIST : why == BAD_ADDRESS ? IOMMU_ERANGE : IOMMU_ENOMEM;
 }
 
-static bool perm_ok(unsigned perm)
+/* A permission set the format can write as a present entry (a write-only map in the x86
+ * formats would be an entry the walker takes as not present: refused). */
+static bool perm_ok(const struct slpt *t, unsigned perm)
 {
-    return (perm & (SLPT_READ | SLPT_WRITE)) && !(perm & ~(SLPT_READ | SLPT_WRITE));
+    return (perm & (SLPT_READ | SLPT_WRITE)) && !(perm & ~(SLPT_READ | SLPT_WRITE)) && (t->fmt.perms >> perm & 1);
 }
 
 static enum iommu_status map_op(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm)
 {
-    if (!range_ok(t, iova, size) || (pa & (PAGE_SIZE - 1)) || !perm_ok(perm))
+    if (!range_ok(t, iova, size) || (pa & (PAGE_SIZE - 1)) || !perm_ok(t, perm))
         return IOMMU_EINVAL;
-    if (pa > SLPTE_ADDR || size > SLPTE_ADDR + PAGE_SIZE - pa)
+    if (pa > LAYOUT_ADDRESS || size > LAYOUT_ADDRESS + PAGE_SIZE - pa)
         return IOMMU_ERANGE;
     uint64_t done;
     enum place why = map_run(t, iova, pa, size, perm, &done);
@@ -356,11 +377,11 @@ static enum iommu_status map_frames_op(struct slpt *t, uint64_t iova, const uint
                                               unsigned perm)
 {
     if (!count || count > (slpt_iova_limit(t) >> PAGE_SHIFT) || !range_ok(t, iova, count << PAGE_SHIFT) ||
-        !perm_ok(perm))
+        !perm_ok(t, perm))
         return IOMMU_EINVAL;
     /* Frame numbers are checked as they are stored (a bad one undoes the map): a separate
      * pass over a long list would cost as much memory traffic as the map itself. */
-    const uint64_t max_frame = SLPTE_ADDR >> PAGE_SHIFT;
+    const uint64_t max_frame = LAYOUT_ADDRESS >> PAGE_SHIFT;
     uint64_t bits = leaf_bits(t, perm, 1), i = 0;
     enum place why = PLACED;
     while (i < count) {
@@ -429,7 +450,7 @@ static enum iommu_status split_at(struct slpt *t, uint64_t iova)
         uint64_t *e = &table[index_at(iova, level)];
         if (!*e)
             return IOMMU_OK;
-        if (is_leaf(*e, level)) {
+        if (is_leaf(t, *e, level)) {
             uint64_t span = 1ull << level_shift(level);
             if (!(iova & (span - 1)))
                 return IOMMU_OK; /* already a boundary */
@@ -441,14 +462,14 @@ static enum iommu_status split_at(struct slpt *t, uint64_t iova)
                 return IOMMU_ENOMEM;
             t->table_pages++;
             uint64_t child_span = span / ENTRIES;
-            uint64_t base = *e & SLPTE_ADDR;
-            uint64_t bits = (*e & (SLPTE_R | SLPTE_W)) | (level - 1 > 1 ? SLPTE_PS : 0) | t->entry_bits;
+            uint64_t base = *e & LAYOUT_ADDRESS;
+            uint64_t bits = (*e & (t->fmt.read | t->fmt.write)) | (level - 1 > 1 ? LAYOUT_LEAF_SIZE : 0) | t->fmt.always;
             for (unsigned i = 0; i < ENTRIES; i++) /* bits in a local: the stores cannot change it */
                 child[i] = (base + i * child_span) | bits;
             sync(t, child, PAGE_SIZE);
             sync_done(t); /* the new table in memory before the pointer to it */
             page_pool_meta(t->pool, child)->entries = ENTRIES;
-            set_entry(t, e, child_pa | SLPTE_R | SLPTE_W | t->entry_bits);
+            set_entry(t, e, child_pa | t->fmt.table | t->fmt.always);
         }
         table = table_va(t, *e);
     }
@@ -509,7 +530,7 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
         uint64_t *e = &table[i];
         if (!*e)
             continue;
-        if (is_leaf(*e, level)) {
+        if (is_leaf(t, *e, level)) {
             /* split_at made the ends leaf boundaries, so the leaf lies wholly inside */
             *e = 0;
             leaves++;
@@ -567,7 +588,7 @@ static void prune(struct slpt *t, uint64_t *table, unsigned level, uint64_t base
     if (end - 1 - base >= span * ENTRIES)
         last = ENTRIES - 1;
     for (unsigned i = first; i <= last && level > 1; i++) {
-        if (!table[i] || is_leaf(table[i], level))
+        if (!table[i] || is_leaf(t, table[i], level))
             continue;
         uint64_t entry_base = base + (uint64_t)i * span;
         uint64_t *child = table_va(t, table[i]);
@@ -591,7 +612,7 @@ static void pin_range(struct slpt *t, uint64_t iova, uint64_t size, int delta)
         const uint64_t *table = t->root;
         for (unsigned level = t->levels; level > 1 && table; level--) {
             uint64_t e = table[index_at(cur, level)];
-            table = e && !is_leaf(e, level) ? table_va(t, e) : NULL;
+            table = e && !is_leaf(t, e, level) ? table_va(t, e) : NULL;
         }
         if (table) {
             struct page_meta *m = page_pool_meta(t->pool, table);
@@ -674,7 +695,7 @@ static uint64_t *find_leaf(const struct slpt *t, uint64_t iova, unsigned *leaf_l
         uint64_t *e = &table[index_at(iova, level)];
         if (!*e)
             return NULL;
-        if (is_leaf(*e, level)) {
+        if (is_leaf(t, *e, level)) {
             *leaf_level = level;
             return e;
         }
@@ -696,9 +717,9 @@ bool slpt_lookup(const struct slpt *t, uint64_t iova, uint64_t *pa, unsigned *pe
         return false;
     uint64_t span = 1ull << level_shift(level);
     if (pa)
-        *pa = (*e & SLPTE_ADDR) + (iova & (span - 1));
+        *pa = (*e & LAYOUT_ADDRESS) + (iova & (span - 1));
     if (perm)
-        *perm = (*e & SLPTE_R ? SLPT_READ : 0) | (*e & SLPTE_W ? SLPT_WRITE : 0);
+        *perm = (*e & t->fmt.read ? SLPT_READ : 0) | (*e & t->fmt.write ? SLPT_WRITE : 0);
     if (leaf_size)
         *leaf_size = span;
     return true;
@@ -714,15 +735,16 @@ static void dump_table(const struct slpt *t, const uint64_t *table, unsigned lev
         if (!e)
             continue;
         uint64_t iova = base + (uint64_t)i * span;
-        if (is_leaf(e, level)) {
+        if (is_leaf(t, e, level)) {
             sink_printf(out, "%*sL%u[%3u] 0x%lx-0x%lx -> 0x%lx %c%c%s\n", indent, "", level, i, iova,
-                        iova + span - 1, (uint64_t)(e & SLPTE_ADDR), e & SLPTE_R ? 'R' : '-', e & SLPTE_W ? 'W' : '-',
+                        iova + span - 1, (uint64_t)(e & LAYOUT_ADDRESS), e & t->fmt.read ? 'R' : '-',
+                        e & t->fmt.write ? 'W' : '-',
                         level > 1 ? " superpage" : "");
         } else {
             const uint64_t *child = table_va(t, e);
             const struct page_meta *m = page_pool_meta(t->pool, child);
             sink_printf(out, "%*sL%u[%3u] 0x%lx-0x%lx table at 0x%lx, %u entries%s\n", indent, "", level, i, iova,
-                        iova + span - 1, (uint64_t)(e & SLPTE_ADDR), m->entries, m->pins ? ", pinned" : "");
+                        iova + span - 1, (uint64_t)(e & LAYOUT_ADDRESS), m->entries, m->pins ? ", pinned" : "");
             dump_table(t, child, level - 1, iova, out);
         }
     }

@@ -746,17 +746,22 @@ static void assert_walk_has(const struct slpt *t, const struct page_pool *pool, 
     }
 }
 
-/* Tables of another format with this layout (AMD nested page tables) get their extra bits
- * in every entry: new tables, leaves of each size, tables made by a split, frame maps. */
-static void test_entry_bits(void **state)
+/* Tables of another format (AMD nested page tables, pt_format.h) get that format's bits in
+ * every entry: new tables, leaves of each size, tables made by a split, frame maps; and a
+ * permission set the format cannot express is refused with nothing changed. */
+static void test_entry_format(void **state)
 {
     (void)state;
     struct page_pool pool;
     test_pool_init(&pool, 64, 0x10000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
-    t.entry_bits = 0x4;
+    assert_int_equal(slpt_set_format(&t, &pt_amd_nested), IOMMU_OK);
+    /* write-only: the x86 walker would take the entry as not present */
+    assert_int_equal(slpt_map(&t, 0x1000, 0x1000, PAGE_SIZE, SLPT_WRITE), IOMMU_EINVAL);
+    assert_int_equal(t.table_pages, 1);
     assert_int_equal(slpt_map(&t, 0, 0, 4ull << 30, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, &pt_vtd_second_level), IOMMU_EINVAL); /* not once mapped */
     assert_walk_has(&t, &pool, 0x12345000, 0x4 | SLPTE_W);
     assert_int_equal(slpt_unmap(&t, 0x40201000, PAGE_SIZE, NULL), IOMMU_OK); /* splits 1G and 2M */
     assert_walk_has(&t, &pool, 0x40200000, 0x4 | SLPTE_W);
@@ -1023,7 +1028,7 @@ int main(void)
         cmocka_unit_test(test_leaf_choice_and_split),
         cmocka_unit_test(test_every_failure_point),
         cmocka_unit_test(test_prepared_range),
-        cmocka_unit_test(test_entry_bits),
+        cmocka_unit_test(test_entry_format),
         cmocka_unit_test(test_frames_every_failure_point),
         cmocka_unit_test(test_random_3level_superpages),
         cmocka_unit_test(test_random_4level_2m_only),

@@ -24,6 +24,7 @@
 
 #include "fmt.h"
 #include "page_pool.h"
+#include "pt_format.h"
 #include "status.h"
 
 #define SLPT_READ 0x1u
@@ -32,7 +33,7 @@
 #define SLPT_SUPERPAGE_2M 0x1u /* CAP.SLLPS bit 0 */
 #define SLPT_SUPERPAGE_1G 0x2u /* CAP.SLLPS bit 1 */
 
-/* PTE bits (second-level, legacy mode). */
+/* The VT-d second-level format's bits (pt_vtd_second_level), the engine's default format. */
 #define SLPTE_R 0x1ull
 #define SLPTE_W 0x2ull
 #define SLPTE_PS 0x80ull
@@ -55,11 +56,9 @@ struct slpt {
      * engine relies on every change since being written back. */
     void (*sync)(void *ctx, const void *va, size_t len);
     void *sync_ctx;
-    /* Bits set in every entry, table and leaf, for tables of another format with the same
-     * layout: AMD nested page tables use R as present and W as writable, and need the
-     * user bit (2) at every level. 0 for VT-d, whose bit 2 is the execute permission. Set
-     * before the first map. */
-    uint64_t entry_bits;
+    /* The entry format (pt_format.h): VT-d second-level unless slpt_set_format chose
+     * another before the first map. A copy, read as plain data in the loops. */
+    struct pt_format fmt;
     /* Optional, with sync: when set, sync may only start the write-backs (clflush without a
      * fence) and sync_wait(sync_ctx) waits until every one started so far is in memory
      * (mfence). The engine calls it once before an operation that wrote anything back
@@ -85,6 +84,9 @@ struct slpt_unmapped {
 };
 
 enum iommu_status slpt_init(struct slpt *t, struct page_pool *pool, unsigned levels, uint8_t superpages);
+/* Tables of another entry format (pt_format.h): only right after slpt_init; IOMMU_EINVAL,
+ * with nothing changed, once anything is mapped or for a format of another layout. */
+enum iommu_status slpt_set_format(struct slpt *t, const struct pt_format *fmt);
 /* For tables a unit walks without snooping the CPU's caches: sets sync, sync_wait (may be
  * NULL) and their context, and writes the root back whole. Only right after slpt_init:
  * IOMMU_EINVAL, with nothing changed, once anything is mapped. */
