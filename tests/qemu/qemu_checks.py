@@ -255,7 +255,7 @@ def c_faults_match_trace(r):
     return ok, f"loader {sorted(loader)} trace {sorted(traced)}"
 
 
-# Item 8 of issue 11: the hypervisor's lines must come out whole although every CPU prints on
+# The hypervisor's lines must come out whole although every CPU prints on
 # its channel. Each line starts as a report line does, and no second line starts inside it.
 LINE_OPENINGS = re.compile(r"(?:check: (?:PASS|FAIL) |hv: |fault: |remap: |memmap: |acpi: |pci: |ecam: "
                            r"|vtd\[\d+\]: |dump: |config: |summary: |demo: |RESULT: (?:PASS|FAIL) \(|=== |--- "
