@@ -505,14 +505,17 @@ void class_nmi(struct hostile *h)
     swap_nmi_gate(&gates[0]);
     for (unsigned i = 1; i < cpus && h->mp; i++)
         h->mp->startup_this_ap(h->mp, swap_nmi_gate, i, NULL, 2 * 1000 * 1000, &gates[i], NULL);
+    /* other: the ICR names cpu 1; self, others: the CPUs the NMI reaches */
     static const struct {
         uint32_t low;
-        bool other;
+        bool other, self, others;
         const char *what;
-    } ways[] = {{0x44400, false, "to self (shorthand)"}, {0x400, true, "to the other CPU"},
-                {0xC4400, false, "to all excluding self"}, {0x84400, false, "to all including self"}};
+    } ways[] = {{0x44400, false, true, false, "to self (shorthand)"},
+                {0x400, true, false, true, "to the other CPU"},
+                {0xC4400, false, false, true, "to all excluding self"},
+                {0x84400, false, true, true, "to all including self"}};
     for (unsigned w = 0; w < sizeof ways / sizeof ways[0]; w++) {
-        unsigned expected = w == 0 ? 1 : w == 3 ? (unsigned)h->cpus : (unsigned)h->cpus - 1;
+        unsigned expected = ways[w].self + (ways[w].others ? (unsigned)h->cpus - 1 : 0);
         if (!expected) {
             hl(h, C, "NMI %s: one CPU, no other", ways[w].what);
             continue;

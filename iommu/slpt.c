@@ -18,9 +18,8 @@ static unsigned index_at(uint64_t iova, unsigned level)
 #define LAYOUT_LEAF_SIZE 0x80ull
 #define LAYOUT_ADDRESS 0x000ffffffffff000ull
 
-static bool is_leaf(const struct slpt *t, uint64_t e, unsigned level)
+static bool is_leaf(uint64_t e, unsigned level)
 {
-    (void)t;
     return level == 1 || (e & LAYOUT_LEAF_SIZE);
 }
 
@@ -173,7 +172,7 @@ static void destroy_level(struct slpt *t, uint64_t *table, unsigned level)
 {
     if (level > 1)
         for (unsigned i = 0; i < ENTRIES; i++)
-            if (table[i] && !is_leaf(t, table[i], level))
+            if (table[i] && !is_leaf(table[i], level))
                 destroy_level(t, table_va(t, table[i]), level - 1);
     if (!t->sync) {
         if (t->freed) { /* it waits: zeroed now, as it must go back */
@@ -252,7 +251,7 @@ static uint64_t *walk_create(struct slpt *t, uint64_t iova, unsigned level, enum
             created_in[n_created] = table;
             created[n_created++] = child;
             table = child;
-        } else if (is_leaf(t, *e, l)) {
+        } else if (is_leaf(*e, l)) {
             *why = OVERLAP;
             goto undo;
         } else {
@@ -304,7 +303,7 @@ static enum place map_run(struct slpt *t, uint64_t iova, uint64_t pa, uint64_t s
             return why;
         unsigned first = index_at(cur_iova, leaf);
         if (table[first]) {
-            if (leaf > 1 && !is_leaf(t, table[first], leaf)) {
+            if (leaf > 1 && !is_leaf(table[first], leaf)) {
                 max_leaf = leaf - 1; /* a table is in the way: smaller leaves for this slot */
                 continue;
             }
@@ -450,7 +449,7 @@ static enum iommu_status split_at(struct slpt *t, uint64_t iova)
         uint64_t *e = &table[index_at(iova, level)];
         if (!*e)
             return IOMMU_OK;
-        if (is_leaf(t, *e, level)) {
+        if (is_leaf(*e, level)) {
             uint64_t span = 1ull << level_shift(level);
             if (!(iova & (span - 1)))
                 return IOMMU_OK; /* already a boundary */
@@ -530,7 +529,7 @@ static void clear_range(struct slpt *t, uint64_t *table, unsigned level, uint64_
         uint64_t *e = &table[i];
         if (!*e)
             continue;
-        if (is_leaf(t, *e, level)) {
+        if (is_leaf(*e, level)) {
             /* split_at made the ends leaf boundaries, so the leaf lies wholly inside */
             *e = 0;
             leaves++;
@@ -588,7 +587,7 @@ static void prune(struct slpt *t, uint64_t *table, unsigned level, uint64_t base
     if (end - 1 - base >= span * ENTRIES)
         last = ENTRIES - 1;
     for (unsigned i = first; i <= last && level > 1; i++) {
-        if (!table[i] || is_leaf(t, table[i], level))
+        if (!table[i] || is_leaf(table[i], level))
             continue;
         uint64_t entry_base = base + (uint64_t)i * span;
         uint64_t *child = table_va(t, table[i]);
@@ -612,7 +611,7 @@ static void pin_range(struct slpt *t, uint64_t iova, uint64_t size, int delta)
         const uint64_t *table = t->root;
         for (unsigned level = t->levels; level > 1 && table; level--) {
             uint64_t e = table[index_at(cur, level)];
-            table = e && !is_leaf(t, e, level) ? table_va(t, e) : NULL;
+            table = e && !is_leaf(e, level) ? table_va(t, e) : NULL;
         }
         if (table) {
             struct page_meta *m = page_pool_meta(t->pool, table);
@@ -695,7 +694,7 @@ static uint64_t *find_leaf(const struct slpt *t, uint64_t iova, unsigned *leaf_l
         uint64_t *e = &table[index_at(iova, level)];
         if (!*e)
             return NULL;
-        if (is_leaf(t, *e, level)) {
+        if (is_leaf(*e, level)) {
             *leaf_level = level;
             return e;
         }
@@ -735,7 +734,7 @@ static void dump_table(const struct slpt *t, const uint64_t *table, unsigned lev
         if (!e)
             continue;
         uint64_t iova = base + (uint64_t)i * span;
-        if (is_leaf(t, e, level)) {
+        if (is_leaf(e, level)) {
             sink_printf(out, "%*sL%u[%3u] 0x%lx-0x%lx -> 0x%lx %c%c%s\n", indent, "", level, i, iova,
                         iova + span - 1, (uint64_t)(e & LAYOUT_ADDRESS), e & t->fmt.read ? 'R' : '-',
                         e & t->fmt.write ? 'W' : '-',

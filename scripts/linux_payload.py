@@ -215,7 +215,8 @@ def main():
         shutil.copyfile(os.path.join(tree, "boot", f"vmlinuz-{version}"), kernel)
     checks_bin = os.path.join(out, "linux-checks")
     if not os.path.exists(checks_bin) or os.path.getmtime(checks_bin) < os.path.getmtime(CHECKS_SOURCE):
-        sh(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", checks_bin + ".tmp", CHECKS_SOURCE])
+        sh(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(ROOT, "iommu", "include"),
+            "-o", checks_bin + ".tmp", CHECKS_SOURCE])
         os.replace(checks_bin + ".tmp", checks_bin)
     initrd = os.path.join(out, "initrd.img")
     inputs = [checks_bin, os.path.abspath(__file__)]

@@ -44,19 +44,19 @@ struct sim {
     void *host_ctx;
 };
 
+static bool in_pool(const struct sim *s, uint64_t pa, size_t len)
+{
+    return pa >= s->pool_pa && pa - s->pool_pa < SIM_POOL_BYTES && len <= SIM_POOL_BYTES - (pa - s->pool_pa);
+}
+
 static uint8_t *host_of(struct sim *s, uint64_t pa, size_t len)
 {
-    if (pa >= s->pool_pa && pa - s->pool_pa < SIM_POOL_BYTES && len <= SIM_POOL_BYTES - (pa - s->pool_pa))
+    if (in_pool(s, pa, len))
         return s->pool_mem + (pa - s->pool_pa);
     uint64_t ram_bytes = (uint64_t)SIM_RAM_PAGES * PAGE_SIZE;
     if (pa >= SIM_RAM_BASE && pa - SIM_RAM_BASE < ram_bytes && len <= ram_bytes - (pa - SIM_RAM_BASE))
         return s->ram + (pa - SIM_RAM_BASE);
     return NULL;
-}
-
-static bool in_pool(const struct sim *s, uint64_t pa, size_t len)
-{
-    return pa >= s->pool_pa && pa - s->pool_pa < SIM_POOL_BYTES && len <= SIM_POOL_BYTES - (pa - s->pool_pa);
 }
 
 static bool mem_read(void *ctx, uint64_t pa, void *buf, size_t len)

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "iommu/prng.h"
+
 static unsigned passed, failed;
 
 static void check(int ok, const char *fmt, ...)
@@ -138,17 +140,8 @@ static void every_cpu_online(void)
 }
 
 /* A data disk: "iommu-hv data disk\n" then the seed (8 bytes, little endian) in the first
- * 32 bytes, then xorshift64 output from that seed to the end. */
+ * 32 bytes, then xorshift64 output (iommu/prng.h) from that seed to the end. */
 #define DISK_MAGIC "iommu-hv data disk\n"
-
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* The highest BAR of the PCI device behind a disk (0: none found): the PCI device is the
  * parent of the disk's device in sysfs, and its "resource" file lists each BAR. */
@@ -232,7 +225,7 @@ static void data_disks(unsigned want)
         /* The header's 32 bytes are followed by whole 8-byte words to the end. */
         while ((got = pread(fd, buf, sizeof buf, at)) > 0) {
             for (ssize_t i = 0; i < got / 8; i++)
-                wrong += buf[i] != xorshift(&s);
+                wrong += buf[i] != prng_next(&s);
             bytes += (uint64_t)got;
             at += got;
         }
