@@ -22,7 +22,7 @@ static enum iommu_status invalidate(struct iommu_domain *d, struct page_list *fr
     enum iommu_status s = IOMMU_OK;
     if (removed || freed->count)
         for (unsigned i = 0; s == IOMMU_OK && i < d->unit_count; i++) {
-            s = vtd_flush_range(d->units[i], d->id, first, last);
+            s = iommu_unit_invalidate_range(d->units[i], d->id, first, last);
             d->invalidations++;
         }
     if (s == IOMMU_OK) {
@@ -39,7 +39,7 @@ static enum iommu_status invalidate(struct iommu_domain *d, struct page_list *fr
 static enum iommu_status pay_owed_flush(struct iommu_domain *d)
 {
     for (unsigned i = 0; d->flush_owed && i < d->unit_count; i++) {
-        enum iommu_status s = vtd_flush_domain(d->units[i], d->id);
+        enum iommu_status s = iommu_unit_invalidate_domain(d->units[i], d->id);
         d->invalidations++;
         if (s != IOMMU_OK)
             return s;
@@ -63,7 +63,7 @@ enum iommu_status domain_destroy(struct iommu_domain *d)
     return s;
 }
 
-enum iommu_status domain_add_unit(struct iommu_domain *d, struct vtd_unit *u)
+enum iommu_status domain_add_unit(struct iommu_domain *d, struct iommu_unit *u)
 {
     lock_acquire(&d->lock);
     enum iommu_status s = IOMMU_OK;

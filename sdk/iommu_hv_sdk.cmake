@@ -13,6 +13,8 @@
 #             unless OUTPUT names it
 #   DRIVER    a boot-service driver (PE subsystem 11) instead of an application (10)
 #   INCLUDES  more include folders for your sources
+#   OBJECTS   object libraries (add_library(... OBJECT ...)) linked into the image too, for
+#             code compiled with flags of its own
 # The compile flags are the project's own for firmware code (IOMMU_HV_EFI_C_FLAGS below);
 # the link is gnu-efi's crt0 and linker script, and objcopy makes the PE32+ image.
 include_guard(GLOBAL)
@@ -30,7 +32,7 @@ set(IOMMU_HV_EFI_C_FLAGS
   -DGNU_EFI_USE_MS_ABI -O2 -g)
 
 function(iommu_hv_add_payload name)
-  cmake_parse_arguments(P "DRIVER" "OUTPUT" "SOURCES;INCLUDES" ${ARGN})
+  cmake_parse_arguments(P "DRIVER" "OUTPUT" "SOURCES;INCLUDES;OBJECTS" ${ARGN})
   if(NOT P_SOURCES)
     message(FATAL_ERROR "iommu_hv_add_payload(${name}): no SOURCES")
   endif()
@@ -54,13 +56,19 @@ function(iommu_hv_add_payload name)
   target_compile_options(${name}_objs PRIVATE ${IOMMU_HV_EFI_C_FLAGS})
   # gnu-efi's headers need GNU C: -std=gnu11.
   set_target_properties(${name}_objs PROPERTIES C_STANDARD 11 C_EXTENSIONS ON)
+  set(extra)
+  set(extra_deps)
+  foreach(o ${P_OBJECTS})
+    list(APPEND extra $<TARGET_OBJECTS:${o}>)
+    list(APPEND extra_deps ${o} $<TARGET_OBJECTS:${o}>)
+  endforeach()
   set(so ${CMAKE_CURRENT_BINARY_DIR}/${name}.so)
   set(efi ${CMAKE_BINARY_DIR}/${P_OUTPUT})
   add_custom_command(
     OUTPUT ${so}
     COMMAND ld -nostdlib -znocombreloc -zdefs -T ${lib}/elf_x86_64_efi.lds -shared -Bsymbolic
-            -L${lib} ${lib}/crt0-efi-x86_64.o $<TARGET_OBJECTS:${name}_objs> -o ${so} -lefi -lgnuefi
-    DEPENDS ${name}_objs $<TARGET_OBJECTS:${name}_objs>
+            -L${lib} ${lib}/crt0-efi-x86_64.o $<TARGET_OBJECTS:${name}_objs> ${extra} -o ${so} -lefi -lgnuefi
+    DEPENDS ${name}_objs $<TARGET_OBJECTS:${name}_objs> ${extra_deps}
     COMMAND_EXPAND_LISTS
     COMMENT "Linking ${name}.so")
   add_custom_command(

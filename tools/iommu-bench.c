@@ -13,7 +13,7 @@
  * The cases named *_noncoherent run the same work on a domain whose unit does not snoop table
  * walks (ECAP.C = 0): every line the engine writes back goes through a hook that does what
  * the loader's does (CLWB per line where the CPU has it, else CLFLUSHOPT, else CLFLUSH; then
- * one fence: boot/uefi_platform.c), and the line also prints
+ * one fence: boot/loader/uefi_platform.c), and the line also prints
  *   lines_written_back=W lines_changed=C coherent_ratio=R
  * W: lines written back per operation; C: 64-byte lines of table memory whose contents the
  * operation changed (measured by comparing the pool before and after a few operations); R:
@@ -84,7 +84,7 @@ static struct vtd_unit unit;
 #define LINE 64u
 static uint64_t lines_written;
 
-/* The write-back instruction the loader would pick on this CPU (boot/uefi_platform.c). */
+/* The write-back instruction the loader would pick on this CPU (boot/loader/uefi_platform.c). */
 enum write_back_insn { WB_CLFLUSH, WB_CLFLUSHOPT, WB_CLWB };
 static enum write_back_insn wb_insn = WB_CLFLUSH;
 static const char *const wb_names[] = {"clflush+mfence", "clflushopt+sfence", "clwb+sfence"};
@@ -140,7 +140,7 @@ static void wait_back(void *ctx)
     fence();
 }
 
-/* A sync that completes each write-back itself, as the loader's does (boot/remap.c): one
+/* A sync that completes each write-back itself, as the loader's does (boot/loader/remap_setup.c): one
  * fence per call, no sync_wait. */
 static void write_back_fenced(void *ctx, const void *va, size_t len)
 {

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "scenario.h"
+#include "scenario/scenario.h"
 
 static char *read_file(const char *path, size_t *len)
 {

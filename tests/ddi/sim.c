@@ -209,7 +209,7 @@ struct sim *sim_create(const struct sim_config *cfg)
         s->model[u] = vtd_model_create(&cfg->unit[u], &mem);
         if (!s->model[u] || vtd_unit_init(&s->unit[u], &s->plat, &s->pool, SIM_UNIT_BASE + u * UNIT_STRIDE, 0, u) != IOMMU_OK)
             abort();
-        dp.units[u] = &s->unit[u];
+        dp.units[u] = &s->unit[u].unit;
     }
     for (unsigned i = 0; i < cfg->functions; i++) {
         const struct sim_function *f = &cfg->function[i];
@@ -217,15 +217,15 @@ struct sim *sim_create(const struct sim_config *cfg)
                                                            .fn = f->fn, .vendor = 0x1234, .device = 0x11e8,
                                                            .unit = f->unit};
     }
-    unsigned levels = vtd_common_levels(dp.units, cfg->units);
+    unsigned levels = iommu_units_common_levels(dp.units, cfg->units);
     if (cfg->default_domain) {
         /* The platform's default domain: RAM one to one, as the loader builds it. */
-        if (vtd_tables_init(&s->default_tables, &s->pool, dp.units, cfg->units) != IOMMU_OK ||
+        if (iommu_units_tables_init(&s->default_tables, &s->pool, dp.units, cfg->units) != IOMMU_OK ||
             slpt_map(&s->default_tables, SIM_RAM_BASE, SIM_RAM_BASE, (uint64_t)SIM_RAM_PAGES * PAGE_SIZE,
                      SLPT_READ | SLPT_WRITE) != IOMMU_OK)
             abort();
         dp.has_default_context = true;
-        dp.default_context = (struct vtd_context){VTD_TRANSLATE, 1, s->default_tables.root_pa, levels};
+        dp.default_context = (struct iommu_translation){IOMMU_TRANSLATE, 1, s->default_tables.root_pa, levels};
     }
     for (unsigned i = 0; i < cfg->functions; i++) {
         const struct pci_function *f = &s->inv.fn[i];

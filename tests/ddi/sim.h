@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "ddi/provider.h"
+#include "iommu/vtd.h"
 #include "ddi/wdm_iommu.h"
 #include "vtd_model.h"
 

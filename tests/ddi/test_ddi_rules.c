@@ -1330,7 +1330,7 @@ static void test_guest_ram_only_the_platform_list(void **state)
     OK(v2->DeleteDomain(d));
 
     /* more ranges than the provider keeps: refused, and the provider it had stays as it was */
-    struct ddi_platform too_many = {.pool = sim_pool(s), .units = {sim_unit(s, 0)}, .unit_count = 1,
+    struct ddi_platform too_many = {.pool = sim_pool(s), .units = {&sim_unit(s, 0)->unit}, .unit_count = 1,
                                     .first_domain_id = 2, .guest_ram_count = DDI_MAX_GUEST_RAM_RANGES + 1};
     assert_int_equal(ddi_provider_init(&too_many), IOMMU_EINVAL);
     d = translate(false);

@@ -139,7 +139,7 @@ static void test_inject(void **state)
     shim_poll();
     OK(raw(hc_rax(HC_STATS), &books, sizeof books));
     assert_true(books.faults_recorded >= 1);
-    assert_int_equal(books.fault_overflows, sim_unit(s, 0)->faults.overflows);
+    assert_int_equal(books.fault_overflows, sim_unit(s, 0)->unit.faults.overflows);
     OK(v2->DetachDeviceEx(dev));
     OK(v2->DeleteDevice(dev));
     OK(v2->DeleteDomain(d));

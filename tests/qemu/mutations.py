@@ -25,71 +25,71 @@ CLASSES = ["msr", "host-state", "ddi-map", "smi", "init", "pci-config", "ports",
 # name: (class whose test must fail, CPUs, [(file, text, replacement)])
 MUTATIONS = {
     "msr-svm-block-passes": ("msr", 1, [(
-        "boot/vmexit.c",
+        "boot/hypervisor/svm/vmexit.c",
         "bool hv_msr_passes(uint32_t msr, bool write)\n{\n",
         "bool hv_msr_passes(uint32_t msr, bool write)\n{\n    if ((msr >> 16) == 0xC001u)\n        return true;\n")]),
     "host-on-firmware-tables": ("host-state", 1, [(
-        "boot/host_env.c",
+        "boot/hypervisor/svm/host_env.c",
         "void host_env_enter(struct host_cpu_env *c)\n{\n",
         "void host_env_enter(struct host_cpu_env *c)\n{\n"
         "    __asm__ volatile(\"vmsave %%rax\" : : \"a\"(c->host_state_pa) : \"memory\");\n    if (c)\n        return;\n")]),
     "ddi-maps-all-but-region": ("ddi-map", 1, [(
-        "ddi/provider.c",
+        "ddi/provider/policy.c",
         "    return !protected_memory && in_guest_ram(pa, size);",
         "    return !protected_memory || in_guest_ram(pa, size);")]),
     "smi-forwarded": ("smi", 1, [(
-        "boot/vmexit.c",
+        "boot/hypervisor/svm/vmexit.c",
         "        return mode == DM_FIXED || mode == DM_LOWEST || mode == DM_NMI;",
         "        return mode != DM_INIT && mode != DM_SIPI;"), (
-        "boot/hv.c",
+        "boot/hypervisor/svm/svm_launch.c",
         "SVM_INTERCEPT1_SMI | SVM_INTERCEPT1_INIT |",
         "SVM_INTERCEPT1_INIT |")]),
     "interrupt-remapping-off": ("init", 2, [(
-        "boot/hv.c",
+        "boot/hypervisor/svm/svm_launch.c",
         "        enum iommu_status st = vtd_enable_interrupt_remapping(&r->unit[i]);",
         "        enum iommu_status st = IOMMU_OK;")]),
     "apic-window-mapped": ("init", 2, [(
-        "boot/hv.c",
+        "boot/hypervisor/svm/svm_launch.c",
         "    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + APIC_WINDOW_BYTES);",
         "    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + PAGE_SIZE);")]),
     "apic-offset-0-written": ("init", 1, [(
-        "boot/vmexit.c",
+        "boot/hypervisor/svm/vmexit.c",
         "    return offset == 0x080 || offset == 0x0B0",
         "    return offset == 0x000 || offset == 0x080 || offset == 0x0B0")]),
     "cmos-shutdown-byte-writable": ("ports", 1, [(
-        "boot/vmexit.c",
+        "boot/hypervisor/svm/vmexit.c",
         "        refused = cmos.index == CMOS_SHUTDOWN_STATUS;",
         "        refused = false;")]),
     "ioapic-entries-unfiltered": ("init", 2, [(
-        "boot/vmexit.c",
+        "boot/hypervisor/svm/vmexit.c",
         "bool hv_ioapic_write_allowed(uint32_t select, uint32_t value)\n{\n",
         "bool hv_ioapic_write_allowed(uint32_t select, uint32_t value)\n{\n    if (select)\n        return true;\n")]),
     "chipset-config-writable": ("pci-config", 1, [(
-        "boot/hv.c",
-        "    return !(chipset_function(bus, dev, fn) && reg >= 0x40);",
+        "boot/hypervisor/svm/svm_host.c",
+        "    return !(svm_chipset_function(bus, dev, fn) && reg >= 0x40);",
         "    return bus || dev || fn || reg || true;")]),
     "config-data-passed-when-disabled": ("pci-config", 1, [(
-        "boot/vmexit.c",
+        "boot/hypervisor/svm/vmexit.c",
         "    if (!(a & 0x80000000u) || byte + size > 4) {",
         "    if (!(a & 0x80000000u))\n        return IO_PASS;\n    if (byte + size > 4) {")]),
     "channel-port-open": ("ports", 1, [(
-        "boot/vmexit.c",
+        "boot/hypervisor/svm/vmexit.c",
         "    return port == PORT_HV_CHANNEL || in_range(port, 0x00, 0x10)",
         "    return in_range(port, 0x00, 0x10)")]),
     "cpu-hotplug-open": ("ports", 2, [(
-        "boot/vmexit.c",
+        "boot/hypervisor/svm/vmexit.c",
         "    return in_range(port, PORT_CPU_HOTPLUG, 32) || in_range(port, PORT_MEMORY_HOTPLUG, 24);",
         "    return in_range(port, PORT_MEMORY_HOTPLUG, 24);")]),
     "channel-unlocked": ("lines_whole", 2, [(
-        "boot/hv_channel.c",
+        "boot/hypervisor/hv_channel.c",
         "    lock_acquire(&channel_lock);\n    hv_channel_write_unlocked(s, n);\n    lock_release(&channel_lock);",
         "    (void)channel_lock;\n    hv_channel_write_unlocked(s, n);")]),
     "refusal-lines-unlimited": ("flood", 1, [(
-        "boot/hv.c",
+        "boot/hypervisor/core.c",
         "    return count % 1000 == 0;\n",
         "    return count || true;\n")]),
     "nmi-left-pending": ("nmi", 1, [(
-        "boot/hv.c",
+        "boot/hypervisor/svm/svm_host.c",
         "    if ((uint32_t)cpu->vmcb->control.exit_code == SVM_EXIT_NMI)\n        host_take_nmi();\n",
         "")]),
     "hypercall-blocks-anywhere": ("hypercall", 1, [(
@@ -97,7 +97,7 @@ MUTATIONS = {
         "    if (!len || gpa + len < gpa)\n        return false;\n",
         "    if (len)\n        return gpa < (64ull << 30);\n")]),
     "region-in-default-domain": ("dma", 1, [(
-        "boot/remap.c",
+        "boot/loader/remap_setup.c",
         "    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);\n",
         "    ranges[n++] = (struct addr_range){r->region_pa, r->region_pa + r->region_bytes};\n")]),
 }

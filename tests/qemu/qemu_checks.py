@@ -597,7 +597,7 @@ HOSTILE_EVIDENCE = {
     "flood": [],
 }
 # The flood class's reads of 2500 pages of the region: each CPU prints at most 128 different
-# refusals (boot/hv.h HV_REFUSALS_SHOWN), then every 1000th.
+# refusals (boot/hypervisor/hv.h HV_REFUSALS_SHOWN), then every 1000th.
 FLOOD_PAGES, REFUSAL_LINES_MAX = 2500, 128 + 3
 # What only a machine with more than one CPU tries (ejecting a CPU needs another to eject).
 HOSTILE_EVIDENCE_SMP = {"ports": [r"out to port 0xcdc "]}

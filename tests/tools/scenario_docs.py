@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The scenario format's documentation stays true and whole: the example in docs/scenarios.md
 passes scenario-check, a broken copy of it is refused with FILE:LINE and exit status 2, and
-every step and option the parser (boot/scenario.c) takes is documented there, so a scenario
+every step and option the parser (boot/scenario/scenario.c) takes is documented there, so a scenario
 can be written from the docs alone."""
 import os
 import re

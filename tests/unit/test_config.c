@@ -1,7 +1,7 @@
-/* The loader's configuration file (boot/config.c). */
+/* The loader's configuration file (boot/loader/config.c). */
 #include <string.h>
 
-#include "config.h"
+#include "loader/config.h"
 #include "test_util.h"
 
 static bool parse(struct loader_config *c, const char *text, char *error)

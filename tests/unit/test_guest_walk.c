@@ -1,4 +1,4 @@
-/* The guest page-table walker (boot/guest_walk.c): real page tables built in a simulated guest
+/* The guest page-table walker (boot/hypervisor/svm/guest_walk.c): real page tables built in a simulated guest
  * memory for each paging mode, translations checked against a list of the mappings made (the
  * independent model), and the failures: not present at each level, reserved bits, refused
  * table pages (nothing read after), non-canonical addresses, reads across pages. */
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "test_util.h"
-#include "guest_walk.h"
+#include "hypervisor/svm/guest_walk.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define P 0x1ull

@@ -1,7 +1,7 @@
-/* The fault-injection scenario format (boot/scenario.c, docs/scenarios.md). */
+/* The fault-injection scenario format (boot/scenario/scenario.c, docs/scenarios.md). */
 #include <string.h>
 
-#include "scenario.h"
+#include "scenario/scenario.h"
 #include "test_util.h"
 
 static struct scenario s;

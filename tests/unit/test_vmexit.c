@@ -1,12 +1,12 @@
-/* The exit handler (boot/vmexit.c) on a VMCB in memory: each exit it handles, what the
+/* The exit handler (boot/hypervisor/svm/vmexit.c) on a VMCB in memory: each exit it handles, what the
  * guest sees afterwards (registers, RIP, injected events), and when it stops the guest. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ddi/hypercall.h"
 #include "test_util.h"
-#include "mmio_decode.h"
-#include "vmexit.h"
+#include "hypervisor/svm/mmio_decode.h"
+#include "hypervisor/svm/vmexit.h"
 
 
 static struct vmcb *vmcb;

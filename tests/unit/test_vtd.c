@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vtd_harness.h"
+#include "vtd_regs.h" /* the driver's own registers (iommu/vtd/): this is its test */
 
 static void test_enable_queued(void **state)
 {
@@ -48,9 +49,9 @@ static void test_enable_register_based_4level(void **state)
     assert_int_equal(s.waits, 0);
     /* a 4-level domain translates */
     struct slpt t;
-    assert_int_equal(slpt_init(&t, &h.pool, 4, h.unit.superpages), IOMMU_OK);
+    assert_int_equal(slpt_init(&t, &h.pool, 4, h.unit.unit.superpages), IOMMU_OK);
     assert_int_equal(slpt_map(&t, 0x7f0000000000ull, target(1), PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
-    struct vtd_context ctx = translate(3, &t);
+    struct iommu_translation ctx = translate(3, &t);
     assert_int_equal(vtd_set_context(&h.unit, EDU_SID, &ctx), IOMMU_OK);
     expect_translation(EDU_SID, 0x7f0000000123ull, true, target(1) + 0x123);
     expect_fault(EDU_SID, 1ull << 48, false, 4); /* beyond the address width */
@@ -62,11 +63,11 @@ static void mapping_story(void)
 {
     assert_int_equal(vtd_unit_enable(&h.unit), IOMMU_OK);
     struct slpt a, b;
-    assert_int_equal(slpt_init(&a, &h.pool, 3, h.unit.superpages), IOMMU_OK);
-    assert_int_equal(slpt_init(&b, &h.pool, 3, h.unit.superpages), IOMMU_OK);
+    assert_int_equal(slpt_init(&a, &h.pool, 3, h.unit.unit.superpages), IOMMU_OK);
+    assert_int_equal(slpt_init(&b, &h.pool, 3, h.unit.unit.superpages), IOMMU_OK);
     assert_int_equal(slpt_map(&a, 0x100000, target(0), 2 * PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
     assert_int_equal(slpt_map(&b, 0x100000, target(5), PAGE_SIZE, SLPT_READ), IOMMU_OK);
-    struct vtd_context ctx_a = translate(2, &a), ctx_b = translate(1, &b);
+    struct iommu_translation ctx_a = translate(2, &a), ctx_b = translate(1, &b);
     assert_int_equal(vtd_set_context(&h.unit, EDU_SID, &ctx_a), IOMMU_OK);
     assert_int_equal(vtd_context_domain(&h.unit, EDU_SID), 2);
     expect_translation(EDU_SID, 0x100010, true, target(0) + 0x10);
@@ -159,8 +160,8 @@ static void test_fault_drain_and_overflow(void **state)
     setup_with(&cfg);
     assert_int_equal(vtd_unit_enable(&h.unit), IOMMU_OK);
     struct slpt t;
-    assert_int_equal(slpt_init(&t, &h.pool, 3, h.unit.superpages), IOMMU_OK);
-    struct vtd_context ctx = translate(2, &t);
+    assert_int_equal(slpt_init(&t, &h.pool, 3, h.unit.unit.superpages), IOMMU_OK);
+    struct iommu_translation ctx = translate(2, &t);
     assert_int_equal(vtd_set_context(&h.unit, EDU_SID, &ctx), IOMMU_OK);
     assert_int_equal(vtd_set_context(&h.unit, NIC_SID, &ctx), IOMMU_OK);
 
@@ -168,7 +169,7 @@ static void test_fault_drain_and_overflow(void **state)
     expect_fault(EDU_SID, 0x6000, true, 5);     /* same sid while pending: compressed away */
     expect_fault(NIC_SID, 0x7000, true, 5);     /* other sid, no free record: overflow */
     assert_int_equal(vtd_drain_faults(&h.unit), 1);
-    struct vtd_fault f;
+    struct iommu_fault_record f;
     assert_true(vtd_fault_take(&h.unit, &f));
     assert_int_equal(f.sid, EDU_SID);
     assert_int_equal(f.reason, 6);
@@ -182,8 +183,8 @@ static void test_fault_drain_and_overflow(void **state)
                                                       : r >= 7 && r <= 9 ? IOMMU_FAULT_TABLE
                                                                          : IOMMU_FAULT_OTHER);
     assert_false(vtd_fault_take(&h.unit, &f));
-    assert_int_equal(h.unit.faults.overflows, 1);
-    assert_int_equal(h.unit.faults.recorded, 1);
+    assert_int_equal(h.unit.unit.faults.overflows, 1);
+    assert_int_equal(h.unit.unit.faults.recorded, 1);
     /* acknowledged: PPF and PFO clear, the next fault is recorded again */
     assert_int_equal(vtd_model_read32(h.model, VTD_REG_FSTS) & (VTD_FSTS_PPF | VTD_FSTS_PFO), 0);
     expect_fault(NIC_SID, 0x8000, true, 5);
@@ -208,8 +209,8 @@ static void test_fault_drain_several_records(void **state)
     assert_int_equal(h.unit.caps.fault_regs, 4);
     assert_int_equal(vtd_unit_enable(&h.unit), IOMMU_OK);
     struct slpt t;
-    assert_int_equal(slpt_init(&t, &h.pool, 3, h.unit.superpages), IOMMU_OK);
-    struct vtd_context ctx = translate(2, &t);
+    assert_int_equal(slpt_init(&t, &h.pool, 3, h.unit.unit.superpages), IOMMU_OK);
+    struct iommu_translation ctx = translate(2, &t);
     assert_int_equal(vtd_set_context(&h.unit, EDU_SID, &ctx), IOMMU_OK);
     uint64_t next_page = 0x10000;
     for (unsigned round = 0; round < 3; round++) {
@@ -218,15 +219,15 @@ static void test_fault_drain_several_records(void **state)
             expect_fault(EDU_SID, next_page + i * PAGE_SIZE, i & 1, (i & 1) ? 5 : 6);
         assert_int_equal(vtd_drain_faults(&h.unit), n);
         for (unsigned i = 0; i < n; i++) {
-            struct vtd_fault f;
+            struct iommu_fault_record f;
             assert_true(vtd_fault_take(&h.unit, &f));
             assert_int_equal(f.address, next_page + i * PAGE_SIZE);
             assert_int_equal(f.write, i & 1);
         }
         next_page += 0x10000;
     }
-    assert_int_equal(h.unit.faults.recorded, 9);
-    assert_int_equal(h.unit.faults.overflows, 0);
+    assert_int_equal(h.unit.unit.faults.recorded, 9);
+    assert_int_equal(h.unit.unit.faults.overflows, 0);
     slpt_destroy(&t);
     assert_no_misuse();
 }
@@ -237,13 +238,13 @@ static void test_fault_log_keeps_newest(void **state)
     struct vtd_model_config cfg = vtd_model_config_qemu(39);
     setup_with(&cfg);
     assert_int_equal(vtd_unit_enable(&h.unit), IOMMU_OK);
-    for (unsigned i = 0; i < VTD_FAULT_LOG_SIZE + 6; i++) {
+    for (unsigned i = 0; i < IOMMU_FAULT_LOG_SIZE + 6; i++) {
         expect_fault(EDU_SID, (uint64_t)i << PAGE_SHIFT, false, 1); /* no root entry for bus 0 */
         assert_int_equal(vtd_drain_faults(&h.unit), 1);
     }
-    assert_int_equal(h.unit.faults.count, VTD_FAULT_LOG_SIZE);
-    assert_int_equal(h.unit.faults.dropped, 6);
-    struct vtd_fault f;
+    assert_int_equal(h.unit.unit.faults.count, IOMMU_FAULT_LOG_SIZE);
+    assert_int_equal(h.unit.unit.faults.dropped, 6);
+    struct iommu_fault_record f;
     assert_true(vtd_fault_take(&h.unit, &f));
     assert_int_equal(f.address, 6ull << PAGE_SHIFT);
     assert_no_misuse();
@@ -269,8 +270,8 @@ static void test_poll_timeouts(void **state)
         assert_true(h.clock_ns - t0 < 60000000);
         assert_int_equal(h.unit.stats.timeouts, 1);
         struct slpt t;
-        assert_int_equal(slpt_init(&t, &h.pool, 3, h.unit.superpages), IOMMU_OK);
-        struct vtd_context ctx = translate(2, &t);
+        assert_int_equal(slpt_init(&t, &h.pool, 3, h.unit.unit.superpages), IOMMU_OK);
+        struct iommu_translation ctx = translate(2, &t);
         /* a new context entry needs no invalidation of an old domain, but the context cache
          * invalidation still times out and is reported */
         assert_int_equal(vtd_set_context(&h.unit, EDU_SID, &ctx), IOMMU_ETIMEDOUT);
@@ -290,12 +291,12 @@ static void test_passthrough_and_bad_contexts(void **state)
     struct vtd_model_config cfg = vtd_model_config_qemu(39);
     setup_with(&cfg);
     assert_int_equal(vtd_unit_enable(&h.unit), IOMMU_OK);
-    struct vtd_context pt = {VTD_PASSTHROUGH, 4, 0, 0};
+    struct iommu_translation pt = {IOMMU_PASSTHROUGH, 4, 0, 0};
     assert_int_equal(vtd_set_context(&h.unit, EDU_SID, &pt), IOMMU_OK);
     expect_translation(EDU_SID, 0x12345000, true, 0x12345000);
-    struct vtd_context bad_levels = {VTD_TRANSLATE, 2, MEM_BASE, 4}; /* SAGAW offers 3 only */
+    struct iommu_translation bad_levels = {IOMMU_TRANSLATE, 2, MEM_BASE, 4}; /* SAGAW offers 3 only */
     assert_int_equal(vtd_set_context(&h.unit, EDU_SID, &bad_levels), IOMMU_EINVAL);
-    struct vtd_context bad_pa = {VTD_TRANSLATE, 2, MEM_BASE + 8, 3};
+    struct iommu_translation bad_pa = {IOMMU_TRANSLATE, 2, MEM_BASE + 8, 3};
     assert_int_equal(vtd_set_context(&h.unit, EDU_SID, &bad_pa), IOMMU_EINVAL);
     /* refused changes left the pass-through entry in place */
     expect_translation(EDU_SID, 0x12345000, true, 0x12345000);

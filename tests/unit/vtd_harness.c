@@ -89,9 +89,9 @@ uint64_t target(unsigned n)
     return MEM_BASE + POOL_BYTES + (uint64_t)n * PAGE_SIZE;
 }
 
-struct vtd_context translate(uint16_t did, const struct slpt *t)
+struct iommu_translation translate(uint16_t did, const struct slpt *t)
 {
-    return (struct vtd_context){VTD_TRANSLATE, did, t->root_pa, t->levels};
+    return (struct iommu_translation){IOMMU_TRANSLATE, did, t->root_pa, t->levels};
 }
 
 void expect_translation(uint16_t sid, uint64_t iova, bool write, uint64_t pa)

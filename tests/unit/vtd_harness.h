@@ -40,7 +40,7 @@ uint64_t now_ns(void *ctx);
 void assert_no_misuse(void);
 /* A DMA target page in the test memory, past the pool. */
 uint64_t target(unsigned n);
-struct vtd_context translate(uint16_t did, const struct slpt *t);
+struct iommu_translation translate(uint16_t did, const struct slpt *t);
 void expect_translation(uint16_t sid, uint64_t iova, bool write, uint64_t pa);
 void expect_fault(uint16_t sid, uint64_t iova, bool write, uint8_t reason);
 

@@ -1,4 +1,4 @@
-/* The provider of the wdm DMA IOMMU interface (ddi/provider.c) over the IOMMU core.
+/* The provider of the wdm DMA IOMMU interface (ddi/provider/) over the IOMMU core.
  *
  * The routines drivers call are reached only through IoGetIommuInterface(Ex), as in Windows.
  * This header is for whoever sets the provider up: the hypervisor, and host tests through
@@ -26,7 +26,7 @@
 #include "iommu/pci.h"
 #include "iommu/ranges.h"
 #include "iommu/status.h"
-#include "iommu/vtd.h"
+#include "iommu/unit.h"
 
 #define DDI_MAX_DOMAINS 32
 #define DDI_MAX_DEVICES 128
@@ -41,7 +41,7 @@
 
 struct ddi_platform {
     struct page_pool *pool;             /* tables and allocator bookkeeping come from here */
-    struct vtd_unit *units[16];         /* index = the unit numbers of pci's functions */
+    struct iommu_unit *units[16];       /* index = the unit numbers of pci's functions */
     unsigned unit_count;
     const struct pci_inventory *pci;    /* which unit translates each PCI function */
     uint64_t protected_base;            /* memory no domain may map (the project's own) */
@@ -49,11 +49,11 @@ struct ddi_platform {
     /* Where a device goes when it leaves a domain: the platform's default domain. With
      * has_default_context false it gets no context entry at all (its DMA is blocked). */
     bool has_default_context;
-    struct vtd_context default_context;
+    struct iommu_translation default_context;
     uint16_t first_domain_id;           /* domain ids below this belong to the platform */
     /* Told of every fault ddi_dispatch_faults takes, reported to a handler or not (the
      * hypervisor logs them); may be NULL. */
-    void (*fault_seen)(void *ctx, const struct vtd_unit *unit, const struct vtd_fault *fault);
+    void (*fault_seen)(void *ctx, const struct iommu_unit *unit, const struct iommu_fault_record *fault);
     void *fault_ctx;
     /* Guest RAM: the only memory a domain may map (see the top of this file). Physical
      * [base, end) ranges, in any order, overlapping or touching as they come; a partial page

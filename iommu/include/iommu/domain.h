@@ -17,7 +17,7 @@
 #include "iova.h"
 #include "lock.h"
 #include "slpt.h"
-#include "vtd.h"
+#include "unit.h"
 
 #define DOMAIN_MAX_UNITS 16
 
@@ -26,7 +26,7 @@ struct iommu_domain {
     uint16_t id;
     struct slpt tables;
     struct iova_allocator *iova;            /* NULL: callers give explicit addresses */
-    struct vtd_unit *units[DOMAIN_MAX_UNITS];
+    struct iommu_unit *units[DOMAIN_MAX_UNITS];
     unsigned unit_count;
     uint64_t unmaps, invalidations;         /* for the invalidation economy */
     /* An unmap's invalidation did not complete: the units may still hold translations this
@@ -38,7 +38,7 @@ struct iommu_domain {
     struct page_list owed_tables;
 };
 
-/* write_back: the platform whose flush_cache the domain's tables need (vtd_tables_write_back
+/* write_back: the platform whose flush_cache the domain's tables need (iommu_units_write_back
  * of the units it may be attached to), or NULL when they all snoop their table walks. */
 enum iommu_status domain_init(struct iommu_domain *d, uint16_t id, struct page_pool *pool, unsigned levels,
                               uint8_t superpages, struct iova_allocator *iova, const struct platform *write_back);
@@ -49,7 +49,7 @@ enum iommu_status domain_init(struct iommu_domain *d, uint16_t id, struct page_p
 enum iommu_status domain_destroy(struct iommu_domain *d);
 
 /* The unit caches translations of this domain from now on (a device was attached there). */
-enum iommu_status domain_add_unit(struct iommu_domain *d, struct vtd_unit *u);
+enum iommu_status domain_add_unit(struct iommu_domain *d, struct iommu_unit *u);
 
 enum iommu_status domain_map(struct iommu_domain *d, uint64_t iova, uint64_t pa, uint64_t size, unsigned perm);
 enum iommu_status domain_map_frames(struct iommu_domain *d, uint64_t iova, const uint64_t *frames, uint64_t count,

@@ -23,12 +23,12 @@ struct pt_format {
     uint8_t perms;        /* bit p set: the permission set p (SLPT_READ | SLPT_WRITE) can be mapped */
 };
 
-/* Intel VT-d second-level tables (iommu/pt_vtd.c): R, W, PS; every permission set. */
+/* Intel VT-d second-level tables (iommu/pagetable/pt_vtd.c): R, W, PS; every permission set. */
 extern const struct pt_format pt_vtd_second_level;
-/* x86 long-mode paging as the host's own tables use it (iommu/pt_x86.c): P (which also means
+/* x86 long-mode paging as the host's own tables use it (iommu/pagetable/pt_x86.c): P (which also means
  * readable), R/W, PS, supervisor only; no write-only mapping. */
 extern const struct pt_format pt_x86_supervisor;
-/* AMD nested page tables (iommu/pt_x86.c): the x86 format with the user bit in every entry
+/* AMD nested page tables (iommu/pagetable/pt_x86.c): the x86 format with the user bit in every entry
  * (a nested walk is a user access); no write-only mapping. */
 extern const struct pt_format pt_amd_nested;
 

@@ -20,61 +20,11 @@
 #include "page_pool.h"
 #include "platform.h"
 #include "status.h"
+#include "unit.h"
 #include "vtd_cap.h"
 
-/* Register offsets (VT-d specification 11.4). */
-#define VTD_REG_GCMD 0x18u
-#define VTD_REG_GSTS 0x1cu
-#define VTD_REG_RTADDR 0x20u
-#define VTD_REG_CCMD 0x28u
-#define VTD_REG_FSTS 0x34u
-#define VTD_REG_FECTL 0x38u
-#define VTD_REG_IQH 0x80u
-#define VTD_REG_IQT 0x88u
-#define VTD_REG_IQA 0x90u
-#define VTD_REG_ICS 0x9cu
-#define VTD_REG_IRTA 0xb8u
-
-#define VTD_GCMD_TE (1u << 31)
-#define VTD_GCMD_SRTP (1u << 30)
-#define VTD_GCMD_WBF (1u << 27)
-#define VTD_GCMD_QIE (1u << 26)
-#define VTD_GCMD_IRE (1u << 25)
-#define VTD_GCMD_SIRTP (1u << 24)
-#define VTD_GSTS_TES (1u << 31)
-#define VTD_GSTS_RTPS (1u << 30)
-#define VTD_GSTS_WBFS (1u << 27)
-#define VTD_GSTS_QIES (1u << 26)
-#define VTD_GSTS_IRES (1u << 25)
-#define VTD_GSTS_IRTPS (1u << 24)
-#define VTD_GSTS_CFIS (1u << 23)
-/* GSTS bits that stand for enables; GCMD writes carry them so nothing is switched off by
- * accident (the one-shot SRTP, SFL, WBF and SIRTP bits are left out). */
-#define VTD_GSTS_PERSISTENT 0x96ffffffu
-
-#define VTD_FSTS_PFO (1u << 0)
-#define VTD_FSTS_PPF (1u << 1)
-#define VTD_FSTS_IQE (1u << 4)
-
-#define VTD_FAULT_LOG_SIZE 64
 #define VTD_DEFAULT_POLL_TIMEOUT_NS 1000000000ull /* 1 s: QEMU completes at once, hardware in microseconds */
 
-struct vtd_fault {
-    uint16_t sid;
-    uint8_t reason;     /* the VT-d fault reason, for the log */
-    enum iommu_fault_kind kind; /* what it means (vtd_fault_kind) */
-    bool write;
-    uint64_t address;   /* the faulting page (the unit records page granularity) */
-};
-
-struct vtd_fault_log {
-    struct vtd_fault entry[VTD_FAULT_LOG_SIZE];
-    uint32_t first;     /* oldest entry */
-    uint32_t count;
-    uint64_t recorded;  /* fault records drained from the unit */
-    uint64_t overflows; /* times the unit reported lost faults (FSTS.PFO) */
-    uint64_t dropped;   /* records lost because the log was full */
-};
 
 struct vtd_stats {
     uint64_t cc_global, cc_device;
@@ -84,27 +34,14 @@ struct vtd_stats {
     uint64_t queue_errors; /* FSTS.IQE seen */
 };
 
-enum vtd_translation {
-    VTD_TRANSLATE,   /* through second-level tables */
-    VTD_PASSTHROUGH, /* untranslated (needs ECAP.PT) */
-};
-
-struct vtd_context {
-    enum vtd_translation type;
-    uint16_t domain_id;
-    uint64_t table_pa;   /* second-level root, for VTD_TRANSLATE */
-    unsigned levels;     /* of that table: 3, 4 or 5 */
-};
-
 struct vtd_unit {
+    struct iommu_unit unit;  /* first: the interface the domain core and the DDI use */
     struct iommu_lock lock;  /* held around each invalidation and context change */
     const struct platform *plat;
     struct page_pool *pool;
     uint64_t base;
     uint16_t segment;
-    unsigned index;
     struct vtd_caps caps;
-    uint8_t superpages;  /* SLPT_SUPERPAGE_* the unit supports */
     bool queued;         /* invalidation through the queue */
     bool enabled;        /* translation on */
     uint64_t *root;
@@ -126,7 +63,6 @@ struct vtd_unit {
     uint64_t *irt;
     uint64_t irt_pa;
     bool interrupts_remapped;
-    struct vtd_fault_log faults;
     struct vtd_stats stats;
 };
 
@@ -139,21 +75,6 @@ enum iommu_status vtd_unit_init(struct vtd_unit *u, const struct platform *plat,
  * (SAGAW) that does not exceed its MGAW; 0 if none. */
 unsigned vtd_unit_levels(const struct vtd_unit *u);
 bool vtd_unit_supports_levels(const struct vtd_unit *u, unsigned levels);
-
-/* For domains that may span units: the widest depth every unit supports (and that none of
- * their MGAWs falls short of), and the superpage sizes all of them support; 0 if none. */
-unsigned vtd_common_levels(struct vtd_unit *const *units, unsigned count);
-uint8_t vtd_common_superpages(struct vtd_unit *const *units, unsigned count);
-/* The platform whose flush_cache the tables of domains on these units need: the units'
- * (they share one) when any of them does not snoop its table walks (ECAP.C = 0) and the
- * platform can write back; NULL when none is needed. */
-const struct platform *vtd_tables_write_back(struct vtd_unit *const *units, unsigned count);
-struct slpt;
-/* Empty second-level tables for a domain on these units: their common depth and superpage
- * sizes, and the write-back vtd_tables_write_back asks for. IOMMU_ENODEV when the units
- * share no depth. */
-enum iommu_status vtd_tables_init(struct slpt *t, struct page_pool *pool, struct vtd_unit *const *units,
-                                  unsigned count);
 
 /* Fault injection: the next n queued invalidation waits of the unit time out (see
  * inject_wait_timeouts). False, with nothing changed, when the unit does not invalidate
@@ -173,6 +94,9 @@ enum iommu_status vtd_unit_disable(struct vtd_unit *u);
 #define VTD_IRT_ENTRIES 256u
 enum iommu_status vtd_enable_interrupt_remapping(struct vtd_unit *u);
 
+/* Whether the unit says translation is on (GSTS.TES); *gsts gets the status register. */
+bool vtd_unit_translating(const struct vtd_unit *u, uint32_t *gsts);
+
 /* Whether the unit's registers still say what the driver set up: translation on with its
  * root table, its invalidation queue, its interrupt remapping table and compatibility
  * format blocked. *gsts gets the status register as read. */
@@ -180,7 +104,7 @@ bool vtd_unit_intact(const struct vtd_unit *u, uint32_t *gsts);
 
 /* Points the device 'sid' at a domain and invalidates what the unit may have cached for it
  * (context cache for the device, IOTLB of the domain it had). */
-enum iommu_status vtd_set_context(struct vtd_unit *u, uint16_t sid, const struct vtd_context *ctx);
+enum iommu_status vtd_set_context(struct vtd_unit *u, uint16_t sid, const struct iommu_translation *ctx);
 enum iommu_status vtd_clear_context(struct vtd_unit *u, uint16_t sid);
 /* The domain id the device's context entry holds, or -1 when it has none. */
 int vtd_context_domain(const struct vtd_unit *u, uint16_t sid);
@@ -194,10 +118,13 @@ enum iommu_status vtd_flush_domain(struct vtd_unit *u, uint16_t domain_id);
 /* Moves every pending fault record into the log and acknowledges it; returns how many. */
 unsigned vtd_drain_faults(struct vtd_unit *u);
 /* Takes the oldest fault from the log. */
-bool vtd_fault_take(struct vtd_unit *u, struct vtd_fault *f);
+bool vtd_fault_take(struct vtd_unit *u, struct iommu_fault_record *f);
 
 const char *vtd_fault_reason_name(uint8_t reason);
 /* What a fault reason means, for those outside the driver (iommu/fault.h). */
 enum iommu_fault_kind vtd_fault_kind(uint8_t reason);
+
+/* The unit interface over VT-d (iommu/unit.h); vtd_unit_init sets it. */
+extern const struct iommu_unit_ops vtd_unit_ops;
 
 #endif

@@ -1,4 +1,4 @@
-/* VT-d unit identification: register offsets and the CAP/ECAP fields (VT-d specification
+/* VT-d unit identification: the CAP/ECAP fields (VT-d specification
  * 11.4.2 and 11.4.3), decoded into named fields. */
 #ifndef IOMMU_VTD_CAP_H
 #define IOMMU_VTD_CAP_H
@@ -8,10 +8,6 @@
 
 #include "fmt.h"
 #include "platform.h"
-
-#define VTD_REG_VER 0x00u  /* 32-bit */
-#define VTD_REG_CAP 0x08u  /* 64-bit */
-#define VTD_REG_ECAP 0x10u /* 64-bit */
 
 /* SAGAW bits: supported adjusted guest address widths, i.e. second-level table depths. */
 #define VTD_SAGAW_39BIT_3LEVEL 0x2u

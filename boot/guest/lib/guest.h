@@ -1,0 +1,33 @@
+/* What code running as the hypervisor's guest (the payloads, the DDI shim) uses: the
+ * hypercall instruction, the hypervisor's books, and a platform (iommu/platform.h) for
+ * driving devices from the guest: identity-mapped MMIO and a clock from the TSC. */
+#ifndef BOOT_GUEST_H
+#define BOOT_GUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ddi/hypercall.h"
+#include "iommu/platform.h"
+#include "common/tsc.h"
+
+static inline uint64_t guest_vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
+{
+    __asm__ volatile("vmmcall" : "+a"(rax) : "c"(rcx), "d"(rdx) : "memory");
+    return rax;
+}
+
+/* HC_STATS; false (and b zeroed) if the hypervisor refused it. */
+static inline bool guest_books(struct hc_stats_block *b)
+{
+    *b = (struct hc_stats_block){0};
+    return guest_vmmcall(hc_rax(HC_STATS), (uint64_t)(uintptr_t)b, sizeof *b) == 0;
+}
+
+/* Measures the TSC (tsc_ticks_per_us) and returns its ticks per microsecond;
+ * guest_platform's clock counts in those from then on. Call it once, with boot services. */
+uint64_t guest_clock_calibrate(void);
+
+extern const struct platform guest_platform;
+
+#endif
