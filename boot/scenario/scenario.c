@@ -6,6 +6,7 @@
 /* Namespaces of names. */
 enum ns { NS_NONE, NS_DOMAIN, NS_DEVICE, NS_BUFFER, NS_TOKEN, NS_IOVA };
 
+/* One verb's whole grammar: its names, its options, its keyword. */
 struct spec {
     const char *verb;
     unsigned min_args, max_args;
@@ -13,35 +14,76 @@ struct spec {
     int declares;                      /* the positional that declares a new name, or -1 */
     const char *keys;                  /* allowed options, space-separated */
     const char *required;              /* of those, the ones that must be there */
+    int keyword;                       /* the positional that is a keyword, or -1 */
+    const char *const *words;          /* its words, in the order of scenario.h's enums */
+    const char *wrong_word;            /* what to say when it is none of them */
 };
 
+static const char *const domain_types[] = {"translate", "translate-buddy", "passthrough", "v1-os-managed",
+                                           "v1-caller-managed", "unmanaged", "translate-s1", NULL};
+static const char *const off_on[] = {"off", "on", NULL};
+static const char *const directions[] = {"read", "write", NULL};
+static const char *const injections[] = {"pool-fail", "invalidation-timeout", NULL};
+static const char *const hypercalls[] = {"garbage", "forged-handle", "bad-address", NULL};
+static const char *const edus[] = {"edu0", "edu1", NULL};
+#define ON_OFF 1, off_on, "on or off"
+#define DIRECTION(arg) arg, directions, "a DMA is a read or a write"
+
 static const struct spec specs[STEP_KINDS] = {
-    [STEP_DOMAIN] = {"domain", 2, 2, {NS_DOMAIN, NS_NONE}, 0, "width status", ""},
-    [STEP_DELETE_DOMAIN] = {"delete-domain", 1, 1, {NS_DOMAIN}, -1, "status", ""},
-    [STEP_DEVICE] = {"device", 2, 2, {NS_DEVICE, NS_NONE}, 0, "status", ""},
-    [STEP_DELETE_DEVICE] = {"delete-device", 1, 1, {NS_DEVICE}, -1, "status", ""},
-    [STEP_ATTACH] = {"attach", 2, 2, {NS_DOMAIN, NS_DEVICE}, -1, "status", ""},
-    [STEP_DETACH] = {"detach", 1, 1, {NS_DEVICE}, -1, "status", ""},
-    [STEP_BUFFER] = {"buffer", 1, 1, {NS_BUFFER}, 0, "pages fill align", "pages"},
-    [STEP_MAP] = {"map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova perm pages min max as status", "iova perm"},
-    [STEP_UNMAP] = {"unmap", 1, 1, {NS_DOMAIN}, -1, "iova pages status", "iova pages"},
-    [STEP_MAP_IDENTITY] = {"map-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "perm status", "perm"},
-    [STEP_UNMAP_IDENTITY] = {"unmap-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "status", ""},
-    [STEP_RESERVE] = {"reserve", 2, 2, {NS_TOKEN, NS_DOMAIN}, 0, "pages iova min max status", "pages"},
-    [STEP_MAP_RESERVED] = {"map-reserved", 2, 2, {NS_TOKEN, NS_BUFFER}, -1, "offset perm pages status", "offset perm"},
-    [STEP_UNMAP_RESERVED] = {"unmap-reserved", 1, 1, {NS_TOKEN}, -1, "status", ""},
-    [STEP_FREE_RESERVED] = {"free-reserved", 1, 1, {NS_TOKEN}, -1, "status", ""},
-    [STEP_REPORTING] = {"reporting", 2, 2, {NS_DEVICE, NS_NONE}, -1, "status", ""},
-    [STEP_GUARD] = {"guard", 1, 1, {NS_NONE}, -1, "", ""},
-    [STEP_DMA] = {"dma", 2, 2, {NS_DEVICE, NS_NONE}, -1, "at len expect reason address", "at len expect"},
-    [STEP_INJECT] = {"inject", 1, 1, {NS_NONE}, -1, "at", ""},
-    [STEP_HYPERCALL] = {"hypercall", 1, 1, {NS_NONE}, -1, "status", "status"},
-    [STEP_BURST] = {"burst", 2, 3, {NS_NONE, NS_DEVICE, NS_DEVICE}, -1, "at len expect reason", "at len expect"},
-    [STEP_EXPECT_REPORTS] = {"expect-reports", 0, 0, {NS_NONE}, -1, "count types lost", "count"},
-    [STEP_CALLBACK] = {"callback", 2, 2, {NS_DEVICE, NS_NONE}, -1, "status", ""},
-    [STEP_EXPECT_CALLBACKS] = {"expect-callbacks", 0, 0, {NS_NONE}, -1, "count available", "count"},
-    [STEP_EXPECT_TABLES] = {"expect-tables", 0, 0, {NS_NONE}, -1, "pages", "pages"},
-    [STEP_PARALLEL_MAP] = {"parallel-map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova rounds", "iova rounds"},
+    [STEP_DOMAIN] = {"domain", 2, 2, {NS_DOMAIN, NS_NONE}, 0, "width status", "", 1, domain_types,
+                     "the domain type is translate, translate-buddy, passthrough, v1-os-managed, v1-caller-managed, "
+                     "unmanaged or translate-s1"},
+    [STEP_DELETE_DOMAIN] = {"delete-domain", 1, 1, {NS_DOMAIN}, -1, "status", "", -1, NULL, NULL},
+    [STEP_DEVICE] = {"device", 2, 2, {NS_DEVICE, NS_NONE}, 0, "status", "", 1, edus,
+                     "the device is edu0 (or edu1 when the machine has two)"},
+    [STEP_DELETE_DEVICE] = {"delete-device", 1, 1, {NS_DEVICE}, -1, "status", "", -1, NULL, NULL},
+    [STEP_ATTACH] = {"attach", 2, 2, {NS_DOMAIN, NS_DEVICE}, -1, "status", "", -1, NULL, NULL},
+    [STEP_DETACH] = {"detach", 1, 1, {NS_DEVICE}, -1, "status", "", -1, NULL, NULL},
+    [STEP_BUFFER] = {"buffer", 1, 1, {NS_BUFFER}, 0, "pages fill align", "pages", -1, NULL, NULL},
+    [STEP_MAP] = {"map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova perm pages min max as status", "iova perm", -1, NULL,
+                  NULL},
+    [STEP_UNMAP] = {"unmap", 1, 1, {NS_DOMAIN}, -1, "iova pages status", "iova pages", -1, NULL, NULL},
+    [STEP_MAP_IDENTITY] = {"map-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "perm status", "perm", -1, NULL, NULL},
+    [STEP_UNMAP_IDENTITY] = {"unmap-identity", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "status", "", -1, NULL, NULL},
+    [STEP_RESERVE] = {"reserve", 2, 2, {NS_TOKEN, NS_DOMAIN}, 0, "pages iova min max status", "pages", -1, NULL, NULL},
+    [STEP_MAP_RESERVED] = {"map-reserved", 2, 2, {NS_TOKEN, NS_BUFFER}, -1, "offset perm pages status", "offset perm",
+                           -1, NULL, NULL},
+    [STEP_UNMAP_RESERVED] = {"unmap-reserved", 1, 1, {NS_TOKEN}, -1, "status", "", -1, NULL, NULL},
+    [STEP_FREE_RESERVED] = {"free-reserved", 1, 1, {NS_TOKEN}, -1, "status", "", -1, NULL, NULL},
+    [STEP_REPORTING] = {"reporting", 2, 2, {NS_DEVICE, NS_NONE}, -1, "status", "", ON_OFF},
+    [STEP_GUARD] = {"guard", 1, 1, {NS_NONE}, -1, "", "", 0, off_on, "on or off"},
+    [STEP_DMA] = {"dma", 2, 2, {NS_DEVICE, NS_NONE}, -1, "at len expect reason address", "at len expect", DIRECTION(1)},
+    [STEP_INJECT] = {"inject", 1, 1, {NS_NONE}, -1, "at", "", 0, injections,
+                     "inject pool-fail at=K, or inject invalidation-timeout"},
+    [STEP_HYPERCALL] = {"hypercall", 1, 1, {NS_NONE}, -1, "status", "status", 0, hypercalls,
+                        "hypercall garbage, forged-handle or bad-address"},
+    [STEP_BURST] = {"burst", 2, 3, {NS_NONE, NS_DEVICE, NS_DEVICE}, -1, "at len expect reason", "at len expect",
+                    DIRECTION(0)},
+    [STEP_EXPECT_REPORTS] = {"expect-reports", 0, 0, {NS_NONE}, -1, "count types lost", "count", -1, NULL, NULL},
+    [STEP_CALLBACK] = {"callback", 2, 2, {NS_DEVICE, NS_NONE}, -1, "status", "", ON_OFF},
+    [STEP_EXPECT_CALLBACKS] = {"expect-callbacks", 0, 0, {NS_NONE}, -1, "count available", "count", -1, NULL, NULL},
+    [STEP_EXPECT_TABLES] = {"expect-tables", 0, 0, {NS_NONE}, -1, "pages", "pages", -1, NULL, NULL},
+    [STEP_PARALLEL_MAP] = {"parallel-map", 2, 2, {NS_DOMAIN, NS_BUFFER}, -1, "iova rounds", "iova rounds", -1, NULL,
+                           NULL},
+};
+
+/* How each option's value is written, and so parsed (once, into struct scenario_values). */
+enum value_kind { V_NUMBER, V_STATUS, V_PERM, V_EXPECT, V_NEW_NAME, V_TYPES, V_AVAILABLE, V_ALIGN, V_IOVA, V_TARGET };
+static const struct {
+    const char *name;
+    enum value_kind kind;
+} keys[SCENARIO_KEYS] = {
+    [KEY_STATUS] = {"status", V_STATUS},     [KEY_PERM] = {"perm", V_PERM},
+    [KEY_EXPECT] = {"expect", V_EXPECT},     [KEY_AS] = {"as", V_NEW_NAME},
+    [KEY_TYPES] = {"types", V_TYPES},        [KEY_AVAILABLE] = {"available", V_AVAILABLE},
+    [KEY_ALIGN] = {"align", V_ALIGN},        [KEY_IOVA] = {"iova", V_IOVA},
+    [KEY_AT] = {"at", V_TARGET},             [KEY_WIDTH] = {"width", V_NUMBER},
+    [KEY_PAGES] = {"pages", V_NUMBER},       [KEY_FILL] = {"fill", V_NUMBER},
+    [KEY_MIN] = {"min", V_NUMBER},           [KEY_MAX] = {"max", V_NUMBER},
+    [KEY_OFFSET] = {"offset", V_NUMBER},     [KEY_LEN] = {"len", V_NUMBER},
+    [KEY_REASON] = {"reason", V_NUMBER},     [KEY_ADDRESS] = {"address", V_NUMBER},
+    [KEY_COUNT] = {"count", V_NUMBER},       [KEY_LOST] = {"lost", V_NUMBER},
+    [KEY_ROUNDS] = {"rounds", V_NUMBER},
 };
 
 /* The names of FAULT_INFORMATION's types, in the order of FAULT_INFORMATION_ARM64_TYPE. */
@@ -50,8 +92,6 @@ static const char *const fault_types[] = {"unsupported", "address-size", "tlb-co
 /* The domain types a state change can list, by IOMMU_DMA_DOMAIN_TYPE. */
 static const char *const available_types[] = {"translate", "passthrough", "unmanaged", "translate-s1"};
 
-static const char *const domain_types[] = {"translate", "translate-buddy", "passthrough", "v1-os-managed",
-                                           "v1-caller-managed", "unmanaged", "translate-s1"};
 static const struct {
     const char *name;
     uint32_t value;
@@ -166,14 +206,6 @@ static bool same(const char *a, const char *b)
     return *a == *b;
 }
 
-static bool one_of(const char *word, const char *const *list, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        if (same(word, list[i]))
-            return true;
-    return false;
-}
-
 /* Whether word is one of the space-separated words of list. */
 static bool in_list(const char *word, const char *list)
 {
@@ -237,13 +269,6 @@ const char *scenario_option(const struct scenario_step *s, const char *key)
         if (same(s->option[i].key, key))
             return s->option[i].value;
     return NULL;
-}
-
-uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_t fallback)
-{
-    const char *v = scenario_option(s, key);
-    uint64_t n;
-    return v && parse_number(v, &n) ? n : fallback;
 }
 
 bool scenario_parse_target(const char *text, struct scenario_target *t)
@@ -320,54 +345,103 @@ static size_t length(const char *w)
     return n;
 }
 
-/* The checks one option's value must pass; NULL when fine, else what is wrong. */
-static const char *check_option(enum step_kind kind, const char *key, const char *value, const struct names *names)
+/* The option key's index, or SCENARIO_KEYS for none. */
+static enum scenario_key key_of(const char *name)
 {
-    uint64_t n;
-    uint32_t st;
-    if (same(key, "status"))
-        return scenario_status(value, &st) ? NULL
+    for (unsigned k = 0; k < SCENARIO_KEYS; k++)
+        if (same(name, keys[k].name))
+            return (enum scenario_key)k;
+    return SCENARIO_KEYS;
+}
+
+/* Parses one option's value into v: NULL when fine, else what is wrong. */
+static const char *parse_option(enum step_kind kind, enum scenario_key key, const char *value,
+                                const struct names *names, struct scenario_values *v)
+{
+    uint64_t n = 0;
+    v->given |= 1u << key;
+    switch (keys[key].kind) {
+    case V_STATUS:
+        return scenario_status(value, &v->status)
+                   ? NULL
                    : "status is a status name (success, access-denied, resource-in-use, invalid-parameter-N, ...) "
                      "or a hex NTSTATUS";
-    if (same(key, "perm"))
-        return same(value, "r") || same(value, "w") || same(value, "rw") || same(value, "none") ? NULL
-                                                                                                 : "perm is r, w, rw or none";
-    if (same(key, "expect"))
-        return same(value, "ok") || same(value, "fault") ? NULL : "expect is ok or fault";
-    if (same(key, "as"))
-        return lookup(names, value) == NS_NONE ? NULL : "as names a new mapping";
-    uint32_t mask;
-    unsigned count;
-    if (same(key, "types"))
-        return scenario_fault_types(value, NULL, 0, &count) ? NULL
+    case V_PERM:
+        v->perm = same(value, "r") ? SCENARIO_PERM_READ : same(value, "w") ? SCENARIO_PERM_WRITE
+                : same(value, "rw") ? SCENARIO_PERM_READ | SCENARIO_PERM_WRITE : 0;
+        return v->perm || same(value, "none") ? NULL : "perm is r, w, rw or none";
+    case V_EXPECT:
+        v->expect_fault = same(value, "fault");
+        return v->expect_fault || same(value, "ok") ? NULL : "expect is ok or fault";
+    case V_NEW_NAME:
+        if (lookup(names, value) != NS_NONE)
+            return "as names a new mapping";
+        for (unsigned i = 0; i + 1 < SCENARIO_WORD && value[i]; i++)
+            v->as[i] = value[i], v->as[i + 1] = 0;
+        return NULL;
+    case V_TYPES:
+        return scenario_fault_types(value, v->types, SCENARIO_MAX_TYPES, &v->type_count)
+                   ? NULL
                    : "types is a list of fault types as drivers get them: translation, permission, address-size, "
                      "external, unsupported, tlb-conflict, access-flag";
-    if (same(key, "available"))
-        return scenario_available_types(value, &mask) ? NULL
-                   : "available is none or a list of translate, passthrough, unmanaged, translate-s1";
-    if (same(key, "align"))
-        return parse_number(value, &n) && n >= 4096 && n <= 0x40000000 && !(n & (n - 1)) ? NULL
-                   : "align is a power of two from 4096 to 0x40000000";
-    if (same(key, "iova") && (kind == STEP_MAP && same(value, "alloc")))
-        return NULL;
-    if (same(key, "iova") && kind == STEP_UNMAP && !parse_number(value, &n)) {
-        struct scenario_target t;
-        return scenario_parse_target(value, &t) && t.kind == TARGET_MAPPING && lookup(names, t.name) == NS_IOVA
+    case V_AVAILABLE:
+        return scenario_available_types(value, &v->available)
                    ? NULL
-                   : "iova is a number or a mapping's name (as=) with an optional +OFFSET";
-    }
-    if (same(key, "at") && (kind == STEP_DMA || kind == STEP_BURST)) {
-        struct scenario_target t;
-        if (!scenario_parse_target(value, &t))
-            return "at=NAME+OFFSET takes a number after +";
-        if (t.kind == TARGET_BUFFER)
-            return lookup(names, t.name) == NS_BUFFER ? NULL : "at=buffer:NAME names a buffer declared before";
-        if (t.kind == TARGET_MAPPING)
-            return lookup(names, t.name) == NS_IOVA ? NULL
-                                                     : "at is an IOVA, a mapping's name (+offset), buffer:NAME or region";
+                   : "available is none or a list of translate, passthrough, unmanaged, translate-s1";
+    case V_ALIGN:
+        if (!parse_number(value, &n) || n < 4096 || n > 0x40000000 || (n & (n - 1)))
+            return "align is a power of two from 4096 to 0x40000000";
+        v->number[key] = n;
         return NULL;
+    case V_IOVA:
+        if (kind == STEP_MAP && same(value, "alloc")) {
+            v->iova_alloc = true;
+            return NULL;
+        }
+        if (parse_number(value, &v->number[key])) {
+            v->iova = (struct scenario_target){.kind = TARGET_ADDRESS, .value = v->number[key]};
+            return NULL;
+        }
+        if (kind == STEP_UNMAP)
+            return scenario_parse_target(value, &v->iova) && v->iova.kind == TARGET_MAPPING &&
+                           lookup(names, v->iova.name) == NS_IOVA
+                       ? NULL
+                       : "iova is a number or a mapping's name (as=) with an optional +OFFSET";
+        return "the value is a number (decimal or 0x hex)";
+    case V_TARGET:
+        if (kind == STEP_DMA || kind == STEP_BURST) {
+            if (!scenario_parse_target(value, &v->at))
+                return "at=NAME+OFFSET takes a number after +";
+            if (v->at.kind == TARGET_ADDRESS)
+                v->number[key] = v->at.value;
+            if (v->at.kind == TARGET_BUFFER)
+                return lookup(names, v->at.name) == NS_BUFFER ? NULL : "at=buffer:NAME names a buffer declared before";
+            if (v->at.kind == TARGET_MAPPING)
+                return lookup(names, v->at.name) == NS_IOVA
+                           ? NULL
+                           : "at is an IOVA, a mapping's name (+offset), buffer:NAME or region";
+            return NULL;
+        }
+        break; /* inject's at=K: a number */
+    case V_NUMBER:
+        break;
     }
-    return parse_number(value, &n) ? NULL : "the value is a number (decimal or 0x hex)";
+    return parse_number(value, &v->number[key]) ? NULL : "the value is a number (decimal or 0x hex)";
+}
+
+uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_t fallback)
+{
+    enum scenario_key k = key_of(key);
+    return k < SCENARIO_KEYS && scenario_given(s, k) ? s->v.number[k] : fallback;
+}
+
+/* The index of word in a NULL-terminated list, or -1. */
+static int word_index(const char *word, const char *const *list)
+{
+    for (int i = 0; list[i]; i++)
+        if (same(word, list[i]))
+            return i;
+    return -1;
 }
 
 static bool step_line(struct scenario *s, struct names *names, char words[][SCENARIO_VALUE], unsigned n,
@@ -429,7 +503,8 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
         for (const char *p = eq + 1; *p; p++)
             o->value[k++] = *p;
         o->value[k] = 0;
-        if (!in_list(o->key, sp->keys)) {
+        enum scenario_key key = key_of(o->key);
+        if (key == SCENARIO_KEYS || !in_list(o->key, sp->keys)) {
             *why = "an option this step does not take";
             return false;
         }
@@ -437,7 +512,7 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
             *why = "an option without a value";
             return false;
         }
-        if ((*why = check_option(kind, o->key, o->value, names)) != NULL)
+        if ((*why = parse_option(kind, key, o->value, names, &st->v)) != NULL)
             return false;
         st->options++;
     }
@@ -485,36 +560,18 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
             return false;
         }
     }
-    /* the words some steps take */
-    const char *w = kind == STEP_BURST ? st->arg[0] : st->args > 1 ? st->arg[1] : st->args ? st->arg[0] : "";
-    if (kind == STEP_DOMAIN && !one_of(w, domain_types, sizeof domain_types / sizeof domain_types[0])) {
-        *why = "the domain type is translate, translate-buddy, passthrough, v1-os-managed, v1-caller-managed, "
-               "unmanaged or translate-s1";
-        return false;
+    /* the keyword some steps take */
+    if (sp->keyword >= 0) {
+        int w = (unsigned)sp->keyword < st->args ? word_index(st->arg[sp->keyword], sp->words) : -1;
+        bool fits = w >= 0 && (kind != STEP_DEVICE || (unsigned)w < s->machine.edus) &&
+                    (kind != STEP_INJECT || w != SCENARIO_POOL_FAIL || scenario_given(st, KEY_AT));
+        if (!fits) {
+            *why = sp->wrong_word;
+            return false;
+        }
+        st->word = (unsigned)w;
     }
-    if (kind == STEP_DEVICE && !(w[0] == 'e' && w[1] == 'd' && w[2] == 'u' && w[3] >= '0' &&
-                                 (unsigned)(w[3] - '0') < s->machine.edus && !w[4])) {
-        *why = "the device is edu0 (or edu1 when the machine has two)";
-        return false;
-    }
-    if ((kind == STEP_REPORTING || kind == STEP_GUARD || kind == STEP_CALLBACK) && !same(w, "on") && !same(w, "off")) {
-        *why = "on or off";
-        return false;
-    }
-    if ((kind == STEP_DMA || kind == STEP_BURST) && !same(w, "read") && !same(w, "write")) {
-        *why = "a DMA is a read or a write";
-        return false;
-    }
-    if (kind == STEP_INJECT && !(same(w, "pool-fail") && scenario_option(st, "at")) &&
-        !same(w, "invalidation-timeout")) {
-        *why = "inject pool-fail at=K, or inject invalidation-timeout";
-        return false;
-    }
-    if (kind == STEP_HYPERCALL && !same(w, "garbage") && !same(w, "forged-handle") && !same(w, "bad-address")) {
-        *why = "hypercall garbage, forged-handle or bad-address";
-        return false;
-    }
-    if ((kind == STEP_DMA || kind == STEP_BURST) && scenario_number(st, "len", 0) - 1 >= 4095) {
+    if ((kind == STEP_DMA || kind == STEP_BURST) && st->v.number[KEY_LEN] - 1 >= 4095) {
         *why = "len is 1 to 4095 (edu's buffer)";
         return false;
     }
@@ -522,8 +579,8 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
         *why = "a burst names each device once";
         return false;
     }
-    if ((kind == STEP_MAP || kind == STEP_RESERVE) && scenario_option(st, "min") && scenario_option(st, "max") &&
-        scenario_number(st, "min", 0) > scenario_number(st, "max", 0)) {
+    if ((kind == STEP_MAP || kind == STEP_RESERVE) && scenario_given(st, KEY_MIN) && scenario_given(st, KEY_MAX) &&
+        st->v.number[KEY_MIN] > st->v.number[KEY_MAX]) {
         *why = "min is at most max";
         return false;
     }
@@ -531,12 +588,12 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
         *why = "parallel-map needs a machine with cpus=2 or more";
         return false;
     }
-    if (kind == STEP_PARALLEL_MAP && scenario_number(st, "rounds", 0) - 1 >= 10000) {
+    if (kind == STEP_PARALLEL_MAP && st->v.number[KEY_ROUNDS] - 1 >= 10000) {
         *why = "rounds is 1 to 10000";
         return false;
     }
     const char *as = scenario_option(st, "as");
-    if (as && length(as) >= SCENARIO_WORD) {
+    if (as && length(as) >= SCENARIO_WORD) { /* (st->v.as holds its first 31 characters) */
         *why = "a name is too long (31 characters at most)";
         return false;
     }

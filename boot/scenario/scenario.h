@@ -53,13 +53,74 @@ struct scenario_option {
     char key[SCENARIO_WORD], value[SCENARIO_VALUE];
 };
 
+/* Every option a step can take (the verbs' table in scenario.c says which step takes which). */
+enum scenario_key {
+    KEY_STATUS, KEY_PERM, KEY_EXPECT, KEY_AS, KEY_TYPES, KEY_AVAILABLE, KEY_ALIGN, KEY_IOVA, KEY_AT,
+    KEY_WIDTH, KEY_PAGES, KEY_FILL, KEY_MIN, KEY_MAX, KEY_OFFSET, KEY_LEN, KEY_REASON, KEY_ADDRESS,
+    KEY_COUNT, KEY_LOST, KEY_ROUNDS,
+    SCENARIO_KEYS
+};
+
+#define SCENARIO_PERM_READ 1u
+#define SCENARIO_PERM_WRITE 2u
+#define SCENARIO_MAX_TYPES 64
+
+/* What a DMA step's at= (or unmap's iova=) names: a number, "region", a mapping's name or
+ * "buffer:NAME", the last two with an optional "+OFFSET" (value). */
+enum scenario_target_kind { TARGET_ADDRESS, TARGET_REGION, TARGET_MAPPING, TARGET_BUFFER };
+struct scenario_target {
+    enum scenario_target_kind kind;
+    char name[SCENARIO_WORD];
+    uint64_t value; /* the address, or the offset from the named object */
+};
+
+/* A step's options, parsed once by scenario_parse: the runner reads these, never the text. */
+struct scenario_values {
+    uint32_t given;                 /* bit 1 << KEY_* for each option the step has */
+    uint64_t number[SCENARIO_KEYS]; /* the value of each numeric option (0 when not given) */
+    uint32_t status;                /* status=: the NTSTATUS wanted (0, success, when not given) */
+    uint32_t perm;                  /* perm=: SCENARIO_PERM_* bits */
+    bool expect_fault;              /* expect=fault (expect=ok: false) */
+    bool iova_alloc;                /* map's iova=alloc */
+    struct scenario_target iova;    /* unmap's iova=: an address or a mapping's name + offset */
+    struct scenario_target at;      /* dma's and burst's at= */
+    char as[SCENARIO_WORD];         /* map's as=: the new mapping's name */
+    int types[SCENARIO_MAX_TYPES];  /* expect-reports' types=, in order */
+    unsigned type_count;
+    uint32_t available;             /* expect-callbacks' available=: domain type bits */
+};
+
 struct scenario_step {
     enum step_kind kind;
     unsigned line;
     unsigned args, options;
     char arg[SCENARIO_MAX_ARGS][SCENARIO_WORD];
-    struct scenario_option option[SCENARIO_MAX_OPTIONS];
+    unsigned word;                  /* which of its verb's words the step's keyword is (below) */
+    struct scenario_option option[SCENARIO_MAX_OPTIONS]; /* as written, for messages */
+    struct scenario_values v;
 };
+
+/* The keywords steps take, as scenario_step.word: domain's type, dma's and burst's
+ * direction, on/off, inject's and hypercall's kind. */
+enum scenario_domain_type {
+    SCENARIO_TRANSLATE, SCENARIO_TRANSLATE_BUDDY, SCENARIO_PASSTHROUGH, SCENARIO_V1_OS_MANAGED,
+    SCENARIO_V1_CALLER_MANAGED, SCENARIO_UNMANAGED, SCENARIO_TRANSLATE_S1
+};
+enum { SCENARIO_OFF, SCENARIO_ON };                       /* reporting, guard, callback */
+enum { SCENARIO_READ, SCENARIO_WRITE };                   /* dma, burst */
+enum { SCENARIO_POOL_FAIL, SCENARIO_INVALIDATION_TIMEOUT }; /* inject */
+enum { SCENARIO_GARBAGE, SCENARIO_FORGED_HANDLE, SCENARIO_BAD_ADDRESS }; /* hypercall */
+
+static inline bool scenario_given(const struct scenario_step *s, enum scenario_key k)
+{
+    return s->v.given >> k & 1;
+}
+
+/* A numeric option's value, or fallback when the step does not have it. */
+static inline uint64_t scenario_value(const struct scenario_step *s, enum scenario_key k, uint64_t fallback)
+{
+    return scenario_given(s, k) ? s->v.number[k] : fallback;
+}
 
 struct scenario_machine {
     unsigned aw_bits, cpus, memory_mib, edus;
@@ -78,23 +139,17 @@ struct scenario {
  * in error; out is then unusable. */
 bool scenario_parse(const char *text, size_t len, struct scenario *out, char *error, size_t error_len);
 
-/* An option of a step, or NULL. */
+/* An option of a step as written, or NULL. */
 const char *scenario_option(const struct scenario_step *s, const char *key);
 
-/* A number in an option (decimal or 0x hex), or fallback when the option is absent. */
+/* A numeric option's parsed value, or fallback when the step does not have it. */
 uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_t fallback);
 
 /* A number as scenarios write it (decimal or 0x hex). */
 bool scenario_parse_number(const char *text, uint64_t *value);
 
-/* What a DMA step's at= names: a number, "region", a mapping's name or "buffer:NAME", the
- * last two with an optional "+OFFSET" (value). False when the offset is not a number. */
-enum scenario_target_kind { TARGET_ADDRESS, TARGET_REGION, TARGET_MAPPING, TARGET_BUFFER };
-struct scenario_target {
-    enum scenario_target_kind kind;
-    char name[SCENARIO_WORD];
-    uint64_t value; /* the address, or the offset from the named object */
-};
+/* Parses what at= or iova= names (struct scenario_target). False when the offset is not a
+ * number. */
 bool scenario_parse_target(const char *text, struct scenario_target *t);
 
 /* A status as scenarios write it (a name from docs/scenarios.md, or a number). */

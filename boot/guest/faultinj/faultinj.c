@@ -68,7 +68,7 @@ static struct {
     unsigned reports, reports_at_last_check, faults_expected;
     uint64_t last_report_address;
     /* The types of the reports since the last expect-reports, in order (the first 64). */
-    FAULT_INFORMATION_X64_TYPE types[64];
+    FAULT_INFORMATION_X64_TYPE types[SCENARIO_MAX_TYPES];
     unsigned callbacks, callbacks_at_last_check;
     ULONG last_available; /* AvailableDomainTypes of the latest state change */
     uint32_t overflows_at_last_check;
@@ -168,12 +168,10 @@ static VOID NTAPI on_state_change(PIOMMU_INTERFACE_STATE_CHANGE change, PVOID co
 }
 
 
-static ULONG permissions(const char *p)
+static ULONG permissions(const struct scenario_step *s)
 {
-    ULONG v = 0;
-    for (; p && *p; p++)
-        v |= *p == 'r' ? IOMMU_ACCESS_READ : *p == 'w' ? IOMMU_ACCESS_WRITE : 0;
-    return v;
+    return (s->v.perm & SCENARIO_PERM_READ ? IOMMU_ACCESS_READ : 0) |
+           (s->v.perm & SCENARIO_PERM_WRITE ? IOMMU_ACCESS_WRITE : 0);
 }
 
 static IOMMU_MAP_PHYSICAL_ADDRESS range(uint64_t pa, uint64_t pages)
@@ -184,46 +182,38 @@ static IOMMU_MAP_PHYSICAL_ADDRESS range(uint64_t pa, uint64_t pages)
     return m;
 }
 
-static bool words_equal(const char *a, const char *b)
-{
-    while (*a && *a == *b)
-        a++, b++;
-    return *a == *b;
-}
-
 /* ---- the steps ---- */
 
 
 /* A DDI step's status against the one the scenario wants (success unless it says). */
 static void ddi_result(const struct scenario_step *s, NTSTATUS got, const char *what)
 {
-    uint32_t want = 0;
-    const char *w = scenario_option(s, "status");
-    if (w)
-        scenario_status(w, &want);
+    uint32_t want = s->v.status; /* 0, success, unless the step says */
     checkf(&driver.c, (uint32_t)got == want, "step %u %s: %s returned 0x%08x, want 0x%08x", s->line,
            scenario_verb(s->kind), what, (uint32_t)got, want);
 }
 
-static void step_domain(const struct scenario_step *s)
+static void run_domain(const struct scenario_step *s, struct object *unused_a, struct object *unused_b)
 {
-    const char *type = s->arg[1];
+    (void)unused_a;
+    (void)unused_b;
+    unsigned type = s->word; /* enum scenario_domain_type */
     struct object *o = add(OBJ_DOMAIN, s->arg[0]);
     PIOMMU_DMA_DOMAIN d = NULL;
     NTSTATUS st;
     IOMMU_DMA_DOMAIN_CREATION_FLAGS none = {.AsUlonglong = 0};
-    if (words_equal(type, "v1-os-managed") || words_equal(type, "v1-caller-managed")) {
-        st = driver.v1.CreateDomain(words_equal(type, "v1-os-managed"), &d);
+    if (type == SCENARIO_V1_OS_MANAGED || type == SCENARIO_V1_CALLER_MANAGED) {
+        st = driver.v1.CreateDomain(type == SCENARIO_V1_OS_MANAGED, &d);
         o->domain.v1 = true;
     } else {
         IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG buddy = {
             .LogicalAllocatorType = IommuDmaLogicalAllocatorBuddy,
-            .BuddyAllocatorConfig = {.AddressWidth = (ULONG)scenario_number(s, "width", 39)}};
-        IOMMU_DMA_DOMAIN_TYPE t = words_equal(type, "passthrough")    ? DomainTypePassThrough
-                                : words_equal(type, "unmanaged")      ? DomainTypeUnmanaged
-                                : words_equal(type, "translate-s1")   ? DomainTypeTranslateS1
-                                                                      : DomainTypeTranslate;
-        st = driver.ex.V2.CreateDomainEx(t, none, words_equal(type, "translate-buddy") ? &buddy : NULL, NULL, &d);
+            .BuddyAllocatorConfig = {.AddressWidth = (ULONG)scenario_value(s, KEY_WIDTH, 39)}};
+        IOMMU_DMA_DOMAIN_TYPE t = type == SCENARIO_PASSTHROUGH    ? DomainTypePassThrough
+                                : type == SCENARIO_UNMANAGED      ? DomainTypeUnmanaged
+                                : type == SCENARIO_TRANSLATE_S1   ? DomainTypeTranslateS1
+                                                                  : DomainTypeTranslate;
+        st = driver.ex.V2.CreateDomainEx(t, none, type == SCENARIO_TRANSLATE_BUDDY ? &buddy : NULL, NULL, &d);
         o->domain.passthrough = t == DomainTypePassThrough;
     }
     o->domain.handle = NT_SUCCESS(st) ? d : NULL;
@@ -251,8 +241,7 @@ struct transfer {
  * they were, in another domain too). */
 static void resolve_target(struct transfer *t)
 {
-    struct scenario_target at;
-    scenario_parse_target(scenario_option(t->s, "at"), &at); /* the parser checked it */
+    const struct scenario_target at = t->s->v.at;
     const struct object *o = find(at.name), *named = NULL;
     uint64_t offset = at.kind == TARGET_ADDRESS ? 0 : at.value;
     if (at.kind == TARGET_REGION) {
@@ -277,13 +266,13 @@ static void transfer_prepare(struct transfer *t, const struct scenario_step *s, 
     t->dev = dev;
     t->e = &driver.o->edu[dev->device.edu];
     t->write = write;
-    t->expect_fault = words_equal(scenario_option(s, "expect"), "fault");
-    t->len = scenario_number(s, "len", 0);
+    t->expect_fault = s->v.expect_fault;
+    t->len = scenario_value(s, KEY_LEN, 0);
     t->started = t->done = false;
     resolve_target(t);
-    uint64_t first_fault = scenario_number(s, "address", 0);
+    uint64_t first_fault = scenario_value(s, KEY_ADDRESS, 0);
     t->moved =
-        t->expect_fault && scenario_option(s, "address") && first_fault > t->addr && first_fault < t->addr + t->len
+        t->expect_fault && scenario_given(s, KEY_ADDRESS) && first_fault > t->addr && first_fault < t->addr + t->len
             ? first_fault - t->addr
             : 0;
     t->head = t->moved ? buffer_behind(dev, t->addr, t->moved) : NULL;
@@ -345,17 +334,17 @@ static void transfer_finish(struct transfer *t, unsigned reports)
     bool ok = t->done && data_ok;
     if (t->expect_fault)
         driver.faults_expected++;
-    const char *reason = scenario_option(s, "reason");
-    /* address: where the scenario says the first fault is (the runner checks it against
-     * QEMU's first record of this DMA). */
-    static char address[40];
-    address[0] = 0;
-    if (t->expect_fault && scenario_option(s, "address"))
-        fmt_format(address, sizeof address, " address 0x%lx", scenario_number(s, "address", 0));
-    sink_printf(out, "dma %u: sid 0x%04x %s 0x%lx len %lu expect %s%s%s%s: %s, %u report(s)\n", s->line, sid,
-                t->write ? "write" : "read", t->addr, t->len, t->expect_fault ? "fault" : "ok",
-                reason ? " reason " : "", reason ? reason : "", address, ok ? "PASS" : "FAIL",
-                driver.reports - reports);
+    /* reason, and address: where the scenario says the first fault is (the runner checks
+     * both against QEMU's records of this DMA). */
+    static char reason[32], address[40];
+    reason[0] = address[0] = 0;
+    if (scenario_given(s, KEY_REASON))
+        fmt_format(reason, sizeof reason, " reason %lu", s->v.number[KEY_REASON]);
+    if (t->expect_fault && scenario_given(s, KEY_ADDRESS))
+        fmt_format(address, sizeof address, " address 0x%lx", s->v.number[KEY_ADDRESS]);
+    sink_printf(out, "dma %u: sid 0x%04x %s 0x%lx len %lu expect %s%s%s: %s, %u report(s)\n", s->line, sid,
+                t->write ? "write" : "read", t->addr, t->len, t->expect_fault ? "fault" : "ok", reason, address,
+                ok ? "PASS" : "FAIL", driver.reports - reports);
     checkf(&driver.c, ok, "step %u %s: %s %s 0x%lx %s%s", s->line, scenario_verb(s->kind), t->dev->name,
            t->write ? "write" : "read", t->addr, t->done ? "completed" : "timed out", data);
 }
@@ -371,17 +360,17 @@ static void collect_reports(unsigned reports, bool expect_fault)
     driver.p->poll();
 }
 
-static void step_dma(const struct scenario_step *s)
+static void run_dma(const struct scenario_step *s, struct object *device, struct object *unused)
 {
+    (void)unused;
     static struct transfer t;
-    transfer_prepare(&t, s, find(s->arg[0]), words_equal(s->arg[1], "write"));
+    transfer_prepare(&t, s, device, s->word == SCENARIO_WRITE);
     unsigned reports = driver.reports;
     t.done = edu_dma(&guest_platform, t.e->bar, t.addr, (uint32_t)t.len, t.write);
     collect_reports(reports, t.expect_fault);
     transfer_finish(&t, reports);
-    const char *want_address = scenario_option(s, "address");
-    if (want_address && driver.reports > reports) {
-        uint64_t a = scenario_number(s, "address", 0);
+    if (scenario_given(s, KEY_ADDRESS) && driver.reports > reports) {
+        uint64_t a = s->v.number[KEY_ADDRESS];
         checkf(&driver.c, driver.last_report_address == a, "step %u dma: reported address 0x%lx, want 0x%lx", s->line,
                driver.last_report_address, a);
     }
@@ -389,11 +378,13 @@ static void step_dma(const struct scenario_step *s)
 
 /* The devices start their transfers one after the other, with no poll in between, and run
  * at once: their faults reach the unit's single fault record together. */
-static void step_burst(const struct scenario_step *s)
+static void run_burst(const struct scenario_step *s, struct object *unused_a, struct object *unused_b)
 {
+    (void)unused_a;
+    (void)unused_b;
     static struct transfer t[2];
     unsigned n = s->args - 1;
-    bool write = words_equal(s->arg[0], "write");
+    bool write = s->word == SCENARIO_WRITE;
     for (unsigned i = 0; i < n; i++)
         transfer_prepare(&t[i], s, find(s->arg[1 + i]), write);
     unsigned reports = driver.reports;
@@ -474,15 +465,15 @@ static VOID EFIAPI parallel_ap(VOID *argument)
         parallel_share((unsigned)n);
 }
 
-static void step_parallel_map(const struct scenario_step *s, struct object *domain, struct object *buffer)
+static void run_parallel_map(const struct scenario_step *s, struct object *domain, struct object *buffer)
 {
     EFI_GUID guid = MP_SERVICES_PROTOCOL_GUID;
     UINTN total = 0, enabled = 0;
     parallel = (struct parallel_work){.v2 = &driver.ex.V2,
                                       .domain = domain->domain.handle,
                                       .buffer_pa = buffer->buffer.pa,
-                                      .iova = scenario_number(s, "iova", 0),
-                                      .rounds = (unsigned)scenario_number(s, "rounds", 1)};
+                                      .iova = scenario_value(s, KEY_IOVA, 0),
+                                      .rounds = (unsigned)scenario_value(s, KEY_ROUNDS, 1)};
     bool ready = !EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&parallel.mp)) &&
                  !EFI_ERROR(parallel.mp->get_number_of_processors(parallel.mp, &total, &enabled)) && enabled >= 2;
     unsigned cpus = enabled < PARALLEL_MAX_CPUS ? (unsigned)enabled : PARALLEL_MAX_CPUS;
@@ -522,272 +513,352 @@ static void step_parallel_map(const struct scenario_step *s, struct object *doma
            __atomic_load_n(&parallel.arrived, __ATOMIC_SEQ_CST), cpus);
 }
 
-static void run_step(const struct scenario_step *s)
+static void run_delete_domain(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    NTSTATUS st = v2->DeleteDomain(a->domain.handle);
+    ddi_result(s, st, "DeleteDomain");
+}
+
+static void run_device(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    NTSTATUS st;
+    struct object *o = add(OBJ_DEVICE, s->arg[0]);
+    o->device.edu = (unsigned)(s->arg[1][3] - '0');
+    o->device.domain = -1;
+    const struct handoff_edu *e = &driver.o->edu[o->device.edu];
+    DEVICE_OBJECT pdo;
+    IommuPciDeviceObject(&pdo, e->segment, e->bus, e->device, e->function);
+    st = o->device.edu < driver.o->edus ? v2->CreateDevice(&pdo, NULL, &o->device.handle) : STATUS_NOT_FOUND;
+    ddi_result(s, st, "CreateDevice");
+}
+
+static void run_delete_device(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    ddi_result(s, v2->DeleteDevice(a->device.handle), "DeleteDevice");
+}
+
+static void run_attach(const struct scenario_step *s, struct object *a, struct object *b)
 {
     DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    NTSTATUS st = v2->AttachDeviceEx(a->domain.handle, b->device.handle);
+    if (NT_SUCCESS(st))
+        b->device.domain = index_of(a);
+    ddi_result(s, st, "AttachDeviceEx");
+}
+
+static void run_detach(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    NTSTATUS st = v2->DetachDeviceEx(a->device.handle);
+    if (NT_SUCCESS(st))
+        a->device.domain = -1;
+    ddi_result(s, st, "DetachDeviceEx");
+}
+
+static void run_buffer(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    (void)b;
+    struct object *o = add(OBJ_BUFFER, s->arg[0]);
+    o->buffer.pages = (unsigned)scenario_value(s, KEY_PAGES, 1);
+    /* Aligned buffers come from a larger allocation (the firmware aligns only to pages);
+     * the slack is not given back: a run is short. */
+    uint64_t align = scenario_value(s, KEY_ALIGN, 4096);
+    EFI_PHYSICAL_ADDRESS pa = 0xffffffff;
+    bool ok = !EFI_ERROR(uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiBootServicesData,
+                                           o->buffer.pages + align / 4096 - 1, &pa));
+    pa = (pa + align - 1) & ~(align - 1);
+    o->buffer.pa = pa;
+    o->buffer.va = (uint8_t *)(uintptr_t)pa;
+    if (ok)
+        __builtin_memset(o->buffer.va, (int)scenario_value(s, KEY_FILL, 0), o->buffer.pages * 4096ull);
+    checkf(&driver.c, ok, "step %u buffer: %u pages at 0x%lx", s->line, o->buffer.pages, o->buffer.pa);
+}
+
+static void run_map(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    NTSTATUS st;
+    uint64_t pages = scenario_value(s, KEY_PAGES, b->buffer.pages);
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, pages);
+    IOMMU_DMA_LOGICAL_ADDRESS at = scenario_value(s, KEY_IOVA, 0), placed = 0;
+    IOMMU_DMA_LOGICAL_ADDRESS min = scenario_value(s, KEY_MIN, 0), max = scenario_value(s, KEY_MAX, ~0ull);
+    bool window = scenario_given(s, KEY_MIN) || scenario_given(s, KEY_MAX);
+    st = v2->MapLogicalRangeEx(a->domain.handle, permissions(s), &m,
+                               s->v.iova_alloc ? NULL : &at, scenario_given(s, KEY_MIN) ? &min : NULL,
+                               scenario_given(s, KEY_MAX) ? &max : NULL, &placed);
+    if (window && NT_SUCCESS(st))
+        checkf(&driver.c, placed >= min && placed + pages * 4096 - 1 <= max,
+               "step %u map: IOVA 0x%lx..0x%lx inside the window 0x%lx..0x%lx", s->line, placed,
+               placed + pages * 4096 - 1, min, max);
+    if (scenario_given(s, KEY_AS)) {
+        struct object *o = add(OBJ_MAPPING, s->v.as);
+        o->mapping.iova = NT_SUCCESS(st) ? placed : at;
+        o->mapping.pages = (unsigned)pages;
+        o->mapping.domain = index_of(a);
+        o->mapping.buffer = index_of(b);
+    }
+    ddi_result(s, st, "MapLogicalRangeEx");
+    if (NT_SUCCESS(st)) {
+        record_mapping(index_of(a), index_of(b), placed, pages);
+        sink_printf(out, "step %u map: IOVA 0x%lx, %lu pages\n", s->line, placed, pages);
+    }
+}
+
+static void run_unmap(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    const struct scenario_target t = s->v.iova;
+    const struct object *m = t.kind == TARGET_MAPPING ? find(t.name) : NULL;
+    uint64_t at = m && m->kind == OBJ_MAPPING ? m->mapping.iova + t.value : t.value;
+    ddi_result(s, v2->UnmapLogicalRange(a->domain.handle, at, scenario_value(s, KEY_PAGES, 1)),
+               "UnmapLogicalRange");
+}
+
+static void run_map_identity(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    NTSTATUS st;
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, b->buffer.pages);
+    st = v2->MapIdentityRangeEx(a->domain.handle, permissions(s), &m);
+    if (NT_SUCCESS(st))
+        record_mapping(index_of(a), index_of(b), b->buffer.pa, b->buffer.pages);
+    ddi_result(s, st, "MapIdentityRangeEx");
+}
+
+static void run_unmap_identity(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, b->buffer.pages);
+    ddi_result(s, v2->UnmapIdentityRangeEx(a->domain.handle, &m), "UnmapIdentityRangeEx");
+}
+
+static void run_reserve(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    NTSTATUS st;
+    struct object *o = add(OBJ_TOKEN, s->arg[0]);
+    IOMMU_DMA_LOGICAL_ADDRESS at = scenario_value(s, KEY_IOVA, 0);
+    IOMMU_DMA_LOGICAL_ADDRESS min = scenario_value(s, KEY_MIN, 0), max = scenario_value(s, KEY_MAX, ~0ull);
+    uint64_t size = scenario_value(s, KEY_PAGES, 1) * 4096;
+    o->token.domain = index_of(b);
+    st = v2->ReserveLogicalAddressRange(b->domain.handle, size, scenario_given(s, KEY_IOVA) ? &at : NULL,
+                                        scenario_given(s, KEY_MIN) ? &min : NULL,
+                                        scenario_given(s, KEY_MAX) ? &max : NULL, &o->token.token);
+    ddi_result(s, st, "ReserveLogicalAddressRange");
+    if ((scenario_given(s, KEY_MIN) || scenario_given(s, KEY_MAX)) && NT_SUCCESS(st)) {
+        uint64_t base = o->token.token->LogicalAddressBase;
+        checkf(&driver.c, base >= min && base + size - 1 <= max,
+               "step %u reserve: IOVA 0x%lx..0x%lx inside the window 0x%lx..0x%lx", s->line, base,
+               base + size - 1, min, max);
+    }
+}
+
+static void run_map_reserved(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    NTSTATUS st;
+    uint64_t pages = scenario_value(s, KEY_PAGES, b->buffer.pages), offset = scenario_value(s, KEY_OFFSET, 0);
+    IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, pages);
+    st = v2->MapReservedLogicalRange(a->token.token, offset, permissions(s), &m,
+                                     &a->token.segment);
+    if (NT_SUCCESS(st))
+        record_mapping(a->token.domain, index_of(b), a->token.token->LogicalAddressBase + offset, pages);
+    ddi_result(s, st, "MapReservedLogicalRange");
+}
+
+static void run_unmap_reserved(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    ddi_result(s, v2->UnmapReservedLogicalRange(&a->token.segment), "UnmapReservedLogicalRange");
+}
+
+static void run_free_reserved(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    ddi_result(s, v2->FreeReservedLogicalAddressRange(a->token.token), "FreeReservedLogicalAddressRange");
+}
+
+static void run_reporting(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)b;
+    const struct handoff_edu *e = &driver.o->edu[a->device.edu];
+    DEVICE_OBJECT pdo;
+    IommuPciDeviceObject(&pdo, e->segment, e->bus, e->device, e->function);
+    DEVICE_FAULT_CONFIGURATION fc = {on_fault, NULL};
+    bool on = s->word == SCENARIO_ON;
+    ddi_result(s, driver.v1.SetDeviceFaultReporting(&pdo, 0, on, on ? &fc : NULL), "SetDeviceFaultReporting");
+}
+
+static void run_guard(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    (void)b;
+    struct hc_inject_block i = {.kind = HC_INJECT_DMA_GUARD, .value = s->word == SCENARIO_ON};
+    uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
+    checkf(&driver.c, r == 0, "step %u guard %s: 0x%lx", s->line, s->arg[0], r);
+    driver.p->poll(); /* the state changes it causes */
+}
+
+static void run_inject(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    (void)b;
+    bool pool = s->word == SCENARIO_POOL_FAIL;
+    struct hc_inject_block i = {.kind = pool ? HC_INJECT_POOL_FAIL : HC_INJECT_INVALIDATION_TIMEOUT,
+                                .value = pool ? scenario_value(s, KEY_AT, 1) : 1};
+    uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
+    checkf(&driver.c, r == 0, "step %u inject %s: status 0x%lx", s->line, s->arg[0], r);
+}
+
+static void run_callback(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    IOMMU_INTERFACE_STATE_CHANGE_FIELDS fields = {.AsULONG = 0};
+    fields.AvailableDomainTypes = 1;
+    if (s->word == SCENARIO_ON)
+        ddi_result(s, v2->RegisterInterfaceStateChangeCallback(on_state_change, NULL, a->device.handle, &fields),
+                   "RegisterInterfaceStateChangeCallback");
+    else
+        ddi_result(s, v2->UnregisterInterfaceStateChangeCallback(on_state_change, a->device.handle),
+                   "UnregisterInterfaceStateChangeCallback");
+}
+
+static void run_expect_callbacks(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    (void)b;
+    driver.p->poll();
+    unsigned got = driver.callbacks - driver.callbacks_at_last_check;
+    driver.callbacks_at_last_check = driver.callbacks;
+    uint64_t want = scenario_value(s, KEY_COUNT, 0);
+    checkf(&driver.c, got == want, "step %u expect-callbacks: %u state changes reached the callback, want %lu",
+           s->line, got, want);
+    if (scenario_given(s, KEY_AVAILABLE)) {
+        uint32_t mask = s->v.available;
+        checkf(&driver.c, got && driver.last_available == mask,
+               "step %u expect-callbacks: the last change says available 0x%x, want 0x%x (%s)", s->line,
+               driver.last_available, mask, scenario_option(s, "available"));
+    }
+}
+
+static void run_expect_tables(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    (void)b;
+    struct hc_stats_block stats;
+    bool ok = guest_books(&stats);
+    uint64_t want = scenario_value(s, KEY_PAGES, 0);
+    checkf(&driver.c, ok && stats.table_pages == want,
+           "step %u expect-tables: the DDI domains hold %u table pages, want %lu", s->line, stats.table_pages, want);
+}
+
+static void run_hypercall(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    (void)b;
+    DMA_IOMMU_INTERFACE_V2 *v2 = &driver.ex.V2;
+    uint32_t want = s->v.status;
+    uint64_t r;
+    if (s->word == SCENARIO_GARBAGE) {
+        uint64_t junk[8] = {0xdeadbeef, ~0ull, 7, 0, 0x5a5a5a5a5a5a5a5aull, 1, 2, 3};
+        r = guest_vmmcall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
+    } else if (s->word == SCENARIO_BAD_ADDRESS) {
+        r = guest_vmmcall(hc_rax(HC_VERSION), driver.o->region_base, sizeof(struct hc_version_block));
+    } else {
+        r = (uint32_t)v2->DeleteDomain((PIOMMU_DMA_DOMAIN)(uintptr_t)0xd0d0000000770001ull);
+    }
+    checkf(&driver.c, (uint32_t)r == want, "step %u hypercall %s: 0x%08x, want 0x%08x", s->line, s->arg[0],
+           (uint32_t)r, want);
+}
+
+static void run_expect_reports(const struct scenario_step *s, struct object *a, struct object *b)
+{
+    (void)a;
+    (void)b;
+    driver.p->poll();
+    unsigned got = driver.reports - driver.reports_at_last_check;
+    uint64_t want = scenario_value(s, KEY_COUNT, 0);
+    checkf(&driver.c, got == want, "step %u expect-reports: %u fault reports reached the handler, want %lu",
+           s->line, got, want);
+    if (scenario_given(s, KEY_TYPES)) {
+        const int *want = s->v.types;
+        bool same = s->v.type_count == got;
+        for (unsigned i = 0; same && i < got && i < SCENARIO_MAX_TYPES; i++)
+            same = (int)driver.types[i] == want[i];
+        static char seen[SCENARIO_VALUE + 16];
+        size_t at = 0;
+        for (unsigned i = 0; i < got && i < sizeof driver.types / sizeof driver.types[0] && at < sizeof seen; i++)
+            at += (size_t)fmt_format(seen + at, sizeof seen - at, "%s%s", i ? "," : "",
+                                     scenario_fault_type_name((int)driver.types[i]));
+        if (!got)
+            fmt_format(seen, sizeof seen, "none");
+        checkf(&driver.c, same, "step %u expect-reports: the reports' types are %s (want %s)", s->line, seen,
+               scenario_option(s, "types"));
+    }
+    /* Faults the unit could not record: counted by the hypervisor, never silent. Unless
+     * the scenario says otherwise, there must be none. */
+    struct hc_stats_block stats;
+    bool books = guest_books(&stats);
+    uint64_t lost = books ? stats.fault_overflows - driver.overflows_at_last_check : 0,
+             want_lost = scenario_value(s, KEY_LOST, 0);
+    checkf(&driver.c, books && lost == want_lost,
+           "step %u expect-reports: the unit lost faults %lu time(s) (its single fault record was full), want %lu",
+           s->line, lost, want_lost);
+    driver.reports_at_last_check = driver.reports;
+    driver.overflows_at_last_check = books ? stats.fault_overflows : driver.overflows_at_last_check;
+}
+
+/* Each verb's runner: the step has been checked by the parser (its names exist, with the
+ * right kinds; its options are parsed into s->v). a and b: the objects its first two names
+ * name, when they do. */
+static void (*const runners[STEP_KINDS])(const struct scenario_step *s, struct object *a, struct object *b) = {
+    [STEP_DOMAIN] = run_domain,
+    [STEP_DELETE_DOMAIN] = run_delete_domain,
+    [STEP_DEVICE] = run_device,
+    [STEP_DELETE_DEVICE] = run_delete_device,
+    [STEP_ATTACH] = run_attach,
+    [STEP_DETACH] = run_detach,
+    [STEP_BUFFER] = run_buffer,
+    [STEP_MAP] = run_map,
+    [STEP_UNMAP] = run_unmap,
+    [STEP_MAP_IDENTITY] = run_map_identity,
+    [STEP_UNMAP_IDENTITY] = run_unmap_identity,
+    [STEP_RESERVE] = run_reserve,
+    [STEP_MAP_RESERVED] = run_map_reserved,
+    [STEP_UNMAP_RESERVED] = run_unmap_reserved,
+    [STEP_FREE_RESERVED] = run_free_reserved,
+    [STEP_REPORTING] = run_reporting,
+    [STEP_GUARD] = run_guard,
+    [STEP_DMA] = run_dma,
+    [STEP_BURST] = run_burst,
+    [STEP_INJECT] = run_inject,
+    [STEP_CALLBACK] = run_callback,
+    [STEP_EXPECT_CALLBACKS] = run_expect_callbacks,
+    [STEP_EXPECT_TABLES] = run_expect_tables,
+    [STEP_PARALLEL_MAP] = run_parallel_map,
+    [STEP_HYPERCALL] = run_hypercall,
+    [STEP_EXPECT_REPORTS] = run_expect_reports,
+};
+
+static void run_step(const struct scenario_step *s)
+{
     struct object *a = s->args ? find(s->arg[0]) : NULL, *b = s->args > 1 ? find(s->arg[1]) : NULL;
-    NTSTATUS st = STATUS_SUCCESS;
-    switch (s->kind) {
-    case STEP_DOMAIN:
-        step_domain(s);
-        return;
-    case STEP_DELETE_DOMAIN:
-        st = v2->DeleteDomain(a->domain.handle);
-        ddi_result(s, st, "DeleteDomain");
-        return;
-    case STEP_DEVICE: {
-        struct object *o = add(OBJ_DEVICE, s->arg[0]);
-        o->device.edu = (unsigned)(s->arg[1][3] - '0');
-        o->device.domain = -1;
-        const struct handoff_edu *e = &driver.o->edu[o->device.edu];
-        DEVICE_OBJECT pdo;
-        IommuPciDeviceObject(&pdo, e->segment, e->bus, e->device, e->function);
-        st = o->device.edu < driver.o->edus ? v2->CreateDevice(&pdo, NULL, &o->device.handle) : STATUS_NOT_FOUND;
-        ddi_result(s, st, "CreateDevice");
-        return;
-    }
-    case STEP_DELETE_DEVICE:
-        ddi_result(s, v2->DeleteDevice(a->device.handle), "DeleteDevice");
-        return;
-    case STEP_ATTACH:
-        st = v2->AttachDeviceEx(a->domain.handle, b->device.handle);
-        if (NT_SUCCESS(st))
-            b->device.domain = index_of(a);
-        ddi_result(s, st, "AttachDeviceEx");
-        return;
-    case STEP_DETACH:
-        st = v2->DetachDeviceEx(a->device.handle);
-        if (NT_SUCCESS(st))
-            a->device.domain = -1;
-        ddi_result(s, st, "DetachDeviceEx");
-        return;
-    case STEP_BUFFER: {
-        struct object *o = add(OBJ_BUFFER, s->arg[0]);
-        o->buffer.pages = (unsigned)scenario_number(s, "pages", 1);
-        /* Aligned buffers come from a larger allocation (the firmware aligns only to pages);
-         * the slack is not given back: a run is short. */
-        uint64_t align = scenario_number(s, "align", 4096);
-        EFI_PHYSICAL_ADDRESS pa = 0xffffffff;
-        bool ok = !EFI_ERROR(uefi_call_wrapper(BS->AllocatePages, 4, AllocateMaxAddress, EfiBootServicesData,
-                                               o->buffer.pages + align / 4096 - 1, &pa));
-        pa = (pa + align - 1) & ~(align - 1);
-        o->buffer.pa = pa;
-        o->buffer.va = (uint8_t *)(uintptr_t)pa;
-        if (ok)
-            __builtin_memset(o->buffer.va, (int)scenario_number(s, "fill", 0), o->buffer.pages * 4096ull);
-        checkf(&driver.c, ok, "step %u buffer: %u pages at 0x%lx", s->line, o->buffer.pages, o->buffer.pa);
-        return;
-    }
-    case STEP_MAP: {
-        uint64_t pages = scenario_number(s, "pages", b->buffer.pages);
-        IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, pages);
-        const char *iova = scenario_option(s, "iova");
-        IOMMU_DMA_LOGICAL_ADDRESS at = scenario_number(s, "iova", 0), placed = 0;
-        IOMMU_DMA_LOGICAL_ADDRESS min = scenario_number(s, "min", 0), max = scenario_number(s, "max", ~0ull);
-        bool window = scenario_option(s, "min") || scenario_option(s, "max");
-        st = v2->MapLogicalRangeEx(a->domain.handle, permissions(scenario_option(s, "perm")), &m,
-                                   words_equal(iova, "alloc") ? NULL : &at, scenario_option(s, "min") ? &min : NULL,
-                                   scenario_option(s, "max") ? &max : NULL, &placed);
-        if (window && NT_SUCCESS(st))
-            checkf(&driver.c, placed >= min && placed + pages * 4096 - 1 <= max,
-                   "step %u map: IOVA 0x%lx..0x%lx inside the window 0x%lx..0x%lx", s->line, placed,
-                   placed + pages * 4096 - 1, min, max);
-        const char *as = scenario_option(s, "as");
-        if (as) {
-            struct object *o = add(OBJ_MAPPING, as);
-            o->mapping.iova = NT_SUCCESS(st) ? placed : at;
-            o->mapping.pages = (unsigned)pages;
-            o->mapping.domain = index_of(a);
-            o->mapping.buffer = index_of(b);
-        }
-        ddi_result(s, st, "MapLogicalRangeEx");
-        if (NT_SUCCESS(st)) {
-            record_mapping(index_of(a), index_of(b), placed, pages);
-            sink_printf(out, "step %u map: IOVA 0x%lx, %lu pages\n", s->line, placed, pages);
-        }
-        return;
-    }
-    case STEP_UNMAP: {
-        struct scenario_target t;
-        scenario_parse_target(scenario_option(s, "iova"), &t); /* the parser checked it */
-        const struct object *m = t.kind == TARGET_MAPPING ? find(t.name) : NULL;
-        uint64_t at = m && m->kind == OBJ_MAPPING ? m->mapping.iova + t.value : t.value;
-        ddi_result(s, v2->UnmapLogicalRange(a->domain.handle, at, scenario_number(s, "pages", 1)),
-                   "UnmapLogicalRange");
-        return;
-    }
-    case STEP_MAP_IDENTITY: {
-        IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, b->buffer.pages);
-        st = v2->MapIdentityRangeEx(a->domain.handle, permissions(scenario_option(s, "perm")), &m);
-        if (NT_SUCCESS(st))
-            record_mapping(index_of(a), index_of(b), b->buffer.pa, b->buffer.pages);
-        ddi_result(s, st, "MapIdentityRangeEx");
-        return;
-    }
-    case STEP_UNMAP_IDENTITY: {
-        IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, b->buffer.pages);
-        ddi_result(s, v2->UnmapIdentityRangeEx(a->domain.handle, &m), "UnmapIdentityRangeEx");
-        return;
-    }
-    case STEP_RESERVE: {
-        struct object *o = add(OBJ_TOKEN, s->arg[0]);
-        IOMMU_DMA_LOGICAL_ADDRESS at = scenario_number(s, "iova", 0);
-        IOMMU_DMA_LOGICAL_ADDRESS min = scenario_number(s, "min", 0), max = scenario_number(s, "max", ~0ull);
-        uint64_t size = scenario_number(s, "pages", 1) * 4096;
-        o->token.domain = index_of(b);
-        st = v2->ReserveLogicalAddressRange(b->domain.handle, size, scenario_option(s, "iova") ? &at : NULL,
-                                            scenario_option(s, "min") ? &min : NULL,
-                                            scenario_option(s, "max") ? &max : NULL, &o->token.token);
-        ddi_result(s, st, "ReserveLogicalAddressRange");
-        if ((scenario_option(s, "min") || scenario_option(s, "max")) && NT_SUCCESS(st)) {
-            uint64_t base = o->token.token->LogicalAddressBase;
-            checkf(&driver.c, base >= min && base + size - 1 <= max,
-                   "step %u reserve: IOVA 0x%lx..0x%lx inside the window 0x%lx..0x%lx", s->line, base,
-                   base + size - 1, min, max);
-        }
-        return;
-    }
-    case STEP_MAP_RESERVED: {
-        uint64_t pages = scenario_number(s, "pages", b->buffer.pages), offset = scenario_number(s, "offset", 0);
-        IOMMU_MAP_PHYSICAL_ADDRESS m = range(b->buffer.pa, pages);
-        st = v2->MapReservedLogicalRange(a->token.token, offset, permissions(scenario_option(s, "perm")), &m,
-                                         &a->token.segment);
-        if (NT_SUCCESS(st))
-            record_mapping(a->token.domain, index_of(b), a->token.token->LogicalAddressBase + offset, pages);
-        ddi_result(s, st, "MapReservedLogicalRange");
-        return;
-    }
-    case STEP_UNMAP_RESERVED:
-        ddi_result(s, v2->UnmapReservedLogicalRange(&a->token.segment), "UnmapReservedLogicalRange");
-        return;
-    case STEP_FREE_RESERVED:
-        ddi_result(s, v2->FreeReservedLogicalAddressRange(a->token.token), "FreeReservedLogicalAddressRange");
-        return;
-    case STEP_REPORTING: {
-        const struct handoff_edu *e = &driver.o->edu[a->device.edu];
-        DEVICE_OBJECT pdo;
-        IommuPciDeviceObject(&pdo, e->segment, e->bus, e->device, e->function);
-        DEVICE_FAULT_CONFIGURATION fc = {on_fault, NULL};
-        bool on = words_equal(s->arg[1], "on");
-        ddi_result(s, driver.v1.SetDeviceFaultReporting(&pdo, 0, on, on ? &fc : NULL), "SetDeviceFaultReporting");
-        return;
-    }
-    case STEP_GUARD: {
-        struct hc_inject_block i = {.kind = HC_INJECT_DMA_GUARD, .value = words_equal(s->arg[0], "on")};
-        uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
-        checkf(&driver.c, r == 0, "step %u guard %s: 0x%lx", s->line, s->arg[0], r);
-        driver.p->poll(); /* the state changes it causes */
-        return;
-    }
-    case STEP_DMA:
-        step_dma(s);
-        return;
-    case STEP_BURST:
-        step_burst(s);
-        return;
-    case STEP_INJECT: {
-        bool pool = words_equal(s->arg[0], "pool-fail");
-        struct hc_inject_block i = {.kind = pool ? HC_INJECT_POOL_FAIL : HC_INJECT_INVALIDATION_TIMEOUT,
-                                    .value = pool ? scenario_number(s, "at", 1) : 1};
-        uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
-        checkf(&driver.c, r == 0, "step %u inject %s: status 0x%lx", s->line, s->arg[0], r);
-        return;
-    }
-    case STEP_CALLBACK: {
-        IOMMU_INTERFACE_STATE_CHANGE_FIELDS fields = {.AsULONG = 0};
-        fields.AvailableDomainTypes = 1;
-        if (words_equal(s->arg[1], "on"))
-            ddi_result(s, v2->RegisterInterfaceStateChangeCallback(on_state_change, NULL, a->device.handle, &fields),
-                       "RegisterInterfaceStateChangeCallback");
-        else
-            ddi_result(s, v2->UnregisterInterfaceStateChangeCallback(on_state_change, a->device.handle),
-                       "UnregisterInterfaceStateChangeCallback");
-        return;
-    }
-    case STEP_EXPECT_CALLBACKS: {
-        driver.p->poll();
-        unsigned got = driver.callbacks - driver.callbacks_at_last_check;
-        driver.callbacks_at_last_check = driver.callbacks;
-        uint64_t want = scenario_number(s, "count", 0);
-        checkf(&driver.c, got == want, "step %u expect-callbacks: %u state changes reached the callback, want %lu",
-               s->line, got, want);
-        const char *available = scenario_option(s, "available");
-        if (available) {
-            uint32_t mask = 0;
-            scenario_available_types(available, &mask); /* the parser checked the names */
-            checkf(&driver.c, got && driver.last_available == mask,
-                   "step %u expect-callbacks: the last change says available 0x%x, want 0x%x (%s)", s->line,
-                   driver.last_available, mask, available);
-        }
-        return;
-    }
-    case STEP_EXPECT_TABLES: {
-        struct hc_stats_block b;
-        bool ok = guest_books(&b);
-        uint64_t want = scenario_number(s, "pages", 0);
-        checkf(&driver.c, ok && b.table_pages == want,
-               "step %u expect-tables: the DDI domains hold %u table pages, want %lu", s->line, b.table_pages, want);
-        return;
-    }
-    case STEP_PARALLEL_MAP:
-        step_parallel_map(s, a, b);
-        return;
-    case STEP_HYPERCALL: {
-        uint32_t want = 0;
-        scenario_status(scenario_option(s, "status"), &want);
-        uint64_t r;
-        if (words_equal(s->arg[0], "garbage")) {
-            uint64_t junk[8] = {0xdeadbeef, ~0ull, 7, 0, 0x5a5a5a5a5a5a5a5aull, 1, 2, 3};
-            r = guest_vmmcall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
-        } else if (words_equal(s->arg[0], "bad-address")) {
-            r = guest_vmmcall(hc_rax(HC_VERSION), driver.o->region_base, sizeof(struct hc_version_block));
-        } else {
-            r = (uint32_t)v2->DeleteDomain((PIOMMU_DMA_DOMAIN)(uintptr_t)0xd0d0000000770001ull);
-        }
-        checkf(&driver.c, (uint32_t)r == want, "step %u hypercall %s: 0x%08x, want 0x%08x", s->line, s->arg[0],
-               (uint32_t)r, want);
-        return;
-    }
-    case STEP_EXPECT_REPORTS: {
-        driver.p->poll();
-        unsigned got = driver.reports - driver.reports_at_last_check;
-        uint64_t want = scenario_number(s, "count", 0);
-        checkf(&driver.c, got == want, "step %u expect-reports: %u fault reports reached the handler, want %lu",
-               s->line, got, want);
-        const char *types = scenario_option(s, "types");
-        if (types) {
-            int want[sizeof driver.types / sizeof driver.types[0]];
-            unsigned wanted = 0;
-            scenario_fault_types(types, want, sizeof want / sizeof want[0], &wanted);
-            bool same = wanted == got;
-            for (unsigned i = 0; same && i < got && i < sizeof want / sizeof want[0]; i++)
-                same = (int)driver.types[i] == want[i];
-            static char seen[SCENARIO_VALUE + 16];
-            size_t at = 0;
-            for (unsigned i = 0; i < got && i < sizeof driver.types / sizeof driver.types[0] && at < sizeof seen; i++)
-                at += (size_t)fmt_format(seen + at, sizeof seen - at, "%s%s", i ? "," : "",
-                                         scenario_fault_type_name((int)driver.types[i]));
-            if (!got)
-                fmt_format(seen, sizeof seen, "none");
-            checkf(&driver.c, same, "step %u expect-reports: the reports' types are %s (want %s)", s->line, seen,
-                   types);
-        }
-        /* Faults the unit could not record: counted by the hypervisor, never silent. Unless
-         * the scenario says otherwise, there must be none. */
-        struct hc_stats_block b;
-        bool books = guest_books(&b);
-        uint64_t lost = books ? b.fault_overflows - driver.overflows_at_last_check : 0,
-                 want_lost = scenario_number(s, "lost", 0);
-        checkf(&driver.c, books && lost == want_lost,
-               "step %u expect-reports: the unit lost faults %lu time(s) (its single fault record was full), want %lu",
-               s->line, lost, want_lost);
-        driver.reports_at_last_check = driver.reports;
-        driver.overflows_at_last_check = books ? b.fault_overflows : driver.overflows_at_last_check;
-        return;
-    }
-    case STEP_KINDS:
-        break;
-    }
+    if (s->kind < STEP_KINDS && runners[s->kind])
+        runners[s->kind](s, a, b);
 }
 
 static bool read_scenario(EFI_HANDLE image, char *text, UINTN *size)
