@@ -54,6 +54,16 @@ static NTSTATUS call(enum hc_call c, void *block, uint64_t size)
     return (NTSTATUS)shim.cfg.hypercall(shim.cfg.ctx, hc_rax(c), shim.cfg.gpa_of(shim.cfg.ctx, block), size);
 }
 
+/* hc_NAME(block): one call with its own block, for every call of the ABI's table
+ * (ddi/hypercall.h); the call id and the block's size come from the table. */
+#define SHIM_CALL(id, name, block)                                                                              \
+    static inline NTSTATUS hc_##name(struct block *b)                                                          \
+    {                                                                                                          \
+        return call(id, b, sizeof *b);                                                                         \
+    }
+HC_CALL_TABLE(SHIM_CALL)
+#undef SHIM_CALL
+
 static uint64_t gpa(const void *p)
 {
     return p ? shim.cfg.gpa_of(shim.cfg.ctx, p) : 0;
@@ -211,7 +221,7 @@ static struct registration *fault_registration_of(const struct hc_device *where)
 static NTSTATUS NTAPI CreateDomain(BOOLEAN OsManagedPageTable, PIOMMU_DMA_DOMAIN *DomainOut)
 {
     struct hc_create_domain_block b = {.os_managed = OsManagedPageTable != 0, .out_present = DomainOut != NULL};
-    NTSTATUS st = call(HC_CREATE_DOMAIN, &b, sizeof b);
+    NTSTATUS st = hc_create_domain(&b);
     if (NT_SUCCESS(st))
         *DomainOut = (PIOMMU_DMA_DOMAIN)(uintptr_t)b.domain;
     return st;
@@ -220,7 +230,7 @@ static NTSTATUS NTAPI CreateDomain(BOOLEAN OsManagedPageTable, PIOMMU_DMA_DOMAIN
 static NTSTATUS NTAPI DeleteDomain(PIOMMU_DMA_DOMAIN Domain)
 {
     struct hc_domain_block b = {handle_value(Domain)};
-    return call(HC_DELETE_DOMAIN, &b, sizeof b);
+    return hc_delete_domain(&b);
 }
 
 static NTSTATUS NTAPI AttachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject,
@@ -228,27 +238,27 @@ static NTSTATUS NTAPI AttachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT Phys
 {
     struct hc_attach_device_block b = {handle_value(Domain), device_of(PhysicalDeviceObject), InputMappingIdBase,
                                        MappingCount};
-    return call(HC_ATTACH_DEVICE, &b, sizeof b);
+    return hc_attach_device(&b);
 }
 
 static NTSTATUS NTAPI DetachDevice(PIOMMU_DMA_DOMAIN Domain, PDEVICE_OBJECT PhysicalDeviceObject,
                                    ULONG InputMappingId)
 {
     struct hc_detach_device_block b = {handle_value(Domain), device_of(PhysicalDeviceObject), InputMappingId, 0};
-    return call(HC_DETACH_DEVICE, &b, sizeof b);
+    return hc_detach_device(&b);
 }
 
 static NTSTATUS NTAPI FlushDomain(PIOMMU_DMA_DOMAIN Domain)
 {
     struct hc_domain_block b = {handle_value(Domain)};
-    return call(HC_FLUSH_DOMAIN, &b, sizeof b);
+    return hc_flush_domain(&b);
 }
 
 static NTSTATUS NTAPI FlushDomainByVaList(PIOMMU_DMA_DOMAIN Domain, BOOLEAN LastLevel, ULONG Number, PVOID VaList)
 {
     struct hc_flush_va_list_block b = {.domain = handle_value(Domain), .last_level = LastLevel != 0,
                                        .list_present = VaList != NULL, .number = Number, .list = gpa(VaList)};
-    return call(HC_FLUSH_DOMAIN_VA_LIST, &b, sizeof b);
+    return hc_flush_va_list(&b);
 }
 
 static NTSTATUS NTAPI QueryInputMappings(PDEVICE_OBJECT PhysicalDeviceObject, PINPUT_MAPPING_ELEMENT Buffer,
@@ -256,7 +266,7 @@ static NTSTATUS NTAPI QueryInputMappings(PDEVICE_OBJECT PhysicalDeviceObject, PI
 {
     (void)Buffer; /* ARM64 only: never filled on x64 */
     struct hc_query_input_mappings_block b = {.device = device_of(PhysicalDeviceObject), .buffer_length = BufferLength};
-    NTSTATUS st = call(HC_QUERY_INPUT_MAPPINGS, &b, sizeof b);
+    NTSTATUS st = hc_query_input_mappings(&b);
     if (NT_SUCCESS(st) && ReturnLength)
         *ReturnLength = b.return_length;
     return st;
@@ -266,26 +276,26 @@ static NTSTATUS NTAPI MapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONG Permission
 {
     struct hc_map_logical_block b = {.domain = handle_value(Domain), .permissions = Permissions,
                                      .mdl = phys_of_v1_mdl(Mdl), .logical_address = LogicalAddress};
-    return call(HC_MAP_LOGICAL_RANGE, &b, sizeof b);
+    return hc_map_logical(&b);
 }
 
 static NTSTATUS NTAPI UnmapLogicalRange(PIOMMU_DMA_DOMAIN Domain, ULONGLONG LogicalAddress, ULONGLONG NumberOfPages)
 {
     struct hc_unmap_logical_block b = {handle_value(Domain), LogicalAddress, NumberOfPages};
-    return call(HC_UNMAP_LOGICAL_RANGE, &b, sizeof b);
+    return hc_unmap_logical(&b);
 }
 
 static NTSTATUS NTAPI MapIdentityRange(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions, PMDL Mdl)
 {
     struct hc_identity_block b = {.domain = handle_value(Domain), .permissions = Permissions,
                                   .phys = phys_of_v1_mdl(Mdl)};
-    return call(HC_MAP_IDENTITY_RANGE, &b, sizeof b);
+    return hc_map_identity(&b);
 }
 
 static NTSTATUS NTAPI UnmapIdentityRange(PIOMMU_DMA_DOMAIN Domain, PMDL Mdl)
 {
     struct hc_identity_block b = {.domain = handle_value(Domain), .phys = phys_of_v1_mdl(Mdl)};
-    return call(HC_UNMAP_IDENTITY_RANGE, &b, sizeof b);
+    return hc_unmap_identity(&b);
 }
 
 static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObject, ULONG InputMappingIdBase,
@@ -312,7 +322,7 @@ static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObjec
         r->handler = FaultConfig->FaultHandler;
         r->context = FaultConfig->FaultContext;
     }
-    NTSTATUS st = call(HC_SET_DEVICE_FAULT_REPORTING, &b, sizeof b);
+    NTSTATUS st = hc_fault_reporting(&b);
     if (!NT_SUCCESS(st)) {
         if (made)
             r->kind = 0;
@@ -329,7 +339,7 @@ static NTSTATUS NTAPI ConfigureDomain(PIOMMU_DMA_DOMAIN Domain, PDOMAIN_CONFIGUR
 {
     struct hc_configure_domain_block b = {handle_value(Domain), Configuration != NULL,
                                           Configuration ? (uint32_t)Configuration->Type : 0};
-    return call(HC_CONFIGURE_DOMAIN, &b, sizeof b);
+    return hc_configure_domain(&b);
 }
 
 /* ---- V2 routines ---- */
@@ -351,7 +361,7 @@ static NTSTATUS NTAPI CreateDomainEx(IOMMU_DMA_DOMAIN_TYPE DomainType, IOMMU_DMA
         .allocator_type = LogicalAllocatorConfig ? (uint32_t)LogicalAllocatorConfig->LogicalAllocatorType : 0,
         .address_width = LogicalAllocatorConfig ? LogicalAllocatorConfig->BuddyAllocatorConfig.AddressWidth : 0,
         .region_count = n, .regions = n ? gpa(regions) : 0};
-    NTSTATUS st = call(HC_CREATE_DOMAIN_EX, &b, sizeof b);
+    NTSTATUS st = hc_create_domain_ex(&b);
     if (NT_SUCCESS(st))
         *DomainOut = (PIOMMU_DMA_DOMAIN)(uintptr_t)b.domain;
     return st;
@@ -360,13 +370,13 @@ static NTSTATUS NTAPI CreateDomainEx(IOMMU_DMA_DOMAIN_TYPE DomainType, IOMMU_DMA
 static NTSTATUS NTAPI AttachDeviceEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_DMA_DEVICE DmaDevice)
 {
     struct hc_attach_device_ex_block b = {handle_value(Domain), handle_value(DmaDevice)};
-    return call(HC_ATTACH_DEVICE_EX, &b, sizeof b);
+    return hc_attach_device_ex(&b);
 }
 
 static NTSTATUS NTAPI DetachDeviceEx(PIOMMU_DMA_DEVICE DmaDevice)
 {
     struct hc_device_handle_block b = {handle_value(DmaDevice)};
-    return call(HC_DETACH_DEVICE_EX, &b, sizeof b);
+    return hc_detach_device_ex(&b);
 }
 
 static NTSTATUS NTAPI MapLogicalRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissions,
@@ -381,7 +391,7 @@ static NTSTATUS NTAPI MapLogicalRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permissi
                                         .phys = phys_of(PhysicalAddressToMap),
                                         .explicit_address = opt(ExplicitLogicalAddress),
                                         .min_address = opt(MinLogicalAddress), .max_address = opt(MaxLogicalAddress)};
-    NTSTATUS st = call(HC_MAP_LOGICAL_RANGE_EX, &b, sizeof b);
+    NTSTATUS st = hc_map_logical_ex(&b);
     if (NT_SUCCESS(st))
         *LogicalAddressOut = b.logical_address;
     return st;
@@ -392,13 +402,13 @@ static NTSTATUS NTAPI MapIdentityRangeEx(PIOMMU_DMA_DOMAIN Domain, ULONG Permiss
 {
     struct hc_identity_block b = {.domain = handle_value(Domain), .permissions = Permissions,
                                   .phys = phys_of(PhysicalAddressToMap)};
-    return call(HC_MAP_IDENTITY_RANGE_EX, &b, sizeof b);
+    return hc_map_identity_ex(&b);
 }
 
 static NTSTATUS NTAPI UnmapIdentityRangeEx(PIOMMU_DMA_DOMAIN Domain, PIOMMU_MAP_PHYSICAL_ADDRESS MappedPhysicalAddress)
 {
     struct hc_identity_block b = {.domain = handle_value(Domain), .phys = phys_of(MappedPhysicalAddress)};
-    return call(HC_UNMAP_IDENTITY_RANGE_EX, &b, sizeof b);
+    return hc_unmap_identity_ex(&b);
 }
 
 static NTSTATUS NTAPI SetDeviceFaultReportingEx(PIOMMU_DMA_DEVICE DmaDevice, ULONG InputMappingIdBase, BOOLEAN Enable,
@@ -407,13 +417,13 @@ static NTSTATUS NTAPI SetDeviceFaultReportingEx(PIOMMU_DMA_DEVICE DmaDevice, ULO
     struct hc_fault_reporting_ex_block b = {.device = handle_value(DmaDevice),
                                             .input_mapping_id_base = InputMappingIdBase, .enable = Enable != 0,
                                             .config_present = FaultConfig != NULL};
-    return call(HC_SET_DEVICE_FAULT_REPORTING_EX, &b, sizeof b);
+    return hc_fault_reporting_ex(&b);
 }
 
 static VOID NTAPI QueryAvailableDomainTypes(PIOMMU_DMA_DEVICE DmaDevice, PULONG AvailableDomains)
 {
     struct hc_query_domain_types_block b = {.device = handle_value(DmaDevice), .out_present = AvailableDomains != NULL};
-    if (NT_SUCCESS(call(HC_QUERY_AVAILABLE_DOMAIN_TYPES, &b, sizeof b)) && AvailableDomains)
+    if (NT_SUCCESS(hc_query_domain_types(&b)) && AvailableDomains)
         *AvailableDomains = b.available;
 }
 
@@ -443,7 +453,7 @@ static NTSTATUS NTAPI RegisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_STAT
     struct hc_state_change_block b = {.device = handle_value(DmaDevice), .cookie = r ? cookie_of(r) : 0,
                                       .fields_present = StateFields != NULL,
                                       .fields = StateFields ? StateFields->AsULONG : 0};
-    NTSTATUS st = call(HC_REGISTER_STATE_CHANGE, &b, sizeof b);
+    NTSTATUS st = hc_register_state_change(&b);
     if (!NT_SUCCESS(st)) {
         if (r)
             r->kind = 0;
@@ -459,7 +469,7 @@ static NTSTATUS NTAPI UnregisterInterfaceStateChangeCallback(PIOMMU_INTERFACE_ST
     struct registration *r = StateChangeCallback ? callback_registration_of(DmaDevice, StateChangeCallback) : NULL;
     struct hc_state_change_block b = {.device = handle_value(DmaDevice),
                                       .cookie = !StateChangeCallback ? 0 : r ? cookie_of(r) : NO_REGISTRATION};
-    NTSTATUS st = call(HC_UNREGISTER_STATE_CHANGE, &b, sizeof b);
+    NTSTATUS st = hc_unregister_state_change(&b);
     if (NT_SUCCESS(st) && r)
         r->kind = 0;
     return st;
@@ -479,7 +489,7 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
     struct hc_reserve_block b = {.domain = handle_value(Domain), .size = Size,
                                  .explicit_address = opt(ExplicitLogicalAddress), .min_address = opt(MinLogicalAddress),
                                  .max_address = opt(MaxLogicalAddress), .out_present = LogicalAddressToken != NULL};
-    NTSTATUS st = call(HC_RESERVE_LOGICAL_RANGE, &b, sizeof b);
+    NTSTATUS st = hc_reserve(&b);
     if (NT_SUCCESS(st)) {
         token_live(t, &(struct shim_token){.pub = {b.token_base, b.token_size}, .id = b.token, .in_use = true});
         *LogicalAddressToken = &t->pub;
@@ -492,7 +502,7 @@ static NTSTATUS NTAPI ReserveLogicalAddressRange(PIOMMU_DMA_DOMAIN Domain, SIZE_
 static NTSTATUS NTAPI FreeReservedLogicalAddressRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN LogicalAddressToken)
 {
     struct hc_token_block b = {token_id(LogicalAddressToken)};
-    NTSTATUS st = call(HC_FREE_RESERVED_LOGICAL_RANGE, &b, sizeof b);
+    NTSTATUS st = hc_free_reserved(&b);
     if (NT_SUCCESS(st))
         release_token((struct shim_token *)LogicalAddressToken, false); /* it was live: the id matched */
     return st;
@@ -505,7 +515,7 @@ static NTSTATUS NTAPI MapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN L
     struct hc_map_reserved_block b = {.token = token_id(LogicalAddressToken), .offset = Offset,
                                       .permissions = Permissions, .segment_present = MappedSegment != NULL,
                                       .phys = phys_of(PhysicalAddressToMap)};
-    NTSTATUS st = call(HC_MAP_RESERVED_LOGICAL_RANGE, &b, sizeof b);
+    NTSTATUS st = hc_map_reserved(&b);
     if (NT_SUCCESS(st)) {
         MappedSegment->OwningToken = LogicalAddressToken;
         MappedSegment->Offset = b.segment_offset;
@@ -522,7 +532,7 @@ static NTSTATUS NTAPI UnmapReservedLogicalRange(PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN
         b.segment_offset = MappedSegment->Offset;
         b.segment_size = MappedSegment->Size;
     }
-    NTSTATUS st = call(HC_UNMAP_RESERVED_LOGICAL_RANGE, &b, sizeof b);
+    NTSTATUS st = hc_unmap_reserved(&b);
     if (NT_SUCCESS(st)) {
         MappedSegment->Offset = b.segment_offset; /* R15: zero */
         MappedSegment->Size = b.segment_size;
@@ -535,7 +545,7 @@ static NTSTATUS NTAPI CreateDevice(PDEVICE_OBJECT DeviceObject, PIOMMU_DEVICE_CR
 {
     struct hc_create_device_block b = {.device = device_of(DeviceObject), .config_present = DeviceConfig != NULL,
                                        .out_present = DmaDeviceOut != NULL};
-    NTSTATUS st = call(HC_CREATE_DEVICE, &b, sizeof b);
+    NTSTATUS st = hc_create_device(&b);
     if (NT_SUCCESS(st))
         *DmaDeviceOut = (PIOMMU_DMA_DEVICE)(uintptr_t)b.dma_device;
     return st;
@@ -544,7 +554,7 @@ static NTSTATUS NTAPI CreateDevice(PDEVICE_OBJECT DeviceObject, PIOMMU_DEVICE_CR
 static NTSTATUS NTAPI DeleteDevice(PIOMMU_DMA_DEVICE DmaDevice)
 {
     struct hc_device_handle_block b = {handle_value(DmaDevice)};
-    return call(HC_DELETE_DEVICE, &b, sizeof b);
+    return hc_delete_device(&b);
 }
 
 /* ---- tables, retrieval and reports ---- */
@@ -581,7 +591,7 @@ void shim_init(const struct shim_config *cfg)
 NTSTATUS NTAPI ShimIoGetIommuInterface(ULONG Version, PDMA_IOMMU_INTERFACE InterfaceOut)
 {
     struct hc_get_interface_block b = {.version = Version, .ex = 0, .out_present = InterfaceOut != NULL};
-    NTSTATUS st = call(HC_GET_INTERFACE, &b, sizeof b);
+    NTSTATUS st = hc_get_interface(&b);
     if (NT_SUCCESS(st))
         ddi_write_interface(InterfaceOut, &shim_v1);
     return st;
@@ -591,7 +601,7 @@ NTSTATUS NTAPI ShimIoGetIommuInterfaceEx(ULONG Version, ULONGLONG Flags, PDMA_IO
 {
     struct hc_get_interface_block b = {.version = Version, .ex = 1, .out_present = InterfaceOut != NULL,
                                        .flags = Flags};
-    NTSTATUS st = call(HC_GET_INTERFACE, &b, sizeof b);
+    NTSTATUS st = hc_get_interface(&b);
     if (NT_SUCCESS(st))
         ddi_write_interface_ex(InterfaceOut, Version, &shim_v1, &shim_v2);
     return st;
@@ -637,7 +647,7 @@ unsigned shim_poll(void)
     struct hc_poll_block b;
     do {
         b = (struct hc_poll_block){.buffer = gpa(reports), .capacity = sizeof reports / sizeof reports[0]};
-        if (!NT_SUCCESS(call(HC_POLL, &b, sizeof b)))
+        if (!NT_SUCCESS(hc_poll(&b)))
             break;
         for (uint32_t i = 0; i < b.count; i++)
             delivered += deliver(&reports[i]);

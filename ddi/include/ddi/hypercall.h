@@ -404,4 +404,46 @@ _Static_assert(sizeof(struct hc_map_logical_ex_block) == 104, "hc_map_logical_ex
 _Static_assert(sizeof(struct hc_create_domain_ex_block) == 48, "hc_create_domain_ex_block");
 _Static_assert(sizeof(struct hc_reserve_block) == 96, "hc_reserve_block");
 
+/* Every call and its block, in one table: the server's dispatch (ddi/hc_server.c, which
+ * serves call X with its function call_X) and the guest shim's typed calls (hc_X in
+ * ddi/shim.c) are both made from it, so a call cannot go out with another call's block.
+ * X(ID, name, block structure). */
+#define HC_CALL_TABLE(X) \
+    X(HC_VERSION, version, hc_version_block)                                             \
+    X(HC_GET_INTERFACE, get_interface, hc_get_interface_block)                           \
+    X(HC_CREATE_DOMAIN, create_domain, hc_create_domain_block)                           \
+    X(HC_DELETE_DOMAIN, delete_domain, hc_domain_block)                                  \
+    X(HC_ATTACH_DEVICE, attach_device, hc_attach_device_block)                           \
+    X(HC_DETACH_DEVICE, detach_device, hc_detach_device_block)                           \
+    X(HC_FLUSH_DOMAIN, flush_domain, hc_domain_block)                                    \
+    X(HC_FLUSH_DOMAIN_VA_LIST, flush_va_list, hc_flush_va_list_block)                    \
+    X(HC_QUERY_INPUT_MAPPINGS, query_input_mappings, hc_query_input_mappings_block)      \
+    X(HC_MAP_LOGICAL_RANGE, map_logical, hc_map_logical_block)                           \
+    X(HC_UNMAP_LOGICAL_RANGE, unmap_logical, hc_unmap_logical_block)                     \
+    X(HC_MAP_IDENTITY_RANGE, map_identity, hc_identity_block)                            \
+    X(HC_UNMAP_IDENTITY_RANGE, unmap_identity, hc_identity_block)                        \
+    X(HC_SET_DEVICE_FAULT_REPORTING, fault_reporting, hc_fault_reporting_block)          \
+    X(HC_CONFIGURE_DOMAIN, configure_domain, hc_configure_domain_block)                  \
+    X(HC_CREATE_DOMAIN_EX, create_domain_ex, hc_create_domain_ex_block)                  \
+    X(HC_ATTACH_DEVICE_EX, attach_device_ex, hc_attach_device_ex_block)                  \
+    X(HC_DETACH_DEVICE_EX, detach_device_ex, hc_device_handle_block)                     \
+    X(HC_MAP_LOGICAL_RANGE_EX, map_logical_ex, hc_map_logical_ex_block)                  \
+    X(HC_MAP_IDENTITY_RANGE_EX, map_identity_ex, hc_identity_block)                      \
+    X(HC_UNMAP_IDENTITY_RANGE_EX, unmap_identity_ex, hc_identity_block)                  \
+    X(HC_SET_DEVICE_FAULT_REPORTING_EX, fault_reporting_ex, hc_fault_reporting_ex_block) \
+    X(HC_QUERY_AVAILABLE_DOMAIN_TYPES, query_domain_types, hc_query_domain_types_block)  \
+    X(HC_REGISTER_STATE_CHANGE, register_state_change, hc_state_change_block)            \
+    X(HC_UNREGISTER_STATE_CHANGE, unregister_state_change, hc_state_change_block)        \
+    X(HC_RESERVE_LOGICAL_RANGE, reserve, hc_reserve_block)                               \
+    X(HC_FREE_RESERVED_LOGICAL_RANGE, free_reserved, hc_token_block)                     \
+    X(HC_MAP_RESERVED_LOGICAL_RANGE, map_reserved, hc_map_reserved_block)                \
+    X(HC_UNMAP_RESERVED_LOGICAL_RANGE, unmap_reserved, hc_unmap_reserved_block)          \
+    X(HC_CREATE_DEVICE, create_device, hc_create_device_block)                           \
+    X(HC_DELETE_DEVICE, delete_device, hc_device_handle_block)                           \
+    X(HC_POLL, poll, hc_poll_block)                                                      \
+    X(HC_STATS, stats, hc_stats_block)                                                   \
+    X(HC_INJECT, inject, hc_inject_block)                                                \
+    X(HC_AUDIT, audit, hc_audit_block)                                                   \
+    X(HC_GUEST_EXIT, guest_exit, hc_guest_exit_block)
+
 #endif
