@@ -261,7 +261,7 @@ bool hv_prepare_audit(struct hv *hv, struct remapping *r, struct checks *c)
 }
 
 
-bool hv_start_ddi(struct hv *hv, const struct hv_setup *s, struct checks *c)
+bool hv_start_ddi(const struct hv_setup *s, struct checks *c)
 {
     struct hc_server_config cfg = {.host_call = host_call, .this_cpu = server_this_cpu};
     for (unsigned i = 0; i < s->ram_count && i < HC_MAX_RAM_RANGES; i++)
@@ -269,6 +269,5 @@ bool hv_start_ddi(struct hv *hv, const struct hv_setup *s, struct checks *c)
     cfg.inject_pool = s->fault_injection ? &s->remap->pool : NULL;
     if (s->fault_injection)
         sink_printf(out, "hv: fault injection on: the guest may make the hypervisor fail (HC_INJECT)\n");
-    (void)hv;
     return start_ddi(s->remap, s->pci, &cfg, c);
 }

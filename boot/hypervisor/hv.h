@@ -88,7 +88,7 @@ extern struct hv *the_hv;
 /* ---- the architecture-neutral half (hypervisor/core.c) ---- */
 
 /* The DDI provider and the hypercall server over the remapping, for s's guest RAM. */
-bool hv_start_ddi(struct hv *hv, const struct hv_setup *s, struct checks *c);
+bool hv_start_ddi(const struct hv_setup *s, struct checks *c);
 /* The audit's secret, canary page and code hash (docs/security.md). */
 bool hv_prepare_audit(struct hv *hv, struct remapping *r, struct checks *c);
 /* pages contiguous pages of the region, or NULL. */

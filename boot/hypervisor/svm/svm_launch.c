@@ -157,7 +157,7 @@ bool hv_arch_prepare(struct hv *hv, const struct hv_setup *s, struct checks *c)
     the_hv = hv;
     hv->remap = r;
     svm_host_configure(hv, apic & ~(1ull << 8)); /* without the BSP bit, which differs per CPU */
-    if (!hv_start_ddi(hv, s, c) || !build_npt(hv, r, s->dmar, s->top, s->image_base, s->image_end, c))
+    if (!hv_start_ddi(s, c) || !build_npt(hv, r, s->dmar, s->top, s->image_base, s->image_end, c))
         return false;
     hv->arch.msrpm = hv_region_pages(r, MSRPM_BYTES / PAGE_SIZE, &hv->arch.msrpm_pa);
     hv->arch.iopm = hv_region_pages(r, IOPM_BYTES / PAGE_SIZE, &hv->arch.iopm_pa);
