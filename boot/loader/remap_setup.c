@@ -5,6 +5,7 @@
 #include "iommu/ranges.h"
 
 #define MAX_RANGES 512
+#define EFI_PERSISTENT_MEMORY 14 /* UEFI 2.5; gnu-efi 3.0.15 has no name for it */
 
 uint64_t remap_reserve_region(uint64_t bytes)
 {
@@ -50,7 +51,9 @@ static unsigned collect_ranges(struct uefi_platform *up, const struct dmar_table
     EFI_MEMORY_DESCRIPTOR *map = LibMemoryMap(&entries, &key, &size, &version);
     for (UINTN i = 0; map && i < entries && n < MAX_RANGES; i++) {
         const EFI_MEMORY_DESCRIPTOR *d = (const EFI_MEMORY_DESCRIPTOR *)((const UINT8 *)map + i * size);
-        if (uefi_memory_is_ram(d->Type))
+        /* Devices reach persistent memory too (the hypercall server's guest RAM does not
+         * count it: loader/hv_setup.c). */
+        if (uefi_memory_is_ram(d->Type) || d->Type == EFI_PERSISTENT_MEMORY)
             ranges[n++] = (struct addr_range){d->PhysicalStart, d->PhysicalStart + d->NumberOfPages * PAGE_SIZE};
     }
     if (map)

@@ -144,8 +144,6 @@ bool uefi_platform_init(struct uefi_platform *up)
     return up->memory_map != NULL;
 }
 
-#define EFI_PERSISTENT_MEMORY 14 /* UEFI 2.5; gnu-efi 3.0.15 has no name for it */
-
 bool uefi_memory_is_ram(UINT32 type)
 {
     switch (type) {
@@ -158,7 +156,6 @@ bool uefi_memory_is_ram(UINT32 type)
     case EfiConventionalMemory:
     case EfiACPIReclaimMemory:
     case EfiACPIMemoryNVS:
-    case EFI_PERSISTENT_MEMORY:
         return true;
     default:
         return false;

@@ -30,7 +30,8 @@ static inline const EFI_MEMORY_DESCRIPTOR *uefi_memory_descriptor(const struct u
     return (const EFI_MEMORY_DESCRIPTOR *)((const UINT8 *)up->memory_map + i * up->descriptor_size);
 }
 
-/* Whether memory of this type is RAM (usable by the OS, or the firmware's own RAM). */
+/* Whether memory of this type is RAM (usable by the OS, or the firmware's own RAM);
+ * persistent memory is not counted (remap_setup.c adds it for the default domain). */
 bool uefi_memory_is_ram(UINT32 type);
 
 #endif

@@ -432,7 +432,12 @@ static const char *parse_option(enum step_kind kind, enum scenario_key key, cons
 uint64_t scenario_number(const struct scenario_step *s, const char *key, uint64_t fallback)
 {
     enum scenario_key k = key_of(key);
-    return k < SCENARIO_KEYS && scenario_given(s, k) ? s->v.number[k] : fallback;
+    if (k < SCENARIO_KEYS && (keys[k].kind == V_NUMBER || keys[k].kind == V_ALIGN))
+        return scenario_value(s, k, fallback);
+    /* the others as their text reads: a number, or not one */
+    const char *v = scenario_option(s, key);
+    uint64_t n;
+    return v && parse_number(v, &n) ? n : fallback;
 }
 
 /* The index of word in a NULL-terminated list, or -1. */
@@ -512,7 +517,9 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
             *why = "an option without a value";
             return false;
         }
-        if ((*why = parse_option(kind, key, o->value, names, &st->v)) != NULL)
+        /* A repeated option is checked like the first, but the first one counts. */
+        struct scenario_values repeated = st->v;
+        if ((*why = parse_option(kind, key, o->value, names, scenario_given(st, key) ? &repeated : &st->v)) != NULL)
             return false;
         st->options++;
     }

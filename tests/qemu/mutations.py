@@ -50,8 +50,8 @@ MUTATIONS = {
         "        enum iommu_status st = IOMMU_OK;")]),
     "apic-window-mapped": ("init", 2, [(
         "boot/hypervisor/svm/svm_launch.c",
-        "    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + APIC_WINDOW_BYTES);",
-        "    n = ranges_remove(ranges, n, cap, hv->apic_base, hv->apic_base + PAGE_SIZE);")]),
+        "    n = ranges_remove(ranges, n, cap, hv->arch.apic_base, hv->arch.apic_base + APIC_WINDOW_BYTES);",
+        "    n = ranges_remove(ranges, n, cap, hv->arch.apic_base, hv->arch.apic_base + PAGE_SIZE);")]),
     "apic-offset-0-written": ("init", 1, [(
         "boot/hypervisor/svm/vmexit.c",
         "    return offset == 0x080 || offset == 0x0B0",
@@ -90,7 +90,7 @@ MUTATIONS = {
         "    return count || true;\n")]),
     "nmi-left-pending": ("nmi", 1, [(
         "boot/hypervisor/svm/svm_host.c",
-        "    if ((uint32_t)cpu->vmcb->control.exit_code == SVM_EXIT_NMI)\n        host_take_nmi();\n",
+        "    if ((uint32_t)cpu->arch.vmcb->control.exit_code == SVM_EXIT_NMI)\n        host_take_nmi();\n",
         "")]),
     "hypercall-blocks-anywhere": ("hypercall", 1, [(
         "ddi/hc_server.c",

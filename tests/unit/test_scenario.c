@@ -157,6 +157,53 @@ static void test_errors_name_the_line(void **state)
 
 /* Issue 11 item 7: a Min/Max window on map and reserve, unmap at NAME+OFFSET, and a types=
  * list longer than a name may be. */
+/* What the runner reads: every option parsed once into the step's typed values, and the
+ * keyword into its index. A repeated option is checked, but the first one counts. */
+static void test_typed_values(void **state)
+{
+    (void)state;
+    char error[160] = "";
+    const char *text = "scenario typed\n"
+                       "domain d v1-caller-managed status=access-denied\n"
+                       "buffer b pages=3 pages=5 fill=0x5a\n"
+                       "map d b iova=alloc perm=w as=m\n"
+                       "unmap d iova=m+0x2000 pages=1 status=0xC0000001\n"
+                       "device e edu0\n"
+                       "dma e write at=buffer:b+16 len=64 expect=fault reason=0x5\n"
+                       "expect-reports count=2 types=permission,translation\n"
+                       "expect-callbacks count=1 available=translate,passthrough\n"
+                       "inject pool-fail at=3\n";
+    assert_true(parse(text, error));
+    const struct scenario_step *domain = &s.step[0], *buffer = &s.step[1], *map = &s.step[2], *unmap = &s.step[3];
+    const struct scenario_step *dma = &s.step[5], *reports = &s.step[6], *callbacks = &s.step[7], *inject = &s.step[8];
+    assert_int_equal(domain->word, SCENARIO_V1_CALLER_MANAGED);
+    assert_int_equal(domain->v.status, 0xC0000022u);
+    assert_true(scenario_given(buffer, KEY_PAGES));
+    assert_int_equal(scenario_value(buffer, KEY_PAGES, 0), 3);
+    assert_int_equal(scenario_value(buffer, KEY_FILL, 0), 0x5a);
+    assert_false(scenario_given(buffer, KEY_ALIGN));
+    assert_int_equal(scenario_value(buffer, KEY_ALIGN, 4096), 4096);
+    assert_true(map->v.iova_alloc);
+    assert_int_equal(map->v.perm, SCENARIO_PERM_WRITE);
+    assert_string_equal(map->v.as, "m");
+    assert_int_equal(map->v.status, 0);
+    assert_int_equal(unmap->v.iova.kind, TARGET_MAPPING);
+    assert_string_equal(unmap->v.iova.name, "m");
+    assert_int_equal(unmap->v.iova.value, 0x2000);
+    assert_int_equal(unmap->v.status, 0xC0000001u);
+    assert_int_equal(dma->word, SCENARIO_WRITE);
+    assert_int_equal(dma->v.at.kind, TARGET_BUFFER);
+    assert_int_equal(dma->v.at.value, 16);
+    assert_true(dma->v.expect_fault);
+    assert_int_equal(scenario_value(dma, KEY_REASON, 0), 5);
+    assert_int_equal(reports->v.type_count, 2);
+    assert_int_equal(reports->v.types[0], 4); /* permission */
+    assert_int_equal(reports->v.types[1], 6); /* translation */
+    assert_int_equal(callbacks->v.available, 1u << 0 | 1u << 1);
+    assert_int_equal(inject->word, SCENARIO_POOL_FAIL);
+    assert_int_equal(scenario_value(inject, KEY_AT, 0), 3);
+}
+
 static void test_windows_offsets_and_long_lists(void **state)
 {
     (void)state;
@@ -226,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_a_whole_scenario),
         cmocka_unit_test(test_errors_name_the_line),
         cmocka_unit_test(test_windows_offsets_and_long_lists),
+        cmocka_unit_test(test_typed_values),
     };
     return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
 }
