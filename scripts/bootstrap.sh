@@ -13,6 +13,8 @@ requirements=(
   "make             /usr/bin/make"
   "gcc              /usr/bin/gcc"
   "binutils         /usr/bin/objcopy"
+  "gcc-aarch64-linux-gnu        /usr/bin/aarch64-linux-gnu-gcc"
+  "binutils-aarch64-linux-gnu   /usr/bin/aarch64-linux-gnu-objcopy"
   "gnu-efi          /usr/include/efi/efi.h"
   "libcmocka-dev    /usr/include/cmocka.h"
   "qemu-system-x86  /usr/bin/qemu-system-x86_64"

@@ -187,6 +187,75 @@ static bool is_node_offset(const struct iort_table *t, uint32_t ref)
     return false;
 }
 
+#define IORT_MAPPING_SINGLE 1u /* ID mapping flags: the node's own single ID, no input range */
+
+static uint64_t mapping_last(const struct iort_id_mapping *m)
+{
+    return (uint64_t)m->input_base + m->id_count;
+}
+
+/* The count quirk: a range that ends exactly where another starts, with a count of a whole
+ * number of buses (0x100, 0x200, ...). QEMU (7.2 among others) and some firmware (HiSilicon
+ * Hi1620's) store the number of IDs there, where the specification stores one less, so the
+ * range claims one ID too many: the first ID of the range after it. */
+static bool count_quirk(const struct iort_id_mapping *m, const struct iort_id_mapping *next)
+{
+    return m->id_count && m->id_count % 0x100 == 0 && mapping_last(m) == next->input_base;
+}
+
+/* Two ranges of one node that claim the same IDs: the count quirk is named and resolved (the
+ * ID goes to the range that starts there: iort_map_id); any other overlap is a warning and
+ * the first range listed wins. */
+static void check_overlaps(const struct iort_table *t, const struct iort_node *n, struct diag *d)
+{
+    for (uint32_t i = 0; i < n->mapping_count; i++) {
+        struct iort_id_mapping a = iort_id_mapping(t, n, i);
+        for (uint32_t j = i + 1; j < n->mapping_count && !(a.flags & IORT_MAPPING_SINGLE); j++) {
+            struct iort_id_mapping b = iort_id_mapping(t, n, j);
+            if ((b.flags & IORT_MAPPING_SINGLE) || a.input_base > mapping_last(&b) || b.input_base > mapping_last(&a))
+                continue;
+            uint32_t at = n->offset + n->mapping_offset + i * IORT_ID_MAPPING_LEN;
+            const struct iort_id_mapping *q = count_quirk(&a, &b) ? &a : count_quirk(&b, &a) ? &b : NULL;
+            if (q)
+                diag_warn(d, at, "%s node ID mappings %u and %u overlap at ID 0x%x: count 0x%x is the number of IDs "
+                          "(QEMU's and some firmware's quirk); read as ending at 0x%x",
+                          iort_node_name(n->type), i, j, (uint32_t)mapping_last(q), q->id_count,
+                          (uint32_t)mapping_last(q) - 1);
+            else
+                diag_warn(d, at, "%s node ID mappings %u and %u overlap (IDs 0x%x..0x%x): the first one listed wins",
+                          iort_node_name(n->type), i, j, a.input_base > b.input_base ? a.input_base : b.input_base,
+                          (uint32_t)(mapping_last(&a) < mapping_last(&b) ? mapping_last(&a) : mapping_last(&b)));
+        }
+    }
+}
+
+bool iort_map_id(const struct iort_table *t, const struct iort_node *n, uint32_t id, uint32_t *out_id,
+                 uint32_t *out_reference)
+{
+    bool found = false;
+    struct iort_id_mapping chosen = {0};
+    for (uint32_t i = 0; i < n->mapping_count; i++) {
+        struct iort_id_mapping m = iort_id_mapping(t, n, i);
+        if ((m.flags & IORT_MAPPING_SINGLE) || id < m.input_base || id > mapping_last(&m))
+            continue;
+        /* the first range listed, unless it reaches this ID only by the count quirk */
+        bool quirk_end = false;
+        for (uint32_t j = 0; j < n->mapping_count && !quirk_end; j++) {
+            struct iort_id_mapping next = iort_id_mapping(t, n, j);
+            quirk_end = j != i && !(next.flags & IORT_MAPPING_SINGLE) && next.input_base == id && count_quirk(&m, &next);
+        }
+        if (!quirk_end && !found) {
+            chosen = m;
+            found = true;
+        }
+    }
+    if (found) {
+        *out_id = chosen.output_base + (id - chosen.input_base);
+        *out_reference = chosen.output_reference;
+    }
+    return found;
+}
+
 /* References between nodes are checked after every node is known to be well formed. A
  * reference to nowhere is a warning: the table still describes its other nodes. */
 static void check_references(const struct iort_table *t, struct diag *d)
@@ -200,6 +269,7 @@ static void check_references(const struct iort_table *t, struct diag *d)
                           "%s node ID mapping %u: output reference 0x%x is not a node",
                           iort_node_name(n.type), i, m.output_reference);
         }
+        check_overlaps(t, &n, d);
         if (n.type == IORT_NODE_PMCG && !is_node_offset(t, n.node_reference))
             diag_warn(d, n.offset + 28, "PMCG node reference 0x%x is not a node", n.node_reference);
         if (n.type >= KNOWN_TYPES)

@@ -35,7 +35,13 @@ static void test_hi1620(void **state)
     uint8_t *b = parse_ok(fixture("iort/hisilicon-Hi1620Iort.iort"), &t, &d);
     assert_int_equal(t.node_count, 0x3b);
     assert_int_equal(t.node_offset, 0x34);
-    assert_int_equal(d.warnings, 0); /* every reference names a node */
+    /* Every reference names a node; the warnings are the count quirk (QEMU's too): its RC
+     * ranges of whole buses store the number of IDs, so each claims the next one's first. */
+    assert_int_equal(d.warnings, 6);
+    for (unsigned i = 0; i < 6; i++)
+        assert_non_null(strstr(d.warning[i], "is the number of IDs"));
+    assert_string_equal(d.warning[0], "offset 0x334: RC node ID mappings 1 and 2 overlap at ID 0x7b00: count 0x100 is the "
+                                      "number of IDs (QEMU's and some firmware's quirk); read as ending at 0x7aff");
     unsigned per_type[8] = {0}, nodes = 0;
     struct iort_node n;
     for (struct iort_cursor c = {0}; iort_next_node(&t, &c, &n); nodes++)
@@ -181,6 +187,55 @@ static void test_fwts_rev5_shared(void **state)
     free(b);
 }
 
+/* The layout QEMU 7.2's virt machine publishes with iommu=smmuv3 (the synthetic table
+ * qemu-count-quirk.iort): the RC's range of bus 0 stores count 0x100 and so reaches RID
+ * 0x100, where the range to the ITS starts. The parser names it, and iort_map_id gives each
+ * RID to one range: bus 0 to the SMMU, RID 0x100 on to the ITS. */
+static void test_count_quirk(void **state)
+{
+    (void)state;
+    struct iort_table t;
+    struct diag d;
+    uint8_t *b = parse_ok(fixture("synthetic/qemu-count-quirk.iort"), &t, &d);
+    assert_int_equal(t.header.length, 236);
+    assert_int_equal(d.warnings, 1);
+    assert_string_equal(d.warning[0], "offset 0xc4: RC node ID mappings 0 and 1 overlap at ID 0x100: count 0x100 is the "
+                                      "number of IDs (QEMU's and some firmware's quirk); read as ending at 0xff");
+    struct iort_node smmu = nth_node(&t, 1), rc = nth_node(&t, 2);
+    assert_int_equal(smmu.type, IORT_NODE_SMMUV3);
+    assert_int_equal(smmu.base_address, 0x9050000);
+    assert_int_equal(rc.type, IORT_NODE_RC);
+    uint32_t out = 0, ref = 0;
+    static const struct {
+        uint32_t rid, out, ref;
+    } want[] = {{0x0000, 0x0000, 0x48}, {0x0010, 0x0010, 0x48}, {0x00ff, 0x00ff, 0x48},
+                {0x0100, 0x0100, 0x30}, {0x0101, 0x0101, 0x30}, {0xffff, 0xffff, 0x30}};
+    for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_true(iort_map_id(&t, &rc, want[i].rid, &out, &ref));
+        assert_int_equal(out, want[i].out);
+        assert_int_equal(ref, want[i].ref);
+    }
+    assert_true(iort_map_id(&t, &smmu, 0x18, &out, &ref)); /* stream id 0x18 -> ITS device id 0x18 */
+    assert_int_equal(out, 0x18);
+    assert_int_equal(ref, 0x30);
+    assert_false(iort_map_id(&t, &rc, 0x10000, &out, &ref));
+
+    /* Any other overlap is no quirk: named with its IDs, and the first range listed wins. */
+    b[0xc4 + 4] = 0x80; /* mapping 0's count 0x180: RIDs 0..0x180 */
+    diag_clear(&d);
+    assert_true(iort_parse(&t, b, 236, &d));
+    bool named = false;
+    for (unsigned i = 0; i < d.warnings && i < DIAG_WARN_MAX; i++)
+        named = named || strstr(d.warning[i], "RC node ID mappings 0 and 1 overlap (IDs 0x100..0x180): the first one "
+                                              "listed wins") != NULL;
+    assert_true(named);
+    assert_true(iort_map_id(&t, &rc, 0x100, &out, &ref));
+    assert_int_equal(ref, 0x48);
+    assert_true(iort_map_id(&t, &rc, 0x181, &out, &ref));
+    assert_int_equal(ref, 0x30);
+    free(b);
+}
+
 static void test_reject_bad_arrays(void **state)
 {
     (void)state;
@@ -228,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_template_2026_rmr_iwb),
         cmocka_unit_test(test_fwts_rev5_shared),
         cmocka_unit_test(test_reject_bad_arrays),
+        cmocka_unit_test(test_count_quirk),
     };
     return cmocka_run_group_tests_name("iort", tests, NULL, NULL);
 }

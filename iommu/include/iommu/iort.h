@@ -117,4 +117,13 @@ void iort_smmu_interrupt(const struct iort_table *t, const struct iort_node *n, 
 
 const char *iort_node_name(uint8_t type); /* "ITS", "NC", ..., or "unknown" */
 
+/* Where node n sends input ID id (a root complex's requester ID, an SMMU's stream ID): the
+ * range that covers it gives *out_id and the node it goes to (*out_reference, an offset).
+ * Single mappings are not ranges. When ranges overlap, the first listed wins, except at an
+ * ID a range reaches only by the count quirk of QEMU and some firmware (a count of a whole
+ * number of buses that ends where the next range starts: the parser warns of it), which
+ * goes to the range that starts there. False when no range covers id. */
+bool iort_map_id(const struct iort_table *t, const struct iort_node *n, uint32_t id, uint32_t *out_id,
+                 uint32_t *out_reference);
+
 #endif
