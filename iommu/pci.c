@@ -130,6 +130,8 @@ const char *pci_unit_match_name(enum pci_unit_match m)
         return "bridge scope";
     case PCI_UNIT_INCLUDE_ALL:
         return "INCLUDE_PCI_ALL";
+    case PCI_UNIT_IORT:
+        return "IORT ID mapping";
     default:
         return "not translated";
     }
@@ -200,6 +202,7 @@ void pci_assign_units(struct pci_inventory *inv, const struct dmar_table *dmar)
                 }
             }
         }
+        f->stream_id = pci_sid(f);
         if (best.kind != PCI_UNIT_NONE) {
             f->unit = best_unit;
             f->match = best.kind;
@@ -209,6 +212,39 @@ void pci_assign_units(struct pci_inventory *inv, const struct dmar_table *dmar)
         } else {
             f->unit = -1;
             f->match = PCI_UNIT_NONE;
+        }
+    }
+}
+
+static bool is_smmu(uint8_t type)
+{
+    return type == IORT_NODE_SMMUV1V2 || type == IORT_NODE_SMMUV3;
+}
+
+void pci_assign_units_iort(struct pci_inventory *inv, const struct iort_table *iort)
+{
+    for (uint32_t i = 0; i < inv->count; i++) {
+        struct pci_function *f = &inv->fn[i];
+        f->unit = -1;
+        f->match = PCI_UNIT_NONE;
+        f->stream_id = pci_sid(f);
+        struct iort_node rc;
+        bool found = false;
+        for (struct iort_cursor c = {0}; !found && iort_next_node(iort, &c, &rc);)
+            found = rc.type == IORT_NODE_RC && rc.segment == f->segment;
+        uint32_t id, reference;
+        if (!found || !iort_map_id(iort, &rc, pci_sid(f), &id, &reference))
+            continue;
+        int smmu = -1;
+        struct iort_node n;
+        for (struct iort_cursor c = {0}; iort_next_node(iort, &c, &n);) {
+            smmu += is_smmu(n.type);
+            if (n.offset == reference && is_smmu(n.type)) {
+                f->unit = smmu;
+                f->match = PCI_UNIT_IORT;
+                f->stream_id = id;
+                break;
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 /* PCI enumeration over a fake ECAM and the assignment of functions to DMAR units. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "iommu/pci.h"
@@ -212,6 +213,44 @@ static void test_assign_units(void **state)
     }
 }
 
+/* Arm: the same functions under the IORT QEMU 7.2's virt machine publishes (the synthetic
+ * qemu-count-quirk.iort): segment 0's bus 0 goes to the SMMUv3 with stream ID = RID, every
+ * RID from 0x100 to the ITS (untranslated), RID 0x100 too, which the RC's first range
+ * claims only by the count quirk; segment 1 has no root complex node. */
+static void test_assign_units_iort(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *b = read_fixture(fixture("synthetic/qemu-count-quirk.iort"), &len);
+    struct iort_table t;
+    struct diag d;
+    diag_clear(&d);
+    assert_true(iort_parse(&t, b, len, &d));
+    struct mcfg m = {2, {{ECAM0, 0, 0, 0xff}, {ECAM1, 1, 0, 0x0f}}};
+    pci_enumerate(&plat, &m, &inv);
+    pci_assign_units_iort(&inv, &t);
+    const struct {
+        uint16_t seg;
+        uint8_t bus, dev, fn;
+        int unit;
+        uint32_t stream_id;
+    } want[] = {
+        {0, 0x00, 0x00, 0, 0, 0x00},  {0, 0x00, 0x01, 0, 0, 0x08}, {0, 0x00, 0x02, 0, 0, 0x10},
+        {0, 0x00, 0x02, 1, 0, 0x11},  {0, 0x00, 0x1f, 0, 0, 0xf8},
+        {0, 0x01, 0x00, 0, -1, 0x100}, /* RID 0x100: the quirk's ID goes to the ITS range */
+        {0, 0x03, 0x00, 0, -1, 0x300}, {0, 0x40, 0x00, 0, -1, 0x4000},
+        {1, 0x00, 0x05, 0, -1, 0x28},  /* no root complex node for segment 1 */
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const struct pci_function *f = find(want[i].seg, want[i].bus, want[i].dev, want[i].fn);
+        enum pci_unit_match match = want[i].unit >= 0 ? PCI_UNIT_IORT : PCI_UNIT_NONE;
+        if (f->unit != want[i].unit || f->match != match || f->stream_id != want[i].stream_id)
+            fail_msg("%x:%02x:%02x.%x: unit %d (%s) stream 0x%x, want %d stream 0x%x", f->segment, f->bus, f->dev,
+                     f->fn, f->unit, pci_unit_match_name(f->match), f->stream_id, want[i].unit, want[i].stream_id);
+    }
+    free(b);
+}
+
 static void test_resolve_paths(void **state)
 {
     (void)state;
@@ -241,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_memory_bars),
         cmocka_unit_test(test_assign_units),
         cmocka_unit_test(test_resolve_paths),
+        cmocka_unit_test(test_assign_units_iort),
     };
     return cmocka_run_group_tests_name("pci", tests, NULL, NULL);
 }

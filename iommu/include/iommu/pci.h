@@ -14,6 +14,7 @@
 #include "acpi.h"
 #include "diag.h"
 #include "dmar.h"
+#include "iort.h"
 #include "platform.h"
 
 #define PCI_MAX_FUNCTIONS 512
@@ -24,6 +25,7 @@ enum pci_unit_match {
     PCI_UNIT_ENDPOINT,       /* named by an endpoint scope */
     PCI_UNIT_BRIDGE,         /* the bridge of a sub-hierarchy scope, or behind it */
     PCI_UNIT_INCLUDE_ALL,    /* taken by the segment's INCLUDE_PCI_ALL unit */
+    PCI_UNIT_IORT,           /* its root complex's IORT ID mapping leads to an SMMU */
 };
 
 struct pci_function {
@@ -36,8 +38,11 @@ struct pci_function {
     uint8_t subordinate_bus;
     uint16_t command;
     uint64_t config_pa;      /* ECAM address of its configuration space */
-    int unit;                /* index of the DRHD among the DRHDs in table order, or -1 */
+    int unit;                /* index of its unit, or -1: the DRHD among the DRHDs in table
+                              * order (DMAR), the SMMU among the SMMU nodes (IORT) */
     enum pci_unit_match match;
+    uint32_t stream_id;      /* the ID its unit sees: the requester ID under VT-d, the
+                              * stream ID the IORT maps it to under an SMMU */
 };
 
 struct pci_inventory {
@@ -69,6 +74,12 @@ bool pci_scope_resolve(const struct pci_inventory *inv, uint16_t segment, const 
 
 /* Sets unit and match of every function from the DMAR's DRHD scopes. */
 void pci_assign_units(struct pci_inventory *inv, const struct dmar_table *dmar);
+
+/* The same from an IORT (Arm): each function's requester ID goes through the ID mappings of
+ * the root complex node of its segment (iort_map_id, the count quirk resolved); where that
+ * leads to an SMMU (v1/v2 or v3) node, that SMMU translates it, with the stream ID the
+ * mapping gives. A mapping straight to an ITS, or none, leaves it untranslated. */
+void pci_assign_units_iort(struct pci_inventory *inv, const struct iort_table *iort);
 
 const char *pci_unit_match_name(enum pci_unit_match m);
 
