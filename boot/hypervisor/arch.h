@@ -29,7 +29,7 @@ uint64_t hv_arch_random64(void);
 /* Ends the machine (after the verdict). */
 _Noreturn void hv_arch_power_off(void);
 
-/* Before launch, on the boot CPU: checks the CPU, sets up the DDI (hv_start_ddi), the
+/* Before launch, on the boot CPU, after hv_init: checks the CPU, sets up the DDI (hv_start_ddi), the
  * guest's second-stage tables, the permission maps, the audit and the host's environment.
  * False, after the failing check, when the guest cannot be run. */
 bool hv_arch_prepare(struct hv *hv, const struct hv_setup *s, struct checks *c);

@@ -243,10 +243,9 @@ void *hv_region_pages(struct remapping *r, unsigned pages, uint64_t *pa)
 extern const uint8_t _text[], _etext[]; /* the image's code (gnu-efi's linker script) */
 
 /* What the audit compares against: the secret and canary page, the code's hash. */
-bool hv_prepare_audit(struct hv *hv, struct remapping *r, struct checks *c)
+bool hv_prepare_audit(struct hv *hv, struct checks *c)
 {
-    hv->remap = r;
-    hv->canary = hv_region_pages(r, 1, &hv->canary_pa);
+    hv->canary = hv_region_pages(hv->remap, 1, &hv->canary_pa);
     if (!check(c, hv->canary != NULL, "audit: a secret and a canary page in the reserved region"))
         return false;
     hv->secret = hv_arch_random64() | 1; /* never 0, which a guest that read nothing claims */
@@ -260,6 +259,15 @@ bool hv_prepare_audit(struct hv *hv, struct remapping *r, struct checks *c)
                   hv->code_bytes);
 }
 
+
+void hv_init(struct hv *hv, const struct hv_setup *s)
+{
+    the_hv = hv;
+    hv->remap = s->remap;
+    hv->region_pa = s->remap->region_pa, hv->region_bytes = s->remap->region_bytes;
+    hv->plat = s->plat;
+    hv->pci = s->pci;
+}
 
 bool hv_start_ddi(const struct hv_setup *s, struct checks *c)
 {

@@ -82,15 +82,18 @@ struct hv_setup {
     const struct madt_ioapics *ioapics;
 };
 
-/* The one hypervisor, for the host's callbacks (set by hv_arch_prepare). */
+/* The one hypervisor, for the host's callbacks (set by hv_init). */
 extern struct hv *the_hv;
 
 /* ---- the architecture-neutral half (hypervisor/core.c) ---- */
 
+/* The neutral fields from what the loader found (the remapping, the region, the platform,
+ * the PCI functions); first, before hv_arch_prepare. */
+void hv_init(struct hv *hv, const struct hv_setup *s);
 /* The DDI provider and the hypercall server over the remapping, for s's guest RAM. */
 bool hv_start_ddi(const struct hv_setup *s, struct checks *c);
 /* The audit's secret, canary page and code hash (docs/security.md). */
-bool hv_prepare_audit(struct hv *hv, struct remapping *r, struct checks *c);
+bool hv_prepare_audit(struct hv *hv, struct checks *c);
 /* pages contiguous pages of the region, or NULL. */
 void *hv_region_pages(struct remapping *r, unsigned pages, uint64_t *pa);
 /* The machine's end, on the channel: a last audit, then the RESULT line. */

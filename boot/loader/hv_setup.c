@@ -49,6 +49,7 @@ bool hv_prepare(struct hv *hv, struct uefi_platform *up, struct remapping *r, co
     s.image_base = (uint64_t)(uintptr_t)image_base & ~(uint64_t)(PAGE_SIZE - 1);
     s.image_end = ((uint64_t)(uintptr_t)image_base + image_bytes + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
     guest_ram(&s);
+    hv_init(hv, &s);
     if (!hv_arch_prepare(hv, &s, c))
         return false;
     /* Every logical CPU the firmware knows (one when it has no MP services). */

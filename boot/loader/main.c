@@ -293,7 +293,7 @@ static bool give_loader_handoff(EFI_HANDLE payload, const struct remapping *r, c
                                  .image_base = boot.region_pa, .image_bytes = boot.image_bytes,
                                  .canary_pa = hv->canary_pa, .pm_base = hv->arch.pm_base};
     for (unsigned i = 0; i < r->units && i < 4; i++)
-        o->iommu_base[i] = r->unit[i].base;
+        o->iommu_base[i] = r->unit[i].unit.register_base;
     for (uint32_t i = 0; i < inv->count && o->edus < 2; i++) { /* edu devices, for the payload's DMA */
         const struct pci_function *f = &inv->fn[i];
         if (f->vendor == EDU_VENDOR && f->device == EDU_DEVICE && f->unit >= 0)

@@ -235,7 +235,7 @@ void iort_report_text(const struct iort_table *t, const struct sink *out)
             struct iort_id_mapping m = iort_id_mapping(t, &n, i);
             sink_printf(out, "           ids 0x%x..0x%x -> 0x%x at node 0x%x%s\n", m.input_base,
                         m.input_base + m.id_count, m.output_base, m.output_reference,
-                        m.flags & 1 ? " (single)" : "");
+                        m.flags & IORT_MAPPING_SINGLE ? " (single)" : "");
         }
     }
 }

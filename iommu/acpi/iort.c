@@ -187,8 +187,6 @@ static bool is_node_offset(const struct iort_table *t, uint32_t ref)
     return false;
 }
 
-#define IORT_MAPPING_SINGLE 1u /* ID mapping flags: the node's own single ID, no input range */
-
 static uint64_t mapping_last(const struct iort_id_mapping *m)
 {
     return (uint64_t)m->input_base + m->id_count;
@@ -232,8 +230,6 @@ static void check_overlaps(const struct iort_table *t, const struct iort_node *n
 bool iort_map_id(const struct iort_table *t, const struct iort_node *n, uint32_t id, uint32_t *out_id,
                  uint32_t *out_reference)
 {
-    bool found = false;
-    struct iort_id_mapping chosen = {0};
     for (uint32_t i = 0; i < n->mapping_count; i++) {
         struct iort_id_mapping m = iort_id_mapping(t, n, i);
         if ((m.flags & IORT_MAPPING_SINGLE) || id < m.input_base || id > mapping_last(&m))
@@ -244,16 +240,13 @@ bool iort_map_id(const struct iort_table *t, const struct iort_node *n, uint32_t
             struct iort_id_mapping next = iort_id_mapping(t, n, j);
             quirk_end = j != i && !(next.flags & IORT_MAPPING_SINGLE) && next.input_base == id && count_quirk(&m, &next);
         }
-        if (!quirk_end && !found) {
-            chosen = m;
-            found = true;
+        if (!quirk_end) {
+            *out_id = m.output_base + (id - m.input_base);
+            *out_reference = m.output_reference;
+            return true;
         }
     }
-    if (found) {
-        *out_id = chosen.output_base + (id - chosen.input_base);
-        *out_reference = chosen.output_reference;
-    }
-    return found;
+    return false;
 }
 
 /* References between nodes are checked after every node is known to be well formed. A

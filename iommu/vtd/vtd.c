@@ -39,22 +39,22 @@
 
 static uint32_t rd32(const struct vtd_unit *u, uint32_t off)
 {
-    return u->plat->mmio_read32(u->plat->ctx, u->base + off);
+    return u->plat->mmio_read32(u->plat->ctx, u->unit.register_base + off);
 }
 
 static uint64_t rd64(const struct vtd_unit *u, uint32_t off)
 {
-    return u->plat->mmio_read64(u->plat->ctx, u->base + off);
+    return u->plat->mmio_read64(u->plat->ctx, u->unit.register_base + off);
 }
 
 static void wr32(const struct vtd_unit *u, uint32_t off, uint32_t v)
 {
-    u->plat->mmio_write32(u->plat->ctx, u->base + off, v);
+    u->plat->mmio_write32(u->plat->ctx, u->unit.register_base + off, v);
 }
 
 static void wr64(const struct vtd_unit *u, uint32_t off, uint64_t v)
 {
-    u->plat->mmio_write64(u->plat->ctx, u->base + off, v);
+    u->plat->mmio_write64(u->plat->ctx, u->unit.register_base + off, v);
 }
 
 static void flush(const struct vtd_unit *u, const void *va, size_t len)
@@ -183,9 +183,9 @@ bool vtd_unit_supports_levels(const struct vtd_unit *u, unsigned levels)
 enum iommu_status vtd_unit_init(struct vtd_unit *u, const struct platform *plat, struct page_pool *pool,
                                 uint64_t base, uint16_t segment, unsigned index)
 {
-    *u = (struct vtd_unit){.unit = {.ops = &vtd_unit_ops, .name = "vtd", .index = index}, .plat = plat,
-                           .pool = pool, .base = base, .segment = segment,
-                           .poll_timeout_ns = VTD_DEFAULT_POLL_TIMEOUT_NS};
+    *u = (struct vtd_unit){.unit = {.ops = &vtd_unit_ops, .name = "vtd", .index = index, .register_base = base,
+                                    .segment = segment},
+                           .plat = plat, .pool = pool, .poll_timeout_ns = VTD_DEFAULT_POLL_TIMEOUT_NS};
     if (!vtd_caps_read(plat, base, &u->caps))
         return IOMMU_ENODEV;
     /* Registers the driver reaches through offsets the unit reports must lie in its
@@ -200,8 +200,6 @@ enum iommu_status vtd_unit_init(struct vtd_unit *u, const struct platform *plat,
     for (unsigned levels = 3; levels <= 5; levels++)
         if (vtd_unit_supports_levels(u, levels) && levels <= vtd_unit_levels(u))
             u->unit.table_levels |= (uint8_t)(1u << levels);
-    u->unit.register_base = base;
-    u->unit.segment = segment;
     u->unit.domain_ids = u->caps.domains;
     u->unit.write_back = !u->caps.coherent && plat->flush_cache ? plat : NULL;
     u->queued = u->caps.qi;

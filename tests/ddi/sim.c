@@ -291,7 +291,7 @@ uint64_t sim_protected_base(const struct sim *s)
 
 uint64_t sim_unit_registers(const struct sim *s, unsigned u)
 {
-    return s->unit[u].base;
+    return s->unit[u].unit.register_base;
 }
 
 MDL *sim_mdl(const struct sim *s, const unsigned *pages, unsigned count)

@@ -887,7 +887,7 @@ static void test_F2_F3_fault_handler(void **state)
     assert_ptr_equal(last_fault.X64.FaultAddress, (PVOID)0x9000);
     assert_int_equal(last_fault.X64.Flags.FaultAddressValid, 1);
     assert_int_equal(last_fault.X64.Type, TranslationFault);
-    assert_int_equal(last_fault.X64.IommuBaseAddress, sim_unit(s, 0)->base);
+    assert_int_equal(last_fault.X64.IommuBaseAddress, sim_unit(s, 0)->unit.register_base);
     assert_non_null(last_fault.X64.DomainHandle);
     /* another device of the same domain, without reporting: its faults reach no handler */
     DEVICE_OBJECT quiet;

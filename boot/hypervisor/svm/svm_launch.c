@@ -147,15 +147,10 @@ bool hv_arch_prepare(struct hv *hv, const struct hv_setup *s, struct checks *c)
     if (!checkf(c, (apic & (1u << 11)) && !(apic & (1u << 10)), "local APIC enabled in xAPIC mode at 0x%lx",
                 hv->arch.apic_base))
         return false;
-    hv->region_pa = r->region_pa, hv->region_bytes = r->region_bytes;
-    hv->plat = s->plat;
-    hv->pci = s->pci;
     hv->arch.pm_base = s->pm_base;
     hv->arch.ioapics = *s->ioapics;
     for (unsigned i = 0; i < s->ioapics->count; i++)
         hv->arch.ioapic_select[i] = *(volatile uint32_t *)(uintptr_t)s->ioapics->base[i] & 0xFF;
-    the_hv = hv;
-    hv->remap = r;
     svm_host_configure(hv, apic & ~(1ull << 8)); /* without the BSP bit, which differs per CPU */
     if (!hv_start_ddi(s, c) || !build_npt(hv, r, s->dmar, s->top, s->image_base, s->image_end, c))
         return false;
@@ -169,7 +164,7 @@ bool hv_arch_prepare(struct hv *hv, const struct hv_setup *s, struct checks *c)
                 s->pm_base) ||
         !checkf(c, s->ioapics->count > 0, "%u I/O APIC(s), the first at 0x%lx, emulated for the guest",
                 s->ioapics->count, s->ioapics->count ? s->ioapics->base[0] : 0) ||
-        !hv_prepare_audit(hv, r, c))
+        !hv_prepare_audit(hv, c))
         return false;
     if (!checkf(c, host_env_prepare(&r->pool, hv->npt_top, hv->arch.one_gib_pages, (uint16_t)(s->pm_base + 4)),
                 "host page tables ([0, %lu GiB) for the host alone), GDT, TSS and IDT in the reserved region",

@@ -33,6 +33,8 @@ enum iort_node_type {
     IORT_NODE_IWB = 7,     /* interrupt wire bridge */
 };
 
+#define IORT_MAPPING_SINGLE 1u /* ID mapping flags: the node's own single ID, no input range */
+
 struct iort_id_mapping {
     uint32_t input_base;
     uint32_t id_count;     /* as stored: the number of IDs minus one */

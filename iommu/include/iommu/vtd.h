@@ -35,12 +35,11 @@ struct vtd_stats {
 };
 
 struct vtd_unit {
-    struct iommu_unit unit;  /* first: the interface the domain core and the DDI use */
+    struct iommu_unit unit;  /* first: the interface the domain core and the DDI use; it holds
+                              * the register base and the segment */
     struct iommu_lock lock;  /* held around each invalidation and context change */
     const struct platform *plat;
     struct page_pool *pool;
-    uint64_t base;
-    uint16_t segment;
     struct vtd_caps caps;
     bool queued;         /* invalidation through the queue */
     bool enabled;        /* translation on */
