@@ -36,7 +36,12 @@ enum iommu_status iommu_units_tables_init(struct slpt *t, struct page_pool *pool
     unsigned levels = iommu_units_common_levels(units, count);
     if (!levels)
         return IOMMU_ENODEV;
+    for (unsigned i = 1; i < count; i++) /* one table for units that walk different formats: no */
+        if (units[i]->table_format != units[0]->table_format)
+            return IOMMU_ENODEV;
     enum iommu_status s = slpt_init(t, pool, levels, iommu_units_common_superpages(units, count));
+    if (s == IOMMU_OK && units[0]->table_format)
+        s = slpt_set_format(t, units[0]->table_format);
     const struct platform *wb = iommu_units_write_back(units, count);
     if (s == IOMMU_OK && wb)
         s = slpt_set_write_back(t, wb->flush_cache, wb->flush_cache_wait, wb->ctx);

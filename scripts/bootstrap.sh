@@ -18,6 +18,8 @@ requirements=(
   "gnu-efi          /usr/include/efi/efi.h"
   "libcmocka-dev    /usr/include/cmocka.h"
   "qemu-system-x86  /usr/bin/qemu-system-x86_64"
+  "qemu-system-arm  /usr/bin/qemu-system-aarch64"
+  "qemu-efi-aarch64 /usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
   "ovmf             /usr/share/OVMF/OVMF_CODE_4M.fd"
   "acpica-tools     /usr/bin/iasl"
   "python3          /usr/bin/python3"

@@ -15,11 +15,13 @@ build=${IOMMU_BUILD_DIR:-$root/build}
 
 usage() {
   cat <<USAGE
-usage: scripts/run.sh [--aw-bits 39|48] [--smp N] [--payload selftest|shell|hostile|linux|FILE.efi]
+usage: scripts/run.sh [--arch x86_64|arm64] [--aw-bits 39|48] [--smp N] [--payload selftest|shell|hostile|linux|FILE.efi]
                       [--cmdline TEXT] [--bare] [--scenario FILE] [--edus N] [--dma-mask M]
                       [--region-mib N] [--memory MiB] [--timeout SECONDS]
                       [--payload-timeout SECONDS]
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
+  --arch A       x86_64 (default) or arm64: the Arm loader on qemu-system-aarch64's virt
+                  machine with an SMMUv3 (scripts/run.sh --arch arm64 --help for its options)
   --aw-bits N     IOMMU address width: 39 (3-level tables, QEMU's default) or 48 (adds 4-level)
   --smp N         logical CPUs (default 1); the hypervisor runs each as a guest
   --scenario FILE what the firmware runs as the hypervisor's guest: a fault-injection
@@ -61,6 +63,27 @@ USAGE
 aw_bits="" smp="" payload="" scenario="" edus="" dma_mask="" region_mib="" iommu=1 memory="" timeout_s="" payload_timeout_s="" run_dir="" cmdline="" bare=0 do_build=1 quiet=0
 demo_scenario=$root/tests/scenarios/stale-translation.txt
 qemu_extra=()
+# --arch arm64 (anywhere before --) hands the whole run to scripts/run_arm64.sh.
+for arg in "$@"; do
+  [[ $arg != -- ]] || break
+  if [[ $arg == --arch ]]; then
+    args=()
+    while (($#)); do
+      if [[ $1 == --arch ]]; then
+        case ${2:-} in
+          arm64) ;;
+          x86_64) ;;
+          *) echo "run.sh: --arch is x86_64 (the default) or arm64" >&2; exit 2 ;;
+        esac
+        arch=$2; shift 2; continue
+      fi
+      args+=("$1"); shift
+    done
+    [[ $arch == arm64 ]] && exec "$root/scripts/run_arm64.sh" "${args[@]}"
+    set -- "${args[@]}"
+    break
+  fi
+done
 while (($#)); do
   case $1 in
     --aw-bits) aw_bits=${2:?--aw-bits needs a value}; shift 2 ;;

@@ -34,3 +34,17 @@ bool edu_dma(const struct platform *p, uint64_t bar, uint64_t iova, uint32_t len
 {
     return edu_dma_start(p, bar, iova, len, to_ram) && edu_dma_wait(p, bar);
 }
+
+void edu_pattern_fill(uint8_t *p, uint8_t seed, unsigned len)
+{
+    for (unsigned i = 0; i < len; i++)
+        p[i] = (uint8_t)(seed + i * 7);
+}
+
+bool edu_pattern_holds(const uint8_t *p, uint8_t seed, unsigned len)
+{
+    for (unsigned i = 0; i < len; i++)
+        if (p[i] != (uint8_t)(seed + i * 7))
+            return false;
+    return true;
+}

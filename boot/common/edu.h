@@ -26,4 +26,9 @@ bool edu_dma(const struct platform *p, uint64_t bar, uint64_t iova, uint32_t len
 bool edu_dma_start(const struct platform *p, uint64_t bar, uint64_t iova, uint32_t len, bool to_ram);
 bool edu_dma_wait(const struct platform *p, uint64_t bar);
 
+/* The demonstrations' buffer contents: len bytes of a pattern that differs per seed, and
+ * whether a buffer still (or now) holds it. */
+void edu_pattern_fill(uint8_t *p, uint8_t seed, unsigned len);
+bool edu_pattern_holds(const uint8_t *p, uint8_t seed, unsigned len);
+
 #endif

@@ -59,28 +59,6 @@ static bool faults_after_dma(struct demo *d, uint64_t iova, bool write, uint8_t 
     return other == 0 && matching == (want_reason ? 1u : 0u);
 }
 
-static void fill(uint8_t *p, uint8_t seed, unsigned len)
-{
-    for (unsigned i = 0; i < len; i++)
-        p[i] = (uint8_t)(seed + i * 7);
-}
-
-static bool same(const uint8_t *a, const uint8_t *b, unsigned len)
-{
-    for (unsigned i = 0; i < len; i++)
-        if (a[i] != b[i])
-            return false;
-    return true;
-}
-
-static bool filled_with(const uint8_t *p, uint8_t seed, unsigned len)
-{
-    for (unsigned i = 0; i < len; i++)
-        if (p[i] != (uint8_t)(seed + i * 7))
-            return false;
-    return true;
-}
-
 static bool find_edu(struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv, struct edu *e)
 {
     for (uint32_t i = 0; i < inv->count; i++) {
@@ -150,10 +128,10 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
     }
 
     /* 2. DMA through the tables: RAM -> device from IOVA_SRC, device -> RAM to IOVA_DST. */
-    fill(src, 0x11, XFER);
-    fill(dst, 0xee, XFER);
+    edu_pattern_fill(src, 0x11, XFER);
+    edu_pattern_fill(dst, 0xee, XFER);
     bool ok = demo_dma(&d.edu, IOVA_SRC, XFER, false) && demo_dma(&d.edu, IOVA_DST, XFER, true);
-    checkf(c, ok && same(src, dst, XFER) && faults_after_dma(&d, 0, false, 0),
+    checkf(c, ok && edu_pattern_holds(dst, 0x11, XFER) && faults_after_dma(&d, 0, false, 0),
            "DMA through domain %u: %u bytes read at IOVA 0x%x and written at IOVA 0x%x arrived at 0x%lx", DEMO_DOMAIN_ID,
            XFER, IOVA_SRC, IOVA_DST, dst_pa);
 
@@ -167,14 +145,14 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
 
     /* 4. A write through a read-only mapping (never used before: a permission failure on
      * a cached translation is dropped without a record). */
-    fill(ro, 0x5a, XFER);
+    edu_pattern_fill(ro, 0x5a, XFER);
     ok = demo_dma(&d.edu, IOVA_RO, XFER, true);
-    checkf(c, ok && faults_after_dma(&d, IOVA_RO, true, 5) && filled_with(ro, 0x5a, XFER),
+    checkf(c, ok && faults_after_dma(&d, IOVA_RO, true, 5) && edu_pattern_holds(ro, 0x5a, XFER),
            "DMA write through read-only IOVA 0x%x: fault recorded, reason 5, memory unchanged", IOVA_RO);
 
     /* 5. Unmap, then DMA to the same IOVA. QEMU keeps using a cached translation until it
      * is invalidated, so the fault proves that the invalidation happened. */
-    fill(dst, 0x77, XFER);
+    edu_pattern_fill(dst, 0x77, XFER);
     struct slpt_unmapped un;
     uint64_t psi_before = u->stats.iotlb_page, dsi_before = u->stats.iotlb_domain;
     struct page_list emptied = {0}; /* tables the unmap empties: the unit may walk them until the flush */
@@ -186,22 +164,22 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
     if (st == IOMMU_OK)
         slpt_release_freed(&domain, &emptied);
     ok = st == IOMMU_OK && demo_dma(&d.edu, IOVA_DST, XFER, true);
-    checkf(c, ok && faults_after_dma(&d, IOVA_DST, true, 5) && filled_with(dst, 0x77, XFER),
+    checkf(c, ok && faults_after_dma(&d, IOVA_DST, true, 5) && edu_pattern_holds(dst, 0x77, XFER),
            "unmap of IOVA 0x%x (%lu page-selective, %lu domain-selective invalidation), then DMA write: fault, "
            "memory unchanged", IOVA_DST, u->stats.iotlb_page - psi_before, u->stats.iotlb_domain - dsi_before);
 
     /* 6. Back in the default domain: RAM is reachable, the project's region is not. */
     struct iommu_translation def = {IOMMU_TRANSLATE, DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels};
     st = vtd_set_context(u, d.edu.sid, &def);
-    fill(plain, 0x33, XFER);
+    edu_pattern_fill(plain, 0x33, XFER);
     ok = st == IOMMU_OK && demo_dma(&d.edu, plain_pa, XFER, false);
-    fill(plain, 0x99, XFER);
+    edu_pattern_fill(plain, 0x99, XFER);
     ok = ok && demo_dma(&d.edu, plain_pa, XFER, true);
-    checkf(c, ok && filled_with(plain, 0x33, XFER) && faults_after_dma(&d, 0, false, 0),
+    checkf(c, ok && edu_pattern_holds(plain, 0x33, XFER) && faults_after_dma(&d, 0, false, 0),
            "edu back in the default domain: RAM at 0x%lx read and written one to one", plain_pa);
-    fill(canary, 0xc3, XFER);
+    edu_pattern_fill(canary, 0xc3, XFER);
     ok = demo_dma(&d.edu, canary_pa, XFER, true);
-    checkf(c, ok && faults_after_dma(&d, canary_pa, true, 5) && filled_with(canary, 0xc3, XFER),
+    checkf(c, ok && faults_after_dma(&d, canary_pa, true, 5) && edu_pattern_holds(canary, 0xc3, XFER),
            "DMA write into the project's reserved region at 0x%lx: fault recorded, memory unchanged", canary_pa);
 
     /* 7. Summary */

@@ -15,6 +15,7 @@
 #include "loader/edu_demo.h"
 #include "ddi/hypercall.h"
 #include "loader/config.h"
+#include "loader/discovery.h"
 #include "loader/hv_setup.h"
 #include "loader/relocate.h"
 #include "common/loader_handoff.h"
@@ -24,17 +25,6 @@
 #include "loader/uefi_platform.h"
 
 #define LOADER_VERSION "0.1"
-
-/* The raw bytes of a table, so that tests can decode the live table with other tools. */
-static void dump_table(const char *signature, const uint8_t *p, uint32_t len)
-{
-    for (uint32_t off = 0; off < len; off += 32) {
-        sink_printf(out, "dump: %s %04x:", signature, off);
-        for (uint32_t i = off; i < len && i < off + 32; i++)
-            sink_printf(out, " %02x", p[i]);
-        sink_printf(out, "\n");
-    }
-}
 
 static void report_memory_map(const struct uefi_platform *up, struct checks *c)
 {
@@ -64,17 +54,6 @@ static void report_memory_map(const struct uefi_platform *up, struct checks *c)
           "memory map read, conventional memory present");
 }
 
-static void report_acpi(const struct acpi_tables *t)
-{
-    sink_printf(out, "acpi: RSDP at 0x%lx revision %u, XSDT at 0x%lx lists %u tables\n", t->rsdp_pa,
-                t->rsdp_revision, t->xsdt_pa, t->xsdt_entries);
-    for (uint32_t i = 0; i < t->count; i++) {
-        const struct acpi_table_ref *r = &t->table[i];
-        sink_printf(out, "acpi: %s at 0x%lx, %u bytes, revision %u, checksum %s\n", r->signature, r->pa,
-                    r->length, r->revision, r->checksum_ok ? "ok" : "WRONG");
-    }
-}
-
 /* Reads and reports every DRHD's registers; returns the number of units. */
 static unsigned report_units(const struct platform *plat, const struct dmar_table *dmar,
                              struct checks *c)
@@ -100,23 +79,6 @@ static unsigned report_units(const struct platform *plat, const struct dmar_tabl
     return unit;
 }
 
-static void report_pci(const struct pci_inventory *inv)
-{
-    for (uint32_t i = 0; i < inv->count; i++) {
-        const struct pci_function *f = &inv->fn[i];
-        sink_printf(out, "pci: %04x:%02x:%02x.%x %04x:%04x class %06x%s", f->segment, f->bus, f->dev,
-                    f->fn, f->vendor, f->device, f->class_code, f->header_type == PCI_HEADER_BRIDGE ? " bridge" : "");
-        if (f->header_type == PCI_HEADER_BRIDGE)
-            sink_printf(out, " buses %02x-%02x", f->secondary_bus, f->subordinate_bus);
-        if (f->unit >= 0)
-            sink_printf(out, " -> vtd[%d] (%s)\n", f->unit, pci_unit_match_name(f->match));
-        else
-            sink_printf(out, " -> none (not translated)\n");
-    }
-    if (inv->truncated)
-        sink_printf(out, "pci: warning: more than %u functions, the rest are not listed\n", PCI_MAX_FUNCTIONS);
-}
-
 /* Parses and reports the DMAR and its units; returns NULL when there is no usable DMAR. */
 static const struct dmar_table *discover_dmar(const struct platform *plat, const struct acpi_tables *tables,
                                               unsigned *units, struct checks *c)
@@ -132,49 +94,13 @@ static const struct dmar_table *discover_dmar(const struct platform *plat, const
     diag_print(&d, "dmar", out);
     if (!check(c, ok, "DMAR parsed"))
         return NULL;
-    dump_table("DMAR", bytes, ref->length);
+    discovery_dump_table("DMAR", bytes, ref->length);
     sink_printf(out, "--- DMAR ---\n");
     dmar_report_text(&dmar, out);
     check(c, dmar.drhd_count > 0, "DMAR describes at least one remapping unit");
     sink_printf(out, "--- remapping units ---\n");
     *units = report_units(plat, &dmar, c);
     return &dmar;
-}
-
-/* Enumerates PCI through ECAM and, when there is a DMAR, assigns each function its unit.
- * Returns the inventory, or NULL without ECAM. */
-static const struct pci_inventory *discover_pci(const struct platform *plat, const struct acpi_tables *tables,
-                                                const struct dmar_table *dmar, unsigned units, struct checks *c)
-{
-    sink_printf(out, "--- PCI ---\n");
-    const struct acpi_table_ref *ref = acpi_find(tables, "MCFG");
-    if (!check(c, ref != NULL, "MCFG table present"))
-        return NULL;
-    static struct mcfg mcfg;
-    struct diag d;
-    diag_clear(&d);
-    const uint8_t *bytes = acpi_map_table(plat, ref);
-    bool ok = bytes && mcfg_parse(bytes, ref->length, &mcfg, &d);
-    diag_print(&d, "mcfg", out);
-    if (!check(c, ok && mcfg.count > 0, "MCFG parsed, ECAM window present"))
-        return NULL;
-    for (uint32_t i = 0; i < mcfg.count; i++)
-        sink_printf(out, "ecam: segment %u buses %02x-%02x at 0x%lx\n", mcfg.window[i].segment,
-                    mcfg.window[i].start_bus, mcfg.window[i].end_bus, mcfg.window[i].base);
-    static struct pci_inventory inv;
-    pci_enumerate(plat, &mcfg, &inv);
-    if (dmar)
-        pci_assign_units(&inv, dmar);
-    report_pci(&inv);
-    check(c, inv.count > 0, "PCI functions found through ECAM");
-    if (dmar) {
-        bool units_valid = true;
-        for (uint32_t i = 0; i < inv.count; i++)
-            if (inv.fn[i].unit >= (int)units)
-                units_valid = false;
-        check(c, units_valid, "every assigned unit index names a DRHD");
-    }
-    return &inv;
 }
 
 /* Set by the first stage, before it copies the image: the copy starts with them. */
@@ -446,22 +372,15 @@ static void run(struct uefi_platform *up, EFI_HANDLE image, const struct loader_
     const struct platform *plat = &up->ops;
     EFI_GUID acpi20 = ACPI_20_TABLE_GUID;
     void *rsdp = NULL;
-    if (!check(c, LibGetSystemConfigurationTable(&acpi20, &rsdp) == EFI_SUCCESS && rsdp,
-               "ACPI 2.0 RSDP in the UEFI configuration table"))
-        return;
-
+    if (LibGetSystemConfigurationTable(&acpi20, &rsdp) != EFI_SUCCESS)
+        rsdp = NULL;
     static struct acpi_tables tables;
-    struct diag d;
-    diag_clear(&d);
-    bool ok = acpi_discover(plat, (uint64_t)(uintptr_t)rsdp, &tables, &d);
-    diag_print(&d, "acpi", out);
-    if (!check(c, ok, "RSDP and XSDT valid"))
+    if (!discovery_acpi(plat, rsdp, &tables, c))
         return;
-    report_acpi(&tables);
 
     unsigned units = 0;
     const struct dmar_table *dmar = discover_dmar(plat, &tables, &units, c);
-    const struct pci_inventory *inv = discover_pci(plat, &tables, dmar, units, c);
+    const struct pci_inventory *inv = discovery_pci(plat, &tables, dmar, NULL, units, "vtd", c);
     if (!dmar || !inv)
         return;
 

@@ -1,4 +1,5 @@
 #include "loader/uefi_platform.h"
+#include "loader/uefi_memory.h"
 
 #include <efilib.h>
 
@@ -146,18 +147,5 @@ bool uefi_platform_init(struct uefi_platform *up)
 
 bool uefi_memory_is_ram(UINT32 type)
 {
-    switch (type) {
-    case EfiLoaderCode:
-    case EfiLoaderData:
-    case EfiBootServicesCode:
-    case EfiBootServicesData:
-    case EfiRuntimeServicesCode:
-    case EfiRuntimeServicesData:
-    case EfiConventionalMemory:
-    case EfiACPIReclaimMemory:
-    case EfiACPIMemoryNVS:
-        return true;
-    default:
-        return false;
-    }
+    return uefi_memory_type_is_ram(type);
 }

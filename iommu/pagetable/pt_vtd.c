@@ -7,11 +7,12 @@
 
 const struct pt_format pt_vtd_second_level = {
     .name = "VT-d second-level",
-    .read = SLPTE_R,
-    .write = SLPTE_W,
-    .leaf_size = SLPTE_PS,
-    .table = SLPTE_R | SLPTE_W, /* a table pointer allows both: the leaves decide */
-    .always = 0,
-    .address = SLPTE_ADDR,
+    .perm = {[SLPT_READ] = SLPTE_R, [SLPT_WRITE] = SLPTE_W, [SLPT_READ | SLPT_WRITE] = SLPTE_R | SLPTE_W},
     .perms = 1u << SLPT_READ | 1u << SLPT_WRITE | 1u << (SLPT_READ | SLPT_WRITE),
+    .page = 0,
+    .block = SLPTE_PS,
+    .leaf_mask = SLPTE_PS,
+    .leaf_value = SLPTE_PS,
+    .table = SLPTE_R | SLPTE_W, /* a table pointer allows both: the leaves decide */
+    .address = SLPTE_ADDR,
 };

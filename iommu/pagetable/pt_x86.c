@@ -14,22 +14,24 @@
 
 const struct pt_format pt_x86_supervisor = {
     .name = "x86 (supervisor)",
-    .read = X86_P,
-    .write = X86_RW,
-    .leaf_size = X86_PS,
-    .table = X86_P | X86_RW,
-    .always = 0,
-    .address = X86_ADDRESS,
+    .perm = {[SLPT_READ] = X86_P, [SLPT_READ | SLPT_WRITE] = X86_P | X86_RW},
     .perms = 1u << SLPT_READ | 1u << (SLPT_READ | SLPT_WRITE),
+    .page = 0,
+    .block = X86_PS,
+    .leaf_mask = X86_PS,
+    .leaf_value = X86_PS,
+    .table = X86_P | X86_RW,
+    .address = X86_ADDRESS,
 };
 
 const struct pt_format pt_amd_nested = {
     .name = "AMD nested",
-    .read = X86_P,
-    .write = X86_RW,
-    .leaf_size = X86_PS,
-    .table = X86_P | X86_RW,
-    .always = X86_US,
-    .address = X86_ADDRESS,
+    .perm = {[SLPT_READ] = X86_P, [SLPT_READ | SLPT_WRITE] = X86_P | X86_RW},
     .perms = 1u << SLPT_READ | 1u << (SLPT_READ | SLPT_WRITE),
+    .page = X86_US,
+    .block = X86_PS | X86_US,
+    .leaf_mask = X86_PS,
+    .leaf_value = X86_PS,
+    .table = X86_P | X86_RW | X86_US,
+    .address = X86_ADDRESS,
 };

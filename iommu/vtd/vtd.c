@@ -1,6 +1,7 @@
 #include "iommu/vtd.h"
 #include "vtd_regs.h"
 
+#include "iommu/poll.h"
 #include "iommu/slpt.h"
 
 /* CCMD */
@@ -66,29 +67,16 @@ static void flush(const struct vtd_unit *u, const void *va, size_t len)
     }
 }
 
-/* Polls a 32-bit (or, when wide, 64-bit) register until (value & mask) == want, within the
- * poll bound. */
-/* The bound of one poll loop. The clock starts at the first miss: most commands are done
- * at the first look, and reading the clock is not free. */
-struct poll_bound {
-    bool started;
-    uint64_t start;
-};
-
 static bool poll_expired(struct vtd_unit *u, struct poll_bound *b)
 {
-    uint64_t t = u->plat->now_ns(u->plat->ctx);
-    if (!b->started) {
-        b->started = true;
-        b->start = t;
-        return false;
-    }
-    if (t - b->start <= u->poll_timeout_ns)
+    if (!poll_bound_expired(u->plat, b, u->poll_timeout_ns))
         return false;
     u->stats.timeouts++;
     return true;
 }
 
+/* Polls a 32-bit (or, when wide, 64-bit) register until (value & mask) == want, within the
+ * poll bound. */
 static enum iommu_status poll_reg(struct vtd_unit *u, uint32_t off, bool wide, uint64_t mask, uint64_t want)
 {
     struct poll_bound b = {0};

@@ -6,8 +6,9 @@ registers may be named, and that the hypervisor's objects call nothing outside t
 
 1. Every #include "X/..." in a part's folder must name a part its row allows; <efi.h> and
    <efilib.h> count as the part "efi".
-2. The VT-d registers and bits (every macro iommu/vtd/vtd_regs.h defines) appear only in
-   the folders the table's "VT-d registers" line lists.
+2. Each unit driver's registers and bits (every macro its private header defines:
+   iommu/vtd/vtd_regs.h, iommu/smmuv3/smmuv3_regs.h) appear only in the folders the
+   table's "VT-d registers" and "SMMUv3 registers" lines list.
 3. With --hypervisor-objects: every symbol the hypervisor's objects (BOOTX64.EFI's
    freestanding half) leave undefined is defined by one of them, or is one of the few the
    compiler itself emits (memcpy, memset, memmove, memcmp) or the linker defines: a firmware
@@ -18,6 +19,8 @@ import re
 import subprocess
 import sys
 
+# The unit drivers' private register headers, by the label of their line in the table.
+REGISTER_HEADERS = {"VT-d": "iommu/vtd/vtd_regs.h", "SMMUv3": "iommu/smmuv3/smmuv3_regs.h"}
 COMPILER_EMITTED = {"memcpy", "memset", "memmove", "memcmp"}
 # What the linker and gnu-efi's linker script define: the GOT, and the image's code bounds
 # (the audit hashes the code between them).
@@ -28,10 +31,11 @@ def read_table(root):
     """The rows of docs/design.md's layer table (after its "<!-- layers" marker)."""
     text = open(os.path.join(root, "docs", "design.md")).read()
     start = text.index("<!-- layers")
-    rows, vtd_folders, exceptions = {}, [], set()
+    rows, register_folders, exceptions = {}, {}, set()
     for line in text[start:].splitlines()[1:]:
-        if line.startswith("VT-d registers:"):
-            vtd_folders = line.split(":", 1)[1].split()
+        label = line.split(" registers:", 1)[0]
+        if label in REGISTER_HEADERS and line.startswith(label + " registers:"):
+            register_folders[label] = line.split(":", 1)[1].split()
             continue
         if line.startswith("Exception:"):
             path, include = line.split(":", 1)[1].split()[:2]
@@ -46,7 +50,7 @@ def read_table(root):
             continue
         part, folder, included_as, allowed = cells[0], cells[1], cells[2], cells[3]
         rows[part] = (folder.rstrip("/") + "/", included_as, set(allowed.replace(",", " ").split()))
-    return rows, vtd_folders, exceptions
+    return rows, register_folders, exceptions
 
 
 def part_of_file(rows, path):
@@ -87,21 +91,25 @@ def check_includes(root, rows, exceptions, files):
     return bad
 
 
-def check_vtd_names(root, vtd_folders, files):
-    regs = os.path.join(root, "iommu", "vtd", "vtd_regs.h")
-    names = re.findall(r"^#define\s+(VTD_\w+)", open(regs).read(), re.M)
-    names = [n for n in names if not n.endswith("_H")]
-    if not names:
-        return ["iommu/vtd/vtd_regs.h defines no VTD_ register names"]
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+def check_register_names(root, register_folders, files):
     bad = []
-    for path in files:
-        if any(path.startswith(f) for f in vtd_folders):
+    for label, header in REGISTER_HEADERS.items():
+        if label not in register_folders:
+            bad.append(f"docs/design.md: no \"{label} registers:\" line")
             continue
-        for n, line in enumerate(open(os.path.join(root, path), errors="replace"), 1):
-            m = pattern.search(line)
-            if m:
-                bad.append(f"{path}:{n}: VT-d register name {m.group(1)} outside the VT-d driver")
+        names = re.findall(r"^#define\s+(\w+)", open(os.path.join(root, header)).read(), re.M)
+        names = [n for n in names if not n.endswith("_H")]
+        if not names:
+            bad.append(f"{header} defines no register names")
+            continue
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+        for path in files:
+            if any(path.startswith(f) for f in register_folders[label]):
+                continue
+            for n, line in enumerate(open(os.path.join(root, path), errors="replace"), 1):
+                m = pattern.search(line)
+                if m:
+                    bad.append(f"{path}:{n}: {label} register name {m.group(1)} outside the {label} driver")
     return bad
 
 
@@ -127,13 +135,13 @@ def main():
     objects = None
     if "--hypervisor-objects" in sys.argv:
         objects = [o for o in sys.argv[sys.argv.index("--hypervisor-objects") + 1].split("|") if o]
-    rows, vtd_folders, exceptions = read_table(root)
+    rows, register_folders, exceptions = read_table(root)
     files = subprocess.run(["git", "ls-files", "*.c", "*.h", "*.S"], cwd=root, capture_output=True, text=True,
                            check=True).stdout.split()
     if not files:  # not a git checkout: walk it
         files = [os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root)
                  for f in fs if f.endswith((".c", ".h", ".S")) and "/build" not in d]
-    bad = check_includes(root, rows, exceptions, files) + check_vtd_names(root, vtd_folders, files)
+    bad = check_includes(root, rows, exceptions, files) + check_register_names(root, register_folders, files)
     if objects is not None:
         bad += check_hypervisor_objects(objects)
     for b in bad:

@@ -1,7 +1,8 @@
 /* The second-level page-table engine against a reference model: long random sequences of
  * map and unmap (superpages included, partial unmaps that cut them) and injected table
- * allocation failures. After every step, every touched IOVA translates as the model says,
- * the tables' own entry counts are right, and the pool holds exactly the table's pages. */
+ * allocation failures, in VT-d's format and in Arm's stage-1 format. After every step,
+ * every touched IOVA translates as the model says, the tables' own entry counts are right,
+ * and the pool holds exactly the table's pages. Then the exact bits each format writes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,17 @@ static void model_unmap(struct model *m, uint64_t iova, uint64_t size)
     }
 }
 
+/* Every format the engine writes, for the tests that run in each. */
+static const struct pt_format *const formats[] = {&pt_vtd_second_level, &pt_x86_supervisor, &pt_amd_nested,
+                                                  &pt_arm_stage1};
+#define N_FORMATS (sizeof formats / sizeof formats[0])
+
+/* Whether entry e at 'level' of t points to a table, by t's format's own leaf test. */
+static bool points_to_table(const struct slpt *t, uint64_t e, unsigned level)
+{
+    return level > 1 && (e & t->fmt.leaf_mask) != t->fmt.leaf_value;
+}
+
 /* Walks the real tables: counts pages and checks each table's recorded entry count. */
 static unsigned walk(struct slpt *t, uint64_t *table, unsigned level)
 {
@@ -77,10 +89,10 @@ static unsigned walk(struct slpt *t, uint64_t *table, unsigned level)
         if (!table[i])
             continue;
         nonzero++;
-        if (level > 1 && !(table[i] & SLPTE_PS))
+        if (points_to_table(t, table[i], level))
             pages += walk(t, page_pool_va(t->pool, table[i] & SLPTE_ADDR), level - 1);
         else if (level > 1)
-            assert_true(level <= 3); /* PS only at 2M and 1G */
+            assert_true(level <= 3); /* leaves above level 1 only at 2M and 1G */
     }
     const struct page_meta *m = page_pool_meta(t->pool, table);
     assert_int_equal(m->entries, nonzero);
@@ -335,7 +347,7 @@ static unsigned wb_check_table(const struct slpt *t, const uint64_t *table, unsi
         }
     unsigned tables = 1;
     for (unsigned i = 0; i < 512 && level > 1; i++)
-        if (table[i] && !(table[i] & SLPTE_PS))
+        if (table[i] && points_to_table(t, table[i], level))
             tables += wb_check_table(t, page_pool_va(p, table[i] & SLPTE_ADDR), level - 1);
     return tables;
 }
@@ -368,9 +380,11 @@ static void wb_check(const struct slpt *t, bool pool_too)
 enum coherence { COHERENT, NONCOHERENT, NONCOHERENT_DEFERRED };
 
 /* collect: the tables the engine frees wait on a list (as a domain's do until its
- * invalidation), released at random steps; the pool balances with them counted. */
-static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps, enum coherence mode,
-                         bool collect)
+ * invalidation), released at random steps; the pool balances with them counted. In a
+ * format that cannot express a permission set (write-only, in Arm's), a map with it is
+ * refused and changes nothing. */
+static void run_sequence_in(const struct pt_format *fmt, unsigned levels, uint8_t superpages, uint64_t seed,
+                            unsigned steps, enum coherence mode, bool collect)
 {
     static struct page_list pending;
     pending = (struct page_list){0};
@@ -385,6 +399,7 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
     test_pool_init(&pool, POOL_PAGES, 1ull << 44);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, levels, superpages), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, fmt), IOMMU_OK);
     if (collect)
         t.freed = &pending;
     if (mode != COHERENT) {
@@ -396,7 +411,7 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
     static uint64_t touched[TOUCHED]; /* a ring of the IOVAs steps touched */
     unsigned n_touched = 0;
     rng_state = seed;
-    unsigned maps = 0, unmaps = 0, overlaps = 0, injected = 0, splits = 0;
+    unsigned maps = 0, unmaps = 0, overlaps = 0, injected = 0, splits = 0, refused = 0;
 
     for (unsigned step = 0; step < steps; step++) {
         unsigned step_first = n_touched;
@@ -427,7 +442,12 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
                 pool.fail_at = pool.attempts + 1 + rnd() % 3;
             enum iommu_status st = slpt_map_frames(&t, iova, frames, count, perm);
             pool.fail_at = 0;
-            if (model_overlaps(&m, iova, fsize)) {
+            if (!(fmt->perms >> perm & 1)) {
+                assert_int_equal(st, IOMMU_EINVAL);
+                assert_int_equal(IN_USE, in_use_before);
+                assert_int_equal(pool.attempts, attempts_before);
+                refused++;
+            } else if (model_overlaps(&m, iova, fsize)) {
                 assert_true(st == IOMMU_EEXIST || (inject && st == IOMMU_ENOMEM));
                 assert_int_equal(IN_USE, in_use_before);
             } else if (st == IOMMU_ENOMEM) {
@@ -492,7 +512,12 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
             uint32_t before_pages = IN_USE;
             enum iommu_status s = slpt_map(&t, iova, pa, size, perm);
             pool.fail_at = 0;
-            if (model_overlaps(&m, iova, size)) {
+            if (!(fmt->perms >> perm & 1)) {
+                assert_int_equal(s, IOMMU_EINVAL);
+                assert_int_equal(IN_USE, before_pages);
+                assert_int_equal(pool.attempts, attempts_before);
+                refused++;
+            } else if (model_overlaps(&m, iova, size)) {
                 /* Overlap is found before or after an injected failure, depending on order. */
                 assert_true(s == IOMMU_EEXIST || (inject && s == IOMMU_ENOMEM));
                 assert_int_equal(IN_USE, before_pages);
@@ -558,12 +583,14 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
         if (mode != COHERENT)
             wb_check(&t, step % 100 == 99);
     }
-    print_message("levels %u superpages 0x%x: %u maps, %u frame-list maps, %u unmaps, %u prepares, %u maps/unmaps "
-                  "inside prepared ranges, %u overlaps refused, %u injected failures, %u unmaps that split; "
-                  "%u ranges, %u table pages at the end\n",
-                  levels, superpages, maps, frame_maps, unmaps, prepares, prepared_ops, overlaps, injected, splits, m.n,
-                  t.table_pages);
+    print_message("%s, levels %u superpages 0x%x: %u maps, %u frame-list maps, %u unmaps, %u prepares, %u "
+                  "maps/unmaps inside prepared ranges, %u overlaps refused, %u injected failures, %u unmaps that "
+                  "split, %u maps of a permission set the format cannot express refused; %u ranges, %u table pages "
+                  "at the end\n",
+                  fmt->name, levels, superpages, maps, frame_maps, unmaps, prepares, prepared_ops, overlaps, injected,
+                  splits, refused, m.n, t.table_pages);
     assert_true(maps > steps / 20 && unmaps > steps / 20 && injected > 0 && frame_maps > 0 && prepares > 0);
+    assert_true(fmt->perms >> SLPT_WRITE & 1 ? refused == 0 : refused > 0);
     /* Dropping every pin and unmapping everything leaves only the root. */
     while (n_prep) {
         n_prep--;
@@ -591,6 +618,12 @@ static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, uns
         wb_free();
     }
     test_pool_free(&pool);
+}
+
+static void run_sequence(unsigned levels, uint8_t superpages, uint64_t seed, unsigned steps, enum coherence mode,
+                         bool collect)
+{
+    run_sequence_in(&pt_vtd_second_level, levels, superpages, seed, steps, mode, collect);
 }
 
 static void test_random_3level_superpages(void **state)
@@ -645,15 +678,33 @@ static void test_random_noncoherent_4k_deferred(void **state)
     run_sequence(4, 0, 0x5eed, 1500, NONCOHERENT_DEFERRED, false);
 }
 
-/* Every K from 1 to the number of allocations a map needs: the K-th fails, and nothing
- * changes. */
-static void test_every_failure_point(void **state)
+/* The same random sequences in Arm's stage-1 format: its leaf test (bits 1:0) and block
+ * and page bits, through splits, frame lists, prepared ranges and write-backs. */
+static void test_random_arm(void **state)
 {
     (void)state;
+    run_sequence_in(&pt_arm_stage1, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, COHERENT, false);
+    run_sequence_in(&pt_arm_stage1, 4, SLPT_SUPERPAGE_2M, 0xabcdef, 2000, COHERENT, true);
+    run_sequence_in(&pt_arm_stage1, 4, 0, 0x5eed, 1000, COHERENT, false);
+}
+
+static void test_random_arm_noncoherent(void **state)
+{
+    (void)state;
+    run_sequence_in(&pt_arm_stage1, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G, 0x1234567, 3000, NONCOHERENT_DEFERRED,
+                    true);
+    run_sequence_in(&pt_arm_stage1, 4, SLPT_SUPERPAGE_2M, 0xabcdef, 2000, NONCOHERENT, false);
+}
+
+/* Every K from 1 to the number of allocations a map needs: the K-th fails, and nothing
+ * changes. */
+static void check_every_failure_point(const struct pt_format *fmt)
+{
     struct page_pool pool;
     test_pool_init(&pool, 64, 0x10000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, fmt), IOMMU_OK);
     /* a neighbour so that some tables exist already */
     assert_int_equal(slpt_map(&t, 0x7fe00000, 0x1000, PAGE_SIZE, SLPT_READ), IOMMU_OK);
     uint32_t pages_before = pool.in_use;
@@ -680,13 +731,20 @@ static void test_every_failure_point(void **state)
     test_pool_free(&pool);
 }
 
-static void test_leaf_choice_and_split(void **state)
+static void test_every_failure_point(void **state)
 {
     (void)state;
+    for (unsigned f = 0; f < N_FORMATS; f++)
+        check_every_failure_point(formats[f]);
+}
+
+static void check_leaf_choice_and_split(const struct pt_format *fmt)
+{
     struct page_pool pool;
     test_pool_init(&pool, 64, 0x10000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, fmt), IOMMU_OK);
     /* 1 GiB + 2 MiB + 4 KiB, all aligned: one leaf of each size */
     assert_int_equal(slpt_map(&t, 1ull << 30, 2ull << 30, (1ull << 30) + (2ull << 20) + PAGE_SIZE, SLPT_READ), IOMMU_OK);
     uint64_t pa, leaf;
@@ -694,6 +752,7 @@ static void test_leaf_choice_and_split(void **state)
     assert_true(slpt_lookup(&t, (1ull << 30) + 12345, &pa, &perm, &leaf));
     assert_int_equal(leaf, 1ull << 30);
     assert_int_equal(pa, (2ull << 30) + 12345);
+    assert_int_equal(perm, SLPT_READ);
     assert_true(slpt_lookup(&t, (2ull << 30) + 4096, NULL, NULL, &leaf));
     assert_int_equal(leaf, 2ull << 20);
     assert_true(slpt_lookup(&t, (2ull << 30) + (2ull << 20), NULL, NULL, &leaf));
@@ -706,9 +765,10 @@ static void test_leaf_choice_and_split(void **state)
     assert_int_equal(u.first, (1ull << 30) + (5ull << 20));
     assert_int_equal(u.last, (1ull << 30) + (5ull << 20) + PAGE_SIZE - 1);
     assert_false(slpt_lookup(&t, (1ull << 30) + (5ull << 20), NULL, NULL, NULL));
-    assert_true(slpt_lookup(&t, (1ull << 30) + (5ull << 20) + PAGE_SIZE, &pa, NULL, &leaf));
+    assert_true(slpt_lookup(&t, (1ull << 30) + (5ull << 20) + PAGE_SIZE, &pa, &perm, &leaf));
     assert_int_equal(pa, (2ull << 30) + (5ull << 20) + PAGE_SIZE);
     assert_int_equal(leaf, PAGE_SIZE);
+    assert_int_equal(perm, SLPT_READ); /* the split kept the permissions */
     assert_true(slpt_lookup(&t, (1ull << 30) + (7ull << 20), NULL, NULL, &leaf));
     assert_int_equal(leaf, 2ull << 20);
     /* Overlap and bad arguments. */
@@ -728,6 +788,13 @@ static void test_leaf_choice_and_split(void **state)
     slpt_destroy(&t);
     assert_int_equal(pool.in_use, 0);
     test_pool_free(&pool);
+}
+
+static void test_leaf_choice_and_split(void **state)
+{
+    (void)state;
+    for (unsigned f = 0; f < N_FORMATS; f++)
+        check_leaf_choice_and_split(formats[f]);
 }
 
 /* Every entry on the walk to iova, from the root down to its leaf, has all of bits. */
@@ -776,13 +843,251 @@ static void test_entry_format(void **state)
     test_pool_free(&pool);
 }
 
-static void test_prepared_range(void **state)
+/* ---- Arm VMSAv8-64 stage 1 (pt_arm_stage1): the exact descriptors ----
+ *
+ * The bits are written out here from the architecture (Arm ARM D8.3), not taken from
+ * pt_arm64.c, and the tables are walked by the architecture's rule (above the last level,
+ * bits 1:0 = 0b11 is a table), not the engine's. */
+#define ARM_OA 0x0000fffffffff000ull     /* output address, 48 bits */
+#define ARM_TABLE_DESC 0x3ull            /* a table descriptor: this and its address, nothing else */
+#define ARM_BLOCK_DESC 0x1ull
+#define ARM_PAGE_DESC 0x3ull
+#define ARM_ATTRS (0x3ull << 8 /* SH: inner shareable */ | 1ull << 10 /* AF */ | 1ull << 11 /* nG */ | \
+                   1ull << 53 /* PXN */ | 1ull << 54 /* UXN */) /* AttrIndx (4:2) and NS (5) 0 */
+#define ARM_AP_RW (0x1ull << 6) /* AP[2:1] = 0b01 */
+#define ARM_AP_RO (0x3ull << 6) /* AP[2:1] = 0b11 */
+
+/* The leaf we expect for pa at engine level 'level' with AP bits 'ap'. */
+static uint64_t arm_leaf(uint64_t pa, unsigned level, uint64_t ap)
+{
+    return pa | (level == 1 ? ARM_PAGE_DESC : ARM_BLOCK_DESC) | ARM_ATTRS | ap;
+}
+
+/* Checks every table descriptor on the walk to iova (exactly an address in the pool and
+ * 0b11) and returns the leaf, with its engine level, or 0 when there is none. */
+static uint64_t arm_walk(const struct slpt *t, uint64_t iova, unsigned *leaf_level)
+{
+    const struct page_pool *p = t->pool;
+    const uint64_t *table = t->root;
+    for (unsigned level = t->levels;; level--) {
+        uint64_t e = table[(iova >> (12 + 9 * (level - 1))) & 511];
+        if (!e)
+            return 0;
+        if (level == 1 || (e & 3) != 3) {
+            *leaf_level = level;
+            return e;
+        }
+        uint64_t next = e & ARM_OA;
+        if ((e & ~ARM_OA) != ARM_TABLE_DESC || next < p->base_pa || next - p->base_pa >= (uint64_t)p->pages * PAGE_SIZE)
+            fail_msg("level %u table descriptor 0x%016llx for 0x%llx is not a pool page's address | 0b11", level,
+                     (unsigned long long)e, (unsigned long long)iova);
+        table = page_pool_va(p, next);
+    }
+}
+
+/* The leaf translating iova is exactly arm_leaf(pa, level, ap). */
+static void assert_arm_leaf(const struct slpt *t, uint64_t iova, uint64_t pa, unsigned level, uint64_t ap)
+{
+    unsigned at = 0;
+    uint64_t e = arm_walk(t, iova, &at), want = arm_leaf(pa, level, ap);
+    if (e != want || at != level)
+        fail_msg("0x%llx: level %u leaf 0x%016llx, want level %u leaf 0x%016llx", (unsigned long long)iova, at,
+                 (unsigned long long)e, level, (unsigned long long)want);
+}
+
+static void assert_dump_has(const struct slpt *t, const char *line)
+{
+    struct mem_sink out;
+    mem_sink_init(&out);
+    slpt_dump(t, &out.sink);
+    if (!strstr(out.buf, line))
+        fail_msg("dump lacks \"%s\":\n%s", line, out.buf);
+    mem_sink_free(&out);
+}
+
+/* Pages, 2 MiB and 1 GiB blocks, read/write and read-only, the table descriptors above
+ * them, what lookup and dump say of them, and what the format refuses. */
+static void test_arm_descriptors(void **state)
 {
     (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 64, 0x10000000);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, &pt_arm_stage1), IOMMU_OK);
+    /* Write-only: a valid stage-1 leaf is always readable. Refused, nothing allocated. */
+    uint64_t attempts = pool.attempts, frame = 0x9;
+    assert_int_equal(slpt_map(&t, 0x1000, 0x1000, PAGE_SIZE, SLPT_WRITE), IOMMU_EINVAL);
+    assert_int_equal(slpt_map_frames(&t, 0x1000, &frame, 1, SLPT_WRITE), IOMMU_EINVAL);
+    assert_int_equal(pool.attempts, attempts);
+    assert_int_equal(t.table_pages, 1);
+
+    /* 1 GiB + 2 MiB + 4 KiB read/write: a block at the architecture's level 1, one at its
+     * level 2, a page at its level 3. */
+    const uint64_t rw = 1ull << 30, rw_pa = 3ull << 30;
+    assert_int_equal(slpt_map(&t, rw, rw_pa, (1ull << 30) + (2ull << 20) + PAGE_SIZE, SLPT_READ | SLPT_WRITE),
+                     IOMMU_OK);
+    assert_arm_leaf(&t, rw + 0x12345, rw_pa, 3, ARM_AP_RW);
+    assert_arm_leaf(&t, rw + (1ull << 30), rw_pa + (1ull << 30), 2, ARM_AP_RW);
+    assert_arm_leaf(&t, rw + (1ull << 30) + (2ull << 20), rw_pa + (1ull << 30) + (2ull << 20), 1, ARM_AP_RW);
+    /* The same sizes read-only. */
+    const uint64_t ro = 8ull << 30, ro_pa = 5ull << 30;
+    assert_int_equal(slpt_map(&t, ro, ro_pa, (1ull << 30) + (2ull << 20) + PAGE_SIZE, SLPT_READ), IOMMU_OK);
+    assert_arm_leaf(&t, ro, ro_pa, 3, ARM_AP_RO);
+    assert_arm_leaf(&t, ro + (1ull << 30) + 0x1000, ro_pa + (1ull << 30), 2, ARM_AP_RO);
+    assert_arm_leaf(&t, ro + (1ull << 30) + (2ull << 20), ro_pa + (1ull << 30) + (2ull << 20), 1, ARM_AP_RO);
+    /* The root's entry for both is a table descriptor, and so is every entry above a leaf
+     * (arm_walk checked them); no entry holds anything else. */
+    assert_int_equal(t.root[0] & ~ARM_OA, ARM_TABLE_DESC);
+
+    /* Lookup gives each leaf's permissions and size; dump shows them. */
+    uint64_t pa, size;
+    unsigned perm;
+    assert_true(slpt_lookup(&t, rw + 0x12345, &pa, &perm, &size));
+    assert_int_equal(pa, rw_pa + 0x12345);
+    assert_int_equal(perm, SLPT_READ | SLPT_WRITE);
+    assert_int_equal(size, 1ull << 30);
+    assert_true(slpt_lookup(&t, ro + (1ull << 30) + (2ull << 20) + 0x10, &pa, &perm, &size));
+    assert_int_equal(pa, ro_pa + (1ull << 30) + (2ull << 20) + 0x10);
+    assert_int_equal(perm, SLPT_READ);
+    assert_int_equal(size, PAGE_SIZE);
+    assert_true(slpt_lookup(&t, ro + (1ull << 30), NULL, &perm, &size));
+    assert_int_equal(perm, SLPT_READ);
+    assert_int_equal(size, 2ull << 20);
+    assert_dump_has(&t, "L3[  1] 0x40000000-0x7fffffff -> 0xc0000000 RW superpage\n");
+    assert_dump_has(&t, "L2[  0] 0x80000000-0x801fffff -> 0x100000000 RW superpage\n");
+    assert_dump_has(&t, "L1[  0] 0x80200000-0x80200fff -> 0x100200000 RW\n");
+    assert_dump_has(&t, "L3[  8] 0x200000000-0x23fffffff -> 0x140000000 R- superpage\n");
+    assert_dump_has(&t, "L2[  0] 0x240000000-0x2401fffff -> 0x180000000 R- superpage\n");
+    assert_dump_has(&t, "L1[  0] 0x240200000-0x240200fff -> 0x180200000 R-\n");
+
+    /* Output addresses: 48 bits. The last page below 2^48 maps, with nothing in bits
+     * 51:48; at or above 2^48 a map is refused, of a range or of a frame list, with nothing
+     * left behind. */
+    const uint64_t top = (1ull << 48) - PAGE_SIZE, far = 1ull << 40;
+    uint32_t pages = t.table_pages;
+    attempts = pool.attempts;
+    assert_int_equal(slpt_map(&t, far, 1ull << 48, PAGE_SIZE, SLPT_READ), IOMMU_ERANGE);
+    assert_int_equal(slpt_map(&t, far, top, 2 * PAGE_SIZE, SLPT_READ), IOMMU_ERANGE);
+    assert_int_equal(slpt_map(&t, far, 1ull << 50, PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_ERANGE);
+    assert_int_equal(pool.attempts, attempts);
+    uint64_t frames[2] = {0x1234, 1ull << 36};
+    assert_int_equal(slpt_map_frames(&t, far, frames, 2, SLPT_READ), IOMMU_ERANGE);
+    assert_int_equal(t.table_pages, pages);
+    assert_false(slpt_lookup(&t, far, NULL, NULL, NULL));
+    frames[1] = (1ull << 36) - 1;
+    assert_int_equal(slpt_map_frames(&t, far, frames, 2, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    assert_arm_leaf(&t, far + PAGE_SIZE, top, 1, ARM_AP_RW);
+    assert_int_equal(slpt_unmap(&t, far, 2 * PAGE_SIZE, NULL), IOMMU_OK);
+    assert_int_equal(slpt_map(&t, far, top, PAGE_SIZE, SLPT_READ), IOMMU_OK);
+    assert_arm_leaf(&t, far, top, 1, ARM_AP_RO);
+    assert_int_equal(slpt_set_format(&t, &pt_arm_stage1), IOMMU_EINVAL); /* not once mapped */
+    slpt_destroy(&t);
+    assert_int_equal(pool.in_use, 0);
+    test_pool_free(&pool);
+}
+
+/* An unmap that cuts blocks: the tables the split makes hold every other translation of the
+ * block with the block's attributes and permissions, as 2 MiB blocks and 4 KiB pages, and
+ * point to them with plain table descriptors. */
+static void test_arm_split_keeps_attributes(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 64, 0x10000000);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, &pt_arm_stage1), IOMMU_OK);
+    const uint64_t pa = 7ull << 30;
+    for (unsigned round = 0; round < 2; round++) {
+        unsigned perm = round ? SLPT_READ | SLPT_WRITE : SLPT_READ;
+        uint64_t ap = round ? ARM_AP_RW : ARM_AP_RO, iova = (1ull + round) << 30;
+        assert_int_equal(slpt_map(&t, iova, pa, 1ull << 30, perm), IOMMU_OK);
+        assert_arm_leaf(&t, iova, pa, 3, ap);
+        /* cut one page out of the block's 3rd 2 MiB: 1 GiB -> 512 x 2 MiB -> 512 x 4 KiB */
+        const uint64_t cut = iova + (2ull << 21) + 5 * PAGE_SIZE;
+        struct slpt_unmapped u;
+        assert_int_equal(slpt_unmap(&t, cut, PAGE_SIZE, &u), IOMMU_OK);
+        assert_int_equal(u.bytes, PAGE_SIZE);
+        assert_int_equal(u.first, cut);
+        for (unsigned i = 0; i < 512; i++) {
+            uint64_t a = iova + ((uint64_t)i << 21);
+            if (i != 2) {
+                assert_arm_leaf(&t, a, pa + ((uint64_t)i << 21), 2, ap);
+                continue;
+            }
+            for (unsigned k = 0; k < 512; k++) {
+                uint64_t b = a + (uint64_t)k * PAGE_SIZE;
+                unsigned level;
+                if (b == cut)
+                    assert_int_equal(arm_walk(&t, b, &level), 0);
+                else
+                    assert_arm_leaf(&t, b, pa + (b - iova), 1, ap);
+            }
+        }
+        unsigned got;
+        assert_true(slpt_lookup(&t, cut + PAGE_SIZE, NULL, &got, NULL));
+        assert_int_equal(got, perm);
+        assert_true(slpt_lookup(&t, iova + (300ull << 21), NULL, &got, NULL));
+        assert_int_equal(got, perm);
+        assert_dump_has(&t, round ? "L1[  6] 0x80406000-0x80406fff -> 0x1c0406000 RW\n"
+                                  : "L1[  6] 0x40406000-0x40406fff -> 0x1c0406000 R-\n");
+    }
+    slpt_destroy(&t);
+    assert_int_equal(pool.in_use, 0);
+    test_pool_free(&pool);
+}
+
+/* slpt_set_format takes only a format the engine can write: one of the leaf tests it knows,
+ * permission sets it can tell apart, nothing but the address in bits 51:12, and tables that
+ * fit the address field. */
+static void test_set_format_checks(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 16, 0x10000000);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    struct pt_format f = pt_arm_stage1;
+    f.leaf_value = 0x3; /* a table descriptor would pass for a block */
+    assert_int_equal(slpt_set_format(&t, &f), IOMMU_EINVAL);
+    f = pt_arm_stage1;
+    f.leaf_mask = 0x2; /* a test the engine was not compiled for */
+    f.leaf_value = 0;
+    assert_int_equal(slpt_set_format(&t, &f), IOMMU_EINVAL);
+    f = pt_arm_stage1;
+    f.perm[SLPT_READ] = f.perm[SLPT_READ | SLPT_WRITE]; /* read-only and read/write the same */
+    assert_int_equal(slpt_set_format(&t, &f), IOMMU_EINVAL);
+    f = pt_arm_stage1;
+    f.page |= 1ull << 48; /* a bit the engine would read as part of the address */
+    assert_int_equal(slpt_set_format(&t, &f), IOMMU_EINVAL);
+    f = pt_arm_stage1;
+    f.address = 0x0000fffffffff000ull & ~(1ull << 20); /* not one field */
+    assert_int_equal(slpt_set_format(&t, &f), IOMMU_EINVAL);
+    f = pt_arm_stage1;
+    f.perm[SLPT_READ] |= ARM_ATTRS; /* permission bits that every leaf has anyway */
+    assert_int_equal(slpt_set_format(&t, &f), IOMMU_EINVAL);
+    assert_int_equal(t.fmt.leaf_mask, pt_vtd_second_level.leaf_mask); /* nothing changed */
+    assert_int_equal(slpt_set_format(&t, &pt_arm_stage1), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, &pt_vtd_second_level), IOMMU_OK); /* still empty */
+    slpt_destroy(&t);
+    test_pool_free(&pool);
+    /* Tables at or above 2^48 cannot be pointed to in Arm's format. */
+    test_pool_init(&pool, 16, 1ull << 48);
+    assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, &pt_arm_stage1), IOMMU_EINVAL);
+    assert_int_equal(slpt_set_format(&t, &pt_amd_nested), IOMMU_OK);
+    slpt_destroy(&t);
+    test_pool_free(&pool);
+}
+
+static void check_prepared_range(const struct pt_format *fmt)
+{
     struct page_pool pool;
     test_pool_init(&pool, 256, 0x10000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, fmt), IOMMU_OK);
     const uint64_t base = 0x40000000, size = 64ull << 20; /* 32 tables of 4 KiB entries */
     assert_int_equal(slpt_prepare(&t, base, size), IOMMU_OK);
     assert_int_equal(t.table_pages, 1 + 1 + 1 + 32);
@@ -823,14 +1128,21 @@ static void test_prepared_range(void **state)
     test_pool_free(&pool);
 }
 
-/* Frame-list maps: every failure point leaves nothing behind. */
-static void test_frames_every_failure_point(void **state)
+static void test_prepared_range(void **state)
 {
     (void)state;
+    for (unsigned f = 0; f < N_FORMATS; f++)
+        check_prepared_range(formats[f]);
+}
+
+/* Frame-list maps: every failure point leaves nothing behind. */
+static void check_frames_every_failure_point(const struct pt_format *fmt)
+{
     struct page_pool pool;
     test_pool_init(&pool, 64, 0x10000000);
     struct slpt t;
     assert_int_equal(slpt_init(&t, &pool, 3, SLPT_SUPERPAGE_2M), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, fmt), IOMMU_OK);
     static uint64_t frames[1536];
     for (unsigned i = 0; i < 1536; i++) /* 512 scattered, 512 contiguous and 2M-aligned, 512 scattered */
         frames[i] = i >= 512 && i < 1024 ? 0x40000 + (i - 512) : 0x90000 + 7 * i;
@@ -859,6 +1171,13 @@ static void test_frames_every_failure_point(void **state)
     assert_int_equal(slpt_map_frames(&t, iova, frames, 8, SLPT_READ), IOMMU_ERANGE);
     slpt_destroy(&t);
     test_pool_free(&pool);
+}
+
+static void test_frames_every_failure_point(void **state)
+{
+    (void)state;
+    for (unsigned f = 0; f < N_FORMATS; f++)
+        check_frames_every_failure_point(formats[f]);
 }
 
 /* On a unit that does not snoop, each operation writes back the lines it changed and no
@@ -1029,6 +1348,9 @@ int main(void)
         cmocka_unit_test(test_every_failure_point),
         cmocka_unit_test(test_prepared_range),
         cmocka_unit_test(test_entry_format),
+        cmocka_unit_test(test_arm_descriptors),
+        cmocka_unit_test(test_arm_split_keeps_attributes),
+        cmocka_unit_test(test_set_format_checks),
         cmocka_unit_test(test_frames_every_failure_point),
         cmocka_unit_test(test_random_3level_superpages),
         cmocka_unit_test(test_random_4level_2m_only),
@@ -1036,6 +1358,8 @@ int main(void)
         cmocka_unit_test(test_random_noncoherent_deferred),
         cmocka_unit_test(test_random_noncoherent),
         cmocka_unit_test(test_random_noncoherent_4k_deferred),
+        cmocka_unit_test(test_random_arm),
+        cmocka_unit_test(test_random_arm_noncoherent),
         cmocka_unit_test(test_random_collect_freed),
         cmocka_unit_test(test_random_noncoherent_collect_freed),
         cmocka_unit_test(test_noncoherent_writes_back_only_changes),

@@ -57,7 +57,8 @@ struct slpt {
     void (*sync)(void *ctx, const void *va, size_t len);
     void *sync_ctx;
     /* The entry format (pt_format.h): VT-d second-level unless slpt_set_format chose
-     * another before the first map. A copy, read as plain data in the loops. */
+     * another before the first map. A copy, read as plain data; its leaf test picks which
+     * of the engine's per-layout copies of its hot loops runs (slpt.c). */
     struct pt_format fmt;
     /* Optional, with sync: when set, sync may only start the write-backs (clflush without a
      * fence) and sync_wait(sync_ctx) waits until every one started so far is in memory
@@ -85,7 +86,9 @@ struct slpt_unmapped {
 
 enum iommu_status slpt_init(struct slpt *t, struct page_pool *pool, unsigned levels, uint8_t superpages);
 /* Tables of another entry format (pt_format.h): only right after slpt_init; IOMMU_EINVAL,
- * with nothing changed, once anything is mapped or for a format of another layout. */
+ * with nothing changed, once anything is mapped, for a format the engine cannot write (one
+ * that breaks a rule of pt_format.h) or one whose address field cannot hold every page of
+ * t's pool. */
 enum iommu_status slpt_set_format(struct slpt *t, const struct pt_format *fmt);
 /* For tables a unit walks without snooping the CPU's caches: sets sync, sync_wait (may be
  * NULL) and their context, and writes the root back whole. Only right after slpt_init:

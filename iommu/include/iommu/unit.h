@@ -29,6 +29,7 @@ struct iommu_translation {
 };
 
 struct iommu_unit;
+struct pt_format;
 
 struct iommu_unit_ops {
     /* The device's DMA goes through t from now on, or (t NULL) is blocked. */
@@ -60,6 +61,7 @@ struct iommu_unit {
     uint32_t domain_ids;           /* domain ids it takes: 0 to domain_ids - 1 */
     uint8_t table_levels;          /* bit n: the unit walks n-level tables (covering its width) */
     uint8_t superpages;            /* SLPT_SUPERPAGE_* its tables may use */
+    const struct pt_format *table_format; /* the entries it walks; NULL: VT-d second-level */
     const struct platform *write_back; /* not NULL: the unit does not snoop its table walks, and
                                         * this platform's flush_cache writes the tables back */
     struct iommu_fault_log faults;     /* drain_faults fills it, under the driver's lock */
@@ -109,8 +111,9 @@ uint8_t iommu_units_common_superpages(struct iommu_unit *const *units, unsigned 
 /* The platform whose flush_cache the tables of domains on these units need, or NULL. */
 const struct platform *iommu_units_write_back(struct iommu_unit *const *units, unsigned count);
 struct slpt;
-/* Empty tables for a domain on these units: their common depth and superpage sizes, and
- * the write-back iommu_units_write_back asks for. IOMMU_ENODEV when they share no depth. */
+/* Empty tables for a domain on these units: their common depth, superpage sizes and table
+ * format, and the write-back iommu_units_write_back asks for. IOMMU_ENODEV when they share
+ * no depth or walk different formats. */
 enum iommu_status iommu_units_tables_init(struct slpt *t, struct page_pool *pool, struct iommu_unit *const *units,
                                           unsigned count);
 

@@ -1,0 +1,126 @@
+#include "loader/arm64/uefi_arm64.h"
+
+#include "common/report.h"
+
+static uint32_t mmio_read32(void *ctx, uint64_t pa)
+{
+    (void)ctx;
+    uint32_t v = *(volatile uint32_t *)(uintptr_t)pa;
+    __asm__ volatile("dmb ld" ::: "memory"); /* later memory reads see what the device said */
+    return v;
+}
+
+static uint64_t mmio_read64(void *ctx, uint64_t pa)
+{
+    (void)ctx;
+    uint64_t v = *(volatile uint64_t *)(uintptr_t)pa;
+    __asm__ volatile("dmb ld" ::: "memory");
+    return v;
+}
+
+/* A register write comes after every earlier memory write (the queue entries and tables the
+ * device is about to read): the platform's promise to the drivers. */
+static void mmio_write32(void *ctx, uint64_t pa, uint32_t v)
+{
+    (void)ctx;
+    __asm__ volatile("dsb st" ::: "memory");
+    *(volatile uint32_t *)(uintptr_t)pa = v;
+}
+
+static void mmio_write64(void *ctx, uint64_t pa, uint64_t v)
+{
+    (void)ctx;
+    __asm__ volatile("dsb st" ::: "memory");
+    *(volatile uint64_t *)(uintptr_t)pa = v;
+}
+
+/* The firmware maps memory one to one. */
+static const void *map_phys(void *ctx, uint64_t pa, size_t len)
+{
+    (void)ctx;
+    (void)len;
+    return (const void *)(uintptr_t)pa;
+}
+
+static void *alloc_pages(void *ctx, size_t pages, uint64_t max_pa, uint64_t *pa)
+{
+    struct uefi_arm64 *p = ctx;
+    uint64_t addr = max_pa - 1;
+    if (efi_failed(p->bs->allocate_pages(EFI_ALLOCATE_MAX_ADDRESS, EFI_LOADER_DATA, pages, &addr)))
+        return NULL;
+    uint8_t *va = (uint8_t *)(uintptr_t)addr;
+    for (size_t i = 0; i < pages * 4096; i++)
+        va[i] = 0;
+    *pa = addr;
+    return va;
+}
+
+static void free_pages(void *ctx, void *va, size_t pages)
+{
+    struct uefi_arm64 *p = ctx;
+    p->bs->free_pages((uint64_t)(uintptr_t)va, pages);
+}
+
+/* For a unit that does not snoop (IDR0.COHACC = 0): clean the lines to the point of
+ * coherency, then wait. */
+static void flush_cache(void *ctx, const void *va, size_t len)
+{
+    struct uefi_arm64 *p = ctx;
+    uintptr_t line = p->cache_line, a = (uintptr_t)va & ~(line - 1), end = (uintptr_t)va + len;
+    for (; a < end; a += line)
+        __asm__ volatile("dc cvac, %0" ::"r"(a) : "memory");
+    __asm__ volatile("dsb sy" ::: "memory");
+}
+
+static uint64_t now_ns(void *ctx)
+{
+    struct uefi_arm64 *p = ctx;
+    uint64_t cnt;
+    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(cnt));
+    return cnt / p->timer_hz * 1000000000ull + cnt % p->timer_hz * 1000000000ull / p->timer_hz;
+}
+
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    sink_printf(out, "%s\n", line);
+}
+
+void uefi_arm64_init(struct uefi_arm64 *p, struct efi_system_table *st)
+{
+    uint64_t frq, ctr;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(frq));
+    __asm__ volatile("mrs %0, ctr_el0" : "=r"(ctr));
+    *p = (struct uefi_arm64){.st = st, .bs = st->boot_services, .timer_hz = frq ? frq : 1,
+                             .cache_line = 4u << ((ctr >> 16) & 0xf)};
+    p->ops = (struct platform){.ctx = p, .mmio_read32 = mmio_read32, .mmio_read64 = mmio_read64,
+                               .mmio_write32 = mmio_write32, .mmio_write64 = mmio_write64, .map_phys = map_phys,
+                               .alloc_pages = alloc_pages, .free_pages = free_pages, .flush_cache = flush_cache,
+                               .now_ns = now_ns, .log = log_line};
+}
+
+void *uefi_arm64_config_table(const struct uefi_arm64 *p, const struct efi_guid *guid)
+{
+    for (uint64_t i = 0; i < p->st->table_entries; i++)
+        if (efi_guid_equal(&p->st->configuration_table[i].vendor_guid, guid))
+            return p->st->configuration_table[i].vendor_table;
+    return NULL;
+}
+
+bool uefi_arm64_memory_map(const struct uefi_arm64 *p, void *buf, uint64_t bytes, uint64_t *entries,
+                           uint64_t *descriptor_size)
+{
+    uint64_t size = bytes, key = 0;
+    uint32_t version = 0;
+    if (efi_failed(p->bs->get_memory_map(&size, buf, &key, descriptor_size, &version)) || !*descriptor_size)
+        return false;
+    *entries = size / *descriptor_size;
+    return true;
+}
+
+unsigned uefi_arm64_current_el(void)
+{
+    uint64_t el;
+    __asm__ volatile("mrs %0, currentel" : "=r"(el));
+    return (unsigned)(el >> 2) & 3;
+}

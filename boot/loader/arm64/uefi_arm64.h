@@ -1,0 +1,28 @@
+/* The loader's platform on AArch64 under UEFI, before ExitBootServices: the struct platform
+ * the freestanding iommu/ code runs on (device registers, the identity-mapped memory the
+ * firmware set up, page allocation from the firmware, the generic timer), and the few
+ * firmware services the loader itself calls. */
+#ifndef BOOT_LOADER_ARM64_UEFI_ARM64_H
+#define BOOT_LOADER_ARM64_UEFI_ARM64_H
+
+#include "iommu/platform.h"
+#include "loader/arm64/uefi_abi.h"
+
+struct uefi_arm64 {
+    struct platform ops;
+    struct efi_system_table *st;
+    struct efi_boot_services *bs;
+    uint64_t timer_hz;       /* CNTFRQ_EL0 */
+    unsigned cache_line;     /* smallest data cache line (CTR_EL0.DminLine) */
+};
+
+void uefi_arm64_init(struct uefi_arm64 *p, struct efi_system_table *st);
+/* The UEFI configuration table entry with that GUID, or NULL. */
+void *uefi_arm64_config_table(const struct uefi_arm64 *p, const struct efi_guid *guid);
+/* The firmware's memory map into buf (entries, each descriptor_size bytes); false on error. */
+bool uefi_arm64_memory_map(const struct uefi_arm64 *p, void *buf, uint64_t bytes, uint64_t *entries,
+                           uint64_t *descriptor_size);
+/* The exception level the loader runs at (2 with virtualization=on). */
+unsigned uefi_arm64_current_el(void);
+
+#endif

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Checks an arm64 run's report against QEMU's own smmuv3 trace (scripts/run_arm64.sh).
+
+The trace is QEMU's account of what its SMMU did, independent of the loader: it must show
+the SMMU enabled (a CR0 write with SMMUEN), DMA translated for the edu device's stream
+(smmuv3_translate_success), and exactly the events the loader reports. Each of the loader's
+"fault: smmu[N] stream 0xSID read|write 0xADDR event 0xT (NAME)" lines is one event record
+it drained, and QEMU traces each record it writes (smmuv3_record_event SMMU_EVT_NAME
+sid=0xSID): the two multisets of (stream, event name) must be equal.
+
+usage: smmu_trace_check.py SERIAL_LOG QEMU_LOG   (prints one line; exit 1 on disagreement)
+"""
+import collections
+import re
+import sys
+
+SMMU_CR0 = 0x20
+CR0_SMMUEN = 0x1
+
+
+def main():
+    serial = open(sys.argv[1], errors="replace").read().replace("\r", "")
+    trace = open(sys.argv[2], errors="replace").read()
+    problems = []
+
+    enables = [m for m in re.finditer(r"smmuv3_write_mmio addr: 0x([0-9a-f]+) val:0x([0-9a-f]+)", trace)
+               if int(m.group(1), 16) == SMMU_CR0 and int(m.group(2), 16) & CR0_SMMUEN]
+    if not enables:
+        problems.append("no CR0 write with SMMUEN in the trace")
+
+    demo = re.search(r"^demo: edu at .* \(stream 0x([0-9a-f]+)\)", serial, re.M)
+    edu_sid = int(demo.group(1), 16) if demo else None
+    translated = collections.Counter(int(m.group(1), 16)
+                                     for m in re.finditer(r"smmuv3_translate_success \S+ sid=0x([0-9a-f]+)", trace))
+    if edu_sid is None:
+        problems.append("the report names no edu stream")
+    elif not translated[edu_sid]:
+        problems.append(f"no translated DMA for edu's stream 0x{edu_sid:x} in the trace")
+
+    loader = collections.Counter(
+        (int(m.group(1), 16), m.group(2))
+        for m in re.finditer(r"^fault: smmu\[\d+\] stream 0x([0-9a-f]+) (?:read|write) 0x[0-9a-f]+ event 0x[0-9a-f]+ "
+                             r"\((\w+)\)", serial, re.M))
+    qemu = collections.Counter(
+        (int(m.group(2), 16), m.group(1))
+        for m in re.finditer(r"smmuv3_record_event SMMU_EVT_(\w+) sid=0x([0-9a-f]+)", trace))
+    if not loader:
+        problems.append("the report has no fault lines")
+    if loader != qemu:
+        problems.append("events differ: report " + describe(loader) + ", QEMU " + describe(qemu))
+    if problems:
+        print("; ".join(problems))
+        return 1
+    print(f"trace-check: SMMU enabled {len(enables)} time(s); {sum(translated.values())} translated DMA accesses "
+          f"({translated[edu_sid]} for edu's stream 0x{edu_sid:x}); {sum(qemu.values())} events, the same as the "
+          f"report's fault lines: {describe(qemu)}")
+    return 0
+
+
+def describe(counter):
+    return ", ".join(f"{n}x {name} sid 0x{sid:x}" for (sid, name), n in sorted(counter.items())) or "none"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
