@@ -4,6 +4,10 @@ docs/security.md, a copy of the tree with that one protection removed (a mutatio
 the hostile payload runs on it, and the class's check (tests/qemu/qemu_checks.py) must FAIL.
 A baseline run of the unmutated copy must PASS every class first.
 
+The Arm loader's protections are checked the same way with its own test: class "arm64" is
+`scripts/run.sh --arch arm64` (its RESULT line and QEMU's trace), and a class "ctest:NAME" is
+that host test (the SMMUv3 driver's unit tests on the model).
+
 Not part of scripts/test.sh (one build and one boot per mutation, about 5 minutes); run it
 after changing a protection or the hostile payload:
 
@@ -100,8 +104,24 @@ MUTATIONS = {
         "boot/loader/remap_setup.c",
         "    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);\n",
         "    ranges[n++] = (struct addr_range){r->region_pa, r->region_pa + r->region_bytes};\n")]),
+    "arm-region-in-default-domain": ("arm64", 0, [(
+        "boot/loader/arm64/remap_setup.c",
+        "    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);\n",
+        "    ranges[n++] = (struct addr_range){r->region_pa, r->region_pa + r->region_bytes};\n")]),
+    "arm-unmap-without-tlbi": ("arm64", 0, [(
+        "iommu/smmuv3/smmuv3.c",
+        "enum iommu_status s = submit(u, (const uint64_t(*)[2])cmds, (unsigned)pages);",
+        "enum iommu_status s = submit(u, (const uint64_t(*)[2])cmds, 0);")]),
+    "smmuv3-ste-without-cfgi": ("ctest:unit.smmuv3", 0, [(
+        "iommu/smmuv3/smmuv3.c",
+        "        ste[0] = want[0];\n        flush(u, ste, 8);\n        s = submit_one(u, cfgi, CMD1_LEAF);\n",
+        "        ste[0] = want[0];\n        flush(u, ste, 8);\n")]),
+    "smmuv3-overflow-uncounted": ("ctest:unit.smmuv3", 0, [(
+        "iommu/smmuv3/smmuv3.c",
+        "    if ((prod ^ u->eventq_cons) & EVENTQ_OVFLG)\n        u->unit.faults.overflows++;\n",
+        "")]),
 }
-TARGETS = ["bootx64", "selftest", "faultinj", "hostile", "ddishim"]
+TARGETS = ["bootx64", "selftest", "faultinj", "hostile", "ddishim", "bootaa64", "test_smmuv3"]
 
 
 def sh(cmd, **kw):
@@ -134,6 +154,19 @@ def run_hostile(src, build_dir, cpus):
     return machine
 
 
+def run_arm64(src, build_dir):
+    run_dir = os.path.join(build_dir, "run", "test-arm64")
+    r = sh([os.path.join(src, "scripts", "run.sh"), "--arch", "arm64", "--no-build", "--quiet", "--run-dir", run_dir],
+           env=dict(os.environ, IOMMU_BUILD_DIR=build_dir))
+    return r.returncode == 0, (r.stdout + r.stderr).strip().splitlines()[-1:]
+
+
+def run_ctest(build_dir, name):
+    r = sh(["ctest", "-R", "^" + name.replace(".", "\\.") + "$", "--output-on-failure"], cwd=build_dir)
+    failed = [line.strip() for line in r.stdout.splitlines() if "FAILED" in line and "test_" in line]
+    return r.returncode == 0, failed[:3] or r.stdout.strip().splitlines()[-1:]
+
+
 def check(build_dir, machine, cls):
     r = sh([sys.executable, os.path.join(HERE, "qemu_checks.py"), "check", cls, "--machine", machine,
             "--build", build_dir])
@@ -160,6 +193,10 @@ def main():
         print(f"baseline {machine}: {len(CLASSES) - len(failing)} of {len(CLASSES)} classes pass"
               + (f"; failing: {failing}" if failing else ""))
         survived += bool(failing)
+    for cls in ("arm64", "ctest:unit.smmuv3"):
+        ok = run_arm64(src, build_dir)[0] if cls == "arm64" else run_ctest(build_dir, cls[6:])[0]
+        print(f"baseline {cls}: {'passes' if ok else 'FAILS'}")
+        survived += not ok
     for name in names:
         cls, cpus, edits = MUTATIONS[name]
         saved = {}
@@ -173,13 +210,18 @@ def main():
                 return 2
             with open(full, "w") as f:
                 f.write(text.replace(old, new))
-        if build(src, build_dir):
+        machine = "-"
+        if not build(src, build_dir):
+            ok, detail = False, "the mutated tree did not build"
+        elif cls == "arm64":
+            ok, detail = run_arm64(src, build_dir)
+        elif cls.startswith("ctest:"):
+            ok, detail = run_ctest(build_dir, cls[6:])
+        else:
             machine = run_hostile(src, build_dir, cpus)
             ok, detail = check(build_dir, machine, cls)
-        else:
-            ok, detail = False, "the mutated tree did not build"
         survived += ok
-        print(f"{name}: class {cls} on {machine if cpus else '-'}: "
+        print(f"{name}: class {cls} on {machine}: "
               f"{'SURVIVED (the test passed)' if ok else 'caught'}: {detail}")
         for full, text in saved.items():
             with open(full, "w") as f:
