@@ -65,3 +65,31 @@ const struct pt_format pt_arm_stage1 = {
     .table = ARM_TABLE,
     .address = ARM_OA_48,
 };
+
+/* Stage 2 (Arm ARM D8.3, the stage-2 descriptor attributes), for the tables an EL2
+ * hypervisor translates its guest's intermediate physical addresses with (VTTBR_EL2). The
+ * same descriptor types and address field as stage 1 (so the engine's Arm layout), but:
+ * - MemAttr (bits 5:2) 0b1111, Normal write-back, and no MAIR: with HCR_EL2.FWB = 0 the
+ *   stage-1 attributes and these combine and the stronger wins, so the guest's own Device
+ *   mappings of MMIO stay Device;
+ * - S2AP (bits 7:6) is a plain read bit (6) and write bit (7): 0b01 read-only, 0b10
+ *   write-only, 0b11 read/write. Every permission set can be expressed;
+ * - SH inner shareable and AF as in stage 1; no nG (stage 2 has no ASIDs: its TLB entries
+ *   are tagged with the VMID), and XN (bits 54:53) 0: the guest executes from its RAM.
+ * The output address is 48 bits, as in stage 1. */
+#define ARM_S2_MEMATTR_NORMAL_WB (0xfull << 2)
+#define ARM_S2AP_R 0x40ull
+#define ARM_S2AP_W 0x80ull
+#define ARM_S2_LEAF_ATTRS (ARM_S2_MEMATTR_NORMAL_WB | ARM_SH_INNER | ARM_AF)
+
+const struct pt_format pt_arm_stage2 = {
+    .name = "Arm VMSAv8-64 stage 2",
+    .perm = {[SLPT_READ] = ARM_S2AP_R, [SLPT_WRITE] = ARM_S2AP_W, [SLPT_READ | SLPT_WRITE] = ARM_S2AP_R | ARM_S2AP_W},
+    .perms = 1u << SLPT_READ | 1u << SLPT_WRITE | 1u << (SLPT_READ | SLPT_WRITE),
+    .page = ARM_PAGE | ARM_S2_LEAF_ATTRS,
+    .block = ARM_BLOCK | ARM_S2_LEAF_ATTRS,
+    .leaf_mask = ARM_TYPE_MASK,
+    .leaf_value = ARM_BLOCK,
+    .table = ARM_TABLE,
+    .address = ARM_OA_48,
+};

@@ -987,6 +987,70 @@ static void test_arm_descriptors(void **state)
     test_pool_free(&pool);
 }
 
+/* Stage 2 (Arm ARM D8.3, stage-2 attributes), written out here from the architecture:
+ * MemAttr 0b1111 (Normal write-back), SH inner shareable, AF, no nG, executable; S2AP bit 6
+ * read, bit 7 write. */
+#define ARM_S2_ATTRS (0xfull << 2 /* MemAttr */ | 0x3ull << 8 /* SH */ | 1ull << 10 /* AF */)
+#define ARM_S2AP_R (1ull << 6)
+#define ARM_S2AP_W (1ull << 7)
+
+static uint64_t arm_s2_leaf(uint64_t pa, unsigned level, uint64_t s2ap)
+{
+    return pa | (level == 1 ? ARM_PAGE_DESC : ARM_BLOCK_DESC) | ARM_S2_ATTRS | s2ap;
+}
+
+static void assert_arm_s2_leaf(const struct slpt *t, uint64_t ipa, uint64_t pa, unsigned level, uint64_t s2ap)
+{
+    unsigned at = 0;
+    uint64_t e = arm_walk(t, ipa, &at), want = arm_s2_leaf(pa, level, s2ap);
+    if (e != want || at != level)
+        fail_msg("0x%llx: level %u leaf 0x%016llx, want level %u leaf 0x%016llx", (unsigned long long)ipa, at,
+                 (unsigned long long)e, level, (unsigned long long)want);
+}
+
+/* Stage-2 leaves of each size and every permission set (write-only too: stage 2 can say
+ * it), the table descriptors above them, lookup's permissions, and a split that keeps the
+ * block's attributes in its pages. */
+static void test_arm_stage2_descriptors(void **state)
+{
+    (void)state;
+    struct page_pool pool;
+    test_pool_init(&pool, 64, 0x10000000);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &pool, 4, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G), IOMMU_OK);
+    assert_int_equal(slpt_set_format(&t, &pt_arm_stage2), IOMMU_OK);
+    const uint64_t size = (1ull << 30) + (2ull << 20) + PAGE_SIZE;
+    static const struct {
+        unsigned perm;
+        uint64_t s2ap;
+    } sets[] = {{SLPT_READ, ARM_S2AP_R}, {SLPT_WRITE, ARM_S2AP_W}, {SLPT_READ | SLPT_WRITE, ARM_S2AP_R | ARM_S2AP_W}};
+    for (unsigned i = 0; i < 3; i++) {
+        uint64_t ipa = (4ull * i + 1) << 30, pa = (4ull * i + 2) << 30;
+        assert_int_equal(slpt_map(&t, ipa, pa, size, sets[i].perm), IOMMU_OK);
+        assert_arm_s2_leaf(&t, ipa + 0x10, pa, 3, sets[i].s2ap);
+        assert_arm_s2_leaf(&t, ipa + (1ull << 30), pa + (1ull << 30), 2, sets[i].s2ap);
+        assert_arm_s2_leaf(&t, ipa + (1ull << 30) + (2ull << 20), pa + (1ull << 30) + (2ull << 20), 1, sets[i].s2ap);
+        unsigned perm = 0;
+        uint64_t out = 0;
+        assert_true(slpt_lookup(&t, ipa + (1ull << 30) + 0x123, &out, &perm, NULL));
+        assert_int_equal(out, pa + (1ull << 30) + 0x123);
+        assert_int_equal(perm, sets[i].perm);
+    }
+    assert_int_equal(t.root[0] & ~ARM_OA, ARM_TABLE_DESC);
+    /* Unmapping one page out of the read/write 1 GiB block: the rest stays, as pages and
+     * blocks with the same attributes and permissions. */
+    const uint64_t ipa = 9ull << 30, pa = 10ull << 30;
+    assert_int_equal(slpt_unmap(&t, ipa + (3ull << 20), PAGE_SIZE, NULL), IOMMU_OK);
+    assert_false(slpt_lookup(&t, ipa + (3ull << 20), NULL, NULL, NULL));
+    assert_arm_s2_leaf(&t, ipa + (3ull << 20) + PAGE_SIZE, pa + (3ull << 20) + PAGE_SIZE, 1, ARM_S2AP_R | ARM_S2AP_W);
+    assert_arm_s2_leaf(&t, ipa + (4ull << 20), pa + (4ull << 20), 2, ARM_S2AP_R | ARM_S2AP_W);
+    /* 48-bit output, as in stage 1. */
+    assert_int_equal(slpt_map(&t, 1ull << 40, 1ull << 48, PAGE_SIZE, SLPT_READ), IOMMU_ERANGE);
+    slpt_destroy(&t);
+    assert_int_equal(pool.in_use, 0);
+    test_pool_free(&pool);
+}
+
 /* An unmap that cuts blocks: the tables the split makes hold every other translation of the
  * block with the block's attributes and permissions, as 2 MiB blocks and 4 KiB pages, and
  * point to them with plain table descriptors. */
@@ -1349,6 +1413,7 @@ int main(void)
         cmocka_unit_test(test_prepared_range),
         cmocka_unit_test(test_entry_format),
         cmocka_unit_test(test_arm_descriptors),
+        cmocka_unit_test(test_arm_stage2_descriptors),
         cmocka_unit_test(test_arm_split_keeps_attributes),
         cmocka_unit_test(test_set_format_checks),
         cmocka_unit_test(test_frames_every_failure_point),

@@ -55,5 +55,9 @@ extern const struct pt_format pt_amd_nested;
  * read-only (a valid leaf is always readable: no write-only mapping); 48-bit output
  * addresses. */
 extern const struct pt_format pt_arm_stage1;
+/* Arm VMSAv8-64 stage 2 with the 4 KiB granule (iommu/pagetable/pt_arm64.c), for an EL2
+ * hypervisor's guest: S2AP read and write bits (every permission set), MemAttr Normal
+ * write-back, executable. */
+extern const struct pt_format pt_arm_stage2;
 
 #endif
