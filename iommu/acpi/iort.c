@@ -227,6 +227,19 @@ static void check_overlaps(const struct iort_table *t, const struct iort_node *n
     }
 }
 
+uint64_t iort_mapping_last(const struct iort_table *t, const struct iort_node *n, uint32_t i)
+{
+    struct iort_id_mapping m = iort_id_mapping(t, n, i);
+    if (m.flags & IORT_MAPPING_SINGLE)
+        return m.input_base;
+    for (uint32_t j = 0; j < n->mapping_count; j++) {
+        struct iort_id_mapping next = iort_id_mapping(t, n, j);
+        if (j != i && !(next.flags & IORT_MAPPING_SINGLE) && count_quirk(&m, &next))
+            return mapping_last(&m) - 1;
+    }
+    return mapping_last(&m);
+}
+
 bool iort_map_id(const struct iort_table *t, const struct iort_node *n, uint32_t id, uint32_t *out_id,
                  uint32_t *out_reference)
 {

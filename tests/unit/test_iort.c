@@ -27,6 +27,32 @@ static struct iort_node nth_node(const struct iort_table *t, unsigned n)
     return node;
 }
 
+/* Where an ID ends up from node n, following ID mappings through every node that has them
+ * (SMMUs included) until a node without mappings (the ITS): false when no range takes it. */
+static bool final_id(const struct iort_table *t, struct iort_node n, uint32_t id, uint32_t *out,
+                     struct iort_node *end)
+{
+    for (unsigned hops = 0; hops < 8; hops++) {
+        uint32_t ref;
+        if (!n.mapping_count) {
+            *out = id;
+            *end = n;
+            return true;
+        }
+        if (!iort_map_id(t, &n, id, &id, &ref))
+            return false;
+        bool found = false;
+        struct iort_node next;
+        for (struct iort_cursor c = {0}; !found && iort_next_node(t, &c, &next);)
+            found = next.offset == ref;
+        if (!found)
+            return false;
+        n = next;
+    }
+    fail_msg("more than 8 hops");
+    return false;
+}
+
 static void test_hi1620(void **state)
 {
     (void)state;
@@ -274,6 +300,135 @@ static void test_reject_bad_arrays(void **state)
     free(b);
 }
 
+/* QEMU 7.2 virt's IORT as the guest sees it: no SMMU, the root complex straight to the ITS
+ * with the device IDs the SMMU passed on, the count quirk gone, a valid checksum. */
+static void test_hide_smmus_qemu(void **state)
+{
+    (void)state;
+    struct iort_table t, g;
+    struct diag d;
+    uint8_t *b = parse_ok(fixture("synthetic/qemu-count-quirk.iort"), &t, &d);
+    uint8_t out[512];
+    memset(out, 0xee, sizeof out);
+    size_t len = iort_hide_smmus(&t, out, sizeof out, &d);
+    assert_int_equal(len, 236 - 0x58); /* the SMMUv3 node's 0x58 bytes gone, the RC's two mappings stay two */
+    diag_clear(&d);
+    assert_true(iort_parse(&g, out, len, &d));
+    assert_int_equal(d.warnings, 0); /* the quirk is written as the specification counts */
+    assert_int_equal(acpi_checksum(out, len), 0);
+    assert_int_equal(g.node_count, 2);
+    struct iort_node its = nth_node(&g, 0), rc = nth_node(&g, 1);
+    assert_int_equal(its.type, IORT_NODE_ITS);
+    assert_int_equal(rc.type, IORT_NODE_RC);
+    assert_int_equal(rc.offset, 0x48);
+    assert_int_equal(rc.mapping_count, 2);
+    static const struct {
+        uint32_t input, count, output;
+    } want[] = {{0, 0xff, 0}, {0x100, 0xfeff, 0x100}};
+    for (unsigned i = 0; i < 2; i++) {
+        struct iort_id_mapping m = iort_id_mapping(&g, &rc, i);
+        assert_int_equal(m.input_base, want[i].input);
+        assert_int_equal(m.id_count, want[i].count);
+        assert_int_equal(m.output_base, want[i].output);
+        assert_int_equal(m.output_reference, its.offset);
+    }
+    /* Too small a buffer: refused. */
+    assert_int_equal(iort_hide_smmus(&t, out, len - 1, &d), 0);
+
+    /* Offsets on both hops: RIDs 0..0xff go to stream IDs 0x40..0x13f, and the SMMU sends
+     * stream ID s to ITS device ID 0x1000 + s: composed, RID r goes to 0x1040 + r. */
+    struct iort_node smmu = nth_node(&t, 1), rc_old = nth_node(&t, 2);
+    b[rc_old.offset + rc_old.mapping_offset + 8] = 0x40;
+    b[smmu.offset + smmu.mapping_offset + 9] = 0x10;
+    b[9] = 0;
+    b[9] = (uint8_t)(0x100 - acpi_checksum(b, 236));
+    diag_clear(&d);
+    assert_true(iort_parse(&t, b, 236, &d));
+    len = iort_hide_smmus(&t, out, sizeof out, &d);
+    assert_true(len && iort_parse(&g, out, len, &d));
+    rc = nth_node(&g, 1);
+    struct iort_id_mapping m = iort_id_mapping(&g, &rc, 0);
+    assert_int_equal(m.input_base, 0);
+    assert_int_equal(m.id_count, 0xff);
+    assert_int_equal(m.output_base, 0x1040);
+    free(b);
+}
+
+/* Every IORT fixture: the rewritten table parses, lists no SMMU (nor its PMCGs or RMRs), and
+ * every ID a root complex or named component sends reaches the same ITS with the same device
+ * ID as through the SMMU before. */
+static void test_hide_smmus_fixtures(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"iort/hisilicon-D03Iort.iort", "iort/hisilicon-D05Iort.iort",
+                                        "iort/hisilicon-Hi1620Iort.iort", "iort/iasl-template-20200925.iort",
+                                        "iort/iasl-template-20260408.iort", "more/amd-seattle-styx-overdrive_Iort.iort",
+                                        "more/arm-sgi-rd-fvp_Iort.iort", "more/phytium-ft2000-4_Iort.iort",
+                                        "more/raspberrypi-4_Iort.iort", "more/rockchip-rk3588-pcie3x4_Iort.iort",
+                                        "more/socionext-synquacer-developerbox_Iort.iort",
+                                        "synthetic/qemu-count-quirk.iort"};
+    unsigned rewritten = 0, ids_checked = 0;
+    for (unsigned f = 0; f < sizeof names / sizeof names[0]; f++) {
+        struct iort_table t, g;
+        struct diag d;
+        uint8_t *b = parse_ok(fixture(names[f]), &t, &d);
+        static uint8_t out[64 * 1024];
+        size_t len = iort_hide_smmus(&t, out, sizeof out, &d);
+        if (!len) {
+            /* Refusals must say why: nested SMMUs or data after the mappings. */
+            print_message("# %s: not rewritten: %s\n", names[f], d.error);
+            assert_true(d.error[0] != 0);
+            free(b);
+            continue;
+        }
+        rewritten++;
+        diag_clear(&d);
+        if (!iort_parse(&g, out, len, &d))
+            fail_msg("%s rewritten: %s", names[f], d.error);
+        assert_int_equal(acpi_checksum(out, len), 0);
+        struct iort_node n;
+        for (struct iort_cursor c = {0}; iort_next_node(&g, &c, &n);)
+            assert_false(n.type == IORT_NODE_SMMUV1V2 || n.type == IORT_NODE_SMMUV3 || n.type == IORT_NODE_RMR);
+        /* Same sources, in the same order, in both. */
+        struct iort_cursor co = {0}, cn = {0};
+        struct iort_node o, m;
+        while (iort_next_node(&t, &co, &o)) {
+            if (o.type != IORT_NODE_RC && o.type != IORT_NODE_NC)
+                continue;
+            do
+                assert_true(iort_next_node(&g, &cn, &m));
+            while (m.type != IORT_NODE_RC && m.type != IORT_NODE_NC);
+            assert_int_equal(m.type, o.type);
+            for (uint32_t i = 0; i < o.mapping_count; i++) {
+                struct iort_id_mapping om = iort_id_mapping(&t, &o, i);
+                uint64_t last = iort_mapping_last(&t, &o, i);
+                uint64_t ids[3] = {om.input_base, om.input_base + (last - om.input_base) / 2, last};
+                for (unsigned k = 0; k < 3; k++) {
+                    uint32_t before = 0, after = 0;
+                    struct iort_node end_before, end_after;
+                    bool was = final_id(&t, o, (uint32_t)ids[k], &before, &end_before);
+                    if (om.flags & IORT_MAPPING_SINGLE)
+                        continue; /* single mappings take no input ID */
+                    bool is = final_id(&g, m, (uint32_t)ids[k], &after, &end_after);
+                    if (!was || end_before.type != IORT_NODE_ITS)
+                        continue; /* an ID that went nowhere, or to a named component */
+                    if (!is || after != before || end_after.type != IORT_NODE_ITS ||
+                        end_after.identifier != end_before.identifier)
+                        fail_msg("%s: node 0x%x ID 0x%llx: ITS %u device 0x%x before, %s %u device 0x%x after", names[f],
+                                 o.offset, (unsigned long long)ids[k], end_before.identifier, before,
+                                 is ? iort_node_name(end_after.type) : "nothing", is ? end_after.identifier : 0, after);
+                    ids_checked++;
+                }
+            }
+        }
+        free(b);
+    }
+    print_message("# %u of %u IORTs rewritten, %u IDs followed to the same ITS device ID\n", rewritten,
+                  (unsigned)(sizeof names / sizeof names[0]), ids_checked);
+    assert_true(rewritten >= 8);
+    assert_true(ids_checked > 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +439,8 @@ int main(void)
         cmocka_unit_test(test_fwts_rev5_shared),
         cmocka_unit_test(test_reject_bad_arrays),
         cmocka_unit_test(test_count_quirk),
+        cmocka_unit_test(test_hide_smmus_qemu),
+        cmocka_unit_test(test_hide_smmus_fixtures),
     };
     return cmocka_run_group_tests_name("iort", tests, NULL, NULL);
 }

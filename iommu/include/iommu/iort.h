@@ -119,6 +119,19 @@ void iort_smmu_interrupt(const struct iort_table *t, const struct iort_node *n, 
 
 const char *iort_node_name(uint8_t type); /* "ITS", "NC", ..., or "unknown" */
 
+/* The last input ID mapping i of node n covers: input_base + id_count, or one less where the
+ * count quirk made it reach the first ID of another range. */
+uint64_t iort_mapping_last(const struct iort_table *t, const struct iort_node *n, uint32_t i);
+
+/* The IORT as a guest that must not program the SMMUs should see it: t without its SMMU
+ * nodes (v1/v2 and v3) and their PMCGs, every ID mapping that went through an SMMU composed
+ * with the SMMU's own mapping so it goes straight to where the SMMU sent the IDs (the ITS),
+ * the node references moved with the nodes, the count quirk written as the specification
+ * counts, and the length and checksum fixed. Written to out (cap bytes); returns its length,
+ * or 0 (with an error in d, out unspecified) when it does not fit, when a mapping through an
+ * SMMU leads to another SMMU, or when a node has data after its ID mappings. */
+size_t iort_hide_smmus(const struct iort_table *t, uint8_t *out, size_t cap, struct diag *d);
+
 /* Where node n sends input ID id (a root complex's requester ID, an SMMU's stream ID): the
  * range that covers it gives *out_id and the node it goes to (*out_reference, an offset).
  * Single mappings are not ranges. When ranges overlap, the first listed wins, except at an

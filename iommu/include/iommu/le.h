@@ -1,4 +1,4 @@
-/* Little-endian field reads from byte buffers.
+/* Little-endian field reads (and writes) in byte buffers.
  *
  * ACPI tables are little-endian and byte-packed, so fields are read byte by byte rather
  * than through packed structs: no unaligned access, no dependence on host byte order.
@@ -23,6 +23,18 @@ static inline uint32_t le32(const uint8_t *p)
 static inline uint64_t le64(const uint8_t *p)
 {
     return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static inline void put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+    put_le16(p, (uint16_t)v);
+    put_le16(p + 2, (uint16_t)(v >> 16));
 }
 
 /* True when [off, off + len) lies inside [0, limit), computed without overflow. */
