@@ -9,6 +9,7 @@
 /* The iommu/ headers define PAGE_SIZE too; the DDI header must sit beside them. */
 #include "iommu/page_pool.h"
 
+#include "ddi/hypercall.h"
 #include "ddi/wdm_iommu.h"
 #include "test_util.h"
 
@@ -664,6 +665,32 @@ static void test_ms_abi_registers(void **state)
 #endif
 }
 
+/* The Arm form of the hypercall ABI (docs/hypercall.md): every call's function ID is a fast
+ * SMC64 call of owner 6 with bits 23:16 zero, and turns back into the VMMCALL form; another
+ * ABI version stays visible (hc_dispatch refuses it); anything outside the range is not ours. */
+static void test_hvc_function_ids(void **state)
+{
+    (void)state;
+    for (unsigned c = 0; c < HC_CALLS; c++) {
+        uint64_t x0 = hc_smccc_function((enum hc_call)c), rax = 0;
+        assert_int_equal(x0 >> 31, 1);        /* fast call */
+        assert_int_equal(x0 >> 30 & 1, 1);    /* SMC64 */
+        assert_int_equal(x0 >> 24 & 0x3f, 6); /* vendor-specific hypervisor service */
+        assert_int_equal(x0 >> 16 & 0xff, 0); /* must be zero */
+        assert_true(hc_rax_from_smccc(x0, &rax));
+        assert_int_equal(rax, hc_rax((enum hc_call)c));
+    }
+    uint64_t rax = 0;
+    assert_true(hc_rax_from_smccc(0xC6000205u, &rax)); /* version 2, call 5 */
+    assert_int_equal(rax, 2u << 16 | 5u);
+    assert_false(hc_rax_from_smccc(0x84000000u, &rax));           /* PSCI_VERSION (standard secure service) */
+    assert_false(hc_rax_from_smccc(0xC5000100u, &rax));           /* owner 5: standard hypervisor service */
+    assert_false(hc_rax_from_smccc(0x86000100u, &rax));           /* SMC32 */
+    assert_false(hc_rax_from_smccc(0x46000100u, &rax));           /* yielding */
+    assert_false(hc_rax_from_smccc(0xC6010100u, &rax));           /* bits 23:16 set */
+    assert_false(hc_rax_from_smccc(0x1C6000100ull, &rax));        /* bits 63:32 set */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_pci_device_object),
         cmocka_unit_test(test_bit_placement),
         cmocka_unit_test(test_ms_abi_registers),
+        cmocka_unit_test(test_hvc_function_ids),
     };
     return cmocka_run_group_tests_name("ddi_layout", tests, NULL, NULL);
 }

@@ -9,6 +9,12 @@
  * On return RAX holds an NTSTATUS (zero-extended); the hypervisor has written the block's
  * output fields; no other register changes.
  *
+ * Registers (AArch64, HVC #0, as an SMC Calling Convention fast call):
+ *   X0 = hc_smccc_function(call): 0xC6000000 | HC_ABI_VERSION << 8 | call number, a fast
+ *        SMC64 function ID of the vendor-specific hypervisor service (owner 6)
+ *   X1 = guest-physical address of the block, X2 = its size, as RCX and RDX
+ * On return X0 holds the NTSTATUS (zero-extended); X1-X17 are unchanged.
+ *
  * Blocks hold only fixed-width integers: no pointer of either side crosses. Guest addresses
  * in a block (frame lists, VA lists, reserved-region arrays, poll buffers) are guest-physical
  * and must lie in guest RAM. Domain, device and token handles are opaque 64-bit values made
@@ -16,6 +22,8 @@
  * routine sees NULL when it is clear) and, for an input, its value. */
 #ifndef DDI_HYPERCALL_H
 #define DDI_HYPERCALL_H
+
+#include <stdbool.h>
 
 #include "ddi/wdm_iommu.h"
 
@@ -84,6 +92,28 @@ enum hc_call {
 static inline uint64_t hc_rax(enum hc_call call)
 {
     return (uint64_t)HC_ABI_VERSION << 16 | (uint64_t)call;
+}
+
+/* The Arm form (HVC): a fast (bit 31) SMC64 (bit 30) call of owner 6, the vendor-specific
+ * hypervisor service (bits 29:24); bits 23:16 zero as SMCCC requires; the ABI version in
+ * bits 15:8 and the call in bits 7:0. */
+#define HC_SMCCC_OWNER_BITS 0xC6000000u
+#define HC_SMCCC_FIXED_MASK 0xFFFF0000u
+
+static inline uint64_t hc_smccc_function(enum hc_call call)
+{
+    return (uint64_t)HC_SMCCC_OWNER_BITS | (uint64_t)HC_ABI_VERSION << 8 | (uint64_t)call;
+}
+
+/* The x86 form of an Arm function ID, for hc_dispatch (which then judges the version and
+ * the call number as for VMMCALL); false when X0 is no function ID of this ABI's range, which
+ * the EL2 handler answers with SMCCC's NOT_SUPPORTED (-1) instead. */
+static inline bool hc_rax_from_smccc(uint64_t x0, uint64_t *rax)
+{
+    if (x0 >> 32 || (x0 & HC_SMCCC_FIXED_MASK) != HC_SMCCC_OWNER_BITS)
+        return false;
+    *rax = (x0 >> 8 & 0xff) << 16 | (x0 & 0xff);
+    return true;
 }
 
 /* ---- pieces of blocks ---- */
