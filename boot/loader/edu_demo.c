@@ -4,6 +4,7 @@
 
 #include "common/edu.h"
 #include "iommu/slpt.h"
+#include "loader/expected_faults.h"
 
 #define DEMO_DOMAIN_ID 2
 #define IOVA_SRC 0x100000u
@@ -26,7 +27,7 @@ struct demo {
     struct edu edu;
     struct remapping *r;
     struct checks *c;
-    unsigned faults_expected, faults_seen, faults_unexpected;
+    struct fault_count faults;
 };
 
 static bool demo_dma(struct edu *e, uint64_t iova, uint32_t len, bool to_ram)
@@ -35,28 +36,11 @@ static bool demo_dma(struct edu *e, uint64_t iova, uint32_t len, bool to_ram)
     return edu_dma(e->plat, e->bar, iova, len, to_ram);
 }
 
-/* Drains the unit and takes every fault; returns whether exactly the expected one (or, with
- * want_reason 0, none) was there. */
+/* Whether the DMA left exactly the expected fault (or, with want_reason 0, none). */
 static bool faults_after_dma(struct demo *d, uint64_t iova, bool write, uint8_t want_reason)
 {
-    struct vtd_unit *u = d->edu.unit;
-    remap_drain_faults(d->r);
-    struct iommu_fault_record f;
-    unsigned matching = 0, other = 0;
-    for (unsigned i = 0; i < d->r->units; i++)
-        while (vtd_fault_take(&d->r->unit[i], &f)) {
-            remap_print_fault(&d->r->unit[i].unit, &f);
-            d->faults_seen++;
-            if (want_reason && &d->r->unit[i] == u && f.sid == d->edu.sid && f.reason == want_reason &&
-                f.write == write && f.address == (iova & ~(uint64_t)(PAGE_SIZE - 1)))
-                matching++;
-            else
-                other++;
-        }
-    if (want_reason)
-        d->faults_expected++;
-    d->faults_unexpected += other;
-    return other == 0 && matching == (want_reason ? 1u : 0u);
+    return expect_faults(d->r->unit_ptr, d->r->units, remap_print_fault, &d->edu.unit->unit, d->edu.sid, want_reason,
+                         write, iova, &d->faults);
 }
 
 static bool find_edu(struct uefi_platform *up, struct remapping *r, const struct pci_inventory *inv, struct edu *e)
@@ -185,11 +169,11 @@ void edu_demo(struct uefi_platform *up, struct remapping *r, const struct pci_in
     /* 7. Summary */
     const struct vtd_stats *s = &u->stats;
     sink_printf(out, "summary: %u edu DMAs, %u faults expected, %u recorded, %u unexpected, %lu lost to overflow\n",
-                d.edu.dmas, d.faults_expected, d.faults_seen, d.faults_unexpected, u->unit.faults.overflows);
+                d.edu.dmas, d.faults.expected, d.faults.seen, d.faults.unexpected, u->unit.faults.overflows);
     sink_printf(out, "summary: vtd[%u] invalidations: context global %lu device %lu, IOTLB global %lu domain %lu "
                 "page %lu, %lu queue waits, %lu timeouts\n", u->unit.index, s->cc_global, s->cc_device, s->iotlb_global,
                 s->iotlb_domain, s->iotlb_page, s->waits, s->timeouts);
-    checkf(c, d.faults_seen == d.faults_expected && d.faults_unexpected == 0 && s->timeouts == 0,
+    checkf(c, d.faults.seen == d.faults.expected && d.faults.unexpected == 0 && s->timeouts == 0,
            "every expected fault and no other, no invalidation timed out");
     slpt_destroy(&domain);
     page_pool_free(&r->pool, canary);

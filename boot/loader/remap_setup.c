@@ -3,6 +3,7 @@
 #include <efilib.h>
 
 #include "iommu/ranges.h"
+#include "loader/identity_map.h"
 
 #define MAX_RANGES 512
 #define EFI_PERSISTENT_MEMORY 14 /* UEFI 2.5; gnu-efi 3.0.15 has no name for it */
@@ -73,20 +74,14 @@ static bool build_default_domain(struct uefi_platform *up, const struct dmar_tab
                                  struct checks *c)
 {
     static struct addr_range ranges[MAX_RANGES + 1];
-    unsigned n = ranges_merge(ranges, collect_ranges(up, dmar, ranges));
-    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);
+    unsigned n = collect_ranges(up, dmar, ranges);
     enum iommu_status st = iommu_units_tables_init(&r->default_domain, &r->pool, r->unit_ptr, r->units);
     if (st == IOMMU_OK && r->default_domain.sync)
         sink_printf(out, "remap: a unit does not snoop its table walks (ECAP.C = 0): every table change is written "
                          "back (%s)\n", uefi_platform_write_back_name(up));
-    if (st == IOMMU_OK && n <= MAX_RANGES)
-        st = ranges_identity_map(&r->default_domain, ranges, n, SLPT_READ | SLPT_WRITE);
-    for (unsigned i = 0; i < n && n <= MAX_RANGES; i++) {
-        r->identity_bytes += ranges[i].end - ranges[i].base;
-        sink_printf(out, "remap: identity [0x%lx, 0x%lx)\n", ranges[i].base, ranges[i].end);
-    }
-    sink_printf(out, "remap: reserved region [0x%lx, 0x%lx) left out of the default domain\n", r->region_pa,
-                r->region_pa + r->region_bytes);
+    if (st == IOMMU_OK)
+        st = identity_map_without_region(&r->default_domain, ranges, n, MAX_RANGES + 1, r->region_pa, r->region_bytes,
+                                         &r->identity_bytes);
     return checkf(c, st == IOMMU_OK,
                   "default domain %u: %lu MiB of RAM and RMRRs identity-mapped in %u table pages (%s)",
                   DEFAULT_DOMAIN_ID, r->identity_bytes >> 20, r->default_domain.table_pages, iommu_status_name(st));

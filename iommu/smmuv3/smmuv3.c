@@ -328,22 +328,31 @@ bool smmuv3_unit_intact(const struct smmuv3_unit *u, uint32_t *cr0ack)
 
 /* ---- stream table and context descriptors ---- */
 
-/* The stream's STE, its level-2 table allocated (and hooked into level 1) when create is
- * set; NULL when it is beyond the table or (create unset) its table does not exist. */
-static uint64_t *ste_of(struct smmuv3_unit *u, uint32_t sid, bool create, enum iommu_status *why)
+/* The stream's STE; NULL when it is beyond the table or its level-2 table does not exist. */
+static uint64_t *ste_find(const struct smmuv3_unit *u, uint32_t sid)
+{
+    if (sid >> u->sid_bits)
+        return NULL;
+    if (!u->caps.two_level)
+        return u->l1 + (size_t)sid * STE_DWORDS;
+    uint64_t *l2 = u->l2[sid >> L2_SPLIT];
+    return l2 ? l2 + (size_t)(sid & (L2_STES - 1)) * STE_DWORDS : NULL;
+}
+
+/* The stream's STE, its level-2 table allocated (and hooked into level 1) when it has none;
+ * NULL (with *why) when it is beyond the table or the table cannot be made. */
+static uint64_t *ste_of(struct smmuv3_unit *u, uint32_t sid, enum iommu_status *why)
 {
     if (sid >> u->sid_bits) {
         *why = IOMMU_ERANGE;
         return NULL;
     }
-    if (!u->caps.two_level)
-        return u->l1 + (size_t)sid * STE_DWORDS;
     uint32_t span = sid >> L2_SPLIT;
-    if (!u->l2[span]) {
+    if (u->caps.two_level && !u->l2[span]) {
         uint64_t pa;
-        uint64_t *t = create ? page_pool_alloc(u->pool, &pa) : NULL;
+        uint64_t *t = page_pool_alloc(u->pool, &pa);
         if (!t) {
-            *why = create ? IOMMU_ENOMEM : IOMMU_ENODEV;
+            *why = IOMMU_ENOMEM;
             return NULL;
         }
         flush(u, t, PAGE_SIZE); /* every STE invalid before level 1 points here */
@@ -358,7 +367,7 @@ static uint64_t *ste_of(struct smmuv3_unit *u, uint32_t sid, bool create, enum i
             return NULL;
         }
     }
-    return u->l2[span] + (size_t)(sid & (L2_STES - 1)) * STE_DWORDS;
+    return ste_find(u, sid);
 }
 
 static unsigned input_bits(unsigned levels)
@@ -414,16 +423,8 @@ static enum iommu_status domain_cd(struct smmuv3_unit *u, const struct iommu_tra
 
 int smmuv3_stream_domain(const struct smmuv3_unit *u, uint32_t sid)
 {
-    if (sid >> u->sid_bits)
-        return -1;
-    const uint64_t *ste;
-    if (!u->caps.two_level)
-        ste = u->l1 + (size_t)sid * STE_DWORDS;
-    else if (u->l2[sid >> L2_SPLIT])
-        ste = u->l2[sid >> L2_SPLIT] + (size_t)(sid & (L2_STES - 1)) * STE_DWORDS;
-    else
-        return -1;
-    if (!(ste[0] & STE0_V) || (ste[0] & STE0_CONFIG_MASK) != STE0_CONFIG_S1)
+    const uint64_t *ste = ste_find(u, sid);
+    if (!ste || !(ste[0] & STE0_V) || (ste[0] & STE0_CONFIG_MASK) != STE0_CONFIG_S1)
         return -1;
     uint64_t cd_pa = ste[0] & STE0_S1CTXPTR;
     for (unsigned i = 0; i < SMMUV3_MAX_DOMAINS; i++)
@@ -438,7 +439,7 @@ enum iommu_status smmuv3_set_stream(struct smmuv3_unit *u, uint32_t sid, const s
         return IOMMU_EINVAL;
     lock_acquire(&u->lock);
     enum iommu_status s = IOMMU_OK;
-    uint64_t *ste = ste_of(u, sid, true, &s);
+    uint64_t *ste = ste_of(u, sid, &s);
     if (!ste)
         goto out;
     uint64_t want[STE_DWORDS] = {0};

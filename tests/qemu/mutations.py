@@ -101,13 +101,13 @@ MUTATIONS = {
         "    if (!len || gpa + len < gpa)\n        return false;\n",
         "    if (len)\n        return gpa < (64ull << 30);\n")]),
     "region-in-default-domain": ("dma", 1, [(
-        "boot/loader/remap_setup.c",
-        "    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);\n",
-        "    ranges[n++] = (struct addr_range){r->region_pa, r->region_pa + r->region_bytes};\n")]),
+        "boot/loader/identity_map.c",
+        "    n = ranges_remove(ranges, n, capacity, region_pa, region_pa + region_bytes);\n",
+        "    ranges[n++] = (struct addr_range){region_pa, region_pa + region_bytes};\n")]),
     "arm-region-in-default-domain": ("arm64", 0, [(
-        "boot/loader/arm64/remap_setup.c",
-        "    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);\n",
-        "    ranges[n++] = (struct addr_range){r->region_pa, r->region_pa + r->region_bytes};\n")]),
+        "boot/loader/identity_map.c",
+        "    n = ranges_remove(ranges, n, capacity, region_pa, region_pa + region_bytes);\n",
+        "    ranges[n++] = (struct addr_range){region_pa, region_pa + region_bytes};\n")]),
     "arm-unmap-without-tlbi": ("arm64", 0, [(
         "iommu/smmuv3/smmuv3.c",
         "enum iommu_status s = submit(u, (const uint64_t(*)[2])cmds, (unsigned)pages);",

@@ -5,6 +5,7 @@
 #include "common/edu.h"
 #include "iommu/pt_format.h"
 #include "loader/arm64/remap_setup.h"
+#include "loader/expected_faults.h"
 
 #define DEMO_DOMAIN_ID 2
 #define IOVA_SRC 0x100000u
@@ -21,7 +22,8 @@ struct demo {
     struct smmuv3_unit *unit;
     const struct pci_function *fn;
     uint64_t bar;
-    unsigned dmas, faults_expected, faults_seen, faults_unexpected;
+    unsigned dmas;
+    struct fault_count faults;
 };
 
 static bool demo_dma(struct demo *d, uint64_t iova, uint32_t len, bool to_ram)
@@ -30,29 +32,11 @@ static bool demo_dma(struct demo *d, uint64_t iova, uint32_t len, bool to_ram)
     return edu_dma(d->plat, d->bar, iova, len, to_ram);
 }
 
-/* Drains every unit and prints its events; true when they are exactly the expected one
- * (want_type 0: none) from edu's stream at the page of iova. */
+/* Whether the DMA left exactly the expected event (want_type 0: none) from edu's stream. */
 static bool events_after_dma(struct demo *d, uint64_t iova, bool write, uint8_t want_type)
 {
-    unsigned matching = 0, other = 0;
-    for (unsigned i = 0; i < d->r->units; i++) {
-        struct iommu_unit *u = &d->r->unit[i].unit;
-        iommu_unit_drain_faults(u);
-        struct iommu_fault_record f;
-        while (iommu_unit_take_fault(u, &f)) {
-            arm_remap_print_fault(u, &f);
-            d->faults_seen++;
-            if (want_type && u == &d->unit->unit && f.sid == d->fn->stream_id && f.reason == want_type &&
-                f.write == write && f.address == (iova & ~(uint64_t)(PAGE_SIZE - 1)))
-                matching++;
-            else
-                other++;
-        }
-    }
-    if (want_type)
-        d->faults_expected++;
-    d->faults_unexpected += other;
-    return other == 0 && matching == (want_type ? 1u : 0u);
+    return expect_faults(d->r->unit_ptr, d->r->units, arm_remap_print_fault, &d->unit->unit, d->fn->stream_id,
+                         want_type, write, iova, &d->faults);
 }
 
 static bool find_edu(struct demo *d, const struct pci_inventory *inv)
@@ -118,7 +102,7 @@ void arm_edu_demo(struct uefi_arm64 *up, struct arm_remapping *r, const struct p
                 IOVA_DST, dst_pa, IOVA_RO, ro_pa))
         return;
     events_after_dma(&d, 0, false, 0); /* start with empty logs */
-    d.faults_seen = d.faults_unexpected = 0;
+    d.faults = (struct fault_count){0};
 
     /* 2. DMA through the tables: RAM -> device from IOVA_SRC, device -> RAM to IOVA_DST. */
     edu_pattern_fill(src, 0x11, XFER);
@@ -183,12 +167,12 @@ void arm_edu_demo(struct uefi_arm64 *up, struct arm_remapping *r, const struct p
            "DMA write into the project's reserved region at 0x%lx: F_TRANSLATION event, memory unchanged", canary_pa);
 
     sink_printf(out, "summary: %u edu DMAs, %u faults expected, %u recorded, %u unexpected, %lu lost to overflow\n",
-                d.dmas, d.faults_expected, d.faults_seen, d.faults_unexpected, u->unit.faults.overflows);
+                d.dmas, d.faults.expected, d.faults.seen, d.faults.unexpected, u->unit.faults.overflows);
     sink_printf(out, "summary: smmu[%u] commands per operation: 3 maps %lu, a stream's move to a new domain %lu "
                 "(CFGI_STE and CMD_SYNC before and after its first double word), a 1-page unmap %lu (TLBI_NH_VA, "
                 "CMD_SYNC); events per faulting 4-byte transfer: 1\n", u->unit.index, map_commands, move_commands,
                 unmap_commands);
-    checkf(c, d.faults_seen == d.faults_expected && d.faults_unexpected == 0 && u->stats.timeouts == 0 &&
+    checkf(c, d.faults.seen == d.faults.expected && d.faults.unexpected == 0 && u->stats.timeouts == 0 &&
                   u->unit.faults.overflows == 0,
            "every expected event and no other, none lost, no command timed out");
     slpt_destroy(&domain);

@@ -1,7 +1,7 @@
 #include "loader/arm64/remap_setup.h"
 
 #include "iommu/pt_format.h"
-#include "iommu/ranges.h"
+#include "loader/identity_map.h"
 #include "loader/uefi_memory.h"
 
 #define MAX_RANGES 256
@@ -76,17 +76,11 @@ static unsigned collect_ram(const struct uefi_arm64 *up, struct addr_range *rang
 static bool build_default_domain(struct uefi_arm64 *up, struct arm_remapping *r, struct checks *c)
 {
     static struct addr_range ranges[MAX_RANGES + 1];
-    unsigned n = ranges_merge(ranges, collect_ram(up, ranges));
-    n = ranges_remove(ranges, n, MAX_RANGES + 1, r->region_pa, r->region_pa + r->region_bytes);
+    unsigned n = collect_ram(up, ranges);
     enum iommu_status st = iommu_units_tables_init(&r->default_domain, &r->pool, r->unit_ptr, r->units);
-    if (st == IOMMU_OK && n <= MAX_RANGES)
-        st = ranges_identity_map(&r->default_domain, ranges, n, SLPT_READ | SLPT_WRITE);
-    for (unsigned i = 0; i < n && n <= MAX_RANGES; i++) {
-        r->identity_bytes += ranges[i].end - ranges[i].base;
-        sink_printf(out, "remap: identity [0x%lx, 0x%lx)\n", ranges[i].base, ranges[i].end);
-    }
-    sink_printf(out, "remap: reserved region [0x%lx, 0x%lx) left out of the default domain\n", r->region_pa,
-                r->region_pa + r->region_bytes);
+    if (st == IOMMU_OK)
+        st = identity_map_without_region(&r->default_domain, ranges, n, MAX_RANGES + 1, r->region_pa, r->region_bytes,
+                                         &r->identity_bytes);
     return checkf(c, st == IOMMU_OK,
                   "default domain %u: %lu MiB of RAM identity-mapped in %u %s table pages (%s)", ARM_DEFAULT_DOMAIN_ID,
                   r->identity_bytes >> 20, r->default_domain.table_pages, pt_arm_stage1.name, iommu_status_name(st));
