@@ -68,14 +68,14 @@ qemu_log=$run_dir/qemu.log
 # -nic none: the virt machine's default NIC is a virtio device without iommu_platform, whose
 # DMA would bypass the SMMU (QEMU's virtio devices do unless asked).
 qemu_cmd=(qemu-system-aarch64
-  -machine virt,virtualization=on,iommu=smmuv3,gic-version=3 -cpu max -smp 1 -m "$memory"
+  -machine virt,virtualization=on,iommu=smmuv3,gic-version=3 -cpu max -smp 2 -m "$memory"
   -display none -monitor none -no-reboot -nic none
   -bios "$firmware"
   -drive "if=none,id=esp,format=raw,file=fat:rw:$run_dir/esp"
   -device virtio-blk-pci,drive=esp,iommu_platform=on,disable-legacy=on
   -device edu,dma_mask=0xffffffffffffffff
   -serial "file:$serial_log"
-  -trace 'smmuv3_*' -D "$qemu_log"
+  -trace 'smmuv3_*' -d int -D "$qemu_log"
   "${qemu_extra[@]}")
 start=$(date +%s.%N)
 qemu_rc=0

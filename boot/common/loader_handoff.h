@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #define LOADER_HANDOFF_MAGIC 0x54534c48u /* "HLST" */
+#define LOADER_HANDOFF_MAX_CPUS 8
 
 struct loader_handoff {
     uint32_t magic;
@@ -26,6 +27,16 @@ struct loader_handoff {
     uint64_t canary_pa;                   /* the region's audited page: the secret's 8 bytes at
                                            * its start, then the canary (docs/security.md) */
     uint64_t pm_base;                     /* the chipset's ACPI PM I/O base (PM1a_EVT_BLK) */
+    uint32_t cpus;                        /* Arm: the CPUs besides the boot CPU, for PSCI CPU_ON */
+    uint32_t reserved2;
+    uint64_t secondary_mpidr[LOADER_HANDOFF_MAX_CPUS];
 };
+
+#if defined(__aarch64__)
+/* The Arm self-test (boot/guest/selftest/selftest_arm64.c): BOOTAA64.EFI's image, as the
+ * firmware loaded it, runs it at EL1 once the hypervisor runs, with the handoff in the
+ * firmware's memory. Its end is the hypervisor's verdict (HC_GUEST_EXIT). */
+_Noreturn void selftest_arm64_main(const struct loader_handoff *handoff);
+#endif
 
 #endif

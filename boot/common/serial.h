@@ -18,6 +18,7 @@ extern const struct sink serial_sink;
 #include <stdint.h>
 /* Where the PL011 is (the SPCR's address; QEMU virt's 0x09000000 until told). */
 void serial_set_base(uint64_t base);
+uint64_t serial_base(void);
 #endif
 
 #endif

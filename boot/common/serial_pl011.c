@@ -20,6 +20,11 @@ void serial_set_base(uint64_t base)
     uart_base = base;
 }
 
+uint64_t serial_base(void)
+{
+    return uart_base;
+}
+
 static void put_char(char c)
 {
     volatile uint32_t *fr = (volatile uint32_t *)(uintptr_t)(uart_base + PL011_FR);

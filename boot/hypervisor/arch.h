@@ -1,6 +1,6 @@
 /* What the hypervisor's architecture-neutral half (hypervisor/core.c) needs from the
  * architecture's half, and what the loader asks of it: AMD SVM implements these in
- * hypervisor/svm/; an EL2 half would implement the same beside it. Freestanding. */
+ * hypervisor/svm/, the Arm EL2 half in hypervisor/el2/. Freestanding. */
 #ifndef BOOT_HYPERVISOR_ARCH_H
 #define BOOT_HYPERVISOR_ARCH_H
 
@@ -22,6 +22,12 @@ void hv_arch_kick(const struct hv_cpu *cpu);
 
 /* The CPU's exit counts, for the verdict: "hv: cpu N: ... exits: ..." lines. */
 void hv_arch_print_cpu_counts(const struct hv_cpu *cpu);
+
+/* What a kind of refusal (struct hv_vcpu's refused) is called in the log. */
+const char *hv_arch_refusal_name(unsigned kind);
+
+/* In a spin-wait: lets the CPU's sibling, or QEMU, get on. */
+void hv_arch_relax(void);
 
 /* A random 64-bit value from the CPU, for the audit's secret. */
 uint64_t hv_arch_random64(void);

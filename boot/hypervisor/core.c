@@ -75,7 +75,7 @@ static uint32_t audit(const char *name, uint64_t claimed_secret)
             exited = __atomic_load_n(&cpu->vcpu.exits, __ATOMIC_RELAXED) != since[i] ||
                      (__atomic_load_n(&cpu->in_exit, __ATOMIC_ACQUIRE) &&
                       now - __atomic_load_n(&cpu->exit_started_ns, __ATOMIC_RELAXED) < 1000000000ull);
-            __asm__ volatile("pause");
+            hv_arch_relax();
         }
         guests += exited;
     }
@@ -144,14 +144,6 @@ static NTSTATUS host_call(void *ctx, uint32_t call, void *block)
     return STATUS_INVALID_SYSTEM_SERVICE;
 }
 
-static const char *const refusal_names[] = {
-    [HV_REFUSED_MSR_READ] = "rdmsr", [HV_REFUSED_MSR_WRITE] = "wrmsr", [HV_REFUSED_PORT_IN] = "in from port",
-    [HV_REFUSED_PORT_OUT] = "out to port", [HV_REFUSED_STRING_IO] = "string I/O at port",
-    [HV_REFUSED_APIC_ICR] = "APIC ICR delivery mode", [HV_REFUSED_APIC_REGISTER] = "APIC register",
-    [HV_REFUSED_PCI_CONFIG] = "PCI configuration write", [HV_REFUSED_SLEEP] = "sleep state",
-    [HV_REFUSED_IOAPIC_RTE] = "I/O APIC register",
-};
-
 /* Every refusal is counted; each CPU prints the first of each kind, address and value (up
  * to HV_REFUSALS_SHOWN different ones), then every 1000th of that kind of refusal (count),
  * so that what a guest tried is on the channel without the guest being able to flood it. */
@@ -173,8 +165,7 @@ void hv_log_refusal(struct hv_cpu *cpu)
     const struct hv_vcpu *v = &cpu->vcpu;
     if (!hv_refusal_shown(cpu, (uint64_t)v->refused << 56 ^ v->refused_what << 16 ^ v->refused_value, v->refusals))
         return;
-    const char *what = (unsigned)v->refused < sizeof refusal_names / sizeof refusal_names[0] && refusal_names[v->refused]
-                           ? refusal_names[v->refused] : "access";
+    const char *what = hv_arch_refusal_name(v->refused);
     sink_printf(out, "hv: cpu %u: %s 0x%lx (value 0x%lx) refused (refusal %lu)\n", cpu->index, what, v->refused_what,
                 v->refused_value, v->refusals);
 }

@@ -20,8 +20,14 @@
 #include "common/report.h"
 #include "ddi/hc_server.h"
 #include "hypervisor/remapping.h"
-#include "hypervisor/svm/svm_state.h" /* the architecture's state: struct hv_arch, hv_arch_cpu */
+/* The architecture's state: struct hv_arch, hv_arch_cpu, and the exit handler's per-CPU
+ * record struct hv_vcpu (exits, kicks, refusals: what the neutral half reads). */
+#if defined(__aarch64__)
+#include "hypervisor/el2/el2_state.h"
+#else
+#include "hypervisor/svm/svm_state.h"
 #include "hypervisor/svm/vmexit.h"
+#endif
 #include "iommu/acpi.h"
 #include "iommu/dmar.h"
 #include "iommu/pci.h"
@@ -80,6 +86,7 @@ struct hv_setup {
     bool fault_injection;               /* the guest may make the hypervisor fail (HC_INJECT) */
     uint16_t pm_base;                   /* the chipset's ACPI PM I/O block (0: unknown) */
     const struct madt_ioapics *ioapics;
+    uint64_t console_base;              /* Arm: the PL011 the hypervisor keeps (its channel) */
 };
 
 /* The one hypervisor, for the host's callbacks (set by hv_init). */
@@ -104,6 +111,14 @@ bool hv_refusal_shown(struct hv_cpu *cpu, uint64_t key, uint64_t count);
 /* The line for the CPU's last refusal, when hv_refusal_shown says so. */
 void hv_log_refusal(struct hv_cpu *cpu);
 
+#if defined(__aarch64__)
+/* ---- the EL2 half's launch (hypervisor/el2/el2.c) ---- */
+
+/* Demotes the calling CPU (the boot CPU, at EL2 in the firmware's translation) to EL1: the
+ * firmware's EL2 translation and vectors become its EL1 ones, stage 2 goes on, and the
+ * guest goes on at entry(arg) on the stack stack. Never returns. */
+_Noreturn void hv_launch_el1(struct hv *hv, unsigned index, uint64_t entry, uint64_t arg, uint64_t stack);
+#else
 /* ---- the SVM half's launch (hypervisor/svm/svm_launch.c) ---- */
 
 /* Runs the calling CPU (the BSP) as a guest from here on. With resume 0 it returns, in
@@ -117,5 +132,6 @@ int hv_exit(struct hv_cpu *cpu, struct guest_regs *regs);
 void hv_host_enter(struct hv_cpu *cpu);
 void hv_enter(struct hv_cpu *cpu, uint64_t resume); /* hv_entry.S; see there */
 struct hv_cpu *hv_prepare_this_ap(struct hv *hv);    /* for hv_entry.S's AP procedure */
+#endif
 
 #endif

@@ -1,9 +1,14 @@
-/* The hypervisor's own output channel (docs/security.md): QEMU's debug console
- * (isa-debugcon) at I/O port 0xE9, which the I/O permission map keeps from the guest. The
- * loader's report, every line the hypervisor prints after the launch, and the machine's
- * verdict go here and nowhere else, so nothing on it can come from the guest; the guest
- * keeps COM1 for itself. Lines are written whole, under a lock, so lines from several
- * CPUs never interleave. */
+/* The hypervisor's own output channel (docs/security.md). The loader's report, every line
+ * the hypervisor prints after the launch, and the machine's verdict go here, so nothing on
+ * it can pass for the guest's. Lines are written whole, under a lock, so lines from several
+ * CPUs never interleave.
+ *
+ * x86 (hv_channel.c): QEMU's debug console (isa-debugcon) at I/O port 0xE9, which the I/O
+ * permission map keeps from the guest; the guest keeps COM1 for itself.
+ * Arm (el2/hv_channel_pl011.c): QEMU's virt has one UART, the PL011, and the hypervisor
+ * keeps it: its page is out of stage 2, and every byte the guest writes there reaches it
+ * through hv_channel_guest_write, which starts each of the guest's lines with
+ * HV_CHANNEL_GUEST_PREFIX. A line without it is the hypervisor's. */
 #ifndef BOOT_HV_CHANNEL_H
 #define BOOT_HV_CHANNEL_H
 
@@ -12,11 +17,18 @@
 #include "iommu/fmt.h"
 
 #define HV_CHANNEL_PORT 0xE9u
+#define HV_CHANNEL_GUEST_PREFIX "guest: "
 
 extern const struct sink hv_channel_sink;
 
 /* For the one path that may run while the lock is held (a fault in host code): writes
  * without taking it. */
 void hv_channel_write_unlocked(const char *s, size_t n);
+
+#if defined(__aarch64__)
+/* The guest's console output (its writes to the PL011's data register), marked as the
+ * guest's at the start of each of its lines. */
+void hv_channel_guest_write(const char *s, size_t n);
+#endif
 
 #endif

@@ -7,7 +7,14 @@
 
 #include "iommu/page_pool.h"
 #include "iommu/slpt.h"
+/* The platform's units: SMMUv3 on Arm, VT-d on x86 (one kind per image). */
+#if defined(__aarch64__)
+#include "iommu/smmuv3.h"
+typedef struct smmuv3_unit remap_unit;
+#else
 #include "iommu/vtd.h"
+typedef struct vtd_unit remap_unit;
+#endif
 
 #define REMAP_MAX_UNITS 16
 #define DEFAULT_DOMAIN_ID 1
@@ -16,7 +23,7 @@ struct remapping {
     struct page_pool pool;  /* the whole reserved region */
     uint64_t region_pa;
     uint64_t region_bytes;
-    struct vtd_unit unit[REMAP_MAX_UNITS];
+    remap_unit unit[REMAP_MAX_UNITS];
     struct iommu_unit *unit_ptr[REMAP_MAX_UNITS]; /* each unit[i] through the unit interface */
     unsigned units;
     unsigned levels;        /* second-level depth every unit supports */
@@ -25,9 +32,9 @@ struct remapping {
     uint64_t identity_bytes;
 };
 
-/* One fault as the loader and the hypervisor print it:
- * "fault: vtd[N] sid BB:DD.F read|write 0xADDR reason R (name)" (the unit's name and
- * reason names). */
+/* One fault as the loader and the hypervisor print it (the unit's name and reason names):
+ * "fault: vtd[N] sid BB:DD.F read|write 0xADDR reason R (name)" on x86,
+ * "fault: smmu[N] stream 0xSID read|write 0xADDR event 0xT (NAME)" on Arm. */
 void remap_print_fault(const struct iommu_unit *u, const struct iommu_fault_record *f);
 
 /* Drains every unit's fault records into its log. */

@@ -261,8 +261,16 @@ bool mcfg_parse(const uint8_t *data, size_t avail, struct mcfg *out, struct diag
 #define MADT_ENTRIES_OFF 44u /* header, local APIC address, flags */
 #define MADT_TYPE_IOAPIC 1u
 #define MADT_IOAPIC_LEN 12u
+#define MADT_TYPE_GICC 0xBu
+#define MADT_GICC_LEN 76u        /* ACPI 6.0's GICC reaches the MPIDR's end (68 + 8) */
+#define MADT_GICC_MPIDR_OFF 68u
+#define MADT_GICC_ENABLED 1u     /* flags bit 0 */
 
-bool madt_ioapics_parse(const uint8_t *data, size_t avail, struct madt_ioapics *out, struct diag *d)
+/* Calls visit for every interrupt controller structure (type, bytes, its length), after
+ * checking that each one's length fits; false (visit's or a bad length) ends the walk. */
+static bool madt_walk(const uint8_t *data, size_t avail, bool (*visit)(void *ctx, const uint8_t *e, uint32_t off,
+                                                                     struct diag *d),
+                      void *ctx, struct diag *d)
 {
     struct acpi_header h;
     if (!acpi_header_parse(data, avail, "APIC", &h, d))
@@ -271,25 +279,67 @@ bool madt_ioapics_parse(const uint8_t *data, size_t avail, struct madt_ioapics *
         diag_error(d, 4, "MADT length %u is shorter than its %u-byte fixed part", h.length, MADT_ENTRIES_OFF);
         return false;
     }
-    struct madt_ioapics found = {0};
     for (uint32_t off = MADT_ENTRIES_OFF; off < h.length;) {
         if (h.length - off < 2 || data[off + 1] < 2 || data[off + 1] > h.length - off) {
             diag_error(d, off, "MADT entry at offset %u: length %u does not fit", off,
                        h.length - off < 2 ? 0u : data[off + 1]);
             return false;
         }
-        if (data[off] == MADT_TYPE_IOAPIC) {
-            if (data[off + 1] < MADT_IOAPIC_LEN) {
-                diag_error(d, off + 1, "MADT I/O APIC entry of %u bytes, not %u", data[off + 1], MADT_IOAPIC_LEN);
-                return false;
-            }
-            if (found.count < MADT_MAX_IOAPICS)
-                found.base[found.count++] = le32(data + off + 4);
-            else
-                diag_warn(d, off, "more than %u I/O APICs; the rest are not used", MADT_MAX_IOAPICS);
-        }
+        if (!visit(ctx, data + off, off, d))
+            return false;
         off += data[off + 1];
     }
+    return true;
+}
+
+static bool visit_ioapic(void *ctx, const uint8_t *e, uint32_t off, struct diag *d)
+{
+    struct madt_ioapics *found = ctx;
+    if (e[0] != MADT_TYPE_IOAPIC)
+        return true;
+    if (e[1] < MADT_IOAPIC_LEN) {
+        diag_error(d, off + 1, "MADT I/O APIC entry of %u bytes, not %u", e[1], MADT_IOAPIC_LEN);
+        return false;
+    }
+    if (found->count < MADT_MAX_IOAPICS)
+        found->base[found->count++] = le32(e + 4);
+    else
+        diag_warn(d, off, "more than %u I/O APICs; the rest are not used", MADT_MAX_IOAPICS);
+    return true;
+}
+
+bool madt_ioapics_parse(const uint8_t *data, size_t avail, struct madt_ioapics *out, struct diag *d)
+{
+    struct madt_ioapics found = {0};
+    if (!madt_walk(data, avail, visit_ioapic, &found, d))
+        return false;
+    *out = found;
+    return true;
+}
+
+static bool visit_gicc(void *ctx, const uint8_t *e, uint32_t off, struct diag *d)
+{
+    struct madt_giccs *found = ctx;
+    if (e[0] != MADT_TYPE_GICC)
+        return true;
+    if (e[1] < MADT_GICC_LEN) {
+        diag_error(d, off + 1, "MADT GICC entry of %u bytes, under %u", e[1], MADT_GICC_LEN);
+        return false;
+    }
+    if (!(le32(e + 12) & MADT_GICC_ENABLED))
+        return true;
+    if (found->count < MADT_MAX_GICCS)
+        found->mpidr[found->count++] = le64(e + MADT_GICC_MPIDR_OFF);
+    else
+        diag_warn(d, off, "more than %u enabled GICCs; the rest are not used", MADT_MAX_GICCS);
+    return true;
+}
+
+bool madt_giccs_parse(const uint8_t *data, size_t avail, struct madt_giccs *out, struct diag *d)
+{
+    struct madt_giccs found = {0};
+    if (!madt_walk(data, avail, visit_gicc, &found, d))
+        return false;
     *out = found;
     return true;
 }

@@ -11,6 +11,17 @@
                translated, and nothing faulted outside the demo
   readme_example  README.md's arm64 example is what run.sh printed (output.txt beside the
                serial log): addresses, times and paths may differ
+  hypervisor   the EL2 hypervisor started (stage 2, PSCI), the firmware went on at EL1 with
+               the self-test, every CPU the MADT lists ran as a guest, and the verdict is the
+               hypervisor's own line (no guest line can pass for it: the guest's start
+               "guest: ")
+  hvc_exits    QEMU's own log (-d int, qemu.log beside the serial log): every HVC the
+               guest's CPUs made is an exception QEMU took from EL1 to EL2, as many as the
+               self-test counted (plus its HC_GUEST_EXIT), no exception reached EL2 from
+               EL2 after the launch, and the firmware's interrupts reached it at EL1
+  isolation    each probe of the region, the canary, the hypervisor's code and the SMMU's
+               registers was a stage-2 abort the hypervisor refused and logged, and the
+               guest saw it as an abort at that address
 
 usage: arm64_checks.py CHECK SERIAL_LOG
 """
@@ -91,8 +102,82 @@ def check_readme_example(log, output_path):
     return [f"not in run.sh's output: {m}" for m in missing]
 
 
+def check_hypervisor(log):
+    problems = []
+    text = "\n".join(log)
+    for pattern in (r"CPU at EL2 with stage 2: PARange \d+ .*", r"stage 2: \[0, \d+ GiB\) in \d+ pages of .*",
+                    r"PSCI \d+\.\d+ from the firmware, over SMC: .*", r"MADT: (\d+) CPUs \(GICC entries\).*",
+                    r"IORT rewritten for the guest without its SMMUs: .*",
+                    r"cpu 0 goes on as a guest at EL1: the self-test reports from here"):
+        if not re.search(r"^check: PASS " + pattern + "$", text, re.M):
+            problems.append(f"no passing check line /{pattern}/")
+    cpus = re.search(r"^check: PASS MADT: (\d+) CPUs", text, re.M)
+    started = re.findall(r"^hv: cpu (\d+) \(mpidr 0x[0-9a-f]+\) starts as a guest at 0x[0-9a-f]+ \(PSCI CPU_ON\)$",
+                         text, re.M)
+    if not cpus or int(cpus.group(1)) < 2 or len(set(started)) != int(cpus.group(1)) - 1:
+        problems.append(f"{len(set(started))} CPUs started as guests by CPU_ON, MADT: {cpus.group(1) if cpus else '?'}")
+    if not re.search(r"^guest: check: PASS guest: the firmware runs at EL1$", text, re.M):
+        problems.append("the guest did not say it runs at EL1")
+    if not re.search(r"^guest: RESULT: PASS ", text, re.M):
+        problems.append("the self-test's own RESULT is not PASS")
+    verdicts = [line for line in log if "RESULT:" in line]
+    own = [line for line in verdicts if line.startswith("RESULT: ")]
+    if len(own) != 1 or not own[0].startswith("RESULT: PASS ") or "payload ok" not in own[0]:
+        problems.append(f"the hypervisor's verdict: {own}")
+    if any(not line.startswith(("RESULT: ", "guest: ")) for line in verdicts):
+        problems.append("a RESULT line that is neither the hypervisor's nor marked as the guest's")
+    return problems
+
+
+def check_hvc_exits(log, qemu_log_path):
+    made = next((re.match(r"^guest: selftest: (\d+) HVCs made on this CPU and (\d+) on the others", line)
+                 for line in log if line.startswith("guest: selftest: ") and " HVCs made " in line), None)
+    if not made:
+        return ["no count of HVCs from the self-test"]
+    expected = int(made.group(1)) + int(made.group(2)) + 1  # and HC_GUEST_EXIT
+    entries = re.findall(r"^Taking exception (\d+) \[([^\]]*)\].*\n(?:\.\.\.from (EL\d) to (EL\d))?",
+                         open(qemu_log_path, errors="replace").read(), re.M)
+    hvc = [e for e in entries if e[1] == "Hypervisor Call"]
+    hvc_to_el2 = [e for e in hvc if e[2] == "EL1" and e[3] == "EL2"]
+    problems = []
+    if len(hvc_to_el2) != expected or len(hvc) != len(hvc_to_el2):
+        problems.append(f"QEMU took {len(hvc)} HVC exceptions, {len(hvc_to_el2)} from EL1 to EL2; the guest made "
+                        f"{expected}")
+    # The firmware takes its interrupts at EL2 until the launch; after the first exception
+    # from the guest, one from EL2 to EL2 would be the hypervisor faulting.
+    launch = next((i for i, e in enumerate(entries) if e[2] in ("EL0", "EL1") and e[3] == "EL2"), len(entries))
+    in_el2 = [e for e in entries[launch:] if e[2] == "EL2" and e[3] == "EL2"]
+    irqs_el1 = [e for e in entries[launch:] if e[1] == "IRQ" and e[2] == "EL1" and e[3] == "EL1"]
+    if not irqs_el1:
+        problems.append("no IRQ reached the guest at EL1 after the launch (the firmware's timer)")
+    if in_el2:
+        problems.append(f"{len(in_el2)} exceptions taken in EL2 itself: {in_el2[0][1]}")
+    print(f"hvc_exits: QEMU took {len(hvc_to_el2)} HVC exceptions from EL1 to EL2 "
+          f"({sum(1 for e in entries if e[3] == 'EL2')} exceptions to EL2 in all); the guest counted {expected}; "
+          f"{len(irqs_el1)} IRQs taken by the guest at EL1")
+    return problems
+
+
+def check_isolation(log):
+    problems = []
+    text = "\n".join(log)
+    for pattern in (r"guest: the audit's canary at 0x[0-9a-f]+: read and write abort",
+                    r"guest: the region \[0x[0-9a-f]+, 0x[0-9a-f]+\) and the hypervisor's code in it at 0x[0-9a-f]+: "
+                    r"reads and writes abort",
+                    r"guest: a branch to the hypervisor's code takes an instruction abort",
+                    r"guest: the SMMU's registers at 0x[0-9a-f]+: a read and a write abort"):
+        if not re.search(r"^guest: check: PASS " + pattern + "$", text, re.M):
+            problems.append(f"the guest's check /{pattern}/ did not pass")
+    refused = re.findall(r"^hv: cpu 0: guest (read of|write to|fetch from) (0x[0-9a-f]+) at pc 0x[0-9a-f]+ refused: "
+                         r"abort injected", text, re.M)
+    kinds = {k for k, _ in refused}
+    if len(refused) < 8 or kinds != {"read of", "write to", "fetch from"}:
+        problems.append(f"the hypervisor logged {len(refused)} refused accesses ({sorted(kinds)}), not the 8 probes")
+    return problems
+
+
 CHECKS = {"iort_quirk": check_iort_quirk, "stream_ids": check_stream_ids, "firmware_dma": check_firmware_dma,
-          "readme_example": None}
+          "hypervisor": check_hypervisor, "isolation": check_isolation, "hvc_exits": None, "readme_example": None}
 
 
 def main():
@@ -101,6 +186,8 @@ def main():
         return 2
     if sys.argv[1] == "readme_example":
         problems = check_readme_example(None, os.path.join(os.path.dirname(sys.argv[2]), "output.txt"))
+    elif sys.argv[1] == "hvc_exits":
+        problems = check_hvc_exits(lines(sys.argv[2]), os.path.join(os.path.dirname(sys.argv[2]), "qemu.log"))
     else:
         problems = CHECKS[sys.argv[1]](lines(sys.argv[2]))
     for p in problems:

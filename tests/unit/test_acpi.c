@@ -294,6 +294,50 @@ static void test_madt_ioapics(void **state)
     assert_false(madt_ioapics_parse(b, 30, &m, &d)); /* shorter than a header */
 }
 
+/* The GICC entries of an Arm MADT: each enabled one's MPIDR in table order; a disabled one
+ * left out; a GICC too short to hold its MPIDR an error, with the list untouched. */
+static void test_madt_giccs(void **state)
+{
+    (void)state;
+    /* a GICD (24 bytes), GICCs for MPIDR 0, 0x100 (disabled), 0x80000001, then a GICR (16) */
+    uint8_t b[44 + 24 + 3 * 80 + 16];
+    memset(b, 0, sizeof b);
+    memcpy(b, "APIC", 4);
+    put32(b + 4, sizeof b);
+    uint8_t *e = b + 44;
+    e[0] = 0xC, e[1] = 24;
+    e += 24;
+    const uint64_t mpidr[3] = {0, 0x100, 0x80000001ull};
+    for (unsigned i = 0; i < 3; i++, e += 80) {
+        e[0] = 0xB, e[1] = 80;
+        put32(e + 4, i);                   /* CPU interface number */
+        put32(e + 12, i == 1 ? 0 : 1);     /* flags: enabled */
+        put32(e + 68, (uint32_t)mpidr[i]);
+        put32(e + 72, (uint32_t)(mpidr[i] >> 32));
+    }
+    e[0] = 0xE, e[1] = 16;
+    b[9] = (uint8_t)(0x100 - acpi_checksum(b, sizeof b));
+    struct madt_giccs m = {.count = 99};
+    struct diag d;
+    diag_clear(&d);
+    assert_true(madt_giccs_parse(b, sizeof b, &m, &d));
+    assert_int_equal(m.count, 2);
+    assert_int_equal(m.mpidr[0], 0);
+    assert_int_equal(m.mpidr[1], 0x80000001ull);
+    /* The same table has no I/O APIC. */
+    struct madt_ioapics io = {.count = 99};
+    assert_true(madt_ioapics_parse(b, sizeof b, &io, &d));
+    assert_int_equal(io.count, 0);
+
+    b[44 + 24 + 80 + 1] = 75; /* the second GICC ends before its MPIDR does */
+    b[44 + 24 + 80 + 75] = 0xB, b[44 + 24 + 80 + 76] = 5; /* a filler entry keeps the walk on track */
+    diag_clear(&d);
+    m.count = 99;
+    assert_false(madt_giccs_parse(b, sizeof b, &m, &d));
+    assert_int_equal(m.count, 99);
+    assert_int_equal(d.error_offset, 44 + 24 + 80 + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_bad_rsdp_and_xsdt),
         cmocka_unit_test(test_mcfg),
         cmocka_unit_test(test_madt_ioapics),
+        cmocka_unit_test(test_madt_giccs),
         cmocka_unit_test(test_root_remove),
     };
     return cmocka_run_group_tests_name("acpi", tests, NULL, NULL);

@@ -9,6 +9,18 @@
 
 #include "ddi/hypercall.h"
 #include "iommu/platform.h"
+
+#if defined(__aarch64__)
+/* The hypercall instruction on Arm (docs/hypercall.md): X0 the call's SMCCC function ID,
+ * X1 the block's address, X2 its size; X0 the status back. */
+static inline uint64_t guest_hvc(enum hc_call call, uint64_t x1, uint64_t x2)
+{
+    register uint64_t x0 __asm__("x0") = hc_smccc_function(call);
+    register uint64_t r1 __asm__("x1") = x1, r2 __asm__("x2") = x2;
+    __asm__ volatile("hvc #0" : "+r"(x0), "+r"(r1), "+r"(r2) : : "x3", "memory");
+    return x0;
+}
+#else
 #include "common/tsc.h"
 
 static inline uint64_t guest_vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
@@ -29,5 +41,6 @@ static inline bool guest_books(struct hc_stats_block *b)
 uint64_t guest_clock_calibrate(void);
 
 extern const struct platform guest_platform;
+#endif
 
 #endif

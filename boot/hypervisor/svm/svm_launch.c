@@ -104,6 +104,25 @@ static bool build_npt(struct hv *hv, struct remapping *r, const struct dmar_tabl
                   hv->npt_top >> 30, bits, hv->npt.table_pages, holes, config_pages, iommu_status_name(st));
 }
 
+static const char *const refusal_names[] = {
+    [HV_REFUSED_MSR_READ] = "rdmsr", [HV_REFUSED_MSR_WRITE] = "wrmsr", [HV_REFUSED_PORT_IN] = "in from port",
+    [HV_REFUSED_PORT_OUT] = "out to port", [HV_REFUSED_STRING_IO] = "string I/O at port",
+    [HV_REFUSED_APIC_ICR] = "APIC ICR delivery mode", [HV_REFUSED_APIC_REGISTER] = "APIC register",
+    [HV_REFUSED_PCI_CONFIG] = "PCI configuration write", [HV_REFUSED_SLEEP] = "sleep state",
+    [HV_REFUSED_IOAPIC_RTE] = "I/O APIC register",
+};
+
+const char *hv_arch_refusal_name(unsigned kind)
+{
+    return kind < sizeof refusal_names / sizeof refusal_names[0] && refusal_names[kind] ? refusal_names[kind]
+                                                                                         : "access";
+}
+
+void hv_arch_relax(void)
+{
+    __asm__ volatile("pause");
+}
+
 /* A random 64-bit value: RDRAND where the CPU has it, else the TSC stirred. */
 uint64_t hv_arch_random64(void)
 {

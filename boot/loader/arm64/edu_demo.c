@@ -18,7 +18,7 @@
 
 struct demo {
     const struct platform *plat;
-    struct arm_remapping *r;
+    struct remapping *r;
     struct smmuv3_unit *unit;
     const struct pci_function *fn;
     uint64_t bar;
@@ -35,7 +35,7 @@ static bool demo_dma(struct demo *d, uint64_t iova, uint32_t len, bool to_ram)
 /* Whether the DMA left exactly the expected event (want_type 0: none) from edu's stream. */
 static bool events_after_dma(struct demo *d, uint64_t iova, bool write, uint8_t want_type)
 {
-    return expect_faults(d->r->unit_ptr, d->r->units, arm_remap_print_fault, &d->unit->unit, d->fn->stream_id,
+    return expect_faults(d->r->unit_ptr, d->r->units, remap_print_fault, &d->unit->unit, d->fn->stream_id,
                          want_type, write, iova, &d->faults);
 }
 
@@ -64,7 +64,7 @@ static uint8_t *buffer(struct uefi_arm64 *up, uint64_t *pa)
     return up->ops.alloc_pages(up->ops.ctx, 1, ~0ull, pa);
 }
 
-void arm_edu_demo(struct uefi_arm64 *up, struct arm_remapping *r, const struct pci_inventory *inv, struct checks *c)
+void arm_edu_demo(struct uefi_arm64 *up, struct remapping *r, const struct pci_inventory *inv, struct checks *c)
 {
     struct demo d = {.plat = &up->ops, .r = r};
     if (!check(c, find_edu(&d, inv), "edu 1234:11e8 found, translated by an SMMU, ID register 0x010000ed"))
@@ -153,7 +153,7 @@ void arm_edu_demo(struct uefi_arm64 *up, struct arm_remapping *r, const struct p
            u->stats.tlbi - tlbi_before, u->stats.syncs - sync_before, IOVA_DST);
 
     /* 6. Back in the default domain: RAM is reachable one to one, the reserved region is not. */
-    struct iommu_translation def = {IOMMU_TRANSLATE, ARM_DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels};
+    struct iommu_translation def = {IOMMU_TRANSLATE, DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels};
     st = smmuv3_set_stream(u, d.fn->stream_id, &def);
     edu_pattern_fill(plain, 0x33, XFER);
     ok = st == IOMMU_OK && demo_dma(&d, plain_pa, XFER, false);

@@ -14,8 +14,14 @@ set(BOOT_DIR ${PROJECT_SOURCE_DIR}/boot)
 set(ARM64_LOADER_SOURCES
   ${ARM64_DIR}/efi_entry.S ${ARM64_DIR}/self_relocate.c ${ARM64_DIR}/compiler_support.c
   ${ARM64_DIR}/main.c ${ARM64_DIR}/uefi_arm64.c ${ARM64_DIR}/remap_setup.c ${ARM64_DIR}/edu_demo.c
-  ${BOOT_DIR}/loader/discovery.c ${BOOT_DIR}/loader/identity_map.c ${BOOT_DIR}/loader/expected_faults.c ${BOOT_DIR}/common/report.c ${BOOT_DIR}/common/serial_pl011.c
-  ${BOOT_DIR}/common/edu.c)
+  ${BOOT_DIR}/loader/discovery.c ${BOOT_DIR}/loader/identity_map.c ${BOOT_DIR}/loader/expected_faults.c
+  ${BOOT_DIR}/common/report.c ${BOOT_DIR}/common/serial_pl011.c ${BOOT_DIR}/common/edu.c
+  # the hypervisor: the neutral half and the EL2 half
+  ${BOOT_DIR}/hypervisor/core.c ${BOOT_DIR}/hypervisor/remapping.c ${BOOT_DIR}/hypervisor/el2/el2.c
+  ${BOOT_DIR}/hypervisor/el2/el2_trap.c ${BOOT_DIR}/hypervisor/el2/el2_vectors.S
+  ${BOOT_DIR}/hypervisor/el2/hv_channel_pl011.c
+  # the guest's self-test, run by the firmware's image of this one
+  ${BOOT_DIR}/guest/selftest/selftest_arm64.c ${BOOT_DIR}/guest/selftest/selftest_arm64_traps.S)
 set(arm64_loader_objects)
 foreach(src ${ARM64_LOADER_SOURCES})
   file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${src})

@@ -1,11 +1,17 @@
-/* BOOTAA64.EFI: the loader on Arm. It finds the SMMUv3 through the IORT, reports what it
- * found in the x86 loader's form, takes over DMA remapping with a protecting default
- * domain (stage-1 tables identity-mapping RAM minus the loader's reserved region) and
- * demonstrates it with QEMU's edu device. Then it powers the machine off, so that
- * scripts/run.sh sees QEMU exit. Running the firmware as a guest at EL1 under an EL2
- * hypervisor is not done here (docs/design.md). */
+/* BOOTAA64.EFI: the loader on Arm. It reserves the hypervisor's region and goes on in its
+ * own copy there; finds the SMMUv3 through the IORT, reports what it found in the x86
+ * loader's form, takes over DMA remapping with a protecting default domain (stage-1 tables
+ * identity-mapping RAM minus the region) and demonstrates it with QEMU's edu device. Then it
+ * starts the EL2 hypervisor (boot/hypervisor/el2/): the firmware goes on at EL1 under stage
+ * 2, in the original image, with the Arm self-test (boot/guest/selftest/selftest_arm64.c),
+ * whose end is the hypervisor's verdict (docs/design.md). */
+#include "common/edu.h"
+#include "common/loader_handoff.h"
 #include "common/report.h"
 #include "common/serial.h"
+#include "hypervisor/arch.h"
+#include "hypervisor/hv.h"
+#include "iommu/ranges.h"
 #include "iommu/acpi_report.h"
 #include "iommu/iort.h"
 #include "iommu/smmuv3.h"
@@ -16,9 +22,14 @@
 
 #define LOADER_VERSION "0.1"
 
-const struct sink *const out = &serial_sink;
-
 efi_status efi_main(efi_handle image, struct efi_system_table *st);
+
+/* Where the two images are: the firmware's (the guest runs it again) and the copy in the
+ * region (the hypervisor's). */
+static struct {
+    uint8_t *original, *copy;
+    uint64_t image_bytes;
+} boot;
 
 static void report_memory_map(const struct uefi_arm64 *up, struct checks *c)
 {
@@ -112,6 +123,143 @@ static void check_firmware_dma(struct uefi_arm64 *up, efi_handle image, struct c
            ms);
 }
 
+/* Guest RAM for the hypercall server (the memory map's RAM without the region), and the end
+ * of the highest range. */
+static void guest_ram(const struct uefi_arm64 *up, struct hv_setup *s)
+{
+    static uint8_t map[64 * 1024];
+    static struct addr_range ranges[HC_MAX_RAM_RANGES + 2];
+    uint64_t entries = 0, size = 0;
+    unsigned n = 0;
+    s->top = 0;
+    if (!uefi_arm64_memory_map(up, map, sizeof map, &entries, &size))
+        entries = 0;
+    for (uint64_t i = 0; i < entries; i++) {
+        const struct efi_memory_descriptor *d = (const void *)(map + i * size);
+        uint64_t end = d->physical_start + d->pages * PAGE_SIZE;
+        s->top = end > s->top ? end : s->top;
+        if (uefi_memory_type_is_ram(d->type) && n < HC_MAX_RAM_RANGES)
+            ranges[n++] = (struct addr_range){d->physical_start, end};
+    }
+    n = ranges_merge(ranges, n);
+    n = ranges_remove(ranges, n, HC_MAX_RAM_RANGES + 2, s->remap->region_pa, s->remap->region_pa + s->remap->region_bytes);
+    s->ram_count = 0;
+    for (unsigned i = 0; i < n && s->ram_count < HC_MAX_RAM_RANGES; i++)
+        s->ram[s->ram_count++] = (struct hc_ram_range){ranges[i].base, ranges[i].end - ranges[i].base};
+}
+
+/* The guest must not find the SMMU and fight the hypervisor for it: the IORT is rewritten in
+ * place without its SMMU nodes, the root complex's IDs going straight to the ITS. */
+static void hide_smmus(const struct platform *plat, const struct acpi_tables *tables, const struct iort_table *iort,
+                       struct checks *c)
+{
+    static uint8_t rewritten[64 * 1024];
+    const struct acpi_table_ref *ref = acpi_find(tables, "IORT");
+    struct diag d;
+    diag_clear(&d);
+    size_t n = iort_hide_smmus(iort, rewritten, sizeof rewritten, &d);
+    diag_print(&d, "iort", out);
+    uint8_t *table = ref ? (uint8_t *)(uintptr_t)acpi_map_table(plat, ref) : NULL;
+    bool fits = table && n && n <= ref->length;
+    if (fits) {
+        __builtin_memcpy(table, rewritten, n);
+        __builtin_memset(table + n, 0, ref->length - n);
+    }
+    checkf(c, fits, "IORT rewritten for the guest without its SMMUs: %lu of %u bytes", (uint64_t)n,
+           ref ? ref->length : 0);
+}
+
+/* The CPUs the MADT lists, the boot CPU found among them by its MPIDR; false without it. */
+static bool list_cpus(const struct platform *plat, const struct acpi_tables *tables, struct hv *hv, unsigned *bsp,
+                      struct checks *c)
+{
+    static struct madt_giccs giccs;
+    const struct acpi_table_ref *ref = acpi_find(tables, "APIC");
+    const uint8_t *madt = ref ? acpi_map_table(plat, ref) : NULL;
+    struct diag d;
+    diag_clear(&d);
+    bool ok = madt && madt_giccs_parse(madt, ref->length, &giccs, &d);
+    diag_print(&d, "madt", out);
+    uint64_t self;
+    __asm__ volatile("mrs %0, mpidr_el1" : "=r"(self));
+    *bsp = HV_MAX_CPUS;
+    for (unsigned i = 0; ok && i < giccs.count && i < HV_MAX_CPUS; i++) {
+        hv->cpu[i].index = i;
+        hv->cpu[i].arch.mpidr = giccs.mpidr[i];
+        hv->cpu[i].apic_id = (uint32_t)giccs.mpidr[i];
+        if ((giccs.mpidr[i] & 0xFF00FFFFFFull) == (self & 0xFF00FFFFFFull))
+            *bsp = i;
+    }
+    hv->cpus = ok ? giccs.count : 0;
+    return checkf(c, ok && *bsp < hv->cpus, "MADT: %u CPUs (GICC entries), the boot CPU (mpidr 0x%lx) among them",
+                  hv->cpus, (uint64_t)(self & 0xFF00FFFFFFull));
+}
+
+/* What the Arm self-test is told, in the firmware's memory (the guest's). */
+static struct loader_handoff *guest_handoff(struct uefi_arm64 *up, const struct hv *hv,
+                                            const struct pci_inventory *inv, unsigned bsp)
+{
+    struct loader_handoff *o = NULL;
+    if (efi_failed(up->bs->allocate_pool(EFI_LOADER_DATA, sizeof *o, (void **)&o)))
+        return NULL;
+    const struct remapping *r = hv->remap;
+    *o = (struct loader_handoff){.magic = LOADER_HANDOFF_MAGIC, .iommu_units = r->units,
+                                 .region_base = r->region_pa, .region_bytes = r->region_bytes,
+                                 .image_base = (uint64_t)(uintptr_t)boot.copy, .image_bytes = boot.image_bytes,
+                                 .canary_pa = hv->canary_pa};
+    for (unsigned i = 0; i < r->units && i < 4; i++)
+        o->iommu_base[i] = r->unit_ptr[i]->register_base;
+    for (uint32_t i = 0; i < inv->count && o->edus < 2; i++) {
+        const struct pci_function *f = &inv->fn[i];
+        if (f->vendor == EDU_VENDOR && f->device == EDU_DEVICE && f->unit >= 0)
+            o->edu[o->edus++] = (struct handoff_edu){.bar = pci_memory_bar(&up->ops, f, 0), .segment = f->segment,
+                                                     .bus = f->bus, .device = f->dev, .function = f->fn};
+    }
+    for (unsigned i = 0; i < hv->cpus && o->cpus < LOADER_HANDOFF_MAX_CPUS; i++)
+        if (i != bsp)
+            o->secondary_mpidr[o->cpus++] = hv->cpu[i].arch.mpidr;
+    return o;
+}
+
+/* The hypervisor, started under the firmware; the firmware goes on as its guest at EL1, in
+ * the original image, with the self-test. Returns only when the hypervisor could not start. */
+static void start_hypervisor(struct uefi_arm64 *up, struct remapping *r, const struct pci_inventory *inv,
+                             const struct acpi_tables *tables, const struct iort_table *iort, struct checks *c)
+{
+    sink_printf(out, "--- hypervisor ---\n");
+    static struct hv hv;
+    static struct hv_setup s;
+    s = (struct hv_setup){.plat = &up->ops, .remap = r, .pci = inv, .console_base = serial_base(),
+                          .image_base = (uint64_t)(uintptr_t)boot.copy,
+                          .image_end = (uint64_t)(uintptr_t)boot.copy + boot.image_bytes};
+    guest_ram(up, &s);
+    hv_init(&hv, &s);
+    unsigned bsp = 0;
+    if (!list_cpus(&up->ops, tables, &hv, &bsp, c) || !hv_arch_prepare(&hv, &s, c))
+        return;
+    for (unsigned i = 0; i < hv.cpus; i++)
+        if (!hv_arch_prepare_cpu(&hv, &hv.cpu[i], c))
+            return;
+    struct loader_handoff *handoff = guest_handoff(up, &hv, inv, bsp);
+    if (!check(c, handoff != NULL, "the self-test's handoff in the firmware's memory"))
+        return;
+    hide_smmus(&up->ops, tables, iort, c);
+    /* The self-test runs in the firmware's image of the loader, which the guest may run: the
+     * copy this runs from is the hypervisor's. */
+    uint64_t entry = (uint64_t)(uintptr_t)selftest_arm64_main - (uint64_t)(uintptr_t)boot.copy +
+                     (uint64_t)(uintptr_t)boot.original;
+    if (c->failed)
+        return;
+    check(c, true, "cpu 0 goes on as a guest at EL1: the self-test reports from here");
+    handoff->loader_checks = c->run;
+    handoff->loader_failed = c->failed;
+    hv.loader_checks = c->run;
+    hv.loader_failed = c->failed;
+    uint64_t sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    hv_launch_el1(&hv, bsp, entry, (uint64_t)(uintptr_t)handoff, (sp - 256) & ~15ull);
+}
+
 static void run(struct uefi_arm64 *up, efi_handle image, struct checks *c)
 {
     const struct platform *plat = &up->ops;
@@ -127,14 +275,43 @@ static void run(struct uefi_arm64 *up, efi_handle image, struct checks *c)
         return;
 
     sink_printf(out, "--- DMA remapping ---\n");
-    static struct arm_remapping r;
-    if (!arm_remap_setup(up, iort, inv, &r, c))
+    static struct remapping r;
+    r.region_pa = (uint64_t)(uintptr_t)boot.copy - ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES;
+    r.region_bytes = ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES + boot.image_bytes + ARM_REGION_TABLE_BYTES;
+    if (!arm_remap_setup(up, iort, inv, (uint64_t)(uintptr_t)boot.copy + boot.image_bytes, &r, c))
         return;
     check_firmware_dma(up, image, c);
     sink_printf(out, "--- edu demo ---\n");
     arm_edu_demo(up, &r, inv, c);
     arm_remap_report(&r);
+    start_hypervisor(up, &r, inv, &tables, iort, c);
 }
+
+/* The second stage, in the copy of the image inside the region. */
+static void loader_main(efi_handle image, struct efi_system_table *st)
+{
+    static struct uefi_arm64 up;
+    uefi_arm64_init(&up, st);
+    struct checks c = {0};
+    check(&c, true, "loader image located");
+    checkf(&c, true, "reserved %lu MiB for everything the hypervisor owns; the loader goes on in its copy at 0x%lx",
+           (ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES + boot.image_bytes + ARM_REGION_TABLE_BYTES) >> 20,
+           (uint64_t)(uintptr_t)boot.copy);
+    unsigned el = uefi_arm64_current_el();
+    sink_printf(out, "cpu: AArch64 at EL%u, generic timer %lu Hz\n", el, up.timer_hz);
+    if (checkf(&c, el == 2, "the loader runs at EL2 (QEMU's virtualization=on): the hypervisor can start")) {
+        sink_printf(out, "--- memory map ---\n");
+        report_memory_map(&up, &c);
+        sink_printf(out, "--- ACPI ---\n");
+        run(&up, image, &c);
+    }
+    /* Here only when the hypervisor did not start. */
+    sink_printf(out, "RESULT: FAIL (%u of %u checks failed; the hypervisor did not start)\n", c.failed, c.run);
+    st->runtime_services->reset_system(EFI_RESET_SHUTDOWN, EFI_NOT_FOUND, 0, NULL);
+}
+
+extern const uint8_t _DYNAMIC[], __image_base[], _text[], _etext[];
+void self_relocate(uint8_t *base, const void *dyn);
 
 efi_status efi_main(efi_handle image, struct efi_system_table *st)
 {
@@ -143,17 +320,32 @@ efi_status efi_main(efi_handle image, struct efi_system_table *st)
     /* The firmware's watchdog would reset the machine in the middle of a long run. */
     up.bs->set_watchdog_timer(0, 0, 0, NULL);
     sink_printf(out, "\n=== iommu-hv loader %s (aarch64): discovery and DMA remapping ===\n", LOADER_VERSION);
-    struct checks c = {0};
-    unsigned el = uefi_arm64_current_el();
-    sink_printf(out, "cpu: AArch64 at EL%u, generic timer %lu Hz\n", el, up.timer_hz);
-    sink_printf(out, "--- memory map ---\n");
-    report_memory_map(&up, &c);
-    sink_printf(out, "--- ACPI ---\n");
-    run(&up, image, &c);
-    if (c.failed)
-        sink_printf(out, "RESULT: FAIL (%u of %u checks failed)\n", c.failed, c.run);
-    else
-        sink_printf(out, "RESULT: PASS (%u checks)\n", c.run);
-    st->runtime_services->reset_system(EFI_RESET_SHUTDOWN, c.failed ? EFI_NOT_FOUND : EFI_SUCCESS, 0, NULL);
-    return EFI_SUCCESS;
+    static const struct efi_guid loaded_guid = EFI_LOADED_IMAGE_PROTOCOL_GUID;
+    struct efi_loaded_image *loaded = NULL;
+    if (efi_failed(up.bs->handle_protocol(image, &loaded_guid, (void **)&loaded)) || !loaded) {
+        sink_printf(out, "RESULT: FAIL (the loader's own image not found)\n");
+        return EFI_NOT_FOUND;
+    }
+    /* The region: the SMMUs' static blocks, this image's copy, the page pool. The copy gets
+     * its own relocations again (self_relocate.c), for its new base. */
+    boot.original = loaded->image_base;
+    boot.image_bytes = (loaded->image_size + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+    uint64_t statics = ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES;
+    uint64_t region = arm_region_reserve(&up, statics + boot.image_bytes + ARM_REGION_TABLE_BYTES);
+    if (!region) {
+        sink_printf(out, "RESULT: FAIL (no reserved region from the firmware)\n");
+        return EFI_OUT_OF_RESOURCES;
+    }
+    boot.copy = (uint8_t *)(uintptr_t)(region + statics);
+    __builtin_memcpy(boot.copy, boot.original, loaded->image_size);
+    self_relocate(boot.copy, boot.copy + (_DYNAMIC - __image_base));
+    if (!uefi_arm64_make_executable((uint64_t)(uintptr_t)boot.copy + (_text - __image_base), (uint64_t)(_etext - _text))) {
+        sink_printf(out, "RESULT: FAIL (the firmware's tables would not let the copy in the region run)\n");
+        return EFI_ABORTED;
+    }
+    void (*in_copy)(efi_handle, struct efi_system_table *) =
+        (void (*)(efi_handle, struct efi_system_table *))(uintptr_t)(boot.copy + ((const uint8_t *)loader_main -
+                                                                                  boot.original));
+    in_copy(image, st);
+    return EFI_ABORTED;
 }

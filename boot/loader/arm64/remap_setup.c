@@ -6,25 +6,21 @@
 
 #define MAX_RANGES 256
 
-/* The region: 2 MiB aligned (so the default domain's identity map around it keeps its
- * blocks), taken as reserved memory from the firmware. */
-static bool reserve_region(struct uefi_arm64 *up, struct arm_remapping *r)
+uint64_t arm_region_reserve(struct uefi_arm64 *up, uint64_t bytes)
 {
-    uint64_t align = 2u << 20, pages = (ARM_REGION_BYTES + align) / PAGE_SIZE, pa = 0;
+    uint64_t align = 2u << 20, pages = (bytes + align) / PAGE_SIZE, pa = 0;
     if (efi_failed(up->bs->allocate_pages(EFI_ALLOCATE_ANY_PAGES, EFI_RESERVED_MEMORY, pages, &pa)))
-        return false;
+        return 0;
     uint64_t start = (pa + align - 1) & ~(align - 1);
     if (start > pa)
         up->bs->free_pages(pa, (start - pa) / PAGE_SIZE);
     uint64_t end = pa + pages * PAGE_SIZE;
-    if (end > start + ARM_REGION_BYTES)
-        up->bs->free_pages(start + ARM_REGION_BYTES, (end - start - ARM_REGION_BYTES) / PAGE_SIZE);
-    r->region_pa = start;
-    r->region_bytes = ARM_REGION_BYTES;
-    return true;
+    if (end > start + bytes)
+        up->bs->free_pages(start + bytes, (end - start - bytes) / PAGE_SIZE);
+    return start;
 }
 
-static bool bring_up_units(struct uefi_arm64 *up, const struct iort_table *iort, struct arm_remapping *r,
+static bool bring_up_units(struct uefi_arm64 *up, const struct iort_table *iort, struct remapping *r,
                            struct checks *c)
 {
     struct iort_cursor cur = {0};
@@ -32,8 +28,8 @@ static bool bring_up_units(struct uefi_arm64 *up, const struct iort_table *iort,
     while (iort_next_node(iort, &cur, &n)) {
         if (n.type != IORT_NODE_SMMUV3)
             continue;
-        if (r->units == ARM_REMAP_MAX_UNITS) {
-            sink_printf(out, "remap: warning: more than %u SMMUs, the rest are left alone\n", ARM_REMAP_MAX_UNITS);
+        if (r->units == ARM_REGION_MAX_SMMUS) {
+            sink_printf(out, "remap: warning: more than %u SMMUs, the rest are left alone\n", ARM_REGION_MAX_SMMUS);
             break;
         }
         struct smmuv3_unit *u = &r->unit[r->units];
@@ -73,7 +69,7 @@ static unsigned collect_ram(const struct uefi_arm64 *up, struct addr_range *rang
     return n;
 }
 
-static bool build_default_domain(struct uefi_arm64 *up, struct arm_remapping *r, struct checks *c)
+static bool build_default_domain(struct uefi_arm64 *up, struct remapping *r, struct checks *c)
 {
     static struct addr_range ranges[MAX_RANGES + 1];
     unsigned n = collect_ram(up, ranges);
@@ -82,14 +78,14 @@ static bool build_default_domain(struct uefi_arm64 *up, struct arm_remapping *r,
         st = identity_map_without_region(&r->default_domain, ranges, n, MAX_RANGES + 1, r->region_pa, r->region_bytes,
                                          &r->identity_bytes);
     return checkf(c, st == IOMMU_OK,
-                  "default domain %u: %lu MiB of RAM identity-mapped in %u %s table pages (%s)", ARM_DEFAULT_DOMAIN_ID,
+                  "default domain %u: %lu MiB of RAM identity-mapped in %u %s table pages (%s)", DEFAULT_DOMAIN_ID,
                   r->identity_bytes >> 20, r->default_domain.table_pages, pt_arm_stage1.name, iommu_status_name(st));
 }
 
-static bool assign_devices(const struct pci_inventory *inv, struct arm_remapping *r, struct checks *c)
+static bool assign_devices(const struct pci_inventory *inv, struct remapping *r, struct checks *c)
 {
     unsigned assigned = 0, failed = 0;
-    struct iommu_translation t = {IOMMU_TRANSLATE, ARM_DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels};
+    struct iommu_translation t = {IOMMU_TRANSLATE, DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels};
     for (uint32_t i = 0; i < inv->count; i++) {
         const struct pci_function *f = &inv->fn[i];
         if (f->unit < 0 || (unsigned)f->unit >= r->units)
@@ -104,13 +100,9 @@ static bool assign_devices(const struct pci_inventory *inv, struct arm_remapping
 }
 
 bool arm_remap_setup(struct uefi_arm64 *up, const struct iort_table *iort, const struct pci_inventory *inv,
-                     struct arm_remapping *r, struct checks *c)
+                     uint64_t pool_pa, struct remapping *r, struct checks *c)
 {
-    if (!check(c, reserve_region(up, r), "reserved region for the SMMUs' structures and tables"))
-        return false;
     sink_printf(out, "remap: reserved region [0x%lx, 0x%lx)\n", r->region_pa, r->region_pa + r->region_bytes);
-    /* The SMMUs' static blocks first (aligned as they need), then the pool. */
-    uint64_t pool_pa = r->region_pa + ARM_REMAP_MAX_UNITS * SMMUV3_STATIC_BYTES;
     if (!check(c, page_pool_init(&r->pool, (void *)(uintptr_t)pool_pa, pool_pa, r->region_pa + r->region_bytes - pool_pa),
                "page pool over the reserved region, after the SMMUs' static structures") ||
         !bring_up_units(up, iort, r, c) || !build_default_domain(up, r, c) || !assign_devices(inv, r, c))
@@ -127,13 +119,7 @@ bool arm_remap_setup(struct uefi_arm64 *up, const struct iort_table *iort, const
     return all;
 }
 
-void arm_remap_print_fault(const struct iommu_unit *u, const struct iommu_fault_record *f)
-{
-    sink_printf(out, "fault: %s[%u] stream 0x%04x %s 0x%lx event 0x%02x (%s)\n", u->name, u->index, f->sid,
-                f->write ? "write" : "read", f->address, f->reason, u->ops->fault_reason_name(f->reason));
-}
-
-void arm_remap_report(const struct arm_remapping *r)
+void arm_remap_report(const struct remapping *r)
 {
     for (unsigned i = 0; i < r->units; i++) {
         const struct smmuv3_stats *s = &r->unit[i].stats;

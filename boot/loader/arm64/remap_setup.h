@@ -6,6 +6,7 @@
 #define BOOT_LOADER_ARM64_REMAP_SETUP_H
 
 #include "common/report.h"
+#include "hypervisor/remapping.h"
 #include "iommu/iort.h"
 #include "iommu/page_pool.h"
 #include "iommu/pci.h"
@@ -13,27 +14,20 @@
 #include "iommu/smmuv3.h"
 #include "loader/arm64/uefi_arm64.h"
 
-#define ARM_REMAP_MAX_UNITS 4
-#define ARM_REGION_BYTES (16u << 20)
-#define ARM_DEFAULT_DOMAIN_ID 1
+/* The region's room for the SMMUs' static blocks and the tables; the loader image's copy
+ * comes on top of it (main.c). */
+#define ARM_REGION_TABLE_BYTES (16u << 20)
+#define ARM_REGION_MAX_SMMUS 4
 
-struct arm_remapping {
-    uint64_t region_pa, region_bytes;
-    struct page_pool pool;
-    struct smmuv3_unit unit[ARM_REMAP_MAX_UNITS];
-    struct iommu_unit *unit_ptr[ARM_REMAP_MAX_UNITS];
-    unsigned units;
-    unsigned levels;
-    struct slpt default_domain;
-    uint64_t identity_bytes;
-};
-
+/* bytes of reserved memory from the firmware, 2 MiB aligned (so the default domain's
+ * identity map around it keeps its blocks); 0 when there is none. */
+uint64_t arm_region_reserve(struct uefi_arm64 *up, uint64_t bytes);
+/* Over r->region_pa/region_bytes (reserved by main.c: the SMMUs' static blocks at its
+ * start, the pool from pool_pa to its end). */
 bool arm_remap_setup(struct uefi_arm64 *up, const struct iort_table *iort, const struct pci_inventory *inv,
-                     struct arm_remapping *r, struct checks *c);
-/* "fault: smmu[N] stream 0xSID read|write 0xADDR event 0xT (NAME)" */
-void arm_remap_print_fault(const struct iommu_unit *u, const struct iommu_fault_record *f);
+                     uint64_t pool_pa, struct remapping *r, struct checks *c);
 /* The units' command and event counts. */
-void arm_remap_report(const struct arm_remapping *r);
-void arm_edu_demo(struct uefi_arm64 *up, struct arm_remapping *r, const struct pci_inventory *inv, struct checks *c);
+void arm_remap_report(const struct remapping *r);
+void arm_edu_demo(struct uefi_arm64 *up, struct remapping *r, const struct pci_inventory *inv, struct checks *c);
 
 #endif

@@ -17,6 +17,8 @@ typedef void *efi_handle;
 #define EFI_ERROR_BIT (1ull << 63)
 #define EFI_BUFFER_TOO_SMALL (EFI_ERROR_BIT | 5u)
 #define EFI_NOT_FOUND (EFI_ERROR_BIT | 14u)
+#define EFI_OUT_OF_RESOURCES (EFI_ERROR_BIT | 9u)
+#define EFI_ABORTED (EFI_ERROR_BIT | 21u)
 #define efi_failed(st) (((st)&EFI_ERROR_BIT) != 0)
 
 struct efi_guid {

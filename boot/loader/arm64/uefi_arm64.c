@@ -124,3 +124,37 @@ unsigned uefi_arm64_current_el(void)
     __asm__ volatile("mrs %0, currentel" : "=r"(el));
     return (unsigned)(el >> 2) & 3;
 }
+
+#define DESC_VALID 1ull
+#define DESC_TABLE 2ull          /* at levels 0-2: a table; at level 3: a page */
+#define DESC_XN (1ull << 54)      /* EL2's execute-never (UXN in two-range regimes) */
+#define DESC_PXN (1ull << 53)
+#define DESC_XN_TABLE (3ull << 59) /* XNTable, PXNTable */
+#define DESC_ADDRESS 0x0000FFFFFFFFF000ull
+
+bool uefi_arm64_make_executable(uint64_t base, uint64_t bytes)
+{
+    uint64_t tcr, ttbr;
+    __asm__ volatile("mrs %0, tcr_el2; mrs %1, ttbr0_el2" : "=r"(tcr), "=r"(ttbr));
+    unsigned va_bits = 64 - (unsigned)(tcr & 0x3F);
+    if ((tcr >> 14 & 3) != 0 || va_bits < 25 || va_bits > 48) /* TG0 4 KiB */
+        return false;
+    unsigned levels = (va_bits - 12 + 8) / 9, first = 4 - levels;
+    for (uint64_t va = base & ~0xFFFull; va < base + bytes; va += 0x1000) {
+        uint64_t *table = (uint64_t *)(uintptr_t)(ttbr & DESC_ADDRESS);
+        for (unsigned level = first;; level++) {
+            uint64_t *e = &table[va >> (39 - 9 * level) & 0x1FF];
+            if (!(*e & DESC_VALID))
+                return false;
+            if (level < 3 && (*e & DESC_TABLE)) {
+                *e &= ~DESC_XN_TABLE;
+                table = (uint64_t *)(uintptr_t)(*e & DESC_ADDRESS);
+                continue;
+            }
+            *e &= ~(DESC_XN | DESC_PXN);
+            break;
+        }
+    }
+    __asm__ volatile("dsb ishst; tlbi alle2; dsb ish; ic iallu; dsb ish; isb" ::: "memory");
+    return true;
+}

@@ -22,6 +22,11 @@ void *uefi_arm64_config_table(const struct uefi_arm64 *p, const struct efi_guid 
 /* The firmware's memory map into buf (entries, each descriptor_size bytes); false on error. */
 bool uefi_arm64_memory_map(const struct uefi_arm64 *p, void *buf, uint64_t bytes, uint64_t *entries,
                            uint64_t *descriptor_size);
+/* Lets the CPU execute [base, base + bytes) at EL2: clears the execute-never bits of the
+ * firmware's own translation tables (TTBR0_EL2) on the way to each of its pages. The
+ * firmware maps reserved memory execute-never, and the loader's copy of itself in the
+ * region must run. False when a page is not mapped or the tables are not 4 KiB-granule. */
+bool uefi_arm64_make_executable(uint64_t base, uint64_t bytes);
 /* The exception level the loader runs at (2 with virtualization=on). */
 unsigned uefi_arm64_current_el(void);
 

@@ -108,4 +108,16 @@ struct madt_ioapics {
  * the table is an error, more I/O APICs than MADT_MAX_IOAPICS a warning. */
 bool madt_ioapics_parse(const uint8_t *data, size_t avail, struct madt_ioapics *out, struct diag *d);
 
+/* The MADT's enabled GIC CPU interfaces (entry type 0xB): each CPU's MPIDR, in table order
+ * (the first is the boot CPU on QEMU's virt). A GICC entry under 76 bytes is an error, more
+ * than MADT_MAX_GICCS a warning. */
+#define MADT_MAX_GICCS 64
+
+struct madt_giccs {
+    uint32_t count;
+    uint64_t mpidr[MADT_MAX_GICCS];
+};
+
+bool madt_giccs_parse(const uint8_t *data, size_t avail, struct madt_giccs *out, struct diag *d);
+
 #endif

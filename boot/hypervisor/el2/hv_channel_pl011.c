@@ -1,0 +1,54 @@
+/* The hypervisor's channel on Arm (see hypervisor/hv_channel.h): the PL011, shared line by
+ * line. The hypervisor's lines go out as they are; the guest's bytes (trapped writes to the
+ * data register) go out behind HV_CHANNEL_GUEST_PREFIX at the start of each of its lines,
+ * and a line of the hypervisor's that comes while the guest's is unfinished starts on a
+ * line of its own. So every line without the prefix is the hypervisor's. */
+#include "hypervisor/hv_channel.h"
+
+#include <stdbool.h>
+
+#include "common/serial.h"
+#include "iommu/lock.h"
+
+const struct sink *const out = &hv_channel_sink;
+
+static struct iommu_lock channel_lock;
+static bool guest_line_open; /* the last byte out was the guest's, and not its newline */
+
+static void end_guest_line(void)
+{
+    if (guest_line_open)
+        serial_write("\n", 1);
+    guest_line_open = false;
+}
+
+void hv_channel_write_unlocked(const char *s, size_t n)
+{
+    end_guest_line();
+    serial_write(s, n);
+}
+
+static void channel_write(void *ctx, const char *s, size_t n)
+{
+    (void)ctx;
+    lock_acquire(&channel_lock);
+    hv_channel_write_unlocked(s, n);
+    lock_release(&channel_lock);
+}
+
+const struct sink hv_channel_sink = {channel_write, NULL};
+
+void hv_channel_guest_write(const char *s, size_t n)
+{
+    lock_acquire(&channel_lock);
+    for (size_t i = 0; i < n; i++) {
+        if (!guest_line_open)
+            serial_write(HV_CHANNEL_GUEST_PREFIX, sizeof HV_CHANNEL_GUEST_PREFIX - 1);
+        guest_line_open = s[i] != '\n';
+        if (s[i] != '\r' && s[i] != '\n') /* serial_write makes "\n" "\r\n"; a lone CR is dropped */
+            serial_write(s + i, 1);
+        else if (s[i] == '\n')
+            serial_write("\n", 1);
+    }
+    lock_release(&channel_lock);
+}
