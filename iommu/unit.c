@@ -60,6 +60,11 @@ void iommu_fault_log_add(struct iommu_fault_log *log, const struct iommu_fault_r
     log->count++;
 }
 
+struct iommu_fault_record *iommu_fault_log_newest(struct iommu_fault_log *log)
+{
+    return log->count ? &log->entry[(log->first + log->count - 1) % IOMMU_FAULT_LOG_SIZE] : NULL;
+}
+
 bool iommu_fault_log_take(struct iommu_fault_log *log, struct iommu_fault_record *f)
 {
     if (!log->count)

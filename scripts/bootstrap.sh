@@ -25,13 +25,42 @@ requirements=(
   "python3          /usr/bin/python3"
 )
 
+# gnu-efi for arm64, which the Arm guest images (DDISHIM, FAULTINJ, HOSTILE for aarch64) are
+# built with: it cannot be installed beside the amd64 one (both own /usr/lib/libefi.a), so its
+# .deb, fetched and verified by apt (the arm64 architecture added to dpkg's list, no arm64
+# package installed), is unpacked here. The CMake cache variable IOMMU_GNU_EFI_ARM64 names it.
+gnu_efi_arm64=/opt/iommu-hv/gnu-efi-arm64
+gnu_efi_arm64_ready() { [[ -e $gnu_efi_arm64/usr/include/efi/aarch64/efibind.h && -e $gnu_efi_arm64/usr/lib/crt0-efi-aarch64.o ]]; }
+install_gnu_efi_arm64() {
+  local tmp
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp" # apt fetches as its own user
+  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+  (cd "$tmp" && { apt-get download gnu-efi:arm64 >/dev/null 2>&1 || { apt-get update -qq && apt-get download -q gnu-efi:arm64; }; })
+  mkdir -p "$gnu_efi_arm64"
+  dpkg-deb -x "$tmp"/gnu-efi_*_arm64.deb "$gnu_efi_arm64"
+  rm -rf "$tmp"
+}
+
 missing=()
 for req in "${requirements[@]}"; do
   read -r pkg file <<<"$req"
   [[ -e $file ]] || missing+=("$pkg")
 done
 
+if ((${#missing[@]} == 0)) && gnu_efi_arm64_ready; then
+  exit 0
+fi
+
 if ((${#missing[@]} == 0)); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "bootstrap: gnu-efi for arm64 is missing: as root, scripts/bootstrap.sh unpacks it into $gnu_efi_arm64" >&2
+    exit 1
+  fi
+  echo "bootstrap: unpacking gnu-efi for arm64 into $gnu_efi_arm64" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  install_gnu_efi_arm64
+  gnu_efi_arm64_ready || { echo "bootstrap: gnu-efi for arm64 still missing in $gnu_efi_arm64" >&2; exit 1; }
   exit 0
 fi
 
@@ -58,3 +87,5 @@ if ((${#still[@]})); then
   echo "bootstrap: still missing after install: ${still[*]}" >&2
   exit 1
 fi
+gnu_efi_arm64_ready || install_gnu_efi_arm64
+gnu_efi_arm64_ready || { echo "bootstrap: gnu-efi for arm64 still missing in $gnu_efi_arm64" >&2; exit 1; }

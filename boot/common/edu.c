@@ -48,3 +48,10 @@ bool edu_pattern_holds(const uint8_t *p, uint8_t seed, unsigned len)
             return false;
     return true;
 }
+
+void edu_enable(const struct platform *p, uint64_t config_pa)
+{
+    uint32_t cmd = p->mmio_read32(p->ctx, config_pa + 0x04);
+    if ((cmd & 0x6) != 0x6)
+        p->mmio_write32(p->ctx, config_pa + 0x04, (cmd & 0xffff) | 0x6);
+}

@@ -15,6 +15,11 @@
  * (off by one), so at most 4095 bytes per transfer. */
 #define EDU_MAX_TRANSFER 4095u
 
+/* Memory space and bus mastering on in the function's command register (at config_pa, its
+ * ECAM page), where the firmware left them off (ArmVirtQemu binds no driver to edu); the
+ * status bits are written as 0, which leaves them. */
+void edu_enable(const struct platform *p, uint64_t config_pa);
+
 /* One transfer of len bytes between the device's buffer and iova (to_ram: from the device
  * to iova). False if the device did not finish within 2 s (a transfer takes about 100 ms of
  * QEMU's time). The device reports no other error: a faulting read yields zeroes, a

@@ -592,6 +592,13 @@ unsigned smmuv3_drain_events(struct smmuv3_unit *u)
         u->unit.faults.overflows++;
     uint32_t cons = u->eventq_cons & ((2u << log2) - 1);
     prod &= (2u << log2) - 1;
+    /* QEMU records one event per 4 bytes of a faulting transfer (hardware: one per
+     * transaction). Consecutive events of one stream, type and direction whose addresses
+     * follow each other by 4 bytes within a page are one transfer: one fault record, whose
+     * count says how many events it stands for (a transfer started again at its first
+     * address is another). */
+    uint64_t last_address = 0;
+    struct iommu_fault_record *last = NULL;
     /* At most one queue's worth: a unit that moves PROD beyond that is not trusted further. */
     while (cons != prod && n < (1u << log2)) {
         const uint64_t *e = u->eventq + 4 * q_index(cons, log2);
@@ -603,8 +610,17 @@ unsigned smmuv3_drain_events(struct smmuv3_unit *u)
                            type == SMMUV3_EVENT_F_WALK_EABT;
         struct iommu_fault_record f = {.sid = (uint16_t)sid, .reason = type, .kind = event_kind(type),
                                        .write = has_address && !(e[1] & EVENT1_RNW),
-                                       .address = has_address ? e[2] & ~(uint64_t)(PAGE_SIZE - 1) : 0};
-        iommu_fault_log_add(&u->unit.faults, &f);
+                                       .address = has_address ? e[2] & ~(uint64_t)(PAGE_SIZE - 1) : 0, .records = 1};
+        bool same_transfer = last && has_address && last->sid == f.sid && last->reason == f.reason &&
+                             last->write == f.write && last->address == f.address && e[2] == last_address + 4;
+        if (same_transfer) {
+            last->records++;
+            u->stats.events_merged++;
+        } else {
+            iommu_fault_log_add(&u->unit.faults, &f);
+            last = iommu_fault_log_newest(&u->unit.faults);
+        }
+        last_address = e[2];
         u->stats.events++;
         cons = q_next(cons, log2);
         n++;

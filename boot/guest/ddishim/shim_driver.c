@@ -1,20 +1,23 @@
 /* DDISHIM.EFI: a boot-service driver that stays resident and gives guest code the wdm DMA
  * IOMMU interface as the iommu_hv_ddi protocol (boot/guest/lib/ddi_protocol.h), over the shim
- * (ddi/shim.c) and the VMMCALL. The loader starts it on bare metal, before the launch, so
- * it must make no hypercall until it runs as a guest: the timer polls only once CPUID shows
- * the hypervisor. */
+ * (ddi/shim.c) and the hypercall instruction (VMMCALL, HVC on Arm). The loader starts it on
+ * bare metal, before the launch, so it must make no hypercall until it runs as a guest: the
+ * timer polls only once the hypervisor shows (x86: CPUID's signature; Arm: the firmware runs
+ * at EL1, which it does only under the hypervisor). */
 #include <efi.h>
 #include <efilib.h>
 
+#if !defined(__aarch64__)
 #include "common/cpuid.h"
+#endif
 #include "ddi/shim.h"
 #include "guest/lib/ddi_protocol.h"
 #include "guest/lib/guest.h"
 
-static uint64_t vmmcall(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx)
+static uint64_t hypercall(void *ctx, uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
     (void)ctx;
-    return guest_vmmcall(rax, rcx, rdx);
+    return guest_hypercall(rax, rcx, rdx);
 }
 
 static uint64_t gpa_of(void *ctx, const void *p)
@@ -27,9 +30,15 @@ static bool under_hypervisor(void)
 {
     static bool seen;
     if (!seen) {
+#if defined(__aarch64__)
+        uint64_t el;
+        __asm__ volatile("mrs %0, CurrentEL" : "=r"(el));
+        seen = (el >> 2) == 1;
+#else
         uint32_t r[4];
         cpuid(0x40000000u, 0, r);
         seen = r[1] == 0x6d6d6f69u && r[2] == 0x76682d75u && r[3] == 0x6964642du; /* "iommu-hv-ddi" */
+#endif
     }
     return seen;
 }
@@ -59,7 +68,7 @@ static struct iommu_hv_ddi_protocol protocol = {
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
     InitializeLib(image, systab);
-    struct shim_config cfg = {.hypercall = vmmcall, .gpa_of = gpa_of};
+    struct shim_config cfg = {.hypercall = hypercall, .gpa_of = gpa_of};
     shim_init(&cfg);
     EFI_GUID guid = IOMMU_HV_DDI_PROTOCOL_GUID;
     EFI_HANDLE handle = NULL;

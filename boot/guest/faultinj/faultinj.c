@@ -438,7 +438,7 @@ static void parallel_share(unsigned n)
     IOMMU_DMA_LOGICAL_ADDRESS at = parallel.iova + n * 4096ull, placed = 0;
     __atomic_add_fetch(&parallel.arrived, 1, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&parallel.arrived, __ATOMIC_SEQ_CST) < parallel.cpus && tsc_read() < parallel.start_deadline)
-        __builtin_ia32_pause();
+        guest_relax();
     parallel.cpu[n].first_tsc = tsc_read();
     __atomic_store_n(&parallel.cpu[n].going, 1, __ATOMIC_SEQ_CST);
     bool seen_all = false;
@@ -707,7 +707,7 @@ static void run_guard(const struct scenario_step *s, struct object *a, struct ob
     (void)a;
     (void)b;
     struct hc_inject_block i = {.kind = HC_INJECT_DMA_GUARD, .value = s->word == SCENARIO_ON};
-    uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
+    uint64_t r = guest_hypercall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
     checkf(&driver.c, r == 0, "step %u guard %s: 0x%lx", s->line, s->arg[0], r);
     driver.p->poll(); /* the state changes it causes */
 }
@@ -719,7 +719,7 @@ static void run_inject(const struct scenario_step *s, struct object *a, struct o
     bool pool = s->word == SCENARIO_POOL_FAIL;
     struct hc_inject_block i = {.kind = pool ? HC_INJECT_POOL_FAIL : HC_INJECT_INVALIDATION_TIMEOUT,
                                 .value = pool ? scenario_value(s, KEY_AT, 1) : 1};
-    uint64_t r = guest_vmmcall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
+    uint64_t r = guest_hypercall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
     checkf(&driver.c, r == 0, "step %u inject %s: status 0x%lx", s->line, s->arg[0], r);
 }
 
@@ -775,9 +775,9 @@ static void run_hypercall(const struct scenario_step *s, struct object *a, struc
     uint64_t r;
     if (s->word == SCENARIO_GARBAGE) {
         uint64_t junk[8] = {0xdeadbeef, ~0ull, 7, 0, 0x5a5a5a5a5a5a5a5aull, 1, 2, 3};
-        r = guest_vmmcall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
+        r = guest_hypercall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
     } else if (s->word == SCENARIO_BAD_ADDRESS) {
-        r = guest_vmmcall(hc_rax(HC_VERSION), driver.o->region_base, sizeof(struct hc_version_block));
+        r = guest_hypercall(hc_rax(HC_VERSION), driver.o->region_base, sizeof(struct hc_version_block));
     } else {
         r = (uint32_t)v2->DeleteDomain((PIOMMU_DMA_DOMAIN)(uintptr_t)0xd0d0000000770001ull);
     }

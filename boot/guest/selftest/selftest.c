@@ -31,7 +31,7 @@ static unsigned hypercalls;
 static uint64_t vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
     hypercalls++;
-    return guest_vmmcall(rax, rcx, rdx);
+    return guest_hypercall(rax, rcx, rdx);
 }
 
 static __attribute__((noinline)) uint64_t plain_call(uint64_t rax, uint64_t rcx, uint64_t rdx)

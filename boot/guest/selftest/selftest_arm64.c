@@ -63,7 +63,7 @@ static unsigned hvcs_made;
 static uint64_t hvc(enum hc_call call, const void *block, uint64_t bytes)
 {
     hvcs_made++;
-    return guest_hvc(call, (uint64_t)(uintptr_t)block, bytes);
+    return guest_hypercall(hc_rax(call), (uint64_t)(uintptr_t)block, bytes);
 }
 
 static uint64_t smc(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3)

@@ -32,7 +32,7 @@ static unsigned made;
 static uint64_t vmmcall(uint64_t rax, uint64_t rcx, uint64_t rdx)
 {
     made++;
-    return guest_vmmcall(rax, rcx, rdx);
+    return guest_hypercall(rax, rcx, rdx);
 }
 
 static bool stats(struct hc_stats_block *s)

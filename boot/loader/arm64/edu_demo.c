@@ -48,9 +48,7 @@ static bool find_edu(struct demo *d, const struct pci_inventory *inv)
         uint64_t bar = pci_memory_bar(d->plat, f, 0);
         if (!bar)
             continue;
-        uint32_t cmd = d->plat->mmio_read32(d->plat->ctx, f->config_pa + 0x04);
-        if ((cmd & 0x6) != 0x6) /* memory space and bus mastering; status bits written as 0 */
-            d->plat->mmio_write32(d->plat->ctx, f->config_pa + 0x04, (cmd & 0xffff) | 0x6);
+        edu_enable(d->plat, f->config_pa);
         d->fn = f;
         d->bar = bar;
         d->unit = &d->r->unit[f->unit];

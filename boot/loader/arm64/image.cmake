@@ -14,6 +14,7 @@ set(BOOT_DIR ${PROJECT_SOURCE_DIR}/boot)
 set(ARM64_LOADER_SOURCES
   ${ARM64_DIR}/efi_entry.S ${ARM64_DIR}/self_relocate.c ${ARM64_DIR}/compiler_support.c
   ${ARM64_DIR}/main.c ${ARM64_DIR}/uefi_arm64.c ${ARM64_DIR}/remap_setup.c ${ARM64_DIR}/edu_demo.c
+  ${ARM64_DIR}/guest_resume.c ${BOOT_DIR}/loader/config.c
   ${BOOT_DIR}/loader/discovery.c ${BOOT_DIR}/loader/identity_map.c ${BOOT_DIR}/loader/expected_faults.c
   ${BOOT_DIR}/common/report.c ${BOOT_DIR}/common/serial_pl011.c ${BOOT_DIR}/common/edu.c
   # the hypervisor: the neutral half and the EL2 half
@@ -56,3 +57,5 @@ add_custom_command(OUTPUT ${ARM64_EFI}
   DEPENDS ${ARM64_SO}
   COMMENT "aarch64: BOOTAA64.EFI")
 add_custom_target(bootaa64 ALL DEPENDS ${ARM64_EFI})
+
+include(${PROJECT_SOURCE_DIR}/boot/guest/arm64_payloads.cmake)

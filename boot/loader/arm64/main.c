@@ -15,7 +15,9 @@
 #include "iommu/acpi_report.h"
 #include "iommu/iort.h"
 #include "iommu/smmuv3.h"
+#include "loader/arm64/guest_resume.h"
 #include "loader/arm64/remap_setup.h"
+#include "loader/config.h"
 #include "loader/arm64/uefi_arm64.h"
 #include "loader/discovery.h"
 #include "loader/uefi_memory.h"
@@ -29,7 +31,12 @@ efi_status efi_main(efi_handle image, struct efi_system_table *st);
 static struct {
     uint8_t *original, *copy;
     uint64_t image_bytes;
+    uint64_t region_bytes; /* the SMMUs' static blocks, the copy, and region_mib for tables */
+    efi_handle image;
+    efi_handle device; /* the boot volume */
 } boot;
+
+static struct loader_config cfg;
 
 static void report_memory_map(const struct uefi_arm64 *up, struct checks *c)
 {
@@ -211,14 +218,62 @@ static struct loader_handoff *guest_handoff(struct uefi_arm64 *up, const struct 
         o->iommu_base[i] = r->unit_ptr[i]->register_base;
     for (uint32_t i = 0; i < inv->count && o->edus < 2; i++) {
         const struct pci_function *f = &inv->fn[i];
-        if (f->vendor == EDU_VENDOR && f->device == EDU_DEVICE && f->unit >= 0)
+        if (f->vendor == EDU_VENDOR && f->device == EDU_DEVICE && f->unit >= 0) {
+            edu_enable(&up->ops, f->config_pa); /* the payload drives it from the guest */
             o->edu[o->edus++] = (struct handoff_edu){.bar = pci_memory_bar(&up->ops, f, 0), .segment = f->segment,
                                                      .bus = f->bus, .device = f->dev, .function = f->fn};
+        }
     }
     for (unsigned i = 0; i < hv->cpus && o->cpus < LOADER_HANDOFF_MAX_CPUS; i++)
         if (i != bsp)
             o->secondary_mpidr[o->cpus++] = hv->cpu[i].arch.mpidr;
     return o;
+}
+
+/* An image of the boot disk's \EFI\BOOT, loaded (NULL when it is not there). */
+static efi_handle load_image(struct uefi_arm64 *up, const uint16_t *path, const char *name, struct checks *c)
+{
+    efi_handle h = NULL;
+    efi_status st = uefi_arm64_load_image(up, boot.image, boot.device, path, &h);
+    checkf(c, !efi_failed(st), "%s loaded (status 0x%lx)", name, st);
+    return efi_failed(st) ? NULL : h;
+}
+
+/* DDISHIM.EFI (the guest's wdm interface, resident: it makes no hypercall until it runs at
+ * EL1), then the payload, loaded with its options, and what the guest's first code starts. */
+static struct arm64_resume *start_payload(struct uefi_arm64 *up, struct loader_handoff *handoff, struct checks *c)
+{
+    static const struct efi_guid loaded_guid = EFI_LOADED_IMAGE_PROTOCOL_GUID;
+    static const uint16_t shim_path[] = u"\\EFI\\BOOT\\DDISHIM.EFI", faultinj_path[] = u"\\EFI\\BOOT\\FAULTINJ.EFI";
+    efi_handle shim = load_image(up, shim_path, "DDISHIM.EFI, the guest's DDI shim,", c);
+    efi_status st = shim ? up->bs->start_image(shim, NULL, NULL) : EFI_NOT_FOUND;
+    if (!checkf(c, !efi_failed(st), "DDI protocol installed for the guest (status 0x%lx)", st))
+        return NULL;
+    efi_handle payload = NULL;
+    if (cfg.payload == PAYLOAD_FAULTINJECT) {
+        payload = load_image(up, faultinj_path, "payload FAULTINJ.EFI", c);
+    } else if (cfg.payload == PAYLOAD_PATH) {
+        static uint16_t path[CONFIG_PATH_MAX];
+        unsigned i = 0;
+        for (; cfg.payload_path[i] && i + 1 < CONFIG_PATH_MAX; i++)
+            path[i] = (uint8_t)cfg.payload_path[i];
+        path[i] = 0;
+        payload = load_image(up, path, "payload from the configuration", c);
+    } else {
+        checkf(c, false, "payload %s: not on Arm yet (selftest, faultinject or a path)",
+               cfg.payload == PAYLOAD_SHELL ? "shell" : "hostile");
+    }
+    struct efi_loaded_image *li = NULL;
+    struct arm64_resume *resume = NULL;
+    if (!payload || efi_failed(up->bs->handle_protocol(payload, &loaded_guid, (void **)&li)) ||
+        efi_failed(up->bs->allocate_pool(EFI_LOADER_DATA, sizeof *resume, (void **)&resume)))
+        return NULL;
+    if (cfg.payload == PAYLOAD_FAULTINJECT) {
+        li->load_options = handoff;
+        li->load_options_size = sizeof *handoff;
+    }
+    *resume = (struct arm64_resume){.boot_services = up->bs, .payload = payload};
+    return resume;
 }
 
 /* The hypervisor, started under the firmware; the firmware goes on as its guest at EL1, in
@@ -230,6 +285,7 @@ static void start_hypervisor(struct uefi_arm64 *up, struct remapping *r, const s
     static struct hv hv;
     static struct hv_setup s;
     s = (struct hv_setup){.plat = &up->ops, .remap = r, .pci = inv, .console_base = serial_base(),
+                          .fault_injection = cfg.fault_injection,
                           .image_base = (uint64_t)(uintptr_t)boot.copy,
                           .image_end = (uint64_t)(uintptr_t)boot.copy + boot.image_bytes};
     guest_ram(up, &s);
@@ -241,23 +297,30 @@ static void start_hypervisor(struct uefi_arm64 *up, struct remapping *r, const s
         if (!hv_arch_prepare_cpu(&hv, &hv.cpu[i], c))
             return;
     struct loader_handoff *handoff = guest_handoff(up, &hv, inv, bsp);
-    if (!check(c, handoff != NULL, "the self-test's handoff in the firmware's memory"))
+    if (!check(c, handoff != NULL, "the payload's handoff in the firmware's memory"))
         return;
+    /* The guest's first code runs in the firmware's image of the loader, which the guest may
+     * run: the copy this runs from is the hypervisor's. */
+    uint64_t entry = (uint64_t)(uintptr_t)selftest_arm64_main, arg = (uint64_t)(uintptr_t)handoff;
+    if (cfg.payload != PAYLOAD_SELFTEST) {
+        struct arm64_resume *resume = start_payload(up, handoff, c);
+        if (!resume)
+            return;
+        entry = (uint64_t)(uintptr_t)arm64_guest_resume, arg = (uint64_t)(uintptr_t)resume;
+    }
+    entry = entry - (uint64_t)(uintptr_t)boot.copy + (uint64_t)(uintptr_t)boot.original;
     hide_smmus(&up->ops, tables, iort, c);
-    /* The self-test runs in the firmware's image of the loader, which the guest may run: the
-     * copy this runs from is the hypervisor's. */
-    uint64_t entry = (uint64_t)(uintptr_t)selftest_arm64_main - (uint64_t)(uintptr_t)boot.copy +
-                     (uint64_t)(uintptr_t)boot.original;
     if (c->failed)
         return;
-    check(c, true, "cpu 0 goes on as a guest at EL1: the self-test reports from here");
+    check(c, true, cfg.payload == PAYLOAD_SELFTEST ? "cpu 0 goes on as a guest at EL1: the self-test reports from here"
+                                                  : "cpu 0 goes on as a guest at EL1: the payload reports from here");
     handoff->loader_checks = c->run;
     handoff->loader_failed = c->failed;
     hv.loader_checks = c->run;
     hv.loader_failed = c->failed;
     uint64_t sp;
     __asm__ volatile("mov %0, sp" : "=r"(sp));
-    hv_launch_el1(&hv, bsp, entry, (uint64_t)(uintptr_t)handoff, (sp - 256) & ~15ull);
+    hv_launch_el1(&hv, bsp, entry, arg, (sp - 256) & ~15ull);
 }
 
 static void run(struct uefi_arm64 *up, efi_handle image, struct checks *c)
@@ -277,12 +340,15 @@ static void run(struct uefi_arm64 *up, efi_handle image, struct checks *c)
     sink_printf(out, "--- DMA remapping ---\n");
     static struct remapping r;
     r.region_pa = (uint64_t)(uintptr_t)boot.copy - ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES;
-    r.region_bytes = ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES + boot.image_bytes + ARM_REGION_TABLE_BYTES;
+    r.region_bytes = boot.region_bytes;
     if (!arm_remap_setup(up, iort, inv, (uint64_t)(uintptr_t)boot.copy + boot.image_bytes, &r, c))
         return;
     check_firmware_dma(up, image, c);
-    sink_printf(out, "--- edu demo ---\n");
-    arm_edu_demo(up, &r, inv, c);
+    /* A fault-injection run keeps QEMU's fault trace to the scenario's own DMA. */
+    if (cfg.payload != PAYLOAD_FAULTINJECT) {
+        sink_printf(out, "--- edu demo ---\n");
+        arm_edu_demo(up, &r, inv, c);
+    }
     arm_remap_report(&r);
     start_hypervisor(up, &r, inv, &tables, iort, c);
 }
@@ -295,7 +361,7 @@ static void loader_main(efi_handle image, struct efi_system_table *st)
     struct checks c = {0};
     check(&c, true, "loader image located");
     checkf(&c, true, "reserved %lu MiB for everything the hypervisor owns; the loader goes on in its copy at 0x%lx",
-           (ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES + boot.image_bytes + ARM_REGION_TABLE_BYTES) >> 20,
+           boot.region_bytes >> 20,
            (uint64_t)(uintptr_t)boot.copy);
     unsigned el = uefi_arm64_current_el();
     sink_printf(out, "cpu: AArch64 at EL%u, generic timer %lu Hz\n", el, up.timer_hz);
@@ -308,6 +374,28 @@ static void loader_main(efi_handle image, struct efi_system_table *st)
     /* Here only when the hypervisor did not start. */
     sink_printf(out, "RESULT: FAIL (%u of %u checks failed; the hypervisor did not start)\n", c.failed, c.run);
     st->runtime_services->reset_system(EFI_RESET_SHUTDOWN, EFI_NOT_FOUND, 0, NULL);
+}
+
+/* \EFI\BOOT\IOMMUHV.CFG from the boot disk over the defaults, then the command line's
+ * key=value words (boot/loader/config.h); false, after the RESULT line, on a bad one. */
+static bool read_config(struct uefi_arm64 *up, const struct efi_loaded_image *loaded)
+{
+    static const uint16_t path[] = u"\\EFI\\BOOT\\IOMMUHV.CFG";
+    static char text[4096], words[1024];
+    char error[96] = "";
+    config_defaults(&cfg);
+    int64_t n = uefi_arm64_read_file(up, loaded->device_handle, path, text, sizeof text);
+    bool ok = n < 0 || config_parse(&cfg, text, (size_t)n, error, sizeof error);
+    size_t w = ok ? config_from_command_line(loaded->load_options, loaded->load_options_size / 2, words, sizeof words) : 0;
+    ok = ok && (!w || config_parse(&cfg, words, w, error, sizeof error));
+    if (!ok) {
+        sink_printf(out, "check: FAIL configuration read: %s\nRESULT: FAIL (the configuration)\n", error);
+        return false;
+    }
+    sink_printf(out, "config: %s, payload %s\n", n < 0 ? "no \\EFI\\BOOT\\IOMMUHV.CFG, defaults" : "\\EFI\\BOOT\\IOMMUHV.CFG read",
+                cfg.payload == PAYLOAD_FAULTINJECT ? "faultinject" : cfg.payload == PAYLOAD_PATH ? cfg.payload_path
+                : cfg.payload == PAYLOAD_SELFTEST ? "selftest" : cfg.payload == PAYLOAD_SHELL ? "shell" : "hostile");
+    return true;
 }
 
 extern const uint8_t _DYNAMIC[], __image_base[], _text[], _etext[];
@@ -329,9 +417,14 @@ efi_status efi_main(efi_handle image, struct efi_system_table *st)
     /* The region: the SMMUs' static blocks, this image's copy, the page pool. The copy gets
      * its own relocations again (self_relocate.c), for its new base. */
     boot.original = loaded->image_base;
+    boot.image = image;
+    boot.device = loaded->device_handle;
+    if (!read_config(&up, loaded))
+        return EFI_ABORTED;
     boot.image_bytes = (loaded->image_size + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
     uint64_t statics = ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES;
-    uint64_t region = arm_region_reserve(&up, statics + boot.image_bytes + ARM_REGION_TABLE_BYTES);
+    boot.region_bytes = statics + boot.image_bytes + ((uint64_t)cfg.region_mib << 20);
+    uint64_t region = arm_region_reserve(&up, boot.region_bytes);
     if (!region) {
         sink_printf(out, "RESULT: FAIL (no reserved region from the firmware)\n");
         return EFI_OUT_OF_RESOURCES;

@@ -14,9 +14,8 @@
 #include "iommu/smmuv3.h"
 #include "loader/arm64/uefi_arm64.h"
 
-/* The region's room for the SMMUs' static blocks and the tables; the loader image's copy
- * comes on top of it (main.c). */
-#define ARM_REGION_TABLE_BYTES (16u << 20)
+/* The region starts with room for this many SMMUs' static blocks; then the loader image's
+ * copy, then the configuration's region_mib for the page pool (main.c). */
 #define ARM_REGION_MAX_SMMUS 4
 
 /* bytes of reserved memory from the firmware, 2 MiB aligned (so the default domain's

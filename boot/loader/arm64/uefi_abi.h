@@ -62,8 +62,11 @@ struct efi_boot_services {
     void *install_protocol_interface, *reinstall_protocol_interface, *uninstall_protocol_interface;
     efi_status (*handle_protocol)(efi_handle h, const struct efi_guid *protocol, void **interface);
     void *reserved, *register_protocol_notify, *locate_handle, *locate_device_path,
-        *install_configuration_table, *load_image, *start_image, *exit, *unload_image, *exit_boot_services,
-        *get_next_monotonic_count;
+        *install_configuration_table;
+    efi_status (*load_image)(bool boot_policy, efi_handle parent, const void *device_path, const void *source,
+                             uint64_t source_size, efi_handle *image);
+    efi_status (*start_image)(efi_handle image, uint64_t *exit_data_size, uint16_t **exit_data);
+    void *exit, *unload_image, *exit_boot_services, *get_next_monotonic_count;
     efi_status (*stall)(uint64_t microseconds);
     efi_status (*set_watchdog_timer)(uint64_t timeout_s, uint64_t code, uint64_t data_size, void *data);
 };
@@ -128,6 +131,35 @@ struct efi_block_io {
                               void *buffer);
 };
 
+/* EFI_SIMPLE_FILE_SYSTEM_PROTOCOL and EFI_FILE_PROTOCOL, for the configuration file. */
+struct efi_file {
+    uint64_t revision;
+    efi_status (*open)(struct efi_file *self, struct efi_file **file, const uint16_t *name, uint64_t mode,
+                       uint64_t attributes);
+    efi_status (*close)(struct efi_file *self);
+    void *delete_file;
+    efi_status (*read)(struct efi_file *self, uint64_t *size, void *buffer);
+};
+#define EFI_FILE_MODE_READ 1u
+
+struct efi_simple_file_system {
+    uint64_t revision;
+    efi_status (*open_volume)(struct efi_simple_file_system *self, struct efi_file **root);
+};
+
+/* A device path node (EFI_DEVICE_PATH_PROTOCOL): type, subtype, length of the node. */
+struct efi_device_path {
+    uint8_t type, subtype;
+    uint8_t length[2];
+};
+#define EFI_DEVICE_PATH_END 0x7Fu
+#define EFI_DEVICE_PATH_MEDIA 4u
+#define EFI_DEVICE_PATH_MEDIA_FILE 4u
+
+#define EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID                                                                       \
+    {0x964e5b22, 0x6459, 0x11d2, {0x8e, 0x39, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b}}
+#define EFI_DEVICE_PATH_PROTOCOL_GUID                                                                              \
+    {0x09576e91, 0x6d3f, 0x11d2, {0x8e, 0x39, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b}}
 #define EFI_BLOCK_IO_PROTOCOL_GUID                                                                                 \
     {0x964e5b21, 0x6459, 0x11d2, {0x8e, 0x39, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b}}
 #define EFI_LOADED_IMAGE_PROTOCOL_GUID                                                                             \

@@ -158,3 +158,58 @@ bool uefi_arm64_make_executable(uint64_t base, uint64_t bytes)
     __asm__ volatile("dsb ishst; tlbi alle2; dsb ish; ic iallu; dsb ish; isb" ::: "memory");
     return true;
 }
+
+int64_t uefi_arm64_read_file(const struct uefi_arm64 *p, efi_handle device, const uint16_t *path, void *buf,
+                             uint64_t bytes)
+{
+    static const struct efi_guid fs_guid = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID;
+    struct efi_simple_file_system *fs = NULL;
+    struct efi_file *root = NULL, *file = NULL;
+    if (efi_failed(p->bs->handle_protocol(device, &fs_guid, (void **)&fs)) || efi_failed(fs->open_volume(fs, &root)))
+        return -1;
+    efi_status st = root->open(root, &file, path, EFI_FILE_MODE_READ, 0);
+    root->close(root);
+    if (efi_failed(st))
+        return -1;
+    uint64_t size = bytes;
+    st = file->read(file, &size, buf);
+    file->close(file);
+    return efi_failed(st) || size >= bytes ? -1 : (int64_t)size;
+}
+
+efi_status uefi_arm64_load_image(const struct uefi_arm64 *p, efi_handle parent, efi_handle device,
+                                 const uint16_t *path, efi_handle *image)
+{
+    static const struct efi_guid dp_guid = EFI_DEVICE_PATH_PROTOCOL_GUID;
+    const uint8_t *dev = NULL;
+    if (efi_failed(p->bs->handle_protocol(device, &dp_guid, (void **)&dev)))
+        return EFI_NOT_FOUND;
+    /* The device's path up to its end node, bounded: a path is a few nodes. */
+    uint64_t dev_bytes = 0;
+    for (unsigned nodes = 0; dev[dev_bytes] != EFI_DEVICE_PATH_END; nodes++) {
+        uint64_t len = dev[dev_bytes + 2] | (uint64_t)dev[dev_bytes + 3] << 8;
+        if (len < 4 || nodes == 64)
+            return EFI_NOT_FOUND;
+        dev_bytes += len;
+    }
+    uint64_t chars = 0;
+    while (path[chars] && chars < 256)
+        chars++;
+    uint64_t file_bytes = 4 + 2 * (chars + 1), total = dev_bytes + file_bytes + 4;
+    uint8_t *dp = NULL;
+    if (efi_failed(p->bs->allocate_pool(EFI_LOADER_DATA, total, (void **)&dp)))
+        return EFI_OUT_OF_RESOURCES;
+    __builtin_memcpy(dp, dev, dev_bytes);
+    uint8_t *node = dp + dev_bytes;
+    node[0] = EFI_DEVICE_PATH_MEDIA, node[1] = EFI_DEVICE_PATH_MEDIA_FILE;
+    node[2] = (uint8_t)file_bytes, node[3] = (uint8_t)(file_bytes >> 8);
+    for (uint64_t i = 0; i <= chars; i++) {
+        uint16_t ch = i < chars ? path[i] : 0;
+        node[4 + 2 * i] = (uint8_t)ch, node[5 + 2 * i] = (uint8_t)(ch >> 8);
+    }
+    uint8_t *end = node + file_bytes;
+    end[0] = EFI_DEVICE_PATH_END, end[1] = 0xFF, end[2] = 4, end[3] = 0;
+    efi_status st = p->bs->load_image(false, parent, dp, NULL, 0, image);
+    p->bs->free_pool(dp);
+    return st;
+}

@@ -27,6 +27,14 @@ bool uefi_arm64_memory_map(const struct uefi_arm64 *p, void *buf, uint64_t bytes
  * firmware maps reserved memory execute-never, and the loader's copy of itself in the
  * region must run. False when a page is not mapped or the tables are not 4 KiB-granule. */
 bool uefi_arm64_make_executable(uint64_t base, uint64_t bytes);
+/* A file of the boot volume (device) into buf; its size, or -1 when it cannot be read or
+ * does not fit (bytes). */
+int64_t uefi_arm64_read_file(const struct uefi_arm64 *p, efi_handle device, const uint16_t *path, void *buf,
+                             uint64_t bytes);
+/* Loads an image from a file of the boot volume (its device path: device's, then the file),
+ * so that the image's own LoadedImage names the device it came from. */
+efi_status uefi_arm64_load_image(const struct uefi_arm64 *p, efi_handle parent, efi_handle device,
+                                 const uint16_t *path, efi_handle *image);
 /* The exception level the loader runs at (2 with virtualization=on). */
 unsigned uefi_arm64_current_el(void);
 

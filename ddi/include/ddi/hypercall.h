@@ -116,6 +116,17 @@ static inline bool hc_rax_from_smccc(uint64_t x0, uint64_t *rax)
     return true;
 }
 
+/* The Arm function ID of an x86-form RAX, for guest code written against hc_rax: the ABI
+ * version and the call in their 8 bits each. A RAX no function ID can carry (a version or a
+ * call over 0xff) becomes HC_SMCCC_OWNER_BITS | 0x10000 (bits 23:16 set), which
+ * hc_rax_from_smccc refuses: the hypervisor answers it NOT_SUPPORTED. */
+static inline uint64_t hc_smccc_from_rax(uint64_t rax)
+{
+    if (rax >> 24 || (rax & 0xff00))
+        return (uint64_t)HC_SMCCC_OWNER_BITS | 0x10000u;
+    return (uint64_t)HC_SMCCC_OWNER_BITS | (rax >> 16 & 0xff) << 8 | (rax & 0xff);
+}
+
 /* ---- pieces of blocks ---- */
 
 /* A PCI function in place of a DEVICE_OBJECT pointer. */

@@ -20,6 +20,9 @@ struct iommu_fault_record {
     enum iommu_fault_kind kind; /* what it means */
     bool write;
     uint64_t address;           /* the faulting page */
+    /* The unit's records this fault stands for: 1, or more where the driver merged the
+     * records of one transfer (QEMU's SMMUv3 records one event per 4 bytes: smmuv3.c). */
+    uint32_t records;
 };
 
 /* A unit's faults between its driver's drain and their readers, newest kept. */
@@ -35,6 +38,8 @@ struct iommu_fault_log {
 
 /* Adds f (counted in recorded), dropping the oldest when full (counted in dropped). */
 void iommu_fault_log_add(struct iommu_fault_log *log, const struct iommu_fault_record *f);
+/* The newest entry, or NULL when the log is empty (a driver adds to its count of records). */
+struct iommu_fault_record *iommu_fault_log_newest(struct iommu_fault_log *log);
 /* Takes the oldest; false when there is none. */
 bool iommu_fault_log_take(struct iommu_fault_log *log, struct iommu_fault_record *f);
 

@@ -92,6 +92,7 @@ const char *smmuv3_caps_unusable(const struct smmuv3_caps *c);
 struct smmuv3_stats {
     uint64_t commands, cfgi, tlbi, syncs; /* commands queued, by kind */
     uint64_t events;                      /* event records drained */
+    uint64_t events_merged;               /* of them, merged into the record of their transfer */
     uint64_t command_errors, gerrors, timeouts;
 };
 
