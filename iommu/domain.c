@@ -1,10 +1,13 @@
 #include "iommu/domain.h"
 
 enum iommu_status domain_init(struct iommu_domain *d, uint16_t id, struct page_pool *pool, unsigned levels,
-                              uint8_t superpages, struct iova_allocator *iova, const struct platform *write_back)
+                              uint8_t superpages, const struct pt_format *format, struct iova_allocator *iova,
+                              const struct platform *write_back)
 {
     *d = (struct iommu_domain){.id = id, .iova = iova};
     enum iommu_status s = slpt_init(&d->tables, pool, levels, superpages);
+    if (s == IOMMU_OK && format)
+        s = slpt_set_format(&d->tables, format);
     if (s == IOMMU_OK && write_back)
         s = slpt_set_write_back(&d->tables, write_back->flush_cache, write_back->flush_cache_wait, write_back->ctx);
     return s;

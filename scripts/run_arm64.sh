@@ -22,12 +22,13 @@ usage: scripts/run.sh --arch arm64 [--scenario FILE | --payload selftest|FILE.ef
                       [--run-dir DIR] [--no-build] [--quiet] [-- QEMU-ARGS...]
   --scenario FILE a fault-injection scenario (docs/scenarios.md) run by FAULTINJ.EFI as the
                   guest, with fault injection allowed (default:
-                  tests/scenarios/stale-translation.txt); its machine line sets --smp,
-                  --memory, --edus and --dma-mask unless they are given (aw-bits is VT-d's:
-                  the SMMU's stage 1 is 48-bit whatever it says)
+                  tests/scenarios/stale-translation.txt); its machine line sets --aw-bits,
+                  --smp, --memory, --edus and --dma-mask unless they are given
   --payload P     or instead: selftest (the Arm self-test, built into the loader: EL1,
                   hypercalls, isolation probes, every CPU started by PSCI CPU_ON), or an EFI
                   application run as the guest
+  --aw-bits N     the SMMU's stage-1 input width: 39 (3-level tables, as VT-d's aw-bits=39)
+                  or 48 (4-level; the default without a scenario)
   --smp N         CPUs (default 1; 2 for selftest); the hypervisor starts each one the guest
                   starts (PSCI CPU_ON) as a guest
   --edus N        edu devices (default 1, at most 2)
@@ -43,13 +44,14 @@ usage: scripts/run.sh --arch arm64 [--scenario FILE | --payload selftest|FILE.ef
 USAGE
 }
 
-memory="" timeout_s="" run_dir="" do_build=1 quiet=0 payload="" scenario="" smp="" edus="" dma_mask="" region_mib=""
+memory="" timeout_s="" run_dir="" do_build=1 quiet=0 payload="" scenario="" smp="" edus="" dma_mask="" region_mib="" aw_bits=""
 qemu_extra=()
 while (($#)); do
   case $1 in
     --scenario) scenario=${2:?--scenario needs a file}; payload=faultinject; shift 2 ;;
     --payload) payload=${2:?--payload needs a value}; shift 2 ;;
     --smp) smp=${2:?--smp needs a value}; shift 2 ;;
+    --aw-bits) aw_bits=${2:?--aw-bits needs a value}; shift 2 ;;
     --edus) edus=${2:?--edus needs a value}; shift 2 ;;
     --dma-mask) dma_mask=${2:?--dma-mask needs a value}; shift 2 ;;
     --region-mib) region_mib=${2:?--region-mib needs a value}; shift 2 ;;
@@ -90,7 +92,7 @@ if [[ $payload == faultinject ]]; then
   machine_line=$("$build/scenario-check" "$scenario") || exit 2
   [[ $machine_line =~ machine\ aw-bits=([0-9]+)\ cpus=([0-9]+)\ memory=([0-9]+)\ edus=([0-9]+)\ dma_mask=(0x[0-9a-fA-F]+) ]] ||
     { echo "run.sh: scenario-check said: $machine_line" >&2; exit 2; }
-  smp=${smp:-${BASH_REMATCH[2]}} memory=${memory:-$((BASH_REMATCH[3] > 1024 ? BASH_REMATCH[3] : 1024))}
+  aw_bits=${aw_bits:-${BASH_REMATCH[1]}} smp=${smp:-${BASH_REMATCH[2]}} memory=${memory:-$((BASH_REMATCH[3] > 1024 ? BASH_REMATCH[3] : 1024))}
   edus=${edus:-${BASH_REMATCH[4]}} dma_mask=${dma_mask:-${BASH_REMATCH[5]}}
 fi
 [[ $payload != selftest ]] || smp=${smp:-2}
@@ -98,6 +100,8 @@ smp=${smp:-1} memory=${memory:-1024} timeout_s=${timeout_s:-120} edus=${edus:-1}
 [[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ && $smp =~ ^[1-8]$ ]] ||
   { echo "run.sh: --memory and --timeout take whole numbers, --smp 1 to 8" >&2; exit 2; }
 [[ $edus =~ ^[12]$ ]] || { echo "run.sh: --edus is 1 or 2" >&2; exit 2; }
+aw_bits=${aw_bits:-48}
+case $aw_bits in 39|48) ;; *) echo "run.sh: --aw-bits must be 39 or 48" >&2; exit 2 ;; esac
 [[ $dma_mask =~ ^0x[0-9a-fA-F]+$ ]] || { echo "run.sh: --dma-mask is a hex number" >&2; exit 2; }
 firmware=/usr/share/qemu-efi-aarch64/QEMU_EFI.fd
 
@@ -119,6 +123,7 @@ case $payload in
     config+="payload = \\EFI\\BOOT\\PAYLOAD.EFI"$'\n' ;;
 esac
 [[ -z $region_mib ]] || config+="region_mib = $region_mib"$'\n'
+config+="smmu_input_bits = $aw_bits"$'\n'
 printf '%s' "$config" >"$run_dir/esp/EFI/BOOT/IOMMUHV.CFG"
 serial_log=$run_dir/serial.log
 qemu_log=$run_dir/qemu.log
@@ -132,7 +137,7 @@ qemu_cmd=(qemu-system-aarch64
   -device virtio-blk-pci,drive=esp,iommu_platform=on,disable-legacy=on
   -device "edu,dma_mask=$dma_mask"
   -serial "file:$serial_log"
-  -trace 'smmuv3_*' -d int -D "$qemu_log"
+  -trace 'smmuv3_*' -d int,guest_errors -D "$qemu_log"
   "${qemu_extra[@]}")
 ((edus == 1)) || qemu_cmd+=(-device "edu,dma_mask=$dma_mask")
 start=$(date +%s.%N)

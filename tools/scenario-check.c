@@ -44,9 +44,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s:%s\n", argv[i], error);
             status = 2;
         } else {
-            printf("%s: %s, %u steps, machine aw-bits=%u cpus=%u memory=%u edus=%u dma_mask=0x%llx\n", argv[i], s.name,
-                   s.steps, s.machine.aw_bits, s.machine.cpus, s.machine.memory_mib, s.machine.edus,
-                   (unsigned long long)s.machine.dma_mask);
+            printf("%s: %s, %u steps, machine aw-bits=%u cpus=%u memory=%u edus=%u dma_mask=0x%llx arch=%s\n", argv[i],
+                   s.name, s.steps, s.machine.aw_bits, s.machine.cpus, s.machine.memory_mib, s.machine.edus,
+                   (unsigned long long)s.machine.dma_mask, scenario_arch_name(s.machine.arch));
         }
         free(text);
     }

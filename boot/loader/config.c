@@ -5,7 +5,7 @@
 
 void config_defaults(struct loader_config *cfg)
 {
-    *cfg = (struct loader_config){.payload = PAYLOAD_SELFTEST, .region_mib = 16};
+    *cfg = (struct loader_config){.payload = PAYLOAD_SELFTEST, .region_mib = 16, .smmu_input_bits = 48};
 }
 
 static bool is_space(char c)
@@ -121,7 +121,15 @@ static bool parse_line(struct loader_config *cfg, const char *b, const char *e, 
         cfg->fault_injection = equals(vb, ve, "on");
         return true;
     }
-    *why = "unknown key (payload, payload_options, region_mib, fault_injection)";
+    if (equals(kb, ke, "smmu_input_bits")) {
+        if (!equals(vb, ve, "39") && !equals(vb, ve, "48")) {
+            *why = "smmu_input_bits is 39 or 48";
+            return false;
+        }
+        cfg->smmu_input_bits = equals(vb, ve, "39") ? 39 : 48;
+        return true;
+    }
+    *why = "unknown key (payload, payload_options, region_mib, fault_injection, smmu_input_bits)";
     return false;
 }
 

@@ -9,6 +9,8 @@
  *                           # kernel's: printable ASCII, at most 1023 characters, no '#'
  *   fault_injection = off   # on: the guest may make the hypervisor fail (HC_INJECT), for tests
  *   region_mib = 16         # the hypervisor's reserved region: 4 to 1024 MiB (default 16)
+ *   smmu_input_bits = 48    # Arm: the SMMU's stage-1 input width, 39 (3-level tables) or 48
+ *                           # (4-level, the default); x86's width is its VT-d unit's own
  *
  * The same settings can come on the loader's command line (its LoadOptions, as the UEFI shell
  * passes them: "BOOTX64.EFI payload=shell region_mib=32"); they win over the file.
@@ -32,6 +34,7 @@ struct loader_config {
     char payload_options[CONFIG_OPTIONS_MAX]; /* "": none */
     uint32_t region_mib;
     bool fault_injection; /* HC_INJECT answered (tests only) */
+    unsigned smmu_input_bits; /* Arm: 39 or 48 */
 };
 
 void config_defaults(struct loader_config *cfg);

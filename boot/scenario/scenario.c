@@ -619,15 +619,26 @@ static bool step_line(struct scenario *s, struct names *names, char words[][SCEN
     return true;
 }
 
+const char *scenario_arch_name(enum scenario_arch a)
+{
+    return a == SCENARIO_ARCH_X86_64 ? "x86_64" : a == SCENARIO_ARCH_ARM64 ? "arm64" : "any";
+}
+
 static bool header_line(struct scenario *s, char words[][SCENARIO_VALUE], unsigned n, const char **why)
 {
     for (unsigned i = 1; i < n; i++) {
+        bool arch_any = same(words[i], "arch=any"), arch_x86 = same(words[i], "arch=x86_64"),
+             arch_arm = same(words[i], "arch=arm64");
+        if (arch_any || arch_x86 || arch_arm) {
+            s->machine.arch = arch_x86 ? SCENARIO_ARCH_X86_64 : arch_arm ? SCENARIO_ARCH_ARM64 : SCENARIO_ARCH_ANY;
+            continue;
+        }
         const char *eq = words[i];
         while (*eq && *eq != '=')
             eq++;
         uint64_t v;
         if (!*eq || !parse_number(eq + 1, &v) || eq - words[i] >= SCENARIO_WORD) {
-            *why = "machine takes aw-bits=, cpus=, memory=, edus= and dma_mask= with numbers";
+            *why = "machine takes aw-bits=, cpus=, memory=, edus= and dma_mask= with numbers, and arch=any|x86_64|arm64";
             return false;
         }
         char key[SCENARIO_WORD];

@@ -122,10 +122,18 @@ static inline uint64_t scenario_value(const struct scenario_step *s, enum scenar
     return scenario_given(s, k) ? s->v.number[k] : fallback;
 }
 
+/* Which machines a scenario runs on (machine arch=): both, or one where it tests what only
+ * that platform has (VT-d's reason codes, the firmware's MP services). */
+enum scenario_arch { SCENARIO_ARCH_ANY, SCENARIO_ARCH_X86_64, SCENARIO_ARCH_ARM64 };
+
 struct scenario_machine {
     unsigned aw_bits, cpus, memory_mib, edus;
     uint64_t dma_mask;
+    enum scenario_arch arch;
 };
+
+/* "any", "x86_64" or "arm64". */
+const char *scenario_arch_name(enum scenario_arch a);
 
 struct scenario {
     char name[SCENARIO_WORD];

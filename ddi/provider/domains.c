@@ -20,7 +20,8 @@ static NTSTATUS new_domain(enum domain_kind kind, struct ddi_domain **out)
         return STATUS_INSUFFICIENT_RESOURCES;
     if (kind != KIND_PASSTHROUGH) {
         enum iommu_status s = domain_init(&d->core, domain_id(d), provider.plat.pool, provider.levels,
-                                          provider.superpages, NULL, provider.tables_write_back);
+                                          provider.superpages, provider.table_format, NULL,
+                                          provider.tables_write_back);
         if (s != IOMMU_OK) {
             lock_acquire(&provider.lock);
             d->in_use = false;

@@ -105,6 +105,9 @@ enum iommu_status ddi_provider_init(const struct ddi_platform *platform)
     unsigned levels = iommu_units_common_levels(platform->units, platform->unit_count);
     if (!levels)
         return IOMMU_ENODEV;
+    for (unsigned i = 1; i < platform->unit_count; i++) /* one domain's tables serve every unit */
+        if (platform->units[i]->table_format != platform->units[0]->table_format)
+            return IOMMU_EINVAL;
     ddi_provider_reset();
     lock_acquire(&provider.lock);
     provider.plat = *platform;
@@ -117,6 +120,7 @@ enum iommu_status ddi_provider_init(const struct ddi_platform *platform)
     provider.live_tokens = 0;
     provider.levels = levels;
     provider.superpages = iommu_units_common_superpages(platform->units, platform->unit_count);
+    provider.table_format = platform->units[0]->table_format;
     provider.tables_write_back = iommu_units_write_back(platform->units, platform->unit_count);
     uint32_t ids = UINT32_MAX;
     for (unsigned i = 0; i < platform->unit_count; i++)

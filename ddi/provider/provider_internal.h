@@ -86,6 +86,7 @@ struct provider {
     struct ddi_platform plat;
     unsigned levels;
     uint8_t superpages;
+    const struct pt_format *table_format;     /* the units' entries (NULL: VT-d second-level) */
     const struct platform *tables_write_back; /* NULL: every unit snoops its table walks */
     uint16_t max_domain_id;
     struct ddi_domain domain[DDI_MAX_DOMAINS];

@@ -539,10 +539,17 @@ const char *smmuv3_event_name(uint8_t type)
     }
 }
 
-static enum iommu_fault_kind event_kind(uint8_t type)
+/* What an event means. A translation fault at an address beyond what the stream's CD
+ * translates (its T0SZ) is an address-size fault in the unit interface's terms: the SMMU
+ * reports an input address outside TxSZ as F_TRANSLATION, where VT-d names the width. */
+static enum iommu_fault_kind event_kind(const struct smmuv3_unit *u, uint32_t sid, uint8_t type, uint64_t address)
 {
     switch (type) {
-    case SMMUV3_EVENT_F_TRANSLATION:
+    case SMMUV3_EVENT_F_TRANSLATION: {
+        int d = smmuv3_stream_domain(u, sid);
+        unsigned t0sz = d >= 0 ? (unsigned)(u->domain[d].cd[0] & 0x3F) : 0;
+        return t0sz >= 16 && t0sz <= 39 && address >> (64 - t0sz) ? IOMMU_FAULT_ADDRESS_SIZE : IOMMU_FAULT_TRANSLATION;
+    }
     case SMMUV3_EVENT_F_ACCESS:
     case SMMUV3_EVENT_F_PERMISSION: return IOMMU_FAULT_TRANSLATION;
     case SMMUV3_EVENT_F_ADDR_SIZE: return IOMMU_FAULT_ADDRESS_SIZE;
@@ -608,7 +615,7 @@ unsigned smmuv3_drain_events(struct smmuv3_unit *u)
          * direction and input address; configuration errors do not. */
         bool has_address = (type >= SMMUV3_EVENT_F_TRANSLATION && type <= SMMUV3_EVENT_F_PERMISSION) ||
                            type == SMMUV3_EVENT_F_WALK_EABT;
-        struct iommu_fault_record f = {.sid = (uint16_t)sid, .reason = type, .kind = event_kind(type),
+        struct iommu_fault_record f = {.sid = (uint16_t)sid, .reason = type, .kind = event_kind(u, sid, type, e[2]),
                                        .write = has_address && !(e[1] & EVENT1_RNW),
                                        .address = has_address ? e[2] & ~(uint64_t)(PAGE_SIZE - 1) : 0, .records = 1};
         bool same_transfer = last && has_address && last->sid == f.sid && last->reason == f.reason &&

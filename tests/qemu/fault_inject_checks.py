@@ -3,13 +3,16 @@
 
   run       the fixture: every scenario of tests/scenarios/, two QEMUs at a time; it fails
             only when the runner could not run them all or write its reports
-  list      the scenario files, one stem per line (CTest makes one test of each)
+  list      the scenario files, one stem per line (CTest makes one test of each); with
+            --arch arm64, those whose machine line does not say arch=x86_64
+With --arch arm64 (run, list, scenario) the machine is Arm's virt with an SMMUv3.
   scenario  one scenario's verdict from the fixture's results.json, with its problems
   must-fail the scenarios under tests/scenarios/must-fail/, whose expectations are wrong on
             purpose: each must fail, with the problems its "# must-fail:" lines name; and a
             malformed scenario must stop the runner before QEMU, naming FILE:LINE"""
 import argparse
 import glob
+import re
 import json
 import os
 import subprocess
@@ -26,25 +29,31 @@ def runner(build, *args):
 
 
 def cmd_run(a):
-    r = runner(a.build, "--status-in-report")
+    r = runner(a.build, "--status-in-report", "--arch", a.arch)
     sys.stdout.write(r.stdout)
     sys.stderr.write(r.stderr)
     return r.returncode if r.returncode else 0 if os.path.exists(results_path(a.build)) else 1
 
 
-def results_path(build):
-    return os.path.join(build, "fault-inject", "results.json")
+def results_path(build, arch="x86_64"):
+    return os.path.join(build, "fault-inject" if arch == "x86_64" else "fault-inject-arm64", "results.json")
 
 
-def cmd_list(_a):
+def scenario_arch(path):
+    m = re.search(r"^machine\b.*\barch=(\w+)", open(path).read(), re.M)
+    return m.group(1) if m else "any"
+
+
+def cmd_list(a):
     for path in sorted(glob.glob(os.path.join(SCENARIOS, "*.txt"))):
-        print(os.path.splitext(os.path.basename(path))[0])
+        if scenario_arch(path) in ("any", a.arch):
+            print(os.path.splitext(os.path.basename(path))[0])
     return 0
 
 
 def cmd_scenario(a):
     try:
-        with open(results_path(a.build)) as f:
+        with open(results_path(a.build, a.arch)) as f:
             results = json.load(f)
     except (OSError, ValueError) as e:
         print(f"no results from the fault-injection run: {e}")
@@ -52,7 +61,7 @@ def cmd_scenario(a):
     want = os.path.join("tests", "scenarios", a.name + ".txt")
     r = next((r for r in results if r["file"] == want), None)
     if r is None:
-        print(f"{want} is not in {results_path(a.build)}")
+        print(f"{want} is not in {results_path(a.build, a.arch)}")
         return 1
     print(f"{r['name']}: {r['steps']} steps, {r['dmas']} DMAs, faults expected {r['expected']}, seen by QEMU "
           f"{r['seen']}, reported {r['reported']}, {r['seconds']} s: {'PASS' if r['ok'] else 'FAIL'}")
@@ -102,6 +111,7 @@ def main():
     ap.add_argument("command", choices=["run", "list", "scenario", "must-fail"])
     ap.add_argument("name", nargs="?")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--arch", choices=("x86_64", "arm64"), default="x86_64")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     return {"run": cmd_run, "list": cmd_list, "scenario": cmd_scenario, "must-fail": cmd_must_fail}[a.command](a)

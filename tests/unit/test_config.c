@@ -31,6 +31,12 @@ static void test_defaults_and_values(void **state)
     assert_true(c.fault_injection);
     assert_false(parse(&c, "fault_injection = yes\n", error));
     assert_string_equal(error, "line 1: fault_injection is on or off");
+    assert_int_equal(c.smmu_input_bits, 48);
+    assert_true(parse(&c, "smmu_input_bits = 39\n", error));
+    assert_int_equal(c.smmu_input_bits, 39);
+    assert_false(parse(&c, "smmu_input_bits = 40\n", error));
+    assert_string_equal(error, "line 1: smmu_input_bits is 39 or 48");
+    assert_int_equal(c.smmu_input_bits, 39); /* a bad file leaves the configuration as it was */
     assert_true(parse(&c, "payload = selftest", error)); /* no final newline */
     assert_int_equal(c.payload, PAYLOAD_SELFTEST);
     /* the payload's command line: everything after the first '=', trimmed, '=' and '\' kept */

@@ -17,7 +17,7 @@ static void start(struct iommu_domain *d, struct iova_allocator *a)
     assert_int_equal(vtd_unit_enable(&h.unit), IOMMU_OK);
     if (a)
         assert_true(iova_init(a, 39, iova_mem, sizeof iova_mem));
-    assert_int_equal(domain_init(d, 5, &h.pool, 3, h.unit.unit.superpages, a, NULL), IOMMU_OK);
+    assert_int_equal(domain_init(d, 5, &h.pool, 3, h.unit.unit.superpages, NULL, a, NULL), IOMMU_OK);
     assert_int_equal(domain_add_unit(d, &h.unit.unit), IOMMU_OK);
     assert_int_equal(domain_add_unit(d, &h.unit.unit), IOMMU_OK); /* once only */
     assert_int_equal(d->unit_count, 1);
@@ -111,7 +111,7 @@ static void test_two_domains_in_parallel(void **state)
     struct iommu_domain d1;
     start(&d1, NULL);
     struct iommu_domain d2;
-    assert_int_equal(domain_init(&d2, 6, &h.pool, 3, h.unit.unit.superpages, NULL, NULL), IOMMU_OK);
+    assert_int_equal(domain_init(&d2, 6, &h.pool, 3, h.unit.unit.superpages, NULL, NULL, NULL), IOMMU_OK);
     assert_int_equal(domain_add_unit(&d2, &h.unit.unit), IOMMU_OK);
     uint32_t pages_before = h.pool.in_use;
     struct worker w[2] = {{&d1, 1ull << 32, 5000, IOMMU_OK}, {&d2, 1ull << 33, 5000, IOMMU_OK}};
@@ -242,7 +242,7 @@ static void test_emptied_tables_wait_for_invalidation(void **state)
     (void)state;
     struct iommu_domain d, d2;
     start(&d, NULL);
-    assert_int_equal(domain_init(&d2, 6, &h.pool, 3, h.unit.unit.superpages, NULL, NULL), IOMMU_OK);
+    assert_int_equal(domain_init(&d2, 6, &h.pool, 3, h.unit.unit.superpages, NULL, NULL, NULL), IOMMU_OK);
     assert_int_equal(domain_add_unit(&d2, &h.unit.unit), IOMMU_OK);
     assert_int_equal(domain_map(&d, 0x40000000, target(0), PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
     expect_translation(EDU_SID, 0x40000000, true, target(0));
@@ -289,7 +289,7 @@ static void test_failed_invalidation_keeps_tables(void **state)
     struct iommu_domain d, d2;
     start(&d, NULL);
     h.unit.poll_timeout_ns = 50000000;
-    assert_int_equal(domain_init(&d2, 6, &h.pool, 3, h.unit.unit.superpages, NULL, NULL), IOMMU_OK);
+    assert_int_equal(domain_init(&d2, 6, &h.pool, 3, h.unit.unit.superpages, NULL, NULL, NULL), IOMMU_OK);
     assert_int_equal(domain_add_unit(&d2, &h.unit.unit), IOMMU_OK);
     assert_int_equal(domain_map(&d, 0x40000000, target(0), PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
     expect_translation(EDU_SID, 0x40000000, true, target(0));
@@ -347,7 +347,7 @@ static void test_destroy_waits_for_invalidation(void **state)
 
     /* The invalidation times out: the tables never go back. */
     struct iommu_domain e;
-    assert_int_equal(domain_init(&e, 7, &h.pool, 3, h.unit.unit.superpages, NULL, NULL), IOMMU_OK);
+    assert_int_equal(domain_init(&e, 7, &h.pool, 3, h.unit.unit.superpages, NULL, NULL, NULL), IOMMU_OK);
     assert_int_equal(domain_add_unit(&e, &h.unit.unit), IOMMU_OK);
     assert_int_equal(domain_map(&e, 0x40000000, target(0), PAGE_SIZE, SLPT_READ), IOMMU_OK);
     in_use = h.pool.in_use;

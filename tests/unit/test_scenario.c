@@ -17,7 +17,7 @@ static void test_a_whole_scenario(void **state)
     char error[160] = "";
     const char *text = "# a comment\n"
                        "scenario stale-translation   # names it\n"
-                       "machine aw-bits=48 cpus=2 memory=1024 edus=2 dma_mask=0xffffffffff\n"
+                       "machine aw-bits=48 cpus=2 memory=1024 edus=2 dma_mask=0xffffffffff arch=x86_64\n"
                        "description unmap, then DMA to where it was\n"
                        "\n"
                        "domain d translate-buddy width=39\n"
@@ -50,6 +50,7 @@ static void test_a_whole_scenario(void **state)
     assert_int_equal(s.machine.memory_mib, 1024);
     assert_int_equal(s.machine.edus, 2);
     assert_int_equal(s.machine.dma_mask, 0xffffffffffull);
+    assert_int_equal(s.machine.arch, SCENARIO_ARCH_X86_64);
     assert_int_equal(s.steps, 22);
     const struct scenario_step *burst = &s.step[16];
     assert_int_equal(burst->kind, STEP_BURST);
@@ -114,6 +115,8 @@ static void test_errors_name_the_line(void **state)
         {"domain d translate\n", "1: the file starts with \"scenario NAME\""},
         {"scenario a\nscenario b\n", "2: one line \"scenario NAME\", first"},
         {"scenario a\nmachine aw-bits=40\n", "2: machine: aw-bits=39|48"},
+        {"scenario a\nmachine arch=riscv\n", "2: machine takes aw-bits=, cpus=, memory=, edus= and dma_mask= with numbers, and arch=any|x86_64|arm64"},
+        {"scenario a\nmachine arch=ARM64\n", "2: machine takes"},
         {"scenario a\nfly away\n", "2: unknown step"},
         {"scenario a\ndomain d purple\n", "2: the domain type is"},
         {"scenario a\ndomain d translate\ndomain d passthrough\n", "3: this name is taken already"},
@@ -240,6 +243,7 @@ static void test_windows_offsets_and_long_lists(void **state)
                       "parallel-map d b iova=0 rounds=1\n",
                       error));
     assert_int_equal(scenario_number(&s.step[2], "rounds", 0), 1);
+    assert_int_equal(s.machine.arch, SCENARIO_ARCH_ANY); /* a machine line without arch= runs on both */
 
     static const struct {
         const char *text, *error;

@@ -144,6 +144,11 @@ static struct el2_frame *first_frame(struct hv_cpu *cpu, uint64_t entry, uint64_
 void hv_launch_el1(struct hv *hv, unsigned index, uint64_t entry, uint64_t arg, uint64_t stack)
 {
     struct hv_cpu *cpu = &hv->cpu[index];
+    /* The firmware's masks go on as they were, in the guest. From here on the hypervisor
+     * takes no interrupt itself: one taken at EL2 (QEMU delivers the firmware's timer there
+     * while PSTATE.I is clear) would land in the hypervisor's vectors as its own fault. */
+    uint64_t daif = SYSREG_READ("daif");
+    __asm__ volatile("msr daifset, #0xf; isb" ::: "memory");
     /* The firmware's translation and vectors at EL2 become the guest's at EL1: the same
      * tables (TTBR0 and MAIR), TCR's fields in EL1's places (TTBR1 walks off), the same
      * SCTLR bits. */
@@ -158,7 +163,6 @@ void hv_launch_el1(struct hv *hv, unsigned index, uint64_t entry, uint64_t arg, 
     __asm__ volatile("isb");
     SYSREG_WRITE("sctlr_el1", SCTLR_EL1_RES1 | (SYSREG_READ("sctlr_el2") & SCTLR_SHARED_WITH_EL2));
     SYSREG_WRITE("sp_el1", stack);
-    uint64_t daif = SYSREG_READ("daif"); /* the firmware's masks go on as they were */
     el2_stage1_off();
     configure_el2(hv, cpu);
     cpu->launched = true;

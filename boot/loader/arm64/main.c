@@ -341,7 +341,7 @@ static void run(struct uefi_arm64 *up, efi_handle image, struct checks *c)
     static struct remapping r;
     r.region_pa = (uint64_t)(uintptr_t)boot.copy - ARM_REGION_MAX_SMMUS * SMMUV3_STATIC_BYTES;
     r.region_bytes = boot.region_bytes;
-    if (!arm_remap_setup(up, iort, inv, (uint64_t)(uintptr_t)boot.copy + boot.image_bytes, &r, c))
+    if (!arm_remap_setup(up, iort, inv, (uint64_t)(uintptr_t)boot.copy + boot.image_bytes, cfg.smmu_input_bits, &r, c))
         return;
     check_firmware_dma(up, image, c);
     /* A fault-injection run keeps QEMU's fault trace to the scenario's own DMA. */

@@ -20,8 +20,8 @@ uint64_t arm_region_reserve(struct uefi_arm64 *up, uint64_t bytes)
     return start;
 }
 
-static bool bring_up_units(struct uefi_arm64 *up, const struct iort_table *iort, struct remapping *r,
-                           struct checks *c)
+static bool bring_up_units(struct uefi_arm64 *up, const struct iort_table *iort, unsigned input_bits,
+                           struct remapping *r, struct checks *c)
 {
     struct iort_cursor cur = {0};
     struct iort_node n;
@@ -47,11 +47,15 @@ static bool bring_up_units(struct uefi_arm64 *up, const struct iort_table *iort,
         sink_printf(out, "remap: smmu[%u] %u-bit stream ids in a %s stream table, command queue 2^%u, event queue "
                     "2^%u, %s\n", r->units, u->sid_bits, u->caps.two_level ? "2-level" : "linear", u->cmdq_log2,
                     u->eventq_log2, u->caps.coherent ? "coherent" : "not coherent: every table change is written back");
+        /* The configured input width: 39 bits keeps the walks to 3 levels (as VT-d's aw-bits=39). */
+        if (input_bits == 39)
+            u->unit.table_levels &= 1u << 3;
         r->unit_ptr[r->units] = &u->unit;
         r->units++;
     }
     r->levels = iommu_units_common_levels(r->unit_ptr, r->units);
-    return checkf(c, r->units > 0 && r->levels, "stage-1 depth common to all %u units: %u levels", r->units, r->levels);
+    return checkf(c, r->units > 0 && r->levels, "stage-1 depth common to all %u units: %u levels (%u-bit input addresses)",
+                  r->units, r->levels, 12 + 9 * r->levels);
 }
 
 static unsigned collect_ram(const struct uefi_arm64 *up, struct addr_range *ranges)
@@ -100,12 +104,12 @@ static bool assign_devices(const struct pci_inventory *inv, struct remapping *r,
 }
 
 bool arm_remap_setup(struct uefi_arm64 *up, const struct iort_table *iort, const struct pci_inventory *inv,
-                     uint64_t pool_pa, struct remapping *r, struct checks *c)
+                     uint64_t pool_pa, unsigned input_bits, struct remapping *r, struct checks *c)
 {
     sink_printf(out, "remap: reserved region [0x%lx, 0x%lx)\n", r->region_pa, r->region_pa + r->region_bytes);
     if (!check(c, page_pool_init(&r->pool, (void *)(uintptr_t)pool_pa, pool_pa, r->region_pa + r->region_bytes - pool_pa),
                "page pool over the reserved region, after the SMMUs' static structures") ||
-        !bring_up_units(up, iort, r, c) || !build_default_domain(up, r, c) || !assign_devices(inv, r, c))
+        !bring_up_units(up, iort, input_bits, r, c) || !build_default_domain(up, r, c) || !assign_devices(inv, r, c))
         return false;
     bool all = true;
     for (unsigned i = 0; i < r->units; i++) {

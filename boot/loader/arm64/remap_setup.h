@@ -22,9 +22,10 @@
  * identity map around it keeps its blocks); 0 when there is none. */
 uint64_t arm_region_reserve(struct uefi_arm64 *up, uint64_t bytes);
 /* Over r->region_pa/region_bytes (reserved by main.c: the SMMUs' static blocks at its
- * start, the pool from pool_pa to its end). */
+ * start, the pool from pool_pa to its end); input_bits 39 or 48, the stage-1 input width
+ * (the configuration's smmu_input_bits). */
 bool arm_remap_setup(struct uefi_arm64 *up, const struct iort_table *iort, const struct pci_inventory *inv,
-                     uint64_t pool_pa, struct remapping *r, struct checks *c);
+                     uint64_t pool_pa, unsigned input_bits, struct remapping *r, struct checks *c);
 /* The units' command and event counts. */
 void arm_remap_report(const struct remapping *r);
 void arm_edu_demo(struct uefi_arm64 *up, struct remapping *r, const struct pci_inventory *inv, struct checks *c);

@@ -38,10 +38,12 @@ struct iommu_domain {
     struct page_list owed_tables;
 };
 
-/* write_back: the platform whose flush_cache the domain's tables need (iommu_units_write_back
+/* format: the entries the units walk (their table_format; NULL: VT-d second-level).
+ * write_back: the platform whose flush_cache the domain's tables need (iommu_units_write_back
  * of the units it may be attached to), or NULL when they all snoop their table walks. */
 enum iommu_status domain_init(struct iommu_domain *d, uint16_t id, struct page_pool *pool, unsigned levels,
-                              uint8_t superpages, struct iova_allocator *iova, const struct platform *write_back);
+                              uint8_t superpages, const struct pt_format *format, struct iova_allocator *iova,
+                              const struct platform *write_back);
 /* Frees the tables: they go back to the pool once a domain-selective invalidation has
  * completed on every unit of the domain (devices should have left it by then: their
  * context entries changed). If one fails, the status says so and the pages never go back
