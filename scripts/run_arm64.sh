@@ -25,8 +25,9 @@ usage: scripts/run.sh --arch arm64 [--scenario FILE | --payload selftest|FILE.ef
                   tests/scenarios/stale-translation.txt); its machine line sets --aw-bits,
                   --smp, --memory, --edus and --dma-mask unless they are given
   --payload P     or instead: selftest (the Arm self-test, built into the loader: EL1,
-                  hypercalls, isolation probes, every CPU started by PSCI CPU_ON), or an EFI
-                  application run as the guest
+                  hypercalls, isolation probes, every CPU started by PSCI CPU_ON), hostile
+                  (HOSTILE.EFI, the attacker of docs/security.md), or an EFI application run
+                  as the guest
   --aw-bits N     the SMMU's stage-1 input width: 39 (3-level tables, as VT-d's aw-bits=39)
                   or 48 (4-level; the default without a scenario)
   --smp N         CPUs (default 1; 2 for selftest); the hypervisor starts each one the guest
@@ -68,7 +69,7 @@ done
 [[ -n $payload ]] || payload=faultinject
 [[ $payload != faultinject ]] || scenario=${scenario:-$root/tests/scenarios/stale-translation.txt}
 [[ $payload != faultinject || -f $scenario ]] || { echo "run.sh: --scenario $scenario: no such file" >&2; exit 2; }
-[[ $payload == faultinject || $payload == selftest || -f $payload ]] ||
+[[ $payload == faultinject || $payload == selftest || $payload == hostile || -f $payload ]] ||
   { echo "run.sh: --payload $payload: no such file" >&2; exit 2; }
 
 "$root/scripts/bootstrap.sh"
@@ -114,6 +115,10 @@ cp "$build/aarch64/DDISHIM.EFI" "$run_dir/esp/EFI/BOOT/DDISHIM.EFI"
 config=""
 case $payload in
   selftest) config+="payload = selftest"$'\n' ;;
+  hostile)
+    [[ -f $build/aarch64/HOSTILE.EFI ]] || { echo "run.sh: $build/aarch64/HOSTILE.EFI is missing" >&2; exit 1; }
+    cp "$build/aarch64/HOSTILE.EFI" "$run_dir/esp/EFI/BOOT/HOSTILE.EFI"
+    config+="payload = hostile"$'\n' ;;
   faultinject)
     cp "$build/aarch64/FAULTINJ.EFI" "$run_dir/esp/EFI/BOOT/FAULTINJ.EFI"
     cp "$scenario" "$run_dir/esp/EFI/BOOT/SCENARIO.TXT"

@@ -244,7 +244,8 @@ static efi_handle load_image(struct uefi_arm64 *up, const uint16_t *path, const 
 static struct arm64_resume *start_payload(struct uefi_arm64 *up, struct loader_handoff *handoff, struct checks *c)
 {
     static const struct efi_guid loaded_guid = EFI_LOADED_IMAGE_PROTOCOL_GUID;
-    static const uint16_t shim_path[] = u"\\EFI\\BOOT\\DDISHIM.EFI", faultinj_path[] = u"\\EFI\\BOOT\\FAULTINJ.EFI";
+    static const uint16_t shim_path[] = u"\\EFI\\BOOT\\DDISHIM.EFI", faultinj_path[] = u"\\EFI\\BOOT\\FAULTINJ.EFI",
+                          hostile_path[] = u"\\EFI\\BOOT\\HOSTILE.EFI";
     efi_handle shim = load_image(up, shim_path, "DDISHIM.EFI, the guest's DDI shim,", c);
     efi_status st = shim ? up->bs->start_image(shim, NULL, NULL) : EFI_NOT_FOUND;
     if (!checkf(c, !efi_failed(st), "DDI protocol installed for the guest (status 0x%lx)", st))
@@ -252,6 +253,8 @@ static struct arm64_resume *start_payload(struct uefi_arm64 *up, struct loader_h
     efi_handle payload = NULL;
     if (cfg.payload == PAYLOAD_FAULTINJECT) {
         payload = load_image(up, faultinj_path, "payload FAULTINJ.EFI", c);
+    } else if (cfg.payload == PAYLOAD_HOSTILE) {
+        payload = load_image(up, hostile_path, "payload HOSTILE.EFI", c);
     } else if (cfg.payload == PAYLOAD_PATH) {
         static uint16_t path[CONFIG_PATH_MAX];
         unsigned i = 0;
@@ -260,15 +263,14 @@ static struct arm64_resume *start_payload(struct uefi_arm64 *up, struct loader_h
         path[i] = 0;
         payload = load_image(up, path, "payload from the configuration", c);
     } else {
-        checkf(c, false, "payload %s: not on Arm yet (selftest, faultinject or a path)",
-               cfg.payload == PAYLOAD_SHELL ? "shell" : "hostile");
+        checkf(c, false, "payload shell: not on Arm yet (selftest, faultinject, hostile or a path)");
     }
     struct efi_loaded_image *li = NULL;
     struct arm64_resume *resume = NULL;
     if (!payload || efi_failed(up->bs->handle_protocol(payload, &loaded_guid, (void **)&li)) ||
         efi_failed(up->bs->allocate_pool(EFI_LOADER_DATA, sizeof *resume, (void **)&resume)))
         return NULL;
-    if (cfg.payload == PAYLOAD_FAULTINJECT) {
+    if (cfg.payload == PAYLOAD_FAULTINJECT || cfg.payload == PAYLOAD_HOSTILE) {
         li->load_options = handoff;
         li->load_options_size = sizeof *handoff;
     }
