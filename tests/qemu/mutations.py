@@ -4,9 +4,12 @@ docs/security.md, a copy of the tree with that one protection removed (a mutatio
 the hostile payload runs on it, and the class's check (tests/qemu/qemu_checks.py) must FAIL.
 A baseline run of the unmutated copy must PASS every class first.
 
-The Arm loader's protections are checked the same way with its own test: class "arm64" is
-`scripts/run.sh --arch arm64` (its RESULT line and QEMU's trace), and a class "ctest:NAME" is
-that host test (the SMMUv3 driver's unit tests on the model).
+The Arm protections are checked the same way with their own tests: class "arm64" is
+`scripts/run.sh --arch arm64` (its RESULT line and QEMU's trace), "arm64-selftest" the Arm
+self-test on two CPUs with its checks (tests/qemu/arm64_checks.py hypervisor, isolation,
+hvc_exits), "arm64-scenario:NAME" one scenario through `scripts/fault-inject.sh --arch
+arm64`, and a class "ctest:NAME" is that host test (the SMMUv3 driver's unit tests on the
+model, the EL2 trap handler's).
 
 Not part of scripts/test.sh (one build and one boot per mutation, about 5 minutes); run it
 after changing a protection or the hostile payload:
@@ -116,12 +119,45 @@ MUTATIONS = {
         "iommu/smmuv3/smmuv3.c",
         "        ste[0] = want[0];\n        flush(u, ste, 8);\n        s = submit_one(u, cfgi, CMD1_LEAF);\n",
         "        ste[0] = want[0];\n        flush(u, ste, 8);\n")]),
+    "el2-stage2-maps-region": ("arm64-selftest", 0, [(
+        "boot/hypervisor/el2/el2.c",
+        "    n = ranges_remove(ranges, n, cap, r->region_pa, r->region_pa + r->region_bytes);\n", "")]),
+    "el2-stage2-maps-smmu": ("arm64-selftest", 0, [(
+        "boot/hypervisor/el2/el2.c",
+        "        n = ranges_remove(ranges, n, cap, r->unit_ptr[i]->register_base,\n"
+        "                          r->unit_ptr[i]->register_base + SMMUV3_REGISTER_BYTES);\n", "        (void)i;\n")]),
+    "el2-smc-not-trapped": ("arm64-selftest", 0, [(
+        "boot/hypervisor/el2/el2.c",
+        "#define GUEST_HCR (HCR_VM | HCR_TWI | HCR_TSC | HCR_RW | HCR_APK | HCR_API)",
+        "#define GUEST_HCR (HCR_VM | HCR_TWI | HCR_RW | HCR_APK | HCR_API)")]),
+    "el2-abort-stepped-over": ("arm64-selftest", 0, [(
+        "boot/hypervisor/el2/el2_trap.c",
+        "    inject(f, v, ops, EC_DABT_SAME, EC_DABT_LOWER, (iss & ISS_WNR) | DFSC_SYNC_EXTERNAL, s->far);",
+        "    f->elr += 4;")]),
+    "el2-guest-lines-unmarked": ("arm64-selftest", 0, [(
+        "boot/hypervisor/el2/hv_channel_pl011.c",
+        "        if (!guest_line_open)\n            serial_write(HV_CHANNEL_GUEST_PREFIX, sizeof HV_CHANNEL_GUEST_PREFIX - 1);\n",
+        "")]),
+    "el2-smc-passes-everything": ("ctest:unit.el2_trap", 0, [(
+        "boot/hypervisor/el2/el2_trap.c",
+        "    return fn == PSCI_VERSION || fn == PSCI_AFFINITY_INFO",
+        "    return fn || fn == PSCI_VERSION || fn == PSCI_AFFINITY_INFO")]),
+    "el2-console-settings-writable": ("ctest:unit.el2_trap", 0, [(
+        "boot/hypervisor/el2/el2_trap.c",
+        "        if (offset == PL011_DR || offset == PL011_IMSC || offset == PL011_ICR)",
+        "        if (offset < 0x1000)")]),
+    "smmuv3-transfer-not-merged": ("ctest:unit.smmuv3", 0, [(
+        "iommu/smmuv3/smmuv3.c", "        if (same_transfer) {", "        if (same_transfer && false) {")]),
+    "ddi-tables-vtd-on-smmu": ("arm64-scenario:read-only", 0, [(
+        "ddi/provider/interface.c", "    provider.table_format = platform->units[0]->table_format;",
+        "    provider.table_format = NULL;")]),
     "smmuv3-overflow-uncounted": ("ctest:unit.smmuv3", 0, [(
         "iommu/smmuv3/smmuv3.c",
         "    if ((prod ^ u->eventq_cons) & EVENTQ_OVFLG)\n        u->unit.faults.overflows++;\n",
         "")]),
 }
-TARGETS = ["bootx64", "selftest", "faultinj", "hostile", "ddishim", "bootaa64", "test_smmuv3"]
+TARGETS = ["bootx64", "selftest", "faultinj", "hostile", "ddishim", "bootaa64", "ddishim_aarch64", "faultinj_aarch64",
+           "test_smmuv3", "test_el2_trap", "scenario-check"]
 
 
 def sh(cmd, **kw):
@@ -161,6 +197,37 @@ def run_arm64(src, build_dir):
     return r.returncode == 0, (r.stdout + r.stderr).strip().splitlines()[-1:]
 
 
+def run_arm64_selftest(src, build_dir):
+    run_dir = os.path.join(build_dir, "run", "test-arm64-selftest")
+    r = sh([os.path.join(src, "scripts", "run.sh"), "--arch", "arm64", "--payload", "selftest", "--smp", "2",
+            "--no-build", "--quiet", "--timeout", "60", "--run-dir", run_dir], env=dict(os.environ, IOMMU_BUILD_DIR=build_dir))
+    details = (r.stdout + r.stderr).strip().splitlines()[-1:]
+    ok = r.returncode == 0
+    for check_name in ("hypervisor", "isolation", "hvc_exits"):
+        c = sh([sys.executable, os.path.join(HERE, "arm64_checks.py"), check_name, os.path.join(run_dir, "serial.log")])
+        ok = ok and c.returncode == 0
+        if c.returncode:
+            details.append(f"{check_name}: " + " ".join(c.stdout.strip().splitlines()[-2:]))
+    return ok, details
+
+
+def run_arm64_scenario(src, build_dir, name):
+    r = sh([os.path.join(src, "scripts", "fault-inject.sh"), "--arch", "arm64", "--no-build",
+            os.path.join(src, "tests", "scenarios", name + ".txt")], env=dict(os.environ, IOMMU_BUILD_DIR=build_dir))
+    problems = [line.strip() for line in r.stdout.splitlines() if line.startswith("    ") and "logs:" not in line]
+    return r.returncode == 0, problems[:2] or r.stdout.strip().splitlines()[-2:-1]
+
+
+def run_class(src, build_dir, cls):
+    if cls == "arm64":
+        return run_arm64(src, build_dir)
+    if cls == "arm64-selftest":
+        return run_arm64_selftest(src, build_dir)
+    if cls.startswith("arm64-scenario:"):
+        return run_arm64_scenario(src, build_dir, cls.split(":", 1)[1])
+    return run_ctest(build_dir, cls[6:])
+
+
 def run_ctest(build_dir, name):
     r = sh(["ctest", "-R", "^" + name.replace(".", "\\.") + "$", "--output-on-failure"], cwd=build_dir)
     failed = [line.strip() for line in r.stdout.splitlines() if "FAILED" in line and "test_" in line]
@@ -193,8 +260,8 @@ def main():
         print(f"baseline {machine}: {len(CLASSES) - len(failing)} of {len(CLASSES)} classes pass"
               + (f"; failing: {failing}" if failing else ""))
         survived += bool(failing)
-    for cls in ("arm64", "ctest:unit.smmuv3"):
-        ok = run_arm64(src, build_dir)[0] if cls == "arm64" else run_ctest(build_dir, cls[6:])[0]
+    for cls in sorted({MUTATIONS[n][0] for n in names if MUTATIONS[n][0].startswith(("arm64", "ctest:"))}):
+        ok = run_class(src, build_dir, cls)[0]
         print(f"baseline {cls}: {'passes' if ok else 'FAILS'}")
         survived += not ok
     for name in names:
@@ -213,10 +280,8 @@ def main():
         machine = "-"
         if not build(src, build_dir):
             ok, detail = False, "the mutated tree did not build"
-        elif cls == "arm64":
-            ok, detail = run_arm64(src, build_dir)
-        elif cls.startswith("ctest:"):
-            ok, detail = run_ctest(build_dir, cls[6:])
+        elif cls.startswith(("arm64", "ctest:")):
+            ok, detail = run_class(src, build_dir, cls)
         else:
             machine = run_hostile(src, build_dir, cpus)
             ok, detail = check(build_dir, machine, cls)

@@ -236,6 +236,51 @@ static void test_translate_and_events(bool spec)
     assert_no_misuse();
 }
 
+/* QEMU records an event per 4 bytes of a faulting transfer: the drain gives one record per
+ * transfer (consecutive events of the stream, type and direction, 4 bytes apart in a page),
+ * counting them; a transfer started again, another direction or another page is another. A
+ * translation fault beyond the CD's input range is an address-size fault. */
+static void test_one_record_per_transfer(void **state)
+{
+    (void)state;
+    struct smmuv3_model_config cfg = smmuv3_model_config_qemu();
+    setup_started(&cfg);
+    struct slpt t;
+    assert_int_equal(slpt_init(&t, &h.pool, 3, 0), IOMMU_OK); /* 39-bit input addresses */
+    assert_int_equal(slpt_set_format(&t, &pt_arm_stage1), IOMMU_OK);
+    assert_int_equal(slpt_map(&t, 0x100000, target(0), PAGE_SIZE, SLPT_READ | SLPT_WRITE), IOMMU_OK);
+    struct iommu_translation tr = translate(2, &t);
+    assert_int_equal(smmuv3_set_stream(&h.unit, EDU_SID, &tr), IOMMU_OK);
+    assert_int_equal(smmuv3_unit_enable(&h.unit), IOMMU_OK);
+    for (unsigned round = 0; round < 2; round++) /* the same 64-byte write twice */
+        for (uint64_t a = 0x200000; a < 0x200040; a += 4)
+            assert_false(smmuv3_model_dma(h.model, EDU_SID, a, true).ok);
+    for (uint64_t a = 0x200040; a < 0x200050; a += 4) /* then a read, on from there */
+        assert_false(smmuv3_model_dma(h.model, EDU_SID, a, false).ok);
+    assert_false(smmuv3_model_dma(h.model, EDU_SID, 0x201000, false).ok); /* the next page */
+    assert_false(smmuv3_model_dma(h.model, EDU_SID, 1ull << 40, true).ok); /* beyond 39 bits */
+    assert_int_equal(smmuv3_drain_events(&h.unit), 16 + 16 + 4 + 1 + 1);
+    struct { bool write; uint64_t address; uint32_t records; enum iommu_fault_kind kind; } want[] = {
+        {true, 0x200000, 16, IOMMU_FAULT_TRANSLATION}, {true, 0x200000, 16, IOMMU_FAULT_TRANSLATION},
+        {false, 0x200000, 4, IOMMU_FAULT_TRANSLATION}, {false, 0x201000, 1, IOMMU_FAULT_TRANSLATION},
+        {true, 1ull << 40, 1, IOMMU_FAULT_ADDRESS_SIZE}};
+    for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct iommu_fault_record f;
+        assert_true(h.unit.unit.ops->take_fault(&h.unit.unit, &f));
+        assert_int_equal(f.reason, SMMUV3_EVENT_F_TRANSLATION);
+        assert_int_equal(f.write, want[i].write);
+        assert_int_equal(f.address, want[i].address);
+        assert_int_equal(f.records, want[i].records);
+        assert_int_equal(f.kind, want[i].kind);
+    }
+    struct iommu_fault_record f;
+    assert_false(h.unit.unit.ops->take_fault(&h.unit.unit, &f));
+    assert_int_equal(h.unit.stats.events, 38);
+    assert_int_equal(h.unit.stats.events_merged, 15 + 15 + 3);
+    slpt_destroy(&t);
+    assert_no_misuse();
+}
+
 static void test_translate_qemu(void **state)
 {
     (void)state;
@@ -408,6 +453,7 @@ int main(void)
         cmocka_unit_test_teardown(test_overflow_spec, teardown),
         cmocka_unit_test_teardown(test_command_timeout, teardown),
         cmocka_unit_test_teardown(test_command_error, teardown),
+        cmocka_unit_test_teardown(test_one_record_per_transfer, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
