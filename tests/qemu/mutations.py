@@ -89,8 +89,8 @@ MUTATIONS = {
         "    return in_range(port, PORT_MEMORY_HOTPLUG, 24);")]),
     "channel-unlocked": ("lines_whole", 2, [(
         "boot/hypervisor/hv_channel.c",
-        "    lock_acquire(&channel_lock);\n    hv_channel_write_unlocked(s, n);\n    lock_release(&channel_lock);",
-        "    (void)channel_lock;\n    hv_channel_write_unlocked(s, n);")]),
+        "    hv_channel_lock();\n    hv_channel_write_unlocked(s, n);\n    hv_channel_unlock();",
+        "    hv_channel_write_unlocked(s, n);")]),
     "refusal-lines-unlimited": ("flood", 1, [(
         "boot/hypervisor/core.c",
         "    return count % 1000 == 0;\n",

@@ -8,11 +8,7 @@
 #include <stdbool.h>
 
 #include "common/serial.h"
-#include "iommu/lock.h"
 
-const struct sink *const out = &hv_channel_sink;
-
-static struct iommu_lock channel_lock;
 static bool guest_line_open; /* the last byte out was the guest's, and not its newline */
 
 static void end_guest_line(void)
@@ -28,19 +24,9 @@ void hv_channel_write_unlocked(const char *s, size_t n)
     serial_write(s, n);
 }
 
-static void channel_write(void *ctx, const char *s, size_t n)
-{
-    (void)ctx;
-    lock_acquire(&channel_lock);
-    hv_channel_write_unlocked(s, n);
-    lock_release(&channel_lock);
-}
-
-const struct sink hv_channel_sink = {channel_write, NULL};
-
 void hv_channel_guest_write(const char *s, size_t n)
 {
-    lock_acquire(&channel_lock);
+    hv_channel_lock();
     for (size_t i = 0; i < n; i++) {
         if (!guest_line_open)
             serial_write(HV_CHANNEL_GUEST_PREFIX, sizeof HV_CHANNEL_GUEST_PREFIX - 1);
@@ -50,5 +36,5 @@ void hv_channel_guest_write(const char *s, size_t n)
         else if (s[i] == '\n')
             serial_write("\n", 1);
     }
-    lock_release(&channel_lock);
+    hv_channel_unlock();
 }

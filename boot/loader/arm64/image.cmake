@@ -20,7 +20,7 @@ set(ARM64_LOADER_SOURCES
   # the hypervisor: the neutral half and the EL2 half
   ${BOOT_DIR}/hypervisor/core.c ${BOOT_DIR}/hypervisor/remapping.c ${BOOT_DIR}/hypervisor/el2/el2.c
   ${BOOT_DIR}/hypervisor/el2/el2_trap.c ${BOOT_DIR}/hypervisor/el2/el2_vectors.S
-  ${BOOT_DIR}/hypervisor/el2/hv_channel_pl011.c
+  ${BOOT_DIR}/hypervisor/hv_channel.c ${BOOT_DIR}/hypervisor/el2/hv_channel_pl011.c
   # the guest's self-test, run by the firmware's image of this one
   ${BOOT_DIR}/guest/selftest/selftest_arm64.c ${BOOT_DIR}/guest/selftest/selftest_arm64_traps.S)
 set(arm64_loader_objects)
