@@ -30,8 +30,9 @@ usage: scripts/run.sh --arch arm64 [--scenario FILE | --payload selftest|FILE.ef
                   as the guest
   --aw-bits N     the SMMU's stage-1 input width: 39 (3-level tables, as VT-d's aw-bits=39)
                   or 48 (4-level; the default without a scenario)
-  --smp N         CPUs (default 1; 2 for selftest); the hypervisor starts each one the guest
-                  starts (PSCI CPU_ON) as a guest
+  --smp N         CPUs (default 2, or the scenario's if more); the hypervisor starts each one
+                  the guest starts (PSCI CPU_ON) as a guest, and before the payload the
+                  loader's guest side starts each once (a hypercall, then CPU_OFF)
   --edus N        edu devices (default 1, at most 2)
   --dma-mask M    edu's dma_mask (default 0xffffffffffffffff)
   --region-mib N  room for the hypervisor's tables in its reserved region (default 16)
@@ -93,11 +94,11 @@ if [[ $payload == faultinject ]]; then
   machine_line=$("$build/scenario-check" "$scenario") || exit 2
   [[ $machine_line =~ machine\ aw-bits=([0-9]+)\ cpus=([0-9]+)\ memory=([0-9]+)\ edus=([0-9]+)\ dma_mask=(0x[0-9a-fA-F]+) ]] ||
     { echo "run.sh: scenario-check said: $machine_line" >&2; exit 2; }
-  aw_bits=${aw_bits:-${BASH_REMATCH[1]}} smp=${smp:-${BASH_REMATCH[2]}} memory=${memory:-$((BASH_REMATCH[3] > 1024 ? BASH_REMATCH[3] : 1024))}
+  # At least 2 CPUs: the loader's guest side starts each other CPU once as a guest.
+  aw_bits=${aw_bits:-${BASH_REMATCH[1]}} smp=${smp:-$((BASH_REMATCH[2] > 2 ? BASH_REMATCH[2] : 2))} memory=${memory:-$((BASH_REMATCH[3] > 1024 ? BASH_REMATCH[3] : 1024))}
   edus=${edus:-${BASH_REMATCH[4]}} dma_mask=${dma_mask:-${BASH_REMATCH[5]}}
 fi
-[[ $payload != selftest ]] || smp=${smp:-2}
-smp=${smp:-1} memory=${memory:-1024} timeout_s=${timeout_s:-120} edus=${edus:-1} dma_mask=${dma_mask:-0xffffffffffffffff}
+smp=${smp:-2} memory=${memory:-1024} timeout_s=${timeout_s:-120} edus=${edus:-1} dma_mask=${dma_mask:-0xffffffffffffffff}
 [[ $memory =~ ^[0-9]+$ && $timeout_s =~ ^[0-9]+$ && $smp =~ ^[1-8]$ ]] ||
   { echo "run.sh: --memory and --timeout take whole numbers, --smp 1 to 8" >&2; exit 2; }
 [[ $edus =~ ^[12]$ ]] || { echo "run.sh: --edus is 1 or 2" >&2; exit 2; }

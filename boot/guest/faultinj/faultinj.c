@@ -21,6 +21,22 @@
 #include "scenario/scenario.h"
 #include "common/loader_handoff.h"
 
+/* Every hypercall the driver makes itself (the shim counts its own), for the check against
+ * QEMU's log of the exits (tests/qemu/arm64_checks.py hvc_exits, on Arm). */
+static unsigned hypercalls_made;
+
+static uint64_t hypercall(uint64_t rax, uint64_t rcx, uint64_t rdx)
+{
+    hypercalls_made++;
+    return guest_hypercall(rax, rcx, rdx);
+}
+
+static bool read_books(struct hc_stats_block *b)
+{
+    hypercalls_made++;
+    return guest_books(b);
+}
+
 #define MAX_OBJECTS SCENARIO_MAX_NAMES
 
 enum object_kind { OBJ_DOMAIN = 1, OBJ_DEVICE, OBJ_BUFFER, OBJ_TOKEN, OBJ_MAPPING };
@@ -707,7 +723,7 @@ static void run_guard(const struct scenario_step *s, struct object *a, struct ob
     (void)a;
     (void)b;
     struct hc_inject_block i = {.kind = HC_INJECT_DMA_GUARD, .value = s->word == SCENARIO_ON};
-    uint64_t r = guest_hypercall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
+    uint64_t r = hypercall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
     checkf(&driver.c, r == 0, "step %u guard %s: 0x%lx", s->line, s->arg[0], r);
     driver.p->poll(); /* the state changes it causes */
 }
@@ -719,7 +735,7 @@ static void run_inject(const struct scenario_step *s, struct object *a, struct o
     bool pool = s->word == SCENARIO_POOL_FAIL;
     struct hc_inject_block i = {.kind = pool ? HC_INJECT_POOL_FAIL : HC_INJECT_INVALIDATION_TIMEOUT,
                                 .value = pool ? scenario_value(s, KEY_AT, 1) : 1};
-    uint64_t r = guest_hypercall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
+    uint64_t r = hypercall(hc_rax(HC_INJECT), (uint64_t)(uintptr_t)&i, sizeof i);
     checkf(&driver.c, r == 0, "step %u inject %s: status 0x%lx", s->line, s->arg[0], r);
 }
 
@@ -760,7 +776,7 @@ static void run_expect_tables(const struct scenario_step *s, struct object *a, s
     (void)a;
     (void)b;
     struct hc_stats_block stats;
-    bool ok = guest_books(&stats);
+    bool ok = read_books(&stats);
     uint64_t want = scenario_value(s, KEY_PAGES, 0);
     checkf(&driver.c, ok && stats.table_pages == want,
            "step %u expect-tables: the DDI domains hold %u table pages, want %lu", s->line, stats.table_pages, want);
@@ -775,9 +791,9 @@ static void run_hypercall(const struct scenario_step *s, struct object *a, struc
     uint64_t r;
     if (s->word == SCENARIO_GARBAGE) {
         uint64_t junk[8] = {0xdeadbeef, ~0ull, 7, 0, 0x5a5a5a5a5a5a5a5aull, 1, 2, 3};
-        r = guest_hypercall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
+        r = hypercall(hc_rax(HC_CALLS + 7), (uint64_t)(uintptr_t)junk, sizeof junk);
     } else if (s->word == SCENARIO_BAD_ADDRESS) {
-        r = guest_hypercall(hc_rax(HC_VERSION), driver.o->region_base, sizeof(struct hc_version_block));
+        r = hypercall(hc_rax(HC_VERSION), driver.o->region_base, sizeof(struct hc_version_block));
     } else {
         r = (uint32_t)v2->DeleteDomain((PIOMMU_DMA_DOMAIN)(uintptr_t)0xd0d0000000770001ull);
     }
@@ -812,7 +828,7 @@ static void run_expect_reports(const struct scenario_step *s, struct object *a, 
     /* Faults the unit could not record: counted by the hypervisor, never silent. Unless
      * the scenario says otherwise, there must be none. */
     struct hc_stats_block stats;
-    bool books = guest_books(&stats);
+    bool books = read_books(&stats);
     uint64_t lost = books ? stats.fault_overflows - driver.overflows_at_last_check : 0,
              want_lost = scenario_value(s, KEY_LOST, 0);
     checkf(&driver.c, books && lost == want_lost,
@@ -901,7 +917,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
               "guest: DDI protocol");
     unsigned before = driver.c.failed;
     struct hc_stats_block books;
-    if (ready && guest_books(&books))
+    if (ready && read_books(&books))
         driver.overflows_at_last_check = books.fault_overflows;
     if (ready) {
         sink_printf(out, "scenario %s: %s\n", sc.name, sc.description);
@@ -910,6 +926,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     }
     sink_printf(out, "scenario %s: %u steps, %u failed; faults expected %u, reported %u\n", sc.name, sc.steps,
                 driver.c.failed - before, driver.faults_expected, driver.reports);
+    sink_printf(out, "faultinj: %u hypercalls made, %lu more through the DDI shim\n", hypercalls_made,
+                driver.p ? (uint64_t)driver.p->hypercalls() : 0);
     unsigned run = driver.c.run + (driver.o ? driver.o->loader_checks : 0),
              failed = driver.c.failed + (driver.o ? driver.o->loader_failed : 0);
     if (failed)

@@ -13,17 +13,17 @@
  *   - every other CPU starts as a guest through PSCI CPU_ON (selftest_arm64_traps.S), makes
  *     a hypercall at EL1 and leaves with CPU_OFF;
  *   - the hypervisor's audit holds, named "arm-selftest". */
+#include "common/arm64_cpus.h"
 #include "common/loader_handoff.h"
 #include "common/report.h"
 #include "ddi/hypercall.h"
 #include "guest/lib/guest.h"
 
-_Static_assert(HC_ABI_VERSION == 1u, "selftest_arm64_traps.S writes HC_VERSION's function ID for ABI 1");
+_Static_assert(ARM64_CPU_CYCLE_CALL == 0xC6000000u + (HC_ABI_VERSION << 8) + HC_VERSION,
+               "common/arm64_cpus.S makes HC_VERSION's call of this ABI");
 
 #define PSCI_VERSION 0x84000000u
 #define PSCI_CPU_SUSPEND 0x84000001u
-#define PSCI_CPU_ON64 0xC4000003u
-#define PSCI_AFFINITY_INFO64 0xC4000004u
 #define SMCCC_SIP_CALL 0xC2000000u /* a silicon provider's call: no firmware here serves one */
 #define SMCCC_NOT_SUPPORTED ((uint64_t)-1)
 #define EC_DABT_SAME 0x25u
@@ -35,12 +35,6 @@ struct selftest_arm64_trap {
 };
 struct selftest_arm64_trap selftest_arm64_trap;
 extern const uint8_t selftest_arm64_vectors[];
-extern void selftest_arm64_secondary(void);
-
-/* What a started CPU writes (selftest_arm64_traps.S knows the offsets). */
-struct selftest_arm64_cpu {
-    volatile uint64_t alive, status, el;
-};
 
 static uint64_t counter(void)
 {
@@ -64,13 +58,6 @@ static uint64_t hvc(enum hc_call call, const void *block, uint64_t bytes)
 {
     hvcs_made++;
     return guest_hypercall(hc_rax(call), (uint64_t)(uintptr_t)block, bytes);
-}
-
-static uint64_t smc(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
-{
-    register uint64_t x0 __asm__("x0") = fn, x1 __asm__("x1") = a1, x2 __asm__("x2") = a2, x3 __asm__("x3") = a3;
-    __asm__ volatile("smc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
-    return x0;
 }
 
 static uint64_t hvc_raw(uint64_t fn)
@@ -175,8 +162,8 @@ static void check_refusals(struct checks *c)
     /* Another version of this ABI reaches the server, which names the mismatch; a function
      * ID outside it (PSCI's, over the conduit it does not use) is no call at all. */
     uint64_t other_version = hvc_raw(0xC6000000u | (HC_ABI_VERSION + 1u) << 8), psci_hvc = hvc_raw(PSCI_VERSION);
-    uint64_t sip = smc(SMCCC_SIP_CALL, 0, 0, 0), suspend = smc(PSCI_CPU_SUSPEND, 0, 0, 0);
-    uint64_t version = smc(PSCI_VERSION, 0, 0, 0);
+    uint64_t sip = arm64_smc(SMCCC_SIP_CALL, 0, 0, 0), suspend = arm64_smc(PSCI_CPU_SUSPEND, 0, 0, 0);
+    uint64_t version = arm64_smc(PSCI_VERSION, 0, 0, 0);
     checkf(c, other_version == (uint32_t)STATUS_REVISION_MISMATCH && psci_hvc == SMCCC_NOT_SUPPORTED,
            "guest: an HVC of another ABI version: 0x%lx (STATUS_REVISION_MISMATCH); PSCI_VERSION by HVC: 0x%lx "
            "(NOT_SUPPORTED)", other_version, psci_hvc);
@@ -192,24 +179,14 @@ static unsigned secondary_hvcs;
 
 static void check_secondaries(const struct loader_handoff *o, struct checks *c)
 {
-    static struct selftest_arm64_cpu cpus[LOADER_HANDOFF_MAX_CPUS];
-    uint64_t hz = counter_hz();
     for (unsigned i = 0; i < o->cpus && i < LOADER_HANDOFF_MAX_CPUS; i++) {
-        struct selftest_arm64_cpu *s = &cpus[i];
-        uint64_t st = smc(PSCI_CPU_ON64, o->secondary_mpidr[i], (uint64_t)(uintptr_t)selftest_arm64_secondary,
-                          (uint64_t)(uintptr_t)s);
-        uint64_t t0 = counter();
-        while (!s->alive && counter() - t0 < hz)
-            ;
-        t0 = counter(); /* then until PSCI says it is off again (AFFINITY_INFO 1: OFF) */
-        uint64_t state = 0;
-        while (s->alive && (state = smc(PSCI_AFFINITY_INFO64, o->secondary_mpidr[i], 0, 0)) != 1 && counter() - t0 < hz)
-            ;
-        secondary_hvcs += s->alive != 0;
-        checkf(c, st == 0 && s->alive && s->el == 1 && s->status == (uint32_t)STATUS_INFO_LENGTH_MISMATCH && state == 1,
+        struct arm64_cpu_cycle cpu;
+        bool ok = arm64_cpu_cycle(o->secondary_mpidr[i], &cpu);
+        secondary_hvcs += cpu.alive != 0;
+        checkf(c, ok && cpu.status == (uint32_t)STATUS_INFO_LENGTH_MISMATCH,
                "guest: cpu with mpidr 0x%lx started by PSCI CPU_ON (0x%lx): ran at EL%lu, its hypercall answered "
                "0x%lx, then off (AFFINITY_INFO %lu)",
-               o->secondary_mpidr[i], st, s->el, s->status, state);
+               o->secondary_mpidr[i], cpu.cpu_on, cpu.el, cpu.status, cpu.affinity);
     }
 }
 

@@ -37,27 +37,3 @@ record:
 2:  ldr     x2, [sp, #16]
     ldp     x0, x1, [sp], #32
     eret
-
-/* Where a CPU the self-test starts with PSCI CPU_ON begins, at EL1 with its MMU off; x0 is
- * its struct selftest_arm64_cpu (alive, status, el): it says it is alive, makes one
- * HC_VERSION hypercall (no block: STATUS_INFO_LENGTH_MISMATCH back,
- * which proves the hypervisor answered), records its exception level and leaves with
- * PSCI CPU_OFF. */
-    .globl selftest_arm64_secondary
-selftest_arm64_secondary:
-    mov     x9, x0
-    mov     x1, #1
-    str     x1, [x9]
-    mrs     x1, CurrentEL
-    lsr     x1, x1, #2
-    str     x1, [x9, #16]
-    ldr     x0, =0xC6000100         /* hc_smccc_function(HC_VERSION), ABI version 1 */
-    mov     x1, #0
-    mov     x2, #0
-    hvc     #0
-    str     x0, [x9, #8]
-    dsb     sy
-    ldr     x0, =0x84000002         /* PSCI CPU_OFF */
-    smc     #0
-1:  wfi
-    b       1b

@@ -14,7 +14,7 @@ set(BOOT_DIR ${PROJECT_SOURCE_DIR}/boot)
 set(ARM64_LOADER_SOURCES
   ${ARM64_DIR}/efi_entry.S ${ARM64_DIR}/self_relocate.c ${ARM64_DIR}/compiler_support.c
   ${ARM64_DIR}/main.c ${ARM64_DIR}/uefi_arm64.c ${ARM64_DIR}/remap_setup.c ${ARM64_DIR}/edu_demo.c
-  ${ARM64_DIR}/guest_resume.c ${BOOT_DIR}/loader/config.c
+  ${ARM64_DIR}/guest_resume.c ${BOOT_DIR}/loader/config.c ${BOOT_DIR}/common/arm64_cpus.c ${BOOT_DIR}/common/arm64_cpus.S
   ${BOOT_DIR}/loader/discovery.c ${BOOT_DIR}/loader/identity_map.c ${BOOT_DIR}/loader/expected_faults.c
   ${BOOT_DIR}/common/report.c ${BOOT_DIR}/common/serial_pl011.c ${BOOT_DIR}/common/edu.c
   # the hypervisor: the neutral half and the EL2 half

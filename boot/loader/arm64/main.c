@@ -274,7 +274,9 @@ static struct arm64_resume *start_payload(struct uefi_arm64 *up, struct loader_h
         li->load_options = handoff;
         li->load_options_size = sizeof *handoff;
     }
-    *resume = (struct arm64_resume){.boot_services = up->bs, .payload = payload};
+    *resume = (struct arm64_resume){.boot_services = up->bs, .payload = payload, .cpus = handoff->cpus};
+    for (unsigned i = 0; i < handoff->cpus && i < LOADER_HANDOFF_MAX_CPUS; i++)
+        resume->mpidr[i] = handoff->secondary_mpidr[i];
     return resume;
 }
 
