@@ -154,12 +154,25 @@ static VOID NTAPI state_change_trampoline(PIOMMU_INTERFACE_STATE_CHANGE change, 
 static VOID NTAPI fault_trampoline(PVOID context, PFAULT_INFORMATION info)
 {
     const struct fault_registration *f = context;
-    struct hc_report r = {.kind = HC_REPORT_FAULT, .available = (uint32_t)info->X64.Type, .cookie = f->cookie,
-                          .domain = (uint64_t)(uintptr_t)info->X64.DomainHandle,
-                          .fault_address = (uint64_t)(uintptr_t)info->X64.FaultAddress,
-                          .iommu_base = info->X64.IommuBaseAddress, .pci_segment = info->X64.PciSegment,
-                          .flags = info->X64.Flags.FaultAddressValid, .segment = f->where.segment,
+    struct hc_report r = {.kind = HC_REPORT_FAULT, .cookie = f->cookie, .segment = f->where.segment,
                           .bus = f->where.bus, .device = f->where.device, .function = f->where.function};
+    if (info->Type == FaultInformationArm64) {
+        r.available = (uint32_t)info->Arm64.Type;
+        r.domain = (uint64_t)(uintptr_t)info->Arm64.DomainHandle;
+        r.fault_address = (uint64_t)(uintptr_t)info->Arm64.FaultAddress;
+        r.iommu_base = info->Arm64.IommuBaseAddress;
+        r.pci_segment = f->where.segment;
+        r.input_mapping_id = info->Arm64.InputMappingId;
+        r.flags = HC_FAULT_ARM64 | (info->Arm64.Flags.FaultAddressValid ? HC_FAULT_ADDRESS_VALID : 0) |
+                  (info->Arm64.Flags.WriteNotRead ? HC_FAULT_WRITE : 0);
+    } else {
+        r.available = (uint32_t)info->X64.Type;
+        r.domain = (uint64_t)(uintptr_t)info->X64.DomainHandle;
+        r.fault_address = (uint64_t)(uintptr_t)info->X64.FaultAddress;
+        r.iommu_base = info->X64.IommuBaseAddress;
+        r.pci_segment = info->X64.PciSegment;
+        r.flags = info->X64.Flags.FaultAddressValid ? HC_FAULT_ADDRESS_VALID : 0;
+    }
     queue_report(&r);
 }
 
@@ -314,9 +327,17 @@ static NTSTATUS call_query_input_mappings(union any_block *b)
     struct hc_query_input_mappings_block *q = &b->query_input;
     DEVICE_OBJECT pdo;
     ULONG length = 0;
-    /* ARM64 only: the provider refuses before it would touch a buffer. */
-    NTSTATUS st = server.ex.V2.QueryInputMappings(device_object(&q->device, &pdo), NULL, q->buffer_length, &length);
+    /* The IDs land in the server's own buffer first; the guest's gets them only when it lies
+     * in guest RAM, and never more than it said it holds. */
+    INPUT_MAPPING_ELEMENT ids[HC_MAX_INPUT_MAPPINGS];
+    ULONG room = q->buffer_length < sizeof ids ? q->buffer_length : (ULONG)sizeof ids;
+    if (q->buffer && (q->buffer & 3 || !hc_in_guest_ram(q->buffer, q->buffer_length)))
+        return STATUS_ACCESS_VIOLATION;
+    NTSTATUS st = server.ex.V2.QueryInputMappings(device_object(&q->device, &pdo), q->buffer ? ids : NULL,
+                                                  q->buffer ? room : 0, &length);
     q->return_length = length;
+    if (NT_SUCCESS(st) && q->buffer && length <= room)
+        server.cfg.write(server.cfg.ctx, q->buffer, ids, length);
     return st;
 }
 

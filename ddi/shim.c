@@ -22,6 +22,7 @@ struct registration {
     uint16_t generation;
     uint64_t device;               /* state change: the DMA device handle */
     struct hc_device where;        /* fault: the PCI function */
+    PDEVICE_OBJECT pdo;            /* fault: the caller's own PDO for it (ARM64 reports name it) */
     PIOMMU_INTERFACE_STATE_CHANGE_CALLBACK callback;
     PIOMMU_DEVICE_FAULT_HANDLER handler;
     PVOID context;
@@ -264,10 +265,10 @@ static NTSTATUS NTAPI FlushDomainByVaList(PIOMMU_DMA_DOMAIN Domain, BOOLEAN Last
 static NTSTATUS NTAPI QueryInputMappings(PDEVICE_OBJECT PhysicalDeviceObject, PINPUT_MAPPING_ELEMENT Buffer,
                                          ULONG BufferLength, PULONG ReturnLength)
 {
-    (void)Buffer; /* ARM64 only: never filled on x64 */
-    struct hc_query_input_mappings_block b = {.device = device_of(PhysicalDeviceObject), .buffer_length = BufferLength};
+    struct hc_query_input_mappings_block b = {.device = device_of(PhysicalDeviceObject), .buffer_length = BufferLength,
+                                              .buffer = Buffer ? gpa(Buffer) : 0};
     NTSTATUS st = hc_query_input_mappings(&b);
-    if (NT_SUCCESS(st) && ReturnLength)
+    if ((NT_SUCCESS(st) || st == STATUS_BUFFER_TOO_SMALL) && ReturnLength)
         *ReturnLength = b.return_length;
     return st;
 }
@@ -319,6 +320,7 @@ static NTSTATUS NTAPI SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObjec
     struct registration before = r ? *r : (struct registration){0};
     if (r && Enable && FaultConfig && FaultConfig->FaultHandler) {
         r->where = b.device;
+        r->pdo = PhysicalDeviceObject;
         r->handler = FaultConfig->FaultHandler;
         r->context = FaultConfig->FaultContext;
     }
@@ -620,12 +622,24 @@ static unsigned deliver(const struct hc_report *rep)
     }
     if (rep->kind == HC_REPORT_FAULT && r->kind == REG_FAULT) {
         FAULT_INFORMATION info = {.Type = FaultInformationX64};
-        info.X64.DomainHandle = (PVOID)(uintptr_t)rep->domain;
-        info.X64.FaultAddress = (PVOID)(uintptr_t)rep->fault_address;
-        info.X64.Flags.FaultAddressValid = rep->flags & 1;
-        info.X64.Type = (FAULT_INFORMATION_X64_TYPE)rep->available;
-        info.X64.IommuBaseAddress = rep->iommu_base;
-        info.X64.PciSegment = rep->pci_segment;
+        if (rep->flags & HC_FAULT_ARM64) {
+            info.Type = FaultInformationArm64;
+            info.Arm64.DomainHandle = (PVOID)(uintptr_t)rep->domain;
+            info.Arm64.FaultAddress = (PVOID)(uintptr_t)rep->fault_address;
+            info.Arm64.PhysicalDeviceObject = r->pdo;
+            info.Arm64.InputMappingId = rep->input_mapping_id;
+            info.Arm64.Flags.FaultAddressValid = (rep->flags & HC_FAULT_ADDRESS_VALID) != 0;
+            info.Arm64.Flags.WriteNotRead = (rep->flags & HC_FAULT_WRITE) != 0;
+            info.Arm64.Type = (FAULT_INFORMATION_ARM64_TYPE)rep->available;
+            info.Arm64.IommuBaseAddress = rep->iommu_base;
+        } else {
+            info.X64.DomainHandle = (PVOID)(uintptr_t)rep->domain;
+            info.X64.FaultAddress = (PVOID)(uintptr_t)rep->fault_address;
+            info.X64.Flags.FaultAddressValid = (rep->flags & HC_FAULT_ADDRESS_VALID) != 0;
+            info.X64.Type = (FAULT_INFORMATION_X64_TYPE)rep->available;
+            info.X64.IommuBaseAddress = rep->iommu_base;
+            info.X64.PciSegment = rep->pci_segment;
+        }
         r->handler(r->context, &info);
         return 1;
     }

@@ -55,3 +55,4 @@ set(_guest_lib ${_boot}/guest/lib/guest.c ${_boot}/guest/lib/guest_console.c ${_
 arm64_add_payload(ddishim DDISHIM.EFI 11
   ${_boot}/guest/ddishim/shim_driver.c ${PROJECT_SOURCE_DIR}/ddi/shim.c ${PROJECT_SOURCE_DIR}/ddi/interface_tables.c)
 arm64_add_payload(faultinj FAULTINJ.EFI 10 ${_boot}/guest/faultinj/faultinj.c ${_boot}/scenario/scenario.c ${_guest_lib})
+arm64_add_payload(hostile HOSTILE.EFI 10 ${_boot}/guest/hostile/hostile_arm64.c ${_boot}/guest/hostile/hostile_arm64_traps.S ${_guest_lib})

@@ -193,6 +193,9 @@ static bool start_ddi(struct remapping *r, const struct pci_inventory *inv, stru
                       struct checks *c)
 {
     struct ddi_platform p = {.pool = &r->pool, .unit_count = r->units, .pci = inv, .protected_base = r->region_pa,
+#if defined(__aarch64__)
+                             .arch = DDI_ARCH_ARM64,
+#endif
                              .protected_size = r->region_bytes, .has_default_context = true,
                              .default_context = {IOMMU_TRANSLATE, DEFAULT_DOMAIN_ID, r->default_domain.root_pa, r->levels},
                              .first_domain_id = DEFAULT_DOMAIN_ID + 1, .fault_seen = log_fault};

@@ -87,6 +87,8 @@ struct hv_setup {
     uint16_t pm_base;                   /* the chipset's ACPI PM I/O block (0: unknown) */
     const struct madt_ioapics *ioapics;
     uint64_t console_base;              /* Arm: the PL011 the hypervisor keeps (its channel) */
+    uint64_t its_base[4];               /* Arm: the GIC ITSs, withheld from the guest */
+    unsigned its_count;
 };
 
 /* The one hypervisor, for the host's callbacks (set by hv_init). */

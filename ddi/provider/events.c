@@ -57,14 +57,30 @@ NTSTATUS NTAPI provider_FlushDomainByVaList(PIOMMU_DMA_DOMAIN Domain, BOOLEAN La
     return st;
 }
 
+/* ARM64 only (A11): a PCI function's one input mapping ID, the stream ID its unit sees (the
+ * IORT's mapping of its requester ID). BufferLength and *ReturnLength count bytes. */
 NTSTATUS NTAPI provider_QueryInputMappings(PDEVICE_OBJECT PhysicalDeviceObject, PINPUT_MAPPING_ELEMENT Buffer,
                                            ULONG BufferLength, PULONG ReturnLength)
 {
-    (void)PhysicalDeviceObject;
-    (void)Buffer;
-    (void)BufferLength;
-    (void)ReturnLength;
-    return STATUS_NOT_SUPPORTED; /* A11: ARM64 only */
+    if (provider.plat.arch != DDI_ARCH_ARM64)
+        return STATUS_NOT_SUPPORTED;
+    uint16_t segment, sid;
+    const struct pci_function *f = NULL;
+    if (pdo_location(PhysicalDeviceObject, &segment, &sid))
+        for (uint32_t i = 0; provider.plat.pci && i < provider.plat.pci->count && !f; i++) {
+            const struct pci_function *c = &provider.plat.pci->fn[i];
+            if (c->segment == segment && (uint16_t)(c->bus << 8 | c->dev << 3 | c->fn) == sid && c->unit >= 0)
+                f = c;
+        }
+    if (!f)
+        return STATUS_UNSUCCESSFUL; /* no function behind a unit: nothing to tell */
+    ULONG need = (ULONG)sizeof(INPUT_MAPPING_ELEMENT);
+    if (ReturnLength)
+        *ReturnLength = need;
+    if (!Buffer || BufferLength < need)
+        return STATUS_BUFFER_TOO_SMALL;
+    Buffer[0].InputMappingId = f->stream_id;
+    return STATUS_SUCCESS;
 }
 
 NTSTATUS NTAPI provider_SetDeviceFaultReportingEx(PIOMMU_DMA_DEVICE DmaDevice, ULONG InputMappingIdBase, BOOLEAN Enable,
@@ -96,8 +112,10 @@ NTSTATUS NTAPI provider_SetDeviceFaultReporting(PDEVICE_OBJECT PhysicalDeviceObj
         st = STATUS_INVALID_PARAMETER_1; /* only for a device a domain holds */
     else {
         dev->fault_reporting = Enable;
-        if (Enable)
+        if (Enable) {
             dev->fault_config = *FaultConfig; /* F3: ignored when disabling */
+            dev->pdo = PhysicalDeviceObject;  /* ARM64 reports name it */
+        }
     }
     lock_release(&provider.lock);
     return st;
@@ -135,14 +153,28 @@ unsigned ddi_dispatch_faults(void)
             if (dev && dev->unit == u && dev->fault_reporting && dev->domain >= 0) {
                 cfg = dev->fault_config;
                 struct ddi_domain *d = &provider.domain[dev->domain];
-                info.Type = FaultInformationX64;
+                PVOID handle = make_handle(TAG_DOMAIN, d->generation, (unsigned)dev->domain);
                 info.IsStage1 = FALSE;
-                info.X64.DomainHandle = make_handle(TAG_DOMAIN, d->generation, (unsigned)dev->domain);
-                info.X64.FaultAddress = (PVOID)(uintptr_t)f.address;
-                info.X64.Flags.FaultAddressValid = 1;
-                info.X64.Type = fault_type(f.kind);
-                info.X64.IommuBaseAddress = unit->register_base;
-                info.X64.PciSegment = unit->segment;
+                if (provider.plat.arch == DDI_ARCH_ARM64) {
+                    info.Type = FaultInformationArm64;
+                    info.IsStage1 = TRUE; /* the SMMU translates DMA with stage 1 */
+                    info.Arm64.DomainHandle = handle;
+                    info.Arm64.FaultAddress = (PVOID)(uintptr_t)f.address;
+                    info.Arm64.PhysicalDeviceObject = dev->pdo;
+                    info.Arm64.InputMappingId = f.sid;
+                    info.Arm64.Flags.FaultAddressValid = 1;
+                    info.Arm64.Flags.WriteNotRead = f.write;
+                    info.Arm64.Type = (FAULT_INFORMATION_ARM64_TYPE)fault_type(f.kind);
+                    info.Arm64.IommuBaseAddress = unit->register_base;
+                } else {
+                    info.Type = FaultInformationX64;
+                    info.X64.DomainHandle = handle;
+                    info.X64.FaultAddress = (PVOID)(uintptr_t)f.address;
+                    info.X64.Flags.FaultAddressValid = 1;
+                    info.X64.Type = fault_type(f.kind);
+                    info.X64.IommuBaseAddress = unit->register_base;
+                    info.X64.PciSegment = unit->segment;
+                }
             }
             lock_release(&provider.lock);
             if (cfg.FaultHandler) {

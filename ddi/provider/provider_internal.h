@@ -58,6 +58,7 @@ struct ddi_device {
     ULONG last_types;             /* the mask callbacks were last told about */
     bool fault_reporting;
     DEVICE_FAULT_CONFIGURATION fault_config;
+    PDEVICE_OBJECT pdo;           /* the caller's PDO when reporting was turned on (ARM64 reports) */
 };
 
 /* A segment mapped into a token, in pages from the token's base. */

@@ -265,6 +265,8 @@ bool mcfg_parse(const uint8_t *data, size_t avail, struct mcfg *out, struct diag
 #define MADT_GICC_LEN 76u        /* ACPI 6.0's GICC reaches the MPIDR's end (68 + 8) */
 #define MADT_GICC_MPIDR_OFF 68u
 #define MADT_GICC_ENABLED 1u     /* flags bit 0 */
+#define MADT_TYPE_GIC_ITS 0xFu
+#define MADT_GIC_ITS_LEN 20u     /* type, length, reserved, ITS ID, base address, reserved */
 
 /* Calls visit for every interrupt controller structure (type, bytes, its length), after
  * checking that each one's length fits; false (visit's or a bad length) ends the walk. */
@@ -320,6 +322,17 @@ bool madt_ioapics_parse(const uint8_t *data, size_t avail, struct madt_ioapics *
 static bool visit_gicc(void *ctx, const uint8_t *e, uint32_t off, struct diag *d)
 {
     struct madt_giccs *found = ctx;
+    if (e[0] == MADT_TYPE_GIC_ITS) {
+        if (e[1] < MADT_GIC_ITS_LEN) {
+            diag_error(d, off + 1, "MADT GIC ITS entry of %u bytes, under %u", e[1], MADT_GIC_ITS_LEN);
+            return false;
+        }
+        if (found->its_count < MADT_MAX_ITS)
+            found->its_base[found->its_count++] = le64(e + 8);
+        else
+            diag_warn(d, off, "more than %u GIC ITSs; the rest are not used", MADT_MAX_ITS);
+        return true;
+    }
     if (e[0] != MADT_TYPE_GICC)
         return true;
     if (e[1] < MADT_GICC_LEN) {
@@ -342,4 +355,37 @@ bool madt_giccs_parse(const uint8_t *data, size_t avail, struct madt_giccs *out,
         return false;
     *out = found;
     return true;
+}
+
+int madt_remove_type(uint8_t *madt, size_t avail, uint8_t type)
+{
+    if (avail < MADT_ENTRIES_OFF)
+        return -1;
+    uint32_t length = le32(madt + 4);
+    if (length < MADT_ENTRIES_OFF || length > avail)
+        return -1;
+    for (uint32_t off = MADT_ENTRIES_OFF; off < length;) { /* every length checked first */
+        if (length - off < 2 || madt[off + 1] < 2 || madt[off + 1] > length - off)
+            return -1;
+        off += madt[off + 1];
+    }
+    int removed = 0;
+    uint32_t end = length;
+    for (uint32_t off = MADT_ENTRIES_OFF; off < end;) {
+        uint8_t len = madt[off + 1];
+        if (madt[off] != type) {
+            off += len;
+            continue;
+        }
+        for (uint32_t i = off; i + len < end; i++)
+            madt[i] = madt[i + len];
+        end -= len;
+        for (uint32_t i = end; i < end + len; i++)
+            madt[i] = 0;
+        removed++;
+    }
+    madt[4] = (uint8_t)end, madt[5] = (uint8_t)(end >> 8), madt[6] = (uint8_t)(end >> 16), madt[7] = (uint8_t)(end >> 24);
+    madt[9] = 0;
+    madt[9] = (uint8_t)(0x100 - acpi_checksum(madt, end));
+    return removed;
 }

@@ -190,7 +190,8 @@ struct sim *sim_create(const struct sim_config *cfg)
     }
     if (!page_pool_init(&s->pool, s->pool_mem, s->pool_pa, SIM_POOL_BYTES))
         abort();
-    struct ddi_platform dp = {.pool = &s->pool, .unit_count = cfg->units, .pci = &s->inv,
+    struct ddi_platform dp = {.pool = &s->pool, .arch = cfg->arm64 ? DDI_ARCH_ARM64 : DDI_ARCH_X64,
+                              .unit_count = cfg->units, .pci = &s->inv,
                               .protected_base = s->pool_pa, .protected_size = SIM_POOL_BYTES,
                               .first_domain_id = 2};
     /* Guest RAM is the simulated RAM and nothing else: the pool, the units' registers and
@@ -215,7 +216,8 @@ struct sim *sim_create(const struct sim_config *cfg)
         const struct sim_function *f = &cfg->function[i];
         s->inv.fn[s->inv.count++] = (struct pci_function){.segment = f->segment, .bus = f->bus, .dev = f->dev,
                                                            .fn = f->fn, .vendor = 0x1234, .device = 0x11e8,
-                                                           .unit = f->unit};
+                                                           .unit = f->unit,
+                                                           .stream_id = (uint32_t)(f->bus << 8 | f->dev << 3 | f->fn)};
     }
     unsigned levels = iommu_units_common_levels(dp.units, cfg->units);
     if (cfg->default_domain) {

@@ -66,6 +66,10 @@ struct sim_config {
      * the CPU wrote. Off: every unit reads what the CPU wrote, and the platform has no
      * flush_cache. */
     bool cache_model;
+    /* The provider follows ARM64's rules (ddi_platform.arch): FAULT_INFORMATION's Arm64 arm,
+     * QueryInputMappings (each function's stream ID is its requester ID, as QEMU's IORT
+     * maps them). */
+    bool arm64;
 };
 
 /* One unit with QEMU 7.2's capabilities (aw-bits 39, queued invalidation), two PCI

@@ -1624,11 +1624,65 @@ static void test_statuses_users_had_to_guess(void **state)
     OK(v2->DeleteDomain(d));
 }
 
+/* On ARM64 (A11, F2): QueryInputMappings gives a PCI function's stream ID, in bytes of
+ * INPUT_MAPPING_ELEMENT, BUFFER_TOO_SMALL with the size needed when the buffer is short, and
+ * fails for a PDO no unit translates; a fault reaches the handler in the Arm64 arm, naming
+ * the device's PDO, its stream ID and the access's direction. */
+static void test_A11_F2_arm64(void **state)
+{
+    (void)state;
+    struct sim_config cfg = base_config();
+    cfg.arm64 = true;
+    use_platform(&cfg);
+    DEVICE_OBJECT pdo, unmapped;
+    sim_device_object(s, 0, &pdo);
+    sim_device_object(s, 2, &unmapped); /* 00:05.0, behind no unit */
+    INPUT_MAPPING_ELEMENT buf[4] = {{0xdead}, {0xdead}, {0xdead}, {0xdead}};
+    ULONG len = 0;
+    OK(v2->QueryInputMappings(&pdo, buf, sizeof buf, &len));
+    assert_int_equal(len, sizeof buf[0]);
+    assert_int_equal(buf[0].InputMappingId, 0x18); /* 00:03.0 */
+    assert_int_equal(buf[1].InputMappingId, 0xdead);
+    len = 0;
+    assert_int_equal(v2->QueryInputMappings(&pdo, buf, sizeof buf[0] - 1, &len), STATUS_BUFFER_TOO_SMALL);
+    assert_int_equal(len, sizeof buf[0]);
+    len = 0;
+    assert_int_equal(v2->QueryInputMappings(&pdo, NULL, 0, &len), STATUS_BUFFER_TOO_SMALL);
+    assert_int_equal(len, sizeof buf[0]);
+    assert_int_equal(v2->QueryInputMappings(&unmapped, buf, sizeof buf, &len), STATUS_UNSUCCESSFUL);
+    assert_int_equal(v2->QueryInputMappings(NULL, buf, sizeof buf, &len), STATUS_UNSUCCESSFUL);
+
+    PIOMMU_DMA_DOMAIN d;
+    OK(v1.CreateDomain(TRUE, &d));
+    OK(v1.AttachDevice(d, &pdo, 0, 1));
+    DEVICE_FAULT_CONFIGURATION fc = {on_fault, &faults};
+    OK(v1.SetDeviceFaultReporting(&pdo, 0, TRUE, &fc));
+    faults = 0;
+    assert_false(sim_dma(s, 0, 0x9000, true).ok);
+    assert_int_equal(DELIVER_FAULTS(), 1);
+    assert_int_equal(faults, 1);
+    assert_int_equal(last_fault.Type, FaultInformationArm64);
+    assert_ptr_equal(last_fault.Arm64.FaultAddress, (PVOID)0x9000);
+    assert_ptr_equal(last_fault.Arm64.PhysicalDeviceObject, &pdo);
+    assert_int_equal(last_fault.Arm64.InputMappingId, 0x18);
+    assert_int_equal(last_fault.Arm64.Flags.FaultAddressValid, 1);
+    assert_int_equal(last_fault.Arm64.Flags.WriteNotRead, 1);
+    assert_int_equal(last_fault.Arm64.Type, TranslationFault);
+    assert_int_equal(last_fault.Arm64.IommuBaseAddress, sim_unit(s, 0)->unit.register_base);
+    assert_non_null(last_fault.Arm64.DomainHandle);
+    assert_false(sim_dma(s, 0, 0xa000, false).ok);
+    assert_int_equal(DELIVER_FAULTS(), 1);
+    assert_int_equal(last_fault.Arm64.Flags.WriteNotRead, 0);
+    OK(v1.SetDeviceFaultReporting(&pdo, 0, FALSE, NULL));
+    OK(v1.DetachDevice(d, &pdo, 0));
+    OK(v1.DeleteDomain(d));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_A1_A2_A7_sizes_and_canary), T(test_A3_A4_A5_A6_bad_requests), T(test_A10_F1_A11_not_on_x64),
+        T(test_A1_A2_A7_sizes_and_canary), T(test_A3_A4_A5_A6_bad_requests), T(test_A10_F1_A11_not_on_x64), T(test_A11_F2_arm64),
         T(test_D1_C6_D11_v1_domains), T(test_D2_D5_D6_D8_create_ex_arguments), T(test_D3_D7_types_not_offered),
         T(test_D9_D10_reserved_regions), T(test_D12_D13_D14_delete), T(test_D4_out_of_resources), T(test_C1_C2_C3_C4_C5_C7_configure_and_flush),
         T(test_M1_M2_M16_v1_arguments), T(test_M3_M4_M5_M7_M8_M13_ex_explicit),

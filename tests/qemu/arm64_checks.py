@@ -20,6 +20,8 @@ Arm self-test on two CPUs), each its own CTest test:
                guest's CPUs made is an exception QEMU took from EL1 to EL2, as many as the
                self-test counted (plus its HC_GUEST_EXIT), no exception reached EL2 from
                EL2 after the launch, and the firmware's interrupts reached it at EL1
+  hostile      the Arm attacker's run (qemu.arm64.hostile): every class refused with the audit
+               intact, every audit passed, no forged line unmarked
   every_cpu    every CPU of the MADT ran as a guest: the boot CPU demoted, the others
                started through the hypervisor by PSCI CPU_ON and off again by CPU_OFF
   isolation    each probe of the region, the canary, the hypervisor's code and the SMMU's
@@ -156,6 +158,33 @@ def check_every_cpu(log):
     return problems
 
 
+HOSTILE_CLASSES = ("memory", "console", "hypercall", "psci", "cpus", "gic")
+
+
+def check_hostile(log):
+    """The Arm attacker (boot/guest/hostile/hostile_arm64.c, two CPUs): every class ran and
+    was refused as documented with the hypervisor's audit intact, every audit of the run
+    passed, and no line the guest forged passes for the hypervisor's: the log is split the
+    way Python splits lines (at form feeds, separators and the like too), and the one
+    unmarked RESULT line is the hypervisor's PASS."""
+    problems = []
+    text = "\n".join(log)
+    for cls in HOSTILE_CLASSES:
+        if not re.search(rf"^guest: check: PASS class {cls}: .*; audit: all intact$", text, re.M):
+            problems.append(f"class {cls} did not pass")
+    failed = [line for line in log if re.match(r"^hv: audit \d+ .*: FAIL$", line)]
+    if failed:
+        problems.append(f"{len(failed)} audits failed, the first: {failed[0]}")
+    unmarked = [line for line in log if "RESULT:" in line and not line.startswith("guest: ")]
+    if len(unmarked) != 1 or not re.match(r"^RESULT: PASS \(\d+ loader checks, 0 failed; payload ok; \d+ audits, 0 failed\)$",
+                                          unmarked[0]):
+        problems.append(f"unmarked RESULT lines: {unmarked[:3]}")
+    forged = sum(1 for line in log if line.startswith("guest: ") and "RESULT: PASS (forged" in line)
+    if forged < 10:
+        problems.append(f"the console class forged {forged} lines, fewer than it writes")
+    return problems
+
+
 def guest_hvc_count(log):
     """The HVCs the guest says it made, and how many more QEMU may see: the self-test counts
     all of its own and its CPUs'; a payload's run counts the payload's and the DDI shim's
@@ -221,7 +250,8 @@ def check_isolation(log):
 
 
 CHECKS = {"iort_quirk": check_iort_quirk, "stream_ids": check_stream_ids, "firmware_dma": check_firmware_dma,
-          "hypervisor": check_hypervisor, "isolation": check_isolation, "every_cpu": check_every_cpu, "hvc_exits": None,
+          "hypervisor": check_hypervisor, "isolation": check_isolation, "every_cpu": check_every_cpu,
+          "hostile": check_hostile, "hvc_exits": None,
           "readme_example": None}
 
 

@@ -7,7 +7,8 @@ A baseline run of the unmutated copy must PASS every class first.
 The Arm protections are checked the same way with their own tests: class "arm64" is
 `scripts/run.sh --arch arm64` (its RESULT line and QEMU's trace), "arm64-selftest" the Arm
 self-test on two CPUs with its checks (tests/qemu/arm64_checks.py hypervisor, isolation,
-hvc_exits), "arm64-scenario:NAME" one scenario through `scripts/fault-inject.sh --arch
+hvc_exits), "arm64-hostile" the Arm attacker on two CPUs (arm64_checks.py hostile),
+"arm64-scenario:NAME" one scenario through `scripts/fault-inject.sh --arch
 arm64`, and a class "ctest:NAME" is that host test (the SMMUv3 driver's unit tests on the
 model, the EL2 trap handler's).
 
@@ -138,6 +139,14 @@ MUTATIONS = {
         "boot/hypervisor/el2/hv_channel_pl011.c",
         "        if (!guest_line_open)\n            serial_write(HV_CHANNEL_GUEST_PREFIX, sizeof HV_CHANNEL_GUEST_PREFIX - 1);\n",
         "")]),
+    "el2-its-reachable": ("arm64-hostile", 0, [(
+        "boot/hypervisor/el2/el2.c", "    hv->arch.its_count = s->its_count < 4 ? s->its_count : 4;",
+        "    hv->arch.its_count = 0;")]),
+    "el2-cpu-on-any-entry": ("arm64-hostile", 0, [(
+        "boot/hypervisor/el2/el2.c", "    if (!hc_in_guest_ram(entry, 4))\n        return PSCI_INVALID_ADDRESS;\n", "")]),
+    "el2-guest-bytes-unfiltered": ("arm64-hostile", 0, [(
+        "boot/hypervisor/el2/hv_channel_pl011.c", "        if (ch == '\\n' || ch == '\\t' || (ch >= 0x20 && ch < 0x7f))",
+        "        if (ch != '\\r')")]),
     "el2-smc-passes-everything": ("ctest:unit.el2_trap", 0, [(
         "boot/hypervisor/el2/el2_trap.c",
         "    return fn == PSCI_VERSION || fn == PSCI_AFFINITY_INFO",
@@ -157,7 +166,7 @@ MUTATIONS = {
         "")]),
 }
 TARGETS = ["bootx64", "selftest", "faultinj", "hostile", "ddishim", "bootaa64", "ddishim_aarch64", "faultinj_aarch64",
-           "test_smmuv3", "test_el2_trap", "scenario-check"]
+           "hostile_aarch64", "test_smmuv3", "test_el2_trap", "scenario-check"]
 
 
 def sh(cmd, **kw):
@@ -211,6 +220,15 @@ def run_arm64_selftest(src, build_dir):
     return ok, details
 
 
+def run_arm64_hostile(src, build_dir):
+    run_dir = os.path.join(build_dir, "run", "test-arm64-hostile")
+    r = sh([os.path.join(src, "scripts", "run.sh"), "--arch", "arm64", "--payload", "hostile", "--smp", "2",
+            "--no-build", "--quiet", "--timeout", "60", "--run-dir", run_dir], env=dict(os.environ, IOMMU_BUILD_DIR=build_dir))
+    c = sh([sys.executable, os.path.join(HERE, "arm64_checks.py"), "hostile", os.path.join(run_dir, "serial.log")])
+    return r.returncode == 0 and c.returncode == 0, ((r.stdout + r.stderr).strip().splitlines()[-1:] +
+                                                    c.stdout.strip().splitlines()[:3])
+
+
 def run_arm64_scenario(src, build_dir, name):
     r = sh([os.path.join(src, "scripts", "fault-inject.sh"), "--arch", "arm64", "--no-build",
             os.path.join(src, "tests", "scenarios", name + ".txt")], env=dict(os.environ, IOMMU_BUILD_DIR=build_dir))
@@ -223,6 +241,8 @@ def run_class(src, build_dir, cls):
         return run_arm64(src, build_dir)
     if cls == "arm64-selftest":
         return run_arm64_selftest(src, build_dir)
+    if cls == "arm64-hostile":
+        return run_arm64_hostile(src, build_dir)
     if cls.startswith("arm64-scenario:"):
         return run_arm64_scenario(src, build_dir, cls.split(":", 1)[1])
     return run_ctest(build_dir, cls[6:])

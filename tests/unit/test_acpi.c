@@ -299,8 +299,8 @@ static void test_madt_ioapics(void **state)
 static void test_madt_giccs(void **state)
 {
     (void)state;
-    /* a GICD (24 bytes), GICCs for MPIDR 0, 0x100 (disabled), 0x80000001, then a GICR (16) */
-    uint8_t b[44 + 24 + 3 * 80 + 16];
+    /* a GICD (24 bytes), GICCs for MPIDR 0, 0x100 (disabled), 0x80000001, a GICR (16), an ITS (20) */
+    uint8_t b[44 + 24 + 3 * 80 + 16 + 20];
     memset(b, 0, sizeof b);
     memcpy(b, "APIC", 4);
     put32(b + 4, sizeof b);
@@ -316,6 +316,9 @@ static void test_madt_giccs(void **state)
         put32(e + 72, (uint32_t)(mpidr[i] >> 32));
     }
     e[0] = 0xE, e[1] = 16;
+    e += 16;
+    e[0] = 0xF, e[1] = 20;
+    put32(e + 8, 0x08080000);
     b[9] = (uint8_t)(0x100 - acpi_checksum(b, sizeof b));
     struct madt_giccs m = {.count = 99};
     struct diag d;
@@ -324,6 +327,24 @@ static void test_madt_giccs(void **state)
     assert_int_equal(m.count, 2);
     assert_int_equal(m.mpidr[0], 0);
     assert_int_equal(m.mpidr[1], 0x80000001ull);
+    assert_int_equal(m.its_count, 1);
+    assert_int_equal(m.its_base[0], 0x08080000);
+    /* The guest's copy without the ITS: 20 bytes shorter, still summing to 0, the same CPUs. */
+    uint8_t g[sizeof b];
+    memcpy(g, b, sizeof b);
+    assert_int_equal(madt_remove_type(g, sizeof g, 0xF), 1);
+    assert_int_equal(g[4] | g[5] << 8, sizeof b - 20);
+    assert_int_equal(acpi_checksum(g, sizeof b - 20), 0);
+    struct madt_giccs again;
+    assert_true(madt_giccs_parse(g, sizeof g, &again, &d));
+    assert_int_equal(again.count, 2);
+    assert_int_equal(again.its_count, 0);
+    assert_int_equal(madt_remove_type(g, sizeof g, 0xF), 0);
+    g[44 + 1] = 200; /* a length past the end: refused, nothing changed */
+    uint8_t before[sizeof g];
+    memcpy(before, g, sizeof g);
+    assert_int_equal(madt_remove_type(g, sizeof g, 0xB), -1);
+    assert_memory_equal(before, g, sizeof g);
     /* The same table has no I/O APIC. */
     struct madt_ioapics io = {.count = 99};
     assert_true(madt_ioapics_parse(b, sizeof b, &io, &d));

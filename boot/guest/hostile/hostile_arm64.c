@@ -75,6 +75,7 @@ static uint64_t ram_lo = ~0ull, ram_hi;
 static uint64_t region_end;
 static uint8_t *page;        /* a scratch page of ours */
 static uint64_t page_pa;
+static uint64_t pbuf_pa;     /* a page for HC_POLL's reports */
 static unsigned classes_failed;
 
 /* ---- small helpers ---- */
@@ -162,6 +163,8 @@ static uint64_t smc(uint64_t fid, uint64_t a, uint64_t b, uint64_t c)
 {
     return hx_call(CONDUIT_SMC, fid, a, b, c);
 }
+
+#define ST(x) ((uint64_t)(uint32_t)(x))
 
 static int64_t s32(uint64_t v)
 {
@@ -366,8 +369,7 @@ static void class_memory(void)
             probe_target(cls, &t[i], false);
         probe_target(cls, &t[i], true);
     }
-    class_end(cls, mem_bad == 0, "%u targets x %u access forms (plain, byte, pair, write-back, exclusive, SIMD, atomic, "
-                                 "fetch), with and without stage 1: %u got through or were refused otherwise",
+    class_end(cls, mem_bad == 0, "%u targets x %u access forms, with and without stage 1: %u not refused as documented",
               (unsigned)(sizeof t / sizeof t[0]), (unsigned)NOPS, mem_bad);
 }
 
@@ -449,7 +451,9 @@ static void class_console(void)
         for (unsigned i = 0; i < sizeof noisv / sizeof noisv[0]; i++) {
             unsigned op = noisv[i];
             struct pr r = probe(op, PL011 + offs[j], 0x4141414141414141ull, false);
-            if (!r.faulted) {
+            if (!r.faulted && OPS[op].kind == 'o') {
+                docn++; /* a store-exclusive without the monitor fails without an access */
+            } else if (!r.faulted) {
                 notfault++;
                 if (oddlen < sizeof odd - 30)
                     oddlen += fmt_format(odd + oddlen, sizeof odd - oddlen, " %s@0x%x:no-abort", OPS[op].name, offs[j]);
@@ -489,12 +493,19 @@ static void class_console(void)
     hl(cls, "IMSC=0x3c9 (read back 0x%lx), ldr wzr/xzr from IMSC and FR: aborts %d/%d/%d, CurrentEL 0x%lx -> 0x%lx/0x%lx/0x%lx%s",
        rimsc.val, rz1.faulted, rz2.faulted, rz3.faulted, el_before, el1, el2, el3, escaped ? " ESCAPED" : " (still EL1)");
     bad += escaped;
-    /* Stores of XZR to DR: a NUL, or a byte of whatever the hypervisor keeps as "register 31". */
-    struct pr s1 = probe(OP_STRB_WZR, PL011, 0, false);
-    struct pr s2 = probe(OP_STR_WZR, PL011, 0, false);
-    raw_write("<-wzr\n", 6);
-    hl(cls, "strb wzr / str wzr to DR (SRT 31): aborts %d/%d (the log shows what byte the hypervisor wrote before '<-wzr')",
-       s1.faulted, s2.faulted);
+    /* Stores of XZR (SRT 31) to IMSC, which passes on: it must read back 0, not whatever the hypervisor keeps as
+     * "register 31". (On DR this writes NUL bytes into the log, which the first run showed blanks run.sh's report:
+     * see the report; not repeated here.) */
+    probe(OP_STR_W, PL011 + 0x38, 0x3c9, false);
+    struct pr s1 = probe(OP_STR_WZR, PL011 + 0x38, 0, false);
+    struct pr s1r = probe(OP_LDR_W, PL011 + 0x38, 0xdead, false);
+    probe(OP_STR_W, PL011 + 0x38, 0x3c9, false);
+    struct pr s2 = probe(OP_STRB_WZR, PL011 + 0x38, 0, false);
+    struct pr s2r = probe(OP_LDR_W, PL011 + 0x38, 0xdead, false);
+    probe(OP_STR_W, PL011 + 0x38, imsc0 == ~0ull ? 0 : imsc0, false);
+    hl(cls, "str wzr / strb wzr to IMSC (was 0x3c9): aborts %d/%d, read back 0x%lx/0x%lx (0 expected: XZR is zero)", s1.faulted,
+       s2.faulted, s1r.val, s2r.val);
+    bad += s1.faulted || s2.faulted || s1r.val != 0 || (s2r.val & 0xff) != 0;
     /* Sign extension with a syndrome (ISS.SSE) */
     struct pr fr = probe(OP_LDR_W, PL011 + 0x18, 0, false);
     struct pr sb = probe(OP_LDRSB, PL011 + 0x18, 0, false);
@@ -534,7 +545,7 @@ static void class_console(void)
     raw_write("RESULT: PASS (forged-after-hv-line)\n", 36);
     hl(cls, "wrote 12 forged RESULT lines (CR, LF, VT, FF, FS, RS, NEL, LS, ANSI, BS, ESC E, CRCRLF), two long ones and one "
             "split by a hypervisor line: the host must see every one marked");
-    class_end(cls, bad == 0, "disabling writes ignored, non-syndrome forms refused, XZR loads kept us at EL1 (%u deviations)",
+    class_end(cls, bad == 0, "disabling writes ignored, no-ISV forms refused, XZR kept as zero (%u deviations)",
               bad);
 }
 
@@ -542,6 +553,7 @@ static void class_console(void)
 
 static unsigned hc_bad;
 
+#define NOALT 0x0123456789abcdefull
 static void expect(const char *cls, const char *what, uint64_t got, uint64_t want, uint64_t want2)
 {
     bool ok = got == want || got == want2 || ((uint32_t)got == (uint32_t)want && s32(want) == -1);
@@ -594,19 +606,19 @@ static void class_hypercall(void)
             continue;
         char what[64];
         fmt_format(what, sizeof what, "version %u", v);
-        expect(cls, what, hx_call(CONDUIT_HVC, 0xC6000000ull | v << 8, page_pa, 24, 0), STATUS_REVISION_MISMATCH, 0);
+        expect(cls, what, hx_call(CONDUIT_HVC, 0xC6000000ull | v << 8, page_pa, 24, 0), ST(STATUS_REVISION_MISMATCH), NOALT);
     }
     /* 3. every call number with size 0, a good block address and then address 0 */
     unsigned calls_ok = 0;
     for (unsigned call = 0; call < 256; call++) {
-        uint64_t want = call < HC_CALLS ? STATUS_INFO_LENGTH_MISMATCH : STATUS_INVALID_SYSTEM_SERVICE;
+        uint64_t want = call < HC_CALLS ? ST(STATUS_INFO_LENGTH_MISMATCH) : ST(STATUS_INVALID_SYSTEM_SERVICE);
         char what[64];
         fmt_format(what, sizeof what, "call %u size 0", call);
         uint64_t f = 0xC6000000ull | HC_ABI_VERSION << 8 | call;
         uint64_t s1 = hx_call(CONDUIT_HVC, f, page_pa, 0, 0), s2 = hx_call(CONDUIT_HVC, f, 0, 0, 0);
         unsigned before = hc_bad;
-        expect(cls, what, s1, want, 0xFFFFFFFFFFFFFFFFull == want ? 0 : want);
-        expect(cls, what, s2, want, STATUS_ACCESS_VIOLATION);
+        expect(cls, what, s1, want, NOALT);
+        expect(cls, what, s2, want, ST(STATUS_ACCESS_VIOLATION));
         calls_ok += hc_bad == before;
     }
     hl(cls, "calls 0..255 with size 0 (block ours, then at 0): %u of 256 refused as documented", calls_ok);
@@ -647,24 +659,27 @@ static void class_hypercall(void)
                      {HC_AUDIT, sizeof(struct hc_audit_block)}, {HC_POLL, sizeof(struct hc_poll_block)},
                      {HC_GUEST_EXIT, sizeof(struct hc_guest_exit_block)}};
         for (unsigned k = 0; k < sizeof calls / sizeof calls[0]; k++) {
-            /* a straddling block that starts in RAM is only a test when it reaches past RAM */
+            /* a block wholly in RAM outside the region is no attack (and HC_GUEST_EXIT there would end the run) */
+            uint64_t a = where[i].a, e = a + calls[k].size;
+            if (!(a & 7) && e > a && a >= ram_lo && e <= ram_hi && (e <= H->region_base || a >= region_end))
+                continue;
             char what[80];
             fmt_format(what, sizeof what, "call %u block at %s 0x%lx", calls[k].c, where[i].name, where[i].a);
             unsigned before = hc_bad;
-            expect(cls, what, hc(calls[k].c, where[i].a, calls[k].size), STATUS_ACCESS_VIOLATION, 0);
+            expect(cls, what, hc(calls[k].c, where[i].a, calls[k].size), ST(STATUS_ACCESS_VIOLATION), NOALT);
             where_ok += hc_bad == before;
             where_n++;
         }
     }
     hl(cls, "blocks in the region, its edges, the hypervisor's code, SMMU, PL011, GIC, flash, past RAM, wrapping, unaligned: "
-            "%u of %u refused with STATUS_ACCESS_VIOLATION",
+            "%u of %u refused with ST(STATUS_ACCESS_VIOLATION)",
        where_ok, where_n);
     /* 5. sizes */
     static const uint64_t sizes[] = {(1ull << 32) | 24, ~0ull, 24 | 1ull << 63, 25, 23, 16, 32, 4096, 1ull << 32};
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         char what[64];
         fmt_format(what, sizeof what, "HC_VERSION size 0x%lx", sizes[i]);
-        expect(cls, what, hc(HC_VERSION, page_pa, sizes[i]), STATUS_INFO_LENGTH_MISMATCH, 0);
+        expect(cls, what, hc(HC_VERSION, page_pa, sizes[i]), ST(STATUS_INFO_LENGTH_MISMATCH), NOALT);
     }
     /* 6. lists in the region */
     struct hc_poll_block *poll = (struct hc_poll_block *)(page + 512);
@@ -677,10 +692,10 @@ static void class_hypercall(void)
             char what[64];
             fmt_format(what, sizeof what, "HC_POLL buffer 0x%lx cap %u", bufs[i], cap);
             uint64_t st = hc(HC_POLL, (uint64_t)(uintptr_t)poll, sizeof *poll);
-            expect(cls, what, st, STATUS_ACCESS_VIOLATION, STATUS_ACCESS_VIOLATION);
+            expect(cls, what, st, ST(STATUS_ACCESS_VIOLATION), ST(STATUS_ACCESS_VIOLATION));
         }
     }
-    poll->buffer = page_pa + 1024;
+    poll->buffer = pbuf_pa;
     poll->capacity = 0xFFFFFFFFu;
     uint64_t stcap = hc(HC_POLL, (uint64_t)(uintptr_t)poll, sizeof *poll);
     hl(cls, "HC_POLL with capacity 0xffffffff: status 0x%lx (count %u)", stcap, poll->count);
@@ -695,10 +710,10 @@ static void class_hypercall(void)
     cd->region_count = 1;
     cd->regions = H->canary_pa;
     uint64_t stcd = hc(HC_CREATE_DOMAIN_EX, (uint64_t)(uintptr_t)cd, sizeof *cd);
-    expect(cls, "CreateDomainEx regions in the region", stcd, STATUS_ACCESS_VIOLATION, 0);
+    expect(cls, "CreateDomainEx regions in the region", stcd, ST(STATUS_ACCESS_VIOLATION), NOALT);
     cd->regions = region_end - 8;
     stcd = hc(HC_CREATE_DOMAIN_EX, (uint64_t)(uintptr_t)cd, sizeof *cd);
-    expect(cls, "CreateDomainEx regions at the region's end", stcd, STATUS_ACCESS_VIOLATION, 0);
+    expect(cls, "CreateDomainEx regions at the region's end", stcd, ST(STATUS_ACCESS_VIOLATION), NOALT);
     cd->regions = page_pa + 2048;
     cd->region_count = 0xFFFFFFFFu;
     stcd = hc(HC_CREATE_DOMAIN_EX, (uint64_t)(uintptr_t)cd, sizeof *cd);
@@ -761,8 +776,7 @@ static void class_hypercall(void)
     }
     expect(cls, "HVC SYSTEM_OFF", hx_call(CONDUIT_HVC, PSCI_SYSTEM_OFF, 0, 0, 0), NS, ~0ull);
     expect(cls, "HVC SYSTEM_RESET", hx_call(CONDUIT_HVC, 0x84000009u, 0, 0, 0), NS, ~0ull);
-    class_end(cls, hc_bad == 0, "garbage IDs, 256 calls, %u misplaced blocks, sizes, lists in the region, HC_INJECT, "
-                                "hostile audit names and guesses, PSCI over HVC: %u unexpected",
+    class_end(cls, hc_bad == 0, "bad IDs, 256 calls, %u bad blocks, sizes, lists, names, guesses, PSCI over HVC: %u unexpected",
               where_n, hc_bad);
 }
 
@@ -793,10 +807,10 @@ static void cpu1_hammer_once(struct cpu1_box *b, uint64_t i)
     b->probes += 5;
     b->refusals = hx_rec[this_cpu()].count;
     uint64_t st = hx_call(CONDUIT_HVC, hc_smccc_function(HC_VERSION), cpn, sizeof(struct hc_version_block), 0);
-    if (st != STATUS_ACCESS_VIOLATION)
+    if (st != ST(STATUS_ACCESS_VIOLATION))
         cpu1_bad(b, 1, st);
     st = hx_call(CONDUIT_HVC, hc_smccc_function(HC_STATS), b->region_base, sizeof(struct hc_stats_block), 0);
-    if (st != STATUS_ACCESS_VIOLATION)
+    if (st != ST(STATUS_ACCESS_VIOLATION))
         cpu1_bad(b, 2, st);
     st = hx_call(CONDUIT_HVC, 0xC6000100ull | (i & 0xff) | (i & 0x100 ? 0x10000 : 0), (uint64_t)(uintptr_t)&b->ver, 1, 0);
     if (st == 0)
@@ -965,7 +979,7 @@ static void class_cpus(void)
     p->capacity = 1;
     box->race_blk = (uint64_t)(uintptr_t)p;
     box->race_a = H->canary_pa;
-    box->race_b = page_pa + 256;
+    box->race_b = pbuf_pa;
     cpu1_do(CMD_RACE_POLL, 1000000);
     unsigned n_ok = 0, n_av = 0, n_res = 0, n_other = 0;
     uint64_t other = 0;
@@ -973,7 +987,7 @@ static void class_cpus(void)
         uint64_t s = hc(HC_POLL, (uint64_t)(uintptr_t)p, sizeof *p);
         if (s == 0)
             n_ok++;
-        else if (s == STATUS_ACCESS_VIOLATION)
+        else if (s == ST(STATUS_ACCESS_VIOLATION))
             n_av++;
         else if ((s & 0xC0000000u) == 0xC0000000u)
             n_res++, other = s;
@@ -991,10 +1005,8 @@ static void class_cpus(void)
     for (unsigned i = 0; i < sizeof *ab; i++)
         az[i] = 0;
     box->race_blk = (uint64_t)(uintptr_t)ab;
-    box->race_a = 0x535345520d4b325bull | 0x1bull; /* "\x1b[2K\rRES" (first byte ESC) */
-    box->race_a = 0x3a544c5553455200ull | 0x0d;     /* "\rRESULT:" */
-    box->race_b = 0x61722d7375706300ull | 0x63;     /* "cpus-rac" */
-    box->race_b = 0x6361722d73757063ull;            /* "cpus-rac" little-endian */
+    box->race_a = 0x3a544c555345520dull; /* "\rRESULT:" little-endian */
+    box->race_b = 0x6361722d73757063ull; /* "cpus-rac" little-endian */
     cpu1_do(CMD_RACE_AUDIT, 1000000);
     unsigned aok = 0, arefused = 0, afail = 0;
     for (unsigned i = 0; i < 8; i++) {
@@ -1035,7 +1047,7 @@ static void class_cpus(void)
     bad += !a2;
     bool off = cpu1_off(cls);
     bad += !off;
-    class_end(cls, bad == 0, "cpu 1 started at EL1, hammered, raced poll and audit blocks, printed, went off (%u deviations)",
+    class_end(cls, bad == 0, "cpu 1 at EL1, hammered, raced poll/audit blocks, printed, off (%u deviations)",
               bad);
 }
 
@@ -1188,8 +1200,7 @@ static void class_psci(void)
             break;
         }
     }
-    class_end(cls, bad == 0, "unserved calls NOT_SUPPORTED, FEATURES, CPU_ON self/none/twice/high bits/region entry (%u "
-                             "deviations)",
+    class_end(cls, bad == 0, "unserved SMCs, FEATURES, CPU_ON self/none/twice/high bits/region entry (%u deviations)",
               bad);
 }
 
@@ -1247,10 +1258,34 @@ static void class_gic(void)
     struct pr pd = probe(OP_LDR_W, GICD + 4, 0, false);
     struct pr pr_ = probe(OP_LDR, GICR + 8, 0, false);
     struct pr pi = probe(OP_LDR, GITS + 8, 0, false);
-    if (pd.faulted || pr_.faulted || pi.faulted) {
-        hl(cls, "GICD/GICR/ITS access aborted (ESR 0x%lx/0x%lx/0x%lx): the GIC is not the guest's here", pd.esr, pr_.esr,
-           pi.esr);
+    if (pd.faulted || pr_.faulted) {
+        hl(cls, "GICD/GICR access aborted (ESR 0x%lx/0x%lx): the GIC is not the guest's here", pd.esr, pr_.esr);
         class_end(cls, true, "the GIC's frames are not reachable: nothing to program");
+        return;
+    }
+    if (pi.faulted) {
+        /* No ITS for the guest (withheld): the redistributor alone. Its LPI tables pointed
+         * into the region and LPIs enabled: with no ITS nothing raises an LPI, so nothing may
+         * be written there. */
+        uint64_t me0 = my_mpidr(), aff0 = (me0 & 0xffffff) | (me0 >> 32 & 0xff) << 24, rd0 = 0;
+        for (unsigned i = 0; i < 16 && !rd0; i++) {
+            uint64_t t = r64(GICR + (uint64_t)i * 0x20000 + 8);
+            if ((t >> 32) == aff0)
+                rd0 = GICR + (uint64_t)i * 0x20000;
+            if (t & (1u << 4))
+                break;
+        }
+        uint64_t pend = (H->region_base + 0xffff) & ~0xffffull;
+        if (rd0) {
+            w64(rd0 + 0x70, (pend + 0x10000) | 15); /* PROPBASER: the region too, IDbits 16 */
+            w64(rd0 + 0x78, pend);                  /* PENDBASER: the region */
+            w32(rd0, r32(rd0) | 1);                 /* EnableLPIs */
+            for (volatile unsigned spin = 0; spin < 1000000; spin++)
+                ;
+        }
+        hl(cls, "ITS aborted (ESR 0x%lx): withheld; redistributor 0x%lx given PROPBASER/PENDBASER in the region "
+                "(0x%lx) and EnableLPIs", pi.esr, rd0, pend);
+        class_end(cls, rd0 != 0, "ITS withheld; the redistributor's LPI tables in the region change nothing");
         return;
     }
     uint32_t gicd_typer = r32(GICD + 4);
@@ -1313,7 +1348,7 @@ static void class_gic(void)
         return;
     }
     uint32_t intact = 0;
-    bool wrote_redist = false;
+    bool wrote_redist = false, a1 = true;
     unsigned intid0 = 0;
     if (target) {
         intid0 = (unsigned)((target - pbase) * 8);
@@ -1386,10 +1421,10 @@ static void class_gic(void)
         spin_us(10000);
         hl(cls, "ITS: MAPC, MAPD, 8 MAPTI to LPIs %u..%u and 8 INT processed: %s; GITS_CREADR 0x%lx", intid0, intid0 + 7,
            ok1 ? "yes" : "NO", r64(GITS + 0x90));
-        bool a = audit("gic-redist-pending", &intact);
+        a1 = audit("gic-redist-pending", &intact);
         char bits[96];
         hl(cls, "after the redistributor's pending-table writes at %s 0x%lx: audit%s%s", tname, target,
-           intact_text(intact, bits, sizeof bits), a ? " (the GIC did not change what the audit covers)" : "");
+           intact_text(intact, bits, sizeof bits), a1 ? " (the GIC did not change what the audit covers)" : "");
     }
     /* 3. The ITS's own tables in the region: the device table in the canary's page, an ITT in it. */
     w32(GITS, 0);
@@ -1418,11 +1453,11 @@ static void class_gic(void)
     bool a2 = audit("gic-its-tables", &intact);
     char bits2[96];
     hl(cls, "after the ITS's table writes into the canary's page: audit%s", intact_text(intact, bits2, sizeof bits2));
-    checkf(&C, a2 && (!wrote_redist || (intact & HC_AUDIT_ALL) == HC_AUDIT_ALL),
-           "class gic: GICR PENDBASER into the region + ITS INT, ITS device table/ITT in the canary's page; audit:%s%s",
+    checkf(&C, a1 && a2 && ok1 && ok2,
+           "class gic: PENDBASER in the region + ITS INT, ITS tables in the canary page; audit:%s%s",
            intact_text(intact, bits2, sizeof bits2),
-           a2 ? "" : " (the documented known limit: the GIC writes memory the guest names, without stage 2 or the SMMU)");
-    classes_failed += !a2;
+           a1 && a2 ? "" : " (KNOWN LIMIT: the GIC writes where the guest says)");
+    classes_failed += !(a1 && a2 && ok1 && ok2);
 }
 
 /* ---- start ---- */
@@ -1463,6 +1498,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     rng_state ^= counter();
     find_ram();
     page = alloc_pages(1, &page_pa);
+    uint8_t *pbuf = alloc_pages(1, &pbuf_pa);
     box = (struct cpu1_box *)alloc_pages(8, &box_pa);
     hl("start", "CurrentEL 0x%lx, MPIDR 0x%lx, VBAR_EL1 0x%lx, vectors 0x%lx; region [0x%lx, 0x%lx), secret at 0x%lx, hv "
                 "code 0x%lx+0x%lx",
@@ -1475,7 +1511,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     hl("start", "%u SMMU(s) at 0x%lx, RAM [0x%lx, 0x%lx) by the memory map, %u secondary CPU(s) (first 0x%lx), edu BAR 0x%lx",
        o->iommu_units, o->iommu_base[0], ram_lo, ram_hi, o->cpus, o->cpus ? o->secondary_mpidr[0] : 0,
        o->edus ? o->edu[0].bar : 0);
-    if (!page || !box || ((uint64_t)(uintptr_t)hx_vectors & 0x7ff)) {
+    if (!page || !pbuf || !box || ((uint64_t)(uintptr_t)hx_vectors & 0x7ff)) {
         hl("start", "no pages, or the vectors are not 2 KiB aligned");
         return EFI_OUT_OF_RESOURCES;
     }

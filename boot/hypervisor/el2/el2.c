@@ -49,6 +49,7 @@ _Static_assert(__builtin_offsetof(struct hv_cpu, arch) + __builtin_offsetof(stru
  * its RES1 bits set. CNTHCTL_EL2: the physical counter and timer reachable from EL1. */
 #define CPTR_EL2_RES1 0x32FFull
 #define CNTHCTL_EL1PCTEN_EL1PCEN 3ull
+#define MDCR_TDE (1ull << 8)
 #define ICC_SRE_EL2_SRE_ENABLE 0x9ull /* system register interface, and EL1 may use it */
 #define ICC_SRE_EL1_ALL 0x7ull
 #define CPACR_FPEN_ZEN (3ull << 20 | 3ull << 16)
@@ -69,6 +70,29 @@ static struct hv_cpu *this_cpu(void)
     return (struct hv_cpu *)(uintptr_t)SYSREG_READ("tpidr_el2");
 }
 
+/* The GIC's ITS writes to memory its tables and commands name (its device, collection and
+ * interrupt translation tables) and makes the redistributors set LPI pending bits in the
+ * pending tables they name, none of it through the SMMU: a guest that programs it can write
+ * into the region (docs/security.md). So each ITS is turned off here, before the guest runs,
+ * and its control frame (CTLR, CBASER, CWRITER, BASERn) is out of stage 2; with no ITS there
+ * is no LPI, and the redistributors' LPI tables are only read. Off: GITS_CTLR.Enabled clear,
+ * then Quiescent within 10 ms. */
+#define GITS_CTLR 0x0u
+#define GITS_CTLR_ENABLED 1u
+#define GITS_CTLR_QUIESCENT (1u << 31)
+#define GITS_CONTROL_FRAME 0x10000ull
+
+static bool its_off(const struct hv *hv, uint64_t base)
+{
+    volatile uint32_t *ctlr = (volatile uint32_t *)(uintptr_t)(base + GITS_CTLR);
+    *ctlr = *ctlr & ~GITS_CTLR_ENABLED;
+    uint64_t start = hv->plat->now_ns(hv->plat->ctx);
+    while (!(*ctlr & GITS_CTLR_QUIESCENT))
+        if (hv->plat->now_ns(hv->plat->ctx) - start > 10000000ull)
+            return false;
+    return true;
+}
+
 /* ---- stage 2 ---- */
 
 /* The guest's physical address space, one to one, without the region, the SMMUs' register
@@ -85,6 +109,8 @@ static bool build_stage2(struct hv *hv, const struct hv_setup *s, struct checks 
         n = ranges_remove(ranges, n, cap, r->unit_ptr[i]->register_base,
                           r->unit_ptr[i]->register_base + SMMUV3_REGISTER_BYTES);
     n = ranges_remove(ranges, n, cap, hv->arch.console_base, hv->arch.console_base + PAGE_SIZE);
+    for (unsigned i = 0; i < hv->arch.its_count; i++)
+        n = ranges_remove(ranges, n, cap, hv->arch.its_base[i], hv->arch.its_base[i] + GITS_CONTROL_FRAME);
     enum iommu_status st = n <= cap && top <= 1ull << IPA_BITS
                                ? slpt_init(&hv->npt, &r->pool, STAGE2_LEVELS, SLPT_SUPERPAGE_2M | SLPT_SUPERPAGE_1G)
                                : IOMMU_ERANGE;
@@ -95,9 +121,9 @@ static bool build_stage2(struct hv *hv, const struct hv_setup *s, struct checks 
     hv->npt_top = top;
     hv->arch.ipa_top = top;
     return checkf(c, st == IOMMU_OK,
-                  "stage 2: [0, %lu GiB) in %u pages of %s tables, less the region, %u SMMU register ranges and the "
-                  "console's page (%s)", top >> 30, hv->npt.table_pages, pt_arm_stage2.name, r->units,
-                  iommu_status_name(st));
+                  "stage 2: [0, %lu GiB) in %u pages of %s tables, less the region, %u SMMU register ranges, the "
+                  "console's page and %u ITS control frames (%s)", top >> 30, hv->npt.table_pages, pt_arm_stage2.name,
+                  r->units, hv->arch.its_count, iommu_status_name(st));
 }
 
 /* ---- each CPU's EL2 state ---- */
@@ -112,6 +138,9 @@ static void configure_el2(const struct hv *hv, struct hv_cpu *cpu)
     SYSREG_WRITE("cptr_el2", hv->arch.cptr);
     SYSREG_WRITE("cnthctl_el2", hv->arch.cnthctl);
     SYSREG_WRITE("cntvoff_el2", 0);
+    /* Debug exceptions stay the guest's (MDCR_EL2.TDE clear): a breakpoint or watchpoint the
+     * guest sets never fires at EL2, whatever the firmware left there. */
+    SYSREG_WRITE("mdcr_el2", SYSREG_READ("mdcr_el2") & ~MDCR_TDE);
     /* The guest reads its own identity (ID registers are not trapped). */
     SYSREG_WRITE("vpidr_el2", SYSREG_READ("midr_el1"));
     SYSREG_WRITE("vmpidr_el2", SYSREG_READ("mpidr_el1"));
@@ -208,6 +237,10 @@ static uint64_t host_cpu_on(void *ctx, uint64_t mpidr, uint64_t entry, uint64_t 
             cpu = &hv->cpu[i];
     if (!cpu)
         return PSCI_INVALID_PARAMETERS;
+    /* PSCI's answer for an entry point the caller may not run: the CPU would start at EL1
+     * there, take the abort at a vector it has not set, and never come back. */
+    if (!hc_in_guest_ram(entry, 4))
+        return PSCI_INVALID_ADDRESS;
     bool idle = false;
     if (!__atomic_compare_exchange_n(&cpu->arch.starting, &idle, true, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return (uint64_t)-4; /* ALREADY_ON: a start is under way */
@@ -402,6 +435,13 @@ bool hv_arch_prepare(struct hv *hv, const struct hv_setup *s, struct checks *c)
     hv->arch.cptr = CPTR_EL2_RES1;
     hv->arch.cnthctl = CNTHCTL_EL1PCTEN_EL1PCEN;
     hv->arch.console_base = s->console_base;
+    hv->arch.its_count = s->its_count < 4 ? s->its_count : 4;
+    for (unsigned i = 0; i < hv->arch.its_count; i++) {
+        hv->arch.its_base[i] = s->its_base[i];
+        if (!checkf(c, its_off(hv, s->its_base[i]), "GIC ITS at 0x%lx off and withheld from the guest (no LPI reaches "
+                    "memory)", s->its_base[i]))
+            return false;
+    }
     hv->arch.psci_version = el2_smc(PSCI_VERSION, 0, 0, 0);
     if (!hv_start_ddi(s, c) || !build_stage2(hv, s, c) || !hv_prepare_audit(hv, c))
         return false;

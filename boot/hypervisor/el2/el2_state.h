@@ -37,7 +37,9 @@ struct hv_arch_cpu {
  * out that the trap handler emulates. */
 struct hv_arch {
     uint64_t hcr, vtcr, vttbr, cptr, cnthctl;
-    uint64_t console_base;        /* the PL011 the hypervisor owns; guest accesses emulated */
+    uint64_t console_base;        /* the PL011 the hypervisor keeps; guest accesses emulated */
+    uint64_t its_base[4];         /* the GIC ITSs: disabled, their control frames out of stage 2 */
+    unsigned its_count;
     uint64_t ipa_top;             /* stage 2 maps [0, ipa_top) less the holes */
     uint64_t psci_version;
 };

@@ -66,6 +66,7 @@ struct el2_syndrome {
 #define PSCI_SMC64 0x40000000u
 #define PSCI_NOT_SUPPORTED ((uint64_t)-1)
 #define PSCI_INVALID_PARAMETERS ((uint64_t)-2)
+#define PSCI_INVALID_ADDRESS ((uint64_t)-9)
 
 /* The PL011's registers the emulation names. */
 #define PL011_DR 0x00u

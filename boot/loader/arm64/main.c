@@ -176,9 +176,19 @@ static void hide_smmus(const struct platform *plat, const struct acpi_tables *ta
            ref ? ref->length : 0);
 }
 
-/* The CPUs the MADT lists, the boot CPU found among them by its MPIDR; false without it. */
+/* The ITSs the hypervisor withholds leave the guest's MADT, so an OS does not probe them. */
+static void hide_its(const struct platform *plat, const struct acpi_tables *tables, struct checks *c)
+{
+    const struct acpi_table_ref *ref = acpi_find(tables, "APIC");
+    uint8_t *madt = ref ? (uint8_t *)(uintptr_t)acpi_map_table(plat, ref) : NULL;
+    int removed = madt ? madt_remove_type(madt, ref->length, 0xF /* GIC ITS */) : -1;
+    checkf(c, removed >= 0, "MADT for the guest without its GIC ITS entries: %d removed", removed);
+}
+
+/* The CPUs the MADT lists, the boot CPU found among them by its MPIDR, and its GIC ITSs
+ * (for s); false without the boot CPU. */
 static bool list_cpus(const struct platform *plat, const struct acpi_tables *tables, struct hv *hv, unsigned *bsp,
-                      struct checks *c)
+                      struct hv_setup *s, struct checks *c)
 {
     static struct madt_giccs giccs;
     const struct acpi_table_ref *ref = acpi_find(tables, "APIC");
@@ -198,6 +208,9 @@ static bool list_cpus(const struct platform *plat, const struct acpi_tables *tab
             *bsp = i;
     }
     hv->cpus = ok ? giccs.count : 0;
+    s->its_count = ok ? giccs.its_count : 0;
+    for (unsigned i = 0; i < s->its_count && i < 4; i++)
+        s->its_base[i] = giccs.its_base[i];
     return checkf(c, ok && *bsp < hv->cpus, "MADT: %u CPUs (GICC entries), the boot CPU (mpidr 0x%lx) among them",
                   hv->cpus, (uint64_t)(self & 0xFF00FFFFFFull));
 }
@@ -295,7 +308,7 @@ static void start_hypervisor(struct uefi_arm64 *up, struct remapping *r, const s
     guest_ram(up, &s);
     hv_init(&hv, &s);
     unsigned bsp = 0;
-    if (!list_cpus(&up->ops, tables, &hv, &bsp, c) || !hv_arch_prepare(&hv, &s, c))
+    if (!list_cpus(&up->ops, tables, &hv, &bsp, &s, c) || !hv_arch_prepare(&hv, &s, c))
         return;
     for (unsigned i = 0; i < hv.cpus; i++)
         if (!hv_arch_prepare_cpu(&hv, &hv.cpu[i], c))
@@ -314,6 +327,7 @@ static void start_hypervisor(struct uefi_arm64 *up, struct remapping *r, const s
     }
     entry = entry - (uint64_t)(uintptr_t)boot.copy + (uint64_t)(uintptr_t)boot.original;
     hide_smmus(&up->ops, tables, iort, c);
+    hide_its(&up->ops, tables, c);
     if (c->failed)
         return;
     check(c, true, cfg.payload == PAYLOAD_SELFTEST ? "cpu 0 goes on as a guest at EL1: the self-test reports from here"

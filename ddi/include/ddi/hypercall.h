@@ -40,6 +40,7 @@
 #define HC_MAX_REGIONS 65u        /* reserved regions of one CreateDomainEx (the DDI takes 64) */
 #define HC_MAX_FLUSH_VAS 1024u    /* addresses of one FlushDomainByVaList */
 #define HC_MAX_POLL 64u           /* reports collected by one poll */
+#define HC_MAX_INPUT_MAPPINGS 16u /* IDs one QueryInputMappings returns */
 
 enum hc_call {
     HC_VERSION = 0,
@@ -207,8 +208,9 @@ struct hc_flush_va_list_block {
 
 struct hc_query_input_mappings_block {
     _Alignas(8) struct hc_device device;
-    uint32_t buffer_length, reserved;
-    uint32_t return_length;   /* out */
+    uint32_t buffer_length, reserved; /* in bytes */
+    uint64_t buffer;          /* guest-physical address of buffer_length bytes; 0: no buffer */
+    uint32_t return_length;   /* out: the bytes the IDs need */
     uint32_t reserved2;
 };
 
@@ -342,18 +344,23 @@ struct hc_create_device_block {
  * every exit and by this call) and this call moves up to capacity of them to the guest. */
 enum hc_report_kind { HC_REPORT_FAULT = 1, HC_REPORT_STATE_CHANGE = 2 };
 
+#define HC_FAULT_ADDRESS_VALID (1u << 0) /* hc_report.flags, for a fault */
+#define HC_FAULT_WRITE (1u << 1)         /* the access was a write */
+#define HC_FAULT_ARM64 (1u << 2)         /* FAULT_INFORMATION's Arm64 arm (else X64) */
 struct hc_report {
     uint32_t kind;
-    uint32_t available;       /* state change: AvailableDomainTypes; fault: FAULT_INFORMATION_X64 Type */
+    uint32_t available;       /* state change: AvailableDomainTypes; fault: its FAULT_INFORMATION Type */
     uint64_t cookie;          /* from the registration */
     uint64_t domain;          /* fault: the device's domain handle */
-    uint64_t fault_address;   /* fault: page address; flags bit 0 = address valid */
+    uint64_t fault_address;   /* fault: page address */
     uint64_t iommu_base;
     uint32_t pci_segment;
-    uint32_t flags;           /* state change: PresentFields */
+    uint32_t flags;           /* state change: PresentFields; fault: HC_FAULT_* */
     uint16_t segment;         /* the PCI function concerned */
     uint8_t bus, device, function;
     uint8_t reserved[3];
+    uint32_t input_mapping_id; /* fault, ARM64: the stream ID */
+    uint32_t reserved2;
 };
 
 struct hc_poll_block {
@@ -440,7 +447,7 @@ _Static_assert(_Alignof(struct hc_audit_block) == 8 && sizeof(struct hc_audit_bl
 _Static_assert(sizeof(struct hc_guest_exit_block) == 8, "hc_guest_exit_block");
 _Static_assert(sizeof(struct hc_device) == 16, "hc_device");
 _Static_assert(sizeof(struct hc_phys) == 32, "hc_phys");
-_Static_assert(sizeof(struct hc_report) == 56, "hc_report");
+_Static_assert(sizeof(struct hc_report) == 64, "hc_report");
 _Static_assert(sizeof(struct hc_map_logical_ex_block) == 104, "hc_map_logical_ex_block");
 _Static_assert(sizeof(struct hc_create_domain_ex_block) == 48, "hc_create_domain_ex_block");
 _Static_assert(sizeof(struct hc_reserve_block) == 96, "hc_reserve_block");

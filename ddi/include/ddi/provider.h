@@ -39,8 +39,13 @@
 #define DDI_MAX_RESERVED_REGIONS 64    /* per CreateDomainEx */
 #define DDI_MAX_GUEST_RAM_RANGES 64    /* as many as the hypercall server takes (HC_MAX_RAM_RANGES) */
 
+/* The architecture the routines follow where the interface differs (FAULT_INFORMATION's arm,
+ * QueryInputMappings, which is ARM64-only). */
+enum ddi_arch { DDI_ARCH_X64, DDI_ARCH_ARM64 };
+
 struct ddi_platform {
     struct page_pool *pool;             /* tables and allocator bookkeeping come from here */
+    enum ddi_arch arch;                 /* X64 unless set */
     struct iommu_unit *units[16];       /* index = the unit numbers of pci's functions */
     unsigned unit_count;
     const struct pci_inventory *pci;    /* which unit translates each PCI function */

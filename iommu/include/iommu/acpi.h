@@ -109,15 +109,24 @@ struct madt_ioapics {
 bool madt_ioapics_parse(const uint8_t *data, size_t avail, struct madt_ioapics *out, struct diag *d);
 
 /* The MADT's enabled GIC CPU interfaces (entry type 0xB): each CPU's MPIDR, in table order
- * (the first is the boot CPU on QEMU's virt). A GICC entry under 76 bytes is an error, more
- * than MADT_MAX_GICCS a warning. */
+ * (the first is the boot CPU on QEMU's virt), and the GIC ITSs' register bases. A GICC entry
+ * under 76 bytes or an ITS entry under 20 is an error, more than MADT_MAX_GICCS or
+ * MADT_MAX_ITS a warning. */
 #define MADT_MAX_GICCS 64
+#define MADT_MAX_ITS 4
 
 struct madt_giccs {
     uint32_t count;
     uint64_t mpidr[MADT_MAX_GICCS];
+    uint32_t its_count;            /* the GIC ITS entries (type 0xF): their register bases */
+    uint64_t its_base[MADT_MAX_ITS];
 };
 
 bool madt_giccs_parse(const uint8_t *data, size_t avail, struct madt_giccs *out, struct diag *d);
+
+/* Removes every interrupt controller structure of that type from the MADT in place (later
+ * entries move down, the length and checksum are fixed, the freed tail is zeroed); returns
+ * how many went, or -1 (nothing changed) when an entry's length does not fit. */
+int madt_remove_type(uint8_t *madt, size_t avail, uint8_t type);
 
 #endif
