@@ -65,13 +65,15 @@ def check_stream_ids(log):
             rid = int(m.group(1), 16) << 8 | int(m.group(2), 16) << 3 | int(m.group(3))
             if int(m.group(4), 16) != rid:
                 problems.append(f"{line}: stream is not the requester ID 0x{rid:x}")
-    demo = next((re.search(r"\(stream 0x([0-9a-f]+)\)", line) for line in log if line.startswith("demo: edu at ")), None)
+    # The stream edu's DMA used: the demo's line, or a scenario's dma lines (the guest's).
+    used = [m for m in (re.search(r"\(stream 0x([0-9a-f]+)\)", line) for line in log if line.startswith("demo: edu at "))
+            if m] or [m for m in (re.match(r"^guest: dma \d+: sid 0x([0-9a-f]+) ", line) for line in log) if m]
     edu = next((re.search(r"stream 0x([0-9a-f]+)", line) for line in log
                 if line.startswith("pci: ") and " 1234:11e8 " in line), None)
     if not seen:
         problems.append("no PCI function with a stream ID")
-    if not demo or not edu or int(demo.group(1), 16) != int(edu.group(1), 16):
-        problems.append("the demo's edu stream is not the one the PCI list gives")
+    if not used or not edu or any(int(m.group(1), 16) != int(edu.group(1), 16) for m in used):
+        problems.append("the stream edu's DMA used is not the one the PCI list gives")
     return problems
 
 
@@ -158,7 +160,7 @@ def check_every_cpu(log):
     return problems
 
 
-HOSTILE_CLASSES = ("memory", "console", "hypercall", "psci", "cpus", "gic")
+HOSTILE_CLASSES = ("memory", "console", "hypercall", "psci", "cpus", "dma", "gic")
 
 
 def check_hostile(log):

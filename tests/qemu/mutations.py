@@ -147,6 +147,10 @@ MUTATIONS = {
     "el2-guest-bytes-unfiltered": ("arm64-hostile", 0, [(
         "boot/hypervisor/el2/hv_channel_pl011.c", "        if (ch == '\\n' || ch == '\\t' || (ch >= 0x20 && ch < 0x7f))",
         "        if (ch != '\\r')")]),
+    "arm-ddi-maps-all-but-region": ("arm64-hostile", 0, [(
+        "ddi/provider/policy.c",
+        "    return !protected_memory && in_guest_ram(pa, size);",
+        "    return !protected_memory || in_guest_ram(pa, size);")]),
     "el2-smc-passes-everything": ("ctest:unit.el2_trap", 0, [(
         "boot/hypervisor/el2/el2_trap.c",
         "    return fn == PSCI_VERSION || fn == PSCI_AFFINITY_INFO",

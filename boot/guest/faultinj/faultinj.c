@@ -933,10 +933,10 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
         for (unsigned i = 0; i < sc.steps; i++)
             run_step(&sc.step[i]);
     }
-    sink_printf(out, "scenario %s: %u steps, %u failed; faults expected %u, reported %u\n", sc.name, sc.steps,
-                driver.c.failed - before, driver.faults_expected, driver.reports);
     sink_printf(out, "faultinj: %u hypercalls made, %lu more through the DDI shim\n", hypercalls_made,
                 driver.p ? (uint64_t)driver.p->hypercalls() : 0);
+    sink_printf(out, "scenario %s: %u steps, %u failed; faults expected %u, reported %u\n", sc.name, sc.steps,
+                driver.c.failed - before, driver.faults_expected, driver.reports);
     unsigned run = driver.c.run + (driver.o ? driver.o->loader_checks : 0),
              failed = driver.c.failed + (driver.o ? driver.o->loader_failed : 0);
     if (failed)

@@ -18,9 +18,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/edu.h"
 #include "common/loader_handoff.h"
 #include "common/report.h"
 #include "ddi/hypercall.h"
+#include "guest/lib/ddi_protocol.h"
 #include "guest/lib/guest.h"
 #include "iommu/fmt.h"
 
@@ -1251,6 +1253,92 @@ static bool its_go(const char *cls)
     return ok && !(rd & 1);
 }
 
+/* ---- dma: the devices' reach (docs/security.md, DMA) ---- */
+
+/* edu, in the default domain, DMAs into the region (its start, the canary page, the
+ * hypervisor's code) and the SMMU's registers, both ways: the writes must change nothing (the
+ * audit), and what it reads from the canary page is claimed as the secret. Then through the
+ * DDI (the shim's protocol) a domain of its own that maps each of those frames: every map
+ * must be refused, while a page of guest RAM maps. */
+static void class_dma(void)
+{
+    const char *cls = "dma";
+    if (!H->edus || !H->edu[0].bar) {
+        class_end(cls, false, "no edu device in the handoff");
+        return;
+    }
+    const struct handoff_edu *e = &H->edu[0];
+    const uint64_t targets[] = {H->region_base, H->canary_pa, H->image_base, H->iommu_base[0], H->iommu_base[0] + 0x20};
+    unsigned wrong = 0;
+    uint64_t claimed = 0;
+    guest_clock_calibrate();
+    for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        /* What the device read there, seen through a page of ours it writes next (the
+         * default domain maps RAM): the page is 0xA5 before, and the device's buffer is what
+         * the read left in it. */
+        for (unsigned k = 0; k < 64; k++)
+            page[k] = 0xA5;
+        bool in = edu_dma(&guest_platform, e->bar, targets[i], 64, false); /* the device reads there */
+        bool back = edu_dma(&guest_platform, e->bar, page_pa, 64, true);  /* and shows us */
+        uint64_t got = *(volatile uint64_t *)(uintptr_t)page;
+        if (targets[i] == H->canary_pa && got != 0xA5A5A5A5A5A5A5A5ull)
+            claimed = got;
+        bool out = edu_dma(&guest_platform, e->bar, targets[i], 64, true); /* and writes there */
+        wrong += !in || !out || !back;
+        hl(cls, "edu (default domain) read and write 64 bytes at 0x%lx: transfers %s, read back 0x%lx", targets[i],
+           in && out ? "ended" : "TIMED OUT", got);
+    }
+    EFI_GUID guid = IOMMU_HV_DDI_PROTOCOL_GUID;
+    struct iommu_hv_ddi_protocol *p = NULL;
+    DMA_IOMMU_INTERFACE_EX ex;
+    bool ddi = !EFI_ERROR(uefi_call_wrapper(BS->LocateProtocol, 3, &guid, NULL, (void **)&p)) &&
+               p->get_interface_ex(2, 0, &ex) == STATUS_SUCCESS;
+    PIOMMU_DMA_DOMAIN d = NULL;
+    PIOMMU_DMA_DEVICE dev = NULL;
+    DEVICE_OBJECT pdo;
+    IommuPciDeviceObject(&pdo, e->segment, e->bus, e->device, e->function);
+    IOMMU_DMA_DOMAIN_CREATION_FLAGS none = {.AsUlonglong = 0};
+    ddi = ddi && NT_SUCCESS(ex.V2.CreateDomainEx(DomainTypeTranslate, none, NULL, NULL, &d)) &&
+          NT_SUCCESS(ex.V2.CreateDevice(&pdo, NULL, &dev)) &&
+          NT_SUCCESS(ex.V2.AttachDeviceEx(d, dev));
+    unsigned mapped = 0;
+    for (unsigned i = 0; ddi && i < sizeof targets / sizeof targets[0]; i++) {
+        IOMMU_MAP_PHYSICAL_ADDRESS m = {.MapType = MapPhysicalAddressTypeContiguousRange};
+        m.ContiguousRange.Base.QuadPart = (LONGLONG)(targets[i] & ~0xfffull);
+        m.ContiguousRange.Size = 4096;
+        IOMMU_DMA_LOGICAL_ADDRESS at = 0x100000 + (uint64_t)i * 0x1000, placed = 0;
+        NTSTATUS st = ex.V2.MapLogicalRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &at, NULL, NULL, &placed);
+        mapped += NT_SUCCESS(st);
+        hl(cls, "DDI map of the frame 0x%lx: 0x%08x", (uint64_t)(targets[i] & ~(uint64_t)0xfff), (uint32_t)st);
+        if (NT_SUCCESS(st)) { /* then it is an escape: try it */
+            edu_dma(&guest_platform, e->bar, at, 64, true);
+            ex.V2.UnmapLogicalRange(d, at, 4096);
+        }
+    }
+    NTSTATUS ram = STATUS_UNSUCCESSFUL;
+    if (ddi) { /* a page of guest RAM: what the DDI is for */
+        IOMMU_MAP_PHYSICAL_ADDRESS m = {.MapType = MapPhysicalAddressTypeContiguousRange};
+        m.ContiguousRange.Base.QuadPart = (LONGLONG)page_pa;
+        m.ContiguousRange.Size = 4096;
+        IOMMU_DMA_LOGICAL_ADDRESS at = 0x200000, placed = 0;
+        ram = ex.V2.MapLogicalRangeEx(d, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, &m, &at, NULL, NULL, &placed);
+        if (NT_SUCCESS(ram))
+            ex.V2.UnmapLogicalRange(d, at, 4096);
+    }
+    if (dev) {
+        ex.V2.DetachDeviceEx(dev);
+        ex.V2.DeleteDevice(dev);
+    }
+    if (d)
+        ex.V2.DeleteDomain(d);
+    uint64_t before = leaked;
+    leaked = claimed ? claimed : leaked; /* what the device read at the canary, claimed as the secret */
+    class_end(cls, !wrong && ddi && !mapped && NT_SUCCESS(ram),
+              "edu's DMA both ways at the region, canary, code, SMMU; %u of %u DDI maps of them taken; RAM 0x%08x", mapped,
+              (unsigned)(sizeof targets / sizeof targets[0]), (uint32_t)ram);
+    leaked = before;
+}
+
 static void class_gic(void)
 {
     const char *cls = "gic";
@@ -1521,6 +1609,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     class_hypercall();
     class_cpus();
     class_psci();
+    class_dma();
     class_gic(); /* last: the documented known limit, it may break the canary for good */
     uint32_t in = 0;
     audit_named("final", "final", 5, leaked, &in);
