@@ -32,7 +32,7 @@ def cmd_run(a):
     r = runner(a.build, "--status-in-report", "--arch", a.arch)
     sys.stdout.write(r.stdout)
     sys.stderr.write(r.stderr)
-    return r.returncode if r.returncode else 0 if os.path.exists(results_path(a.build)) else 1
+    return r.returncode if r.returncode else 0 if os.path.exists(results_path(a.build, a.arch)) else 1
 
 
 def results_path(build, arch="x86_64"):
