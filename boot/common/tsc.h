@@ -14,11 +14,18 @@ static inline uint64_t tsc_read(void)
     return v;
 }
 
-/* Counter ticks per microsecond (QEMU's virt: 62.5 MHz, so 62); at least 1. */
-static inline uint64_t tsc_ticks_per_us(void)
+/* The counter's rate in Hz (CNTFRQ_EL0, as the firmware set it; 0 if it did not). */
+static inline uint64_t tsc_hz(void)
 {
     uint64_t hz;
     __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+    return hz;
+}
+
+/* Counter ticks per microsecond (QEMU's virt: 62.5 MHz, so 62); at least 1. */
+static inline uint64_t tsc_ticks_per_us(void)
+{
+    uint64_t hz = tsc_hz();
     return hz >= 1000000 ? hz / 1000000 : 1;
 }
 #else

@@ -114,24 +114,16 @@ static uint64_t current_el(void)
     return v;
 }
 
-static uint64_t counter(void)
-{
-    uint64_t v;
-    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v));
-    return v;
-}
-
 static uint64_t counter_hz(void)
 {
-    uint64_t v;
-    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(v));
+    uint64_t v = tsc_hz();
     return v ? v : 62500000;
 }
 
 static void spin_us(uint64_t us)
 {
-    uint64_t end = counter() + us * counter_hz() / 1000000;
-    while (counter() < end)
+    uint64_t end = tsc_read() + us * counter_hz() / 1000000;
+    while (tsc_read() < end)
         __asm__ volatile("yield");
 }
 
@@ -902,24 +894,24 @@ static bool cpu1_do(uint64_t cmd, uint64_t timeout_us)
     box->cmd = cmd;
     __asm__ volatile("dmb sy" ::: "memory");
     box->seq = seq;
-    uint64_t end = counter() + timeout_us * counter_hz() / 1000000;
-    while (box->ack != seq && counter() < end)
+    uint64_t end = tsc_read() + timeout_us * counter_hz() / 1000000;
+    while (box->ack != seq && tsc_read() < end)
         __asm__ volatile("yield");
     return box->ack == seq;
 }
 
 static bool wait_alive(uint64_t timeout_us)
 {
-    uint64_t end = counter() + timeout_us * counter_hz() / 1000000;
-    while (box->beats < 3 && !box->escaped && counter() < end)
+    uint64_t end = tsc_read() + timeout_us * counter_hz() / 1000000;
+    while (box->beats < 3 && !box->escaped && tsc_read() < end)
         __asm__ volatile("yield");
     return box->beats >= 3;
 }
 
 static bool wait_off(uint64_t mpidr, uint64_t timeout_us)
 {
-    uint64_t end = counter() + timeout_us * counter_hz() / 1000000;
-    while (affinity_info(mpidr) != 1 && counter() < end)
+    uint64_t end = tsc_read() + timeout_us * counter_hz() / 1000000;
+    while (affinity_info(mpidr) != 1 && tsc_read() < end)
         spin_us(1000);
     return affinity_info(mpidr) == 1;
 }
@@ -1243,8 +1235,8 @@ static bool its_go(const char *cls)
 {
     __asm__ volatile("dsb sy" ::: "memory");
     w64(GITS + 0x88, (uint64_t)(cmd_n % 128) * 32);
-    uint64_t end = counter() + counter_hz() / 5;
-    while ((r64(GITS + 0x90) & 0xfffe0) != (uint64_t)(cmd_n % 128) * 32 && counter() < end)
+    uint64_t end = tsc_read() + counter_hz() / 5;
+    while ((r64(GITS + 0x90) & 0xfffe0) != (uint64_t)(cmd_n % 128) * 32 && tsc_read() < end)
         ;
     uint64_t rd = r64(GITS + 0x90);
     bool ok = (rd & 0xfffe0) == (uint64_t)(cmd_n % 128) * 32;
@@ -1583,7 +1575,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     }
     H = o;
     region_end = o->region_base + o->region_bytes;
-    rng_state ^= counter();
+    rng_state ^= tsc_read();
     find_ram();
     page = alloc_pages(1, &page_pa);
     uint8_t *pbuf = alloc_pages(1, &pbuf_pa);

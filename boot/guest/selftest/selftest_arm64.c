@@ -36,20 +36,6 @@ struct selftest_arm64_trap {
 struct selftest_arm64_trap selftest_arm64_trap;
 extern const uint8_t selftest_arm64_vectors[];
 
-static uint64_t counter(void)
-{
-    uint64_t v;
-    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v));
-    return v;
-}
-
-static uint64_t counter_hz(void)
-{
-    uint64_t v;
-    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(v));
-    return v;
-}
-
 /* Every HVC this CPU makes, for the check against QEMU's own log of HVC exceptions
  * (tests/qemu/arm64_checks.py hvc_exits). */
 static unsigned hvcs_made;
@@ -80,9 +66,9 @@ __attribute__((noinline)) static uint64_t plain_call(uint64_t x0, uint64_t x1, u
  * IRQs QEMU delivered from EL1 to EL1). */
 static void let_interrupts_in(void)
 {
-    uint64_t daif, hz = counter_hz(), t0 = counter();
+    uint64_t daif, hz = tsc_hz(), t0 = tsc_read();
     __asm__ volatile("mrs %0, daif; msr daifclr, #2" : "=r"(daif));
-    while (counter() - t0 < hz * 30 / 1000)
+    while (tsc_read() - t0 < hz * 30 / 1000)
         __asm__ volatile("wfi");
     __asm__ volatile("msr daif, %0" : : "r"(daif));
 }
@@ -97,13 +83,13 @@ static void check_hypercalls(struct checks *c)
     checkf(c, st == 0 && v.abi_version == HC_ABI_VERSION, "guest: hypercall HC_VERSION by HVC: status 0x%lx, ABI %u",
            st, v.abi_version);
     enum { ROUNDS = 1000 };
-    uint64_t t0 = counter();
+    uint64_t t0 = tsc_read();
     for (unsigned i = 0; i < ROUNDS; i++)
         hvc(HC_VERSION, &v, sizeof v);
-    uint64_t t1 = counter();
+    uint64_t t1 = tsc_read();
     for (unsigned i = 0; i < ROUNDS; i++)
         plain_call(hc_smccc_function(HC_VERSION), (uint64_t)(uintptr_t)&v, sizeof v);
-    uint64_t t2 = counter(), hz = counter_hz();
+    uint64_t t2 = tsc_read(), hz = tsc_hz();
     sink_printf(out, "selftest: null hypercall round trip %lu ns, plain call %lu ns (mean of %u; counter at %lu Hz)\n",
                 (t1 - t0) * (uint64_t)1000000000 / hz / ROUNDS, (t2 - t1) * (uint64_t)1000000000 / hz / ROUNDS, ROUNDS, hz);
 }

@@ -1,6 +1,7 @@
 #include "loader/arm64/uefi_arm64.h"
 
 #include "common/report.h"
+#include "common/tsc.h"
 
 static uint32_t mmio_read32(void *ctx, uint64_t pa)
 {
@@ -75,8 +76,7 @@ static void flush_cache(void *ctx, const void *va, size_t len)
 static uint64_t now_ns(void *ctx)
 {
     struct uefi_arm64 *p = ctx;
-    uint64_t cnt;
-    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(cnt));
+    uint64_t cnt = tsc_read();
     return cnt / p->timer_hz * 1000000000ull + cnt % p->timer_hz * 1000000000ull / p->timer_hz;
 }
 
@@ -88,8 +88,7 @@ static void log_line(void *ctx, const char *line)
 
 void uefi_arm64_init(struct uefi_arm64 *p, struct efi_system_table *st)
 {
-    uint64_t frq, ctr;
-    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(frq));
+    uint64_t frq = tsc_hz(), ctr;
     __asm__ volatile("mrs %0, ctr_el0" : "=r"(ctr));
     *p = (struct uefi_arm64){.st = st, .bs = st->boot_services, .timer_hz = frq ? frq : 1,
                              .cache_line = 4u << ((ctr >> 16) & 0xf)};
