@@ -13,9 +13,5 @@ for a in "$@"; do
   if [[ $a == --no-build ]]; then do_build=0; else args+=("$a"); fi
 done
 "$root/scripts/bootstrap.sh"
-if ((do_build)); then
-  mkdir -p "$build"
-  { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$build" -j"$(nproc)"; } \
-    >"$build/build.log" 2>&1 || { tail -n 40 "$build/build.log" >&2; echo "fault-inject: build failed" >&2; exit 1; }
-fi
+((!do_build)) || "$root/scripts/build.sh" "$build" fault-inject
 exec python3 "$root/scripts/fault_inject.py" --build "$build" "${args[@]}"

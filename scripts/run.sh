@@ -112,16 +112,7 @@ done
 
 "$root/scripts/bootstrap.sh"
 
-if ((do_build)); then
-  build_log=$build/build.log
-  mkdir -p "$build"
-  if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
-         cmake --build "$build" -j"$(nproc)"; } >"$build_log" 2>&1; then
-    tail -n 40 "$build_log" >&2
-    echo "run.sh: build failed (full log: $build_log)" >&2
-    exit 1
-  fi
-fi
+((!do_build)) || "$root/scripts/build.sh" "$build" run.sh
 efi=$build/BOOTX64.EFI
 selftest=$build/SELFTEST.EFI
 shim=$build/DDISHIM.EFI

@@ -74,16 +74,7 @@ done
   { echo "run.sh: --payload $payload: no such file" >&2; exit 2; }
 
 "$root/scripts/bootstrap.sh"
-if ((do_build)); then
-  build_log=$build/build.log
-  mkdir -p "$build"
-  if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
-         cmake --build "$build" -j"$(nproc)"; } >"$build_log" 2>&1; then
-    tail -n 40 "$build_log" >&2
-    echo "run.sh: build failed (full log: $build_log)" >&2
-    exit 1
-  fi
-fi
+((!do_build)) || "$root/scripts/build.sh" "$build" run.sh
 efi=$build/BOOTAA64.EFI
 for f in "$efi" "$build/aarch64/DDISHIM.EFI" "$build/aarch64/FAULTINJ.EFI"; do
   [[ -f $f ]] || { echo "run.sh: $f is missing; run without --no-build" >&2; exit 1; }
